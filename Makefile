@@ -1,0 +1,45 @@
+# Two commands matter: `make lab` (open the notebooks) and `make test` (run every test).
+# Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?=
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.alignkit-installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install lab test test-fast lint format browser-deps bench clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.py
+	$(PYTHON) scripts/bootstrap.py --venv $(VENV) --torch "$(TORCH)"
+	$(PY) -m pip install --progress-bar off -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(VENV)/bin/alignkit lab
+
+browser-deps:
+	$(PY) scripts/ensure_chromium.py
+
+lint: install
+	$(VENV)/bin/ruff check alignkit tests benchmarks scripts notebooks
+	$(VENV)/bin/ruff format --check alignkit tests benchmarks scripts notebooks
+	$(VENV)/bin/mypy alignkit
+
+# The README's test command: lint, unit, notebook and browser tests, fast mode.
+test: install browser-deps lint
+	ALIGNKIT_FAST=1 $(PY) -m pytest -ra
+
+test-fast: install
+	ALIGNKIT_FAST=1 $(PY) -m pytest -ra -m "not browser"
+
+format: install
+	$(VENV)/bin/ruff format alignkit tests benchmarks scripts notebooks
+	$(VENV)/bin/ruff check --fix alignkit tests benchmarks scripts notebooks
+
+bench: install browser-deps
+	$(PY) benchmarks/latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""The ``alignkit`` command: ``doctor`` (check the setup) and ``lab`` (open the notebooks)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "doctor", "notebooks_dir"]
+
+PACKAGES = (
+    "torch", "numpy", "plotly", "ipywidgets", "anywidget", "jupyterlab",
+    "jupyterlab_widgets", "ipykernel", "scikit-learn", "tqdm",
+)  # fmt: skip
+
+LABEXTENSIONS = {
+    "@jupyter-widgets/jupyterlab-manager": "pip install --upgrade ipywidgets jupyterlab_widgets",
+    "anywidget": "pip install --upgrade anywidget",
+}
+
+
+def notebooks_dir() -> Path:
+    """The folder holding the notebooks: next to the package (a clone), else ./notebooks."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def _version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def doctor() -> int:
+    """Print what the kit sees and a next step for each problem; return the number of problems."""
+    problems: list[tuple[str, str]] = []
+    print("alignkit doctor\n")
+    print("Packages:")
+    for name in PACKAGES:
+        v = _version(name)
+        print(f"  {name:<20} {v or 'MISSING'}")
+        if v is None:
+            problems.append((f"{name} is not installed", f"pip install {name} (or `make install`)"))
+    try:
+        from alignkit.device import describe
+
+        info = describe()
+    except Exception as exc:  # report, don't crash: this is the diagnostic tool
+        problems.append(
+            (f"describe() failed: {exc}", "check ALIGNKIT_DEVICE and the torch install")
+        )
+        info = {}
+    print("\nCompute:")
+    for key, value in info.items():
+        print(f"  {key:<20} {value}")
+    if info and info.get("device") == "cpu" and not info.get("cuda_available"):
+        gpu = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False) \
+            if _which("nvidia-smi") else None  # fmt: skip
+        if gpu is not None and gpu.returncode == 0:
+            problems.append((
+                "an NVIDIA GPU is present but torch is a CPU build",
+                "make clean && make lab TORCH=cuda  (or pip install a CUDA build of torch)",
+            ))  # fmt: skip
+
+    print("\nJupyterLab rendering:")
+    share = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
+    for ext, fix in LABEXTENSIONS.items():
+        ok = (share / ext).is_dir()
+        print(f"  labextension {ext:<36} {'ok' if ok else 'MISSING'}")
+        if not ok:
+            problems.append((f"JupyterLab extension {ext} is missing: widgets won't render", fix))
+    try:
+        import plotly.graph_objects as go
+
+        go.FigureWidget()
+        print("  plotly FigureWidget                               ok")
+    except Exception as exc:
+        print(f"  plotly FigureWidget                               FAILED ({exc})")
+        problems.append(
+            ("plotly's FigureWidget cannot start", "pip install 'plotly>=6.1' anywidget")
+        )
+
+    print()
+    if not problems:
+        print("Everything looks fine. Next: `alignkit lab` (or `make lab`) opens the notebooks.")
+    for what, fix in problems:
+        print(f"PROBLEM: {what}\n  next step: {fix}")
+    return len(problems)
+
+
+def _which(cmd: str) -> bool:
+    from shutil import which
+
+    return which(cmd) is not None
+
+
+def lab(extra: Sequence[str]) -> int:
+    """Start JupyterLab on the notebooks folder."""
+    folder = notebooks_dir()
+    if not folder.is_dir():
+        print(f"no notebooks folder at {folder}; run from a clone of alignkit", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *extra]
+    print("starting:", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, env={**os.environ})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="alignkit", description="alignkit teaching kit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check the installation and say what to fix")
+    p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
+    p_lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return 1 if doctor() else 0
+    return lab(args.jupyter_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""The live panel: controls -> pure compute -> FigureWidget update, debounced.
+
+Every explorer in the kit is a :class:`LivePanel`. A control change marks the
+panel *pending* and schedules one compute on the kernel's event loop; changes that
+arrive before it runs only move the pending state, so a burst of slider events
+computes the latest value once (stale values are dropped, never queued). After a
+compute the next one waits at least ``min_interval_s`` so events queued during a
+slow compute coalesce too. Errors raised by ``compute`` or ``update`` are shown in
+the panel (red) and kept in :attr:`LivePanel.error`; the next change recomputes and
+clears them. Each update records its latency (first unserved control change ->
+figure updated) in :attr:`LivePanel.latencies_ms`.
+
+``compute(**state)`` is pure (no widgets); ``update(fig, result)`` sets traces by
+name and runs inside ``fig.batch_update()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import inspect
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+__all__ = [
+    "LivePanel",
+    "Progress",
+    "Interrupted",
+    "float_slider",
+    "log_slider",
+    "int_slider",
+    "dropdown",
+]
+
+R = TypeVar("R")
+
+
+class Interrupted(Exception):
+    """Raised inside ``compute`` by :meth:`Progress.update` when the panel cancels it."""
+
+
+class _Handle(Protocol):
+    def cancel(self) -> None: ...
+
+
+class _Immediate:
+    """Stand-in scheduler when no event loop runs (plain Python): run at once."""
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> _Handle | None:
+        fn()
+        return None
+
+
+def _default_scheduler() -> Any:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    try:  # ipykernel's loop may be set but not "running" in this frame's sense
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if loop.is_running():
+            return loop
+    except RuntimeError:
+        pass
+    return _Immediate()
+
+
+@dataclass
+class Progress:
+    """Progress handle passed to a ``compute`` that accepts a ``progress`` argument.
+
+    Call ``progress.update(done, total)`` from inside long work; the panel's bar
+    moves, and :class:`Interrupted` is raised if the panel cancelled the work.
+    """
+
+    bar: W.FloatProgress
+    cancelled: bool = False
+
+    def update(self, done: float, total: float, description: str = "") -> None:
+        if self.cancelled:
+            raise Interrupted("cancelled by a newer control value")
+        self.bar.layout.visibility = "visible"
+        self.bar.max = float(max(total, 1e-12))
+        self.bar.value = float(done)
+        if description:
+            self.bar.description = description
+
+
+@dataclass
+class _Stats:
+    latencies_ms: list[float] = field(default_factory=list)
+    compute_ms: list[float] = field(default_factory=list)
+    n_computes: int = 0
+    n_changes: int = 0
+
+
+_OPEN_PANELS: dict[str, LivePanel[Any]] = {}
+
+
+class LivePanel(Generic[R]):
+    """A figure that redraws when its controls move.
+
+    Parameters
+    ----------
+    controls : mapping of str to ipywidgets value widget
+        Keyword name of ``compute`` -> the control that sets it.
+    compute : callable ``(**state) -> R``
+        Pure function of the control values (may take ``progress=`` for long work).
+    update : callable ``(fig: go.FigureWidget, result: R) -> None``
+        Sets traces and layout of the figure from a result (called in ``batch_update``).
+    figure : plotly.graph_objects.Figure
+        The initial figure (from the plot function); wrapped in a ``FigureWidget``.
+    key : str, optional
+        Re-creating a panel with the same key closes the previous one (re-running
+        a notebook cell does not stack observers or leak widgets).
+    min_interval_s : float, default=1/60
+        Minimum time between the end of one compute and the start of the next.
+    hide : sequence of str, default=()
+        Names of controls to hide (one idea per panel).
+    scheduler : object with ``call_later(delay, fn)``, optional
+        Defaults to the running asyncio loop (the Jupyter kernel's), else computes
+        immediately. Tests pass their own.
+    """
+
+    def __init__(
+        self,
+        controls: Mapping[str, W.ValueWidget],
+        compute: Callable[..., R],
+        update: Callable[[go.FigureWidget, R], None],
+        figure: go.Figure,
+        *,
+        key: str | None = None,
+        min_interval_s: float = 1 / 60,
+        hide: Sequence[str] = (),
+        scheduler: Any | None = None,
+        description: str | None = None,
+    ) -> None:
+        unknown = sorted(set(hide) - set(controls))
+        if unknown:
+            raise ValueError(f"hide must name controls among {sorted(controls)}, got {unknown}")
+        if key is not None and key in _OPEN_PANELS:
+            _OPEN_PANELS.pop(key).close()
+        self.key = key
+        self.controls = dict(controls)
+        self.compute = compute
+        self.update = update
+        self.min_interval_s = float(min_interval_s)
+        self._scheduler = scheduler
+        self._takes_progress = "progress" in inspect.signature(compute).parameters
+        self.defaults = self.state
+        self.stats = _Stats()
+        self.error: str | None = None
+        self.result: R | None = None
+
+        self.figure = go.FigureWidget(figure)
+        self.status = W.HTML(value="", layout=W.Layout(min_height="1.5em"))
+        self.progress_bar = W.FloatProgress(
+            value=0.0, min=0.0, max=1.0, layout=W.Layout(visibility="hidden", width="95%")
+        )
+        self.reset_button = W.Button(
+            description="Reset", tooltip="Back to the default values", icon="undo"
+        )
+        self.reset_button.on_click(lambda _b: self.reset())
+        for name in hide:
+            self.controls[name].layout.display = "none"
+        column: list[W.Widget] = []
+        if description:
+            column.append(W.HTML(description))
+        column += [*self.controls.values(), self.reset_button, self.progress_bar]
+        self.widget = W.VBox(
+            [
+                W.HBox(
+                    [W.VBox(column, layout=W.Layout(width="300px", min_width="260px")), self.figure]
+                ),
+                self.status,
+            ]
+        )
+
+        self._pending = False
+        self._first_pending: float | None = None
+        self._handle: _Handle | None = None
+        self._last_end = -float("inf")
+        self._holding = False
+        self._running: Progress | None = None
+        for widget in self.controls.values():
+            widget.observe(self._on_change, names="value")
+        if key is not None:
+            _OPEN_PANELS[key] = self
+        self._mark_pending()
+        self._run()  # draw the first figure synchronously
+
+    # --- state -----------------------------------------------------------------
+    @property
+    def state(self) -> dict[str, Any]:
+        """The control values, as keyword arguments of ``compute`` (serialisable)."""
+        return {name: w.value for name, w in self.controls.items()}
+
+    def set_state(self, **values: Any) -> None:
+        """Set several controls at once; triggers one compute."""
+        unknown = sorted(set(values) - set(self.controls))
+        if unknown:
+            raise ValueError(
+                f"set_state got unknown controls {unknown}; known: {sorted(self.controls)}"
+            )
+        self._holding = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._holding = False
+        self._mark_pending()
+        self._schedule()
+
+    def reset(self) -> None:
+        """Put every control back to its default value (one compute)."""
+        self.set_state(**self.defaults)
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        """Per update: milliseconds from the first unserved control change to figure updated."""
+        return self.stats.latencies_ms
+
+    @property
+    def n_computes(self) -> int:
+        return self.stats.n_computes
+
+    # --- scheduling ------------------------------------------------------------
+    def _on_change(self, change: Mapping[str, Any]) -> None:
+        self.stats.n_changes += 1
+        if self._holding:
+            return
+        if self._running is not None:  # a long compute that reports progress: cancel it
+            self._running.cancelled = True
+        self._mark_pending()
+        self._schedule()
+
+    def _mark_pending(self) -> None:
+        self._pending = True
+        if self._first_pending is None:
+            self._first_pending = time.perf_counter()
+
+    def _schedule(self) -> None:
+        if self._handle is not None:
+            return  # a compute is already scheduled; it will read the newest state
+        scheduler = self._scheduler or _default_scheduler()
+        delay = max(0.0, self._last_end + self.min_interval_s - time.perf_counter())
+        self._handle = scheduler.call_later(delay, self._run)
+
+    def flush(self) -> None:
+        """Run a pending compute now (for scripts and tests without an event loop)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._run()
+
+    def refresh(self) -> None:
+        """Recompute with the current state (e.g. after changing data behind the panel)."""
+        self._mark_pending()
+        self.flush()
+
+    def _run(self) -> None:
+        self._handle = None
+        if not self._pending:
+            return
+        self._pending = False
+        started = self._first_pending or time.perf_counter()
+        self._first_pending = None
+        state = self.state
+        t0 = time.perf_counter()
+        try:
+            if self._takes_progress:
+                self._running = Progress(self.progress_bar)
+                result = self.compute(**state, progress=self._running)
+            else:
+                result = self.compute(**state)
+            with self.figure.batch_update():
+                self.update(self.figure, result)
+        except Interrupted:
+            self._show_note("superseded by a newer value")
+        except KeyboardInterrupt:
+            self.error = "interrupted"
+            self._show_error("Interrupted (kernel interrupt); move a control to run again.")
+        except Exception as exc:  # shown in the panel, never lost in the kernel log
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._show_error(self.error, traceback.format_exc())
+        else:
+            self.result = result
+            self.error = None
+            end = time.perf_counter()
+            self.stats.latencies_ms.append((end - started) * 1e3)
+            self.stats.compute_ms.append((end - t0) * 1e3)
+            self.status.value = (
+                f"<span style='color:#666;font-size:smaller'>updated in "
+                f"{(end - t0) * 1e3:.1f} ms</span>"
+            )
+        finally:
+            self.stats.n_computes += 1
+            self._running = None
+            self.progress_bar.layout.visibility = "hidden"
+            self._last_end = time.perf_counter()
+        if self._pending:
+            self._schedule()
+
+    def _show_error(self, message: str, details: str = "") -> None:
+        body = f"<b>&#9888; {html.escape(message)}</b>"
+        if details:
+            body += (
+                "<details><summary>traceback</summary><pre style='font-size:smaller'>"
+                f"{html.escape(details)}</pre></details>"
+            )
+        self.status.value = (
+            "<div style='color:#b00020;border-left:3px solid #b00020;padding-left:6px'>"
+            f"{body}</div>"
+        )
+
+    def _show_note(self, message: str) -> None:
+        self.status.value = f"<span style='color:#666'>{html.escape(message)}</span>"
+
+    # --- lifetime and display --------------------------------------------------
+    def close(self) -> None:
+        """Unobserve the controls and close every widget of the panel."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for widget in self.controls.values():
+            widget.unobserve(self._on_change, names="value")
+        for widget in (*self.controls.values(), self.figure, self.status, self.progress_bar):
+            widget.close()
+        self.reset_button.close()
+        self.widget.close()
+        if self.key is not None and _OPEN_PANELS.get(self.key) is self:
+            del _OPEN_PANELS[self.key]
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"LivePanel(key={self.key!r}, state={self.state!r})"
+
+
+# --- control factories (one vocabulary for every explorer) ---------------------
+_STYLE = {"description_width": "110px"}
+_LAYOUT = {"width": "290px"}
+
+
+def float_slider(
+    value: float, low: float, high: float, step: float, description: str, *, fmt: str = ".3g"
+) -> W.FloatSlider:
+    """A continuous float slider (updates while dragging; the panel debounces)."""
+    return W.FloatSlider(
+        value=value, min=low, max=high, step=step, description=description,
+        readout_format=fmt, continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def log_slider(
+    value: float, low: float, high: float, description: str, *, steps_per_decade: int = 20
+) -> W.FloatLogSlider:
+    """A slider over ``[low, high]`` on a log scale."""
+    import math
+
+    return W.FloatLogSlider(
+        value=value, base=10, min=math.log10(low), max=math.log10(high),
+        step=1 / steps_per_decade, description=description, readout_format=".3g",
+        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def int_slider(value: int, low: int, high: int, description: str, *, step: int = 1) -> W.IntSlider:
+    """An integer slider."""
+    return W.IntSlider(
+        value=value, min=low, max=high, step=step, description=description,
+        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def dropdown(value: str, options: Sequence[str], description: str) -> W.Dropdown:
+    """A dropdown over a registry's names."""
+    return W.Dropdown(
+        value=value, options=list(options), description=description, style=_STYLE,
+        layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip

@@ -1,0 +1,53 @@
+import math
+
+import pytest
+import torch
+
+from alignkit._checks import check_choice, check_int, check_scalar, check_shape
+
+
+@pytest.mark.parametrize("value", [0.1, 1, 3.0, torch.tensor(2.0)])
+def test_check_scalar_accepts_in_range(value: object) -> None:
+    assert check_scalar(value, "lr", low=0, closed="right") == float(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "closed", "pattern"),
+    [
+        (0.0, "right", r"lr must be in \(0, inf\], got 0"),
+        (-1.0, "both", r"lr must be in \[0, inf\], got -1"),
+        (math.nan, "both", r"lr must be a finite number"),
+        (math.inf, "both", r"lr must be a finite number"),
+    ],
+)
+def test_check_scalar_rejects(value: float, closed: str, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        check_scalar(value, "lr", low=0, closed=closed)
+
+
+def test_check_scalar_types() -> None:
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        check_scalar("0.1", "lr")
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        check_scalar(True, "lr")
+
+
+def test_check_int() -> None:
+    assert check_int(3, "batch_size", low=1, high=8) == 3
+    assert check_int(4.0, "batch_size", low=1) == 4
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 8\], got 9"):
+        check_int(9, "batch_size", low=1, high=8)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        check_int(2.5, "batch_size")
+
+
+def test_check_choice_lists_options() -> None:
+    assert check_choice("b", "model", {"a": 1, "b": 2}) == "b"
+    with pytest.raises(ValueError, match=r"model must be one of \['a', 'b'\], got 'c'"):
+        check_choice("c", "model", {"b": 1, "a": 2})
+
+
+def test_check_shape() -> None:
+    check_shape((2, 3, 3), "H", "(n, d, d)", True)
+    with pytest.raises(ValueError, match=r"H must have shape \(n, d, d\), got \(2, 3\)"):
+        check_shape((2, 3), "H", "(n, d, d)", False)

@@ -1,0 +1,168 @@
+"""The live panel without a browser: simulated control changes."""
+
+import asyncio
+from typing import Any
+
+import ipywidgets as W
+import plotly.graph_objects as go
+import pytest
+
+from alignkit.live import Interrupted, LivePanel, Progress
+from alignkit.stability import gd_explorer
+
+
+class ManualScheduler:
+    """Collects scheduled callbacks; the test decides when they run."""
+
+    def __init__(self) -> None:
+        self.queue: list[Any] = []
+
+    def call_later(self, delay: float, fn: Any) -> "ManualScheduler._H":
+        handle = self._H(fn)
+        self.queue.append(handle)
+        return handle
+
+    def run_all(self) -> None:
+        while self.queue:
+            h = self.queue.pop(0)
+            if not h.cancelled:
+                h.fn()
+
+    class _H:
+        def __init__(self, fn: Any) -> None:
+            self.fn, self.cancelled = fn, False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+
+def _line_panel(scheduler: Any = None, **kw: Any) -> tuple[LivePanel, list[float]]:
+    calls: list[float] = []
+
+    def compute(slope: float) -> list[float]:
+        calls.append(slope)
+        if slope < 0:
+            raise ValueError(f"slope must be >= 0, got {slope}")
+        return [slope * x for x in range(5)]
+
+    def update(fig: go.FigureWidget, ys: list[float]) -> None:
+        fig.update_traces(selector={"name": "line"}, y=ys)
+
+    fig = go.Figure(go.Scatter(name="line", x=list(range(5)), y=[0] * 5))
+    slider = W.FloatSlider(value=1.0, min=-5, max=5)
+    panel = LivePanel({"slope": slider}, compute, update, fig, scheduler=scheduler, **kw)
+    return panel, calls
+
+
+def test_change_updates_figure() -> None:
+    panel, calls = _line_panel()
+    assert list(panel.figure.data[0].y) == [0, 1, 2, 3, 4]
+    panel.controls["slope"].value = 2.0
+    assert list(panel.figure.data[0].y) == [0, 2, 4, 6, 8]
+    assert calls == [1.0, 2.0]
+    assert panel.error is None and len(panel.latencies_ms) == 2
+    assert all(ms >= 0 for ms in panel.latencies_ms)
+
+
+def test_error_is_shown_and_panel_recovers() -> None:
+    panel, _ = _line_panel()
+    panel.controls["slope"].value = -1.0
+    assert panel.error == "ValueError: slope must be >= 0, got -1.0"
+    assert "slope must be &gt;= 0" in panel.status.value and "#b00020" in panel.status.value
+    assert list(panel.figure.data[0].y) == [0, 1, 2, 3, 4]  # last good figure stays
+    panel.controls["slope"].value = 3.0
+    assert panel.error is None and "#b00020" not in panel.status.value
+    assert list(panel.figure.data[0].y) == [0, 3, 6, 9, 12]
+
+
+def test_burst_with_manual_scheduler_computes_once_on_last_value() -> None:
+    sched = ManualScheduler()
+    panel, calls = _line_panel(scheduler=sched)
+    for i in range(100):
+        panel.controls["slope"].value = i / 25
+    sched.run_all()
+    assert calls == [1.0, 99 / 25]
+    assert list(panel.figure.data[0].y)[-1] == pytest.approx(4 * 99 / 25)
+
+
+def test_burst_on_a_real_event_loop_coalesces() -> None:
+    """100 changes, each a separate event-loop turn (like separate comm messages)."""
+
+    async def scenario() -> tuple[LivePanel, list[float]]:
+        panel, calls = _line_panel()  # default scheduler: the running loop
+        for i in range(100):
+            panel.controls["slope"].value = i / 25
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.1)
+        return panel, calls
+
+    panel, calls = asyncio.run(scenario())
+    assert len(calls) < 20, f"computed {len(calls)} times for 100 changes"
+    assert calls[-1] == 99 / 25
+    assert list(panel.figure.data[0].y)[-1] == pytest.approx(4 * 99 / 25)
+
+
+def test_reset_and_state() -> None:
+    panel, calls = _line_panel()
+    panel.set_state(slope=2.5)
+    assert panel.state == {"slope": 2.5}
+    panel.reset()
+    assert panel.state == {"slope": 1.0} and calls[-1] == 1.0
+    with pytest.raises(ValueError, match="unknown controls"):
+        panel.set_state(nope=1)
+
+
+def test_same_key_closes_previous_panel() -> None:
+    first, calls_first = _line_panel(key="t-key")
+    second, _ = _line_panel(key="t-key")
+    n = len(calls_first)
+    first.controls["slope"].value = 4.0  # closed panel no longer observes its slider
+    assert len(calls_first) == n
+    assert first.widget.comm is None and first.controls["slope"].comm is None
+    second.close()
+
+
+def test_hide_unknown_control() -> None:
+    with pytest.raises(ValueError, match="hide must name controls"):
+        _line_panel(hide=("nope",))
+
+
+def test_progress_and_interrupt() -> None:
+    seen: list[float] = []
+
+    def compute(n: int, progress: Progress) -> int:
+        for i in range(n):
+            progress.update(i + 1, n)
+            seen.append(progress.bar.value)
+        return n
+
+    fig = go.Figure(go.Scatter(name="s", x=[0], y=[0]))
+    panel = LivePanel({"n": W.IntSlider(value=3)}, compute, lambda f, r: None, fig, scheduler=None)
+    assert seen == [1, 2, 3] and panel.error is None
+
+    def stopping(n: int, progress: Progress) -> int:
+        progress.cancelled = True
+        progress.update(0, 1)
+        return n
+
+    panel2 = LivePanel({"n": W.IntSlider(value=3)}, stopping, lambda f, r: None, fig)
+    assert panel2.error is None and "superseded" in panel2.status.value
+    with pytest.raises(Interrupted):
+        Progress(W.FloatProgress(), cancelled=True).update(1, 2)
+
+
+def test_gd_explorer_moves_and_shows_bad_values() -> None:
+    panel = gd_explorer(lr=0.3, sharpness=2.0)
+    before = list(panel.figure.data[1].x)
+    panel.controls["lr"].value = 1.2
+    assert list(panel.figure.data[1].x) != before
+    assert "diverges" in panel.figure.layout.title.text
+    panel.compute = lambda **s: (_ for _ in ()).throw(RuntimeError("boom"))  # type: ignore[assignment]
+    panel.controls["lr"].value = 0.5
+    assert panel.error == "RuntimeError: boom"
+    panel.close()
+
+
+def test_gd_explorer_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="lr must be"):
+        gd_explorer(lr=-0.1)
