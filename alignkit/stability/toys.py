@@ -1,0 +1,142 @@
+"""Toy problems with exactly known per-sample Hessians (theme 1).
+
+* the 1-D escape example of Wu, Ma & E (2018): two minima with the same sharpness, one
+  sharp for each sample; SGD leaves the non-uniform one;
+* the two-parameter scalar model f(x) = u v x: a hyperbola of minima u v = c whose
+  sharpness grows away from u = v;
+* over-parameterised linear regression, H_i = x_i x_iᵀ.
+
+Taught in ``notebooks/01_sgd_stability.ipynb`` and ``notebooks/02_flat_minima_noise_alignment.ipynb``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from alignkit._checks import check_int, check_scalar
+from alignkit.device import get_device, make_generator
+
+__all__ = [
+    "ESCAPE_CURVATURES",
+    "escape_toy_losses",
+    "escape_toy_gradients",
+    "escape_toy_hessians",
+    "EscapeRun",
+    "simulate_escape_toy",
+    "uv_hessians",
+    "linear_regression_hessians",
+]
+
+#: curvature of sample i's second basin: f_i(x) = min(x², c_i (x − 1)²).
+ESCAPE_CURVATURES = (0.1, 1.9)
+
+
+def escape_toy_losses(x: torch.Tensor) -> torch.Tensor:
+    """f_i(x) = min(x², c_i (x − 1)²) for both samples, shape ``(...) -> (2, ...)``."""
+    c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
+    return torch.minimum(x**2, c * (x - 1) ** 2)
+
+
+def escape_toy_gradients(x: torch.Tensor) -> torch.Tensor:
+    """f_i'(x) for both samples, shape ``(...) -> (2, ...)`` (the branch that is the min)."""
+    c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
+    left = x**2 <= c * (x - 1) ** 2
+    return torch.where(left, 2 * x, 2 * c * (x - 1))
+
+
+def escape_toy_hessians(at: float) -> torch.Tensor:
+    """Per-sample Hessians ``(2, 1, 1)`` at the minimum x = 0 or x = 1.
+
+    At 0 both are 2 (a = 2, s = 0); at 1 they are 0.2 and 3.8 (a = 2, s = 1.8).
+    """
+    if at not in (0, 1):
+        raise ValueError(f"at must be 0 or 1 (the two minima), got {at!r}")
+    values = [2.0, 2.0] if at == 0 else [2 * c for c in ESCAPE_CURVATURES]
+    return torch.tensor(values, dtype=torch.float64).reshape(2, 1, 1)
+
+
+@dataclass(frozen=True)
+class EscapeRun:
+    """SGD on the escape toy for S seeds: ``path`` (S, steps + 1), ``diverged`` (S,)."""
+
+    path: torch.Tensor
+    diverged: torch.Tensor
+    lr: float
+    batch_size: int
+
+    def fraction_near(self, minimum: float, radius: float = 0.25) -> torch.Tensor:
+        """Fraction of seeds within ``radius`` of ``minimum`` at every step, shape (steps + 1,)."""
+        return ((self.path - minimum).abs() < radius).to(torch.float64).mean(0)
+
+
+def simulate_escape_toy(
+    lr: float,
+    batch_size: int,
+    *,
+    x0: float = 1.0,
+    steps: int = 100,
+    seeds: int = 200,
+    replacement: bool = True,
+    noise: float = 1e-3,
+    seed: int | torch.Generator | None = 0,
+    device: str | torch.device | None = None,
+) -> EscapeRun:
+    """Run SGD on L = (f_1 + f_2)/2 from x0 (+ tiny Gaussian jitter) for many seeds at once.
+
+    ``batch_size`` is 1 or 2 (n = 2); B = 2 without replacement is gradient descent.
+    A run whose |x| exceeds 1e6 is flagged ``diverged`` and frozen.
+    """
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else 2)
+    steps = check_int(steps, "steps", low=1, high=100_000)
+    seeds = check_int(seeds, "seeds", low=1)
+    noise = check_scalar(noise, "noise", low=0.0)
+    dev = get_device(device)
+    gen = make_generator(seed, dev)
+    x = x0 + noise * torch.randn(seeds, generator=gen, device=dev, dtype=torch.float64)
+    path = [x]
+    diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
+    rows = torch.arange(seeds, device=dev)[:, None]
+    for _ in range(steps):
+        if replacement:
+            idx = torch.randint(0, 2, (seeds, batch_size), generator=gen, device=dev)
+        else:
+            idx = torch.rand(seeds, 2, generator=gen, device=dev).argsort(-1)[:, :batch_size]
+        grads = escape_toy_gradients(x).T  # (S, 2)
+        step = grads[rows, idx].mean(-1)
+        x = torch.where(diverged, x, x - lr * step)
+        diverged = diverged | ~torch.isfinite(x) | (x.abs() > 1e6)
+        path.append(x)
+    return EscapeRun(torch.stack(path, 1), diverged, lr, batch_size)
+
+
+def uv_hessians(u: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample Hessians of ℓ_i = ½ (u v x_i − y_i)² at a minimum (u v x_i = y_i).
+
+    H_i = x_i² J Jᵀ with J = (v, u): shapes ``(P,), (P,), (n,) -> (P, n, 2, 2)`` for P
+    points of the hyperbola. Sharpness is mean(x²)(u² + v²), smallest at |u| = |v|.
+    """
+    j = torch.stack([v, u], -1)  # (P, 2)
+    outer = j[:, :, None] * j[:, None, :]  # (P, 2, 2)
+    return (x**2)[None, :, None, None] * outer[:, None]
+
+
+def linear_regression_hessians(
+    n: int,
+    d: int,
+    *,
+    seed: int | torch.Generator | None = 0,
+    device: str | torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian inputs X (n, d) and per-sample Hessians H_i = x_i x_iᵀ (n, d, d).
+
+    For ℓ_i = ½ (x_iᵀθ − y_i)²; with d > n the minima form an affine valley of
+    dimension d − n, and H has rank n.
+    """
+    n = check_int(n, "n", low=1)
+    d = check_int(d, "d", low=1)
+    dev = get_device(device)
+    x = torch.randn(n, d, generator=make_generator(seed, dev), device=dev, dtype=torch.float64)
+    return x, x[:, :, None] * x[:, None, :]
