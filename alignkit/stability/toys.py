@@ -6,7 +6,8 @@
   sharpness grows away from u = v;
 * over-parameterised linear regression, H_i = x_i x_iᵀ.
 
-Taught in ``notebooks/01_sgd_stability.ipynb`` and ``notebooks/02_flat_minima_noise_alignment.ipynb``.
+Taught in ``notebooks/01_sgd_stability.ipynb`` and
+``notebooks/02_flat_minima_noise_alignment.ipynb``.
 """
 
 from __future__ import annotations
