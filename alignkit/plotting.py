@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-__all__ = ["base_layout", "COLORS"]
+__all__ = ["base_layout", "apply_traces", "COLORS"]
 
 # Colour-blind-safe (Okabe-Ito); by role, so the same idea has the same colour everywhere.
 COLORS = {
@@ -37,3 +37,16 @@ def base_layout(
         font={"size": 13},
     )
     return fig
+
+
+def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
+    """Set the data of each trace selected by name (the live ``update_*`` functions' core).
+
+    ``traces`` maps a trace ``name`` to the properties to set; the key ``"_layout"``
+    holds ``fig.update_layout`` keywords instead.
+    """
+    for name, props in traces.items():
+        if name == "_layout":
+            fig.update_layout(**props)
+        else:
+            fig.update_traces(selector={"name": name}, **props)

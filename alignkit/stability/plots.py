@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.plotting import COLORS, base_layout
+from alignkit.plotting import COLORS, apply_traces, base_layout
 from alignkit.stability.quadratic import QuadraticRun, regime
 
 __all__ = ["plot_quadratic_gd", "update_quadratic_gd"]
@@ -27,7 +27,7 @@ def _quadratic_traces(run: QuadraticRun) -> dict[str, dict[str, object]]:
         "loss a x²/2": {"x": xs, "y": 0.5 * a * xs**2},
         "GD iterates": {"x": shown, "y": 0.5 * a * shown**2},
         "|x_t|": {"x": t, "y": dist},
-        "_title": {"text": f"η·a = {lr * a:.3g} (threshold 2) — {regime(a, lr)}"},
+        "_layout": {"title.text": f"η·a = {lr * a:.3g} (threshold 2) — {regime(a, lr)}"},
     }
 
 
@@ -58,15 +58,13 @@ def plot_quadratic_gd(
     fig.update_yaxes(title_text="loss f(x)", range=[0, 0.5 * 5.0 * _X_LIMIT**2], row=1, col=1)
     fig.update_xaxes(title_text="step t", row=1, col=2)
     fig.update_yaxes(title_text="|x_t − x*| (log scale)", type="log", row=1, col=2)
-    base_layout(fig, title=title or traces["_title"]["text"], width=width, height=height)  # type: ignore[arg-type]
+    base_layout(fig, width=width, height=height)
+    fig.update_layout(**traces["_layout"])
+    if title:
+        fig.update_layout(title_text=title)
     return fig
 
 
 def update_quadratic_gd(fig: go.Figure, run: QuadraticRun) -> None:
     """Move an existing :func:`plot_quadratic_gd` figure to a new run (traces by name)."""
-    traces = _quadratic_traces(run)
-    for name, data in traces.items():
-        if name == "_title":
-            fig.layout.title.text = data["text"]
-        else:
-            fig.update_traces(selector={"name": name}, **data)
+    apply_traces(fig, _quadratic_traces(run))

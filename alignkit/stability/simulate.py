@@ -99,17 +99,22 @@ def simulate_linear_sgd(
     gen = make_generator(seed, dev)
     x = torch.randn(g, seeds, r, generator=gen, device=dev, dtype=torch.float64)
     x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    out = [torch.ones(g, seeds, device=dev, dtype=torch.float64)]
+    # All minibatches at once (one draw, not one per step): (steps, G, S, B).
+    if replacement:
+        idx = torch.randint(0, n, (steps, g, seeds, batch_size), generator=gen, device=dev)
+    else:
+        draws = torch.rand(steps, g, seeds, n, generator=gen, device=dev)
+        idx = draws.argsort(-1)[..., :batch_size]
+    idx = idx[..., None].expand(-1, -1, -1, -1, r)
+    rate = lrs[:, None, None] / batch_size
+    out = torch.empty(steps + 1, g, seeds, device=dev, dtype=torch.float64)
+    out[0] = 1.0
     diverged = torch.zeros(g, seeds, dtype=torch.bool, device=dev)
-    for _ in range(steps):
-        if replacement:
-            idx = torch.randint(0, n, (g, seeds, batch_size), generator=gen, device=dev)
-        else:
-            idx = torch.rand(g, seeds, n, generator=gen, device=dev).argsort(-1)[..., :batch_size]
-        hx = torch.einsum("nij,gsj->gsni", hr, x)  # (G, S, n, r)
-        step = torch.gather(hx, 2, idx[..., None].expand(-1, -1, -1, r)).mean(2)
-        x = torch.where(diverged[..., None], x, x - lrs[:, None, None] * step)
-        sq = (x**2).sum(-1)
-        diverged = diverged | ~torch.isfinite(sq) | (sq > _BLOW_UP)
-        out.append(sq)
-    return LinearSGDRun(torch.stack(out, -1), diverged, lrs, batch_size)
+    for t in range(steps):
+        hx = torch.einsum("nij,gsj->gsni", hr, x)  # (G, S, n, r): every H_i x
+        step = torch.gather(hx, 2, idx[t]).sum(2)  # minibatch sum of H_i x
+        x = torch.where(diverged[..., None], x, x - rate * step)
+        sq = (x * x).sum(-1)
+        out[t + 1] = sq
+        diverged |= ~(sq <= _BLOW_UP)  # also catches NaN
+    return LinearSGDRun(out.permute(1, 2, 0), diverged, lrs, batch_size)

@@ -4,11 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alignkit.live import LivePanel, float_slider, int_slider
+from alignkit.live import LivePanel, dropdown, float_slider, int_slider
 from alignkit.stability.plots import plot_quadratic_gd, update_quadratic_gd
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
+from alignkit.stability.stability_plots import (
+    plot_region,
+    plot_simulation,
+    plot_thresholds,
+    update_region,
+    update_simulation,
+    update_thresholds,
+)
+from alignkit.stability.views import (
+    RegionView,
+    SimulationView,
+    ThresholdView,
+    region_view,
+    simulation_view,
+    threshold_view,
+)
 
-__all__ = ["gd_explorer"]
+__all__ = ["gd_explorer", "region_explorer", "threshold_explorer", "simulation_explorer"]
+
+SAMPLING = {"without replacement": False, "with replacement": True}
+
+
+def _sampling(replacement: bool) -> str:
+    return "with replacement" if replacement else "without replacement"
 
 
 def _gd_compute(lr: float, sharpness: float, steps: int) -> QuadraticRun:
@@ -31,4 +53,92 @@ def gd_explorer(
     return LivePanel(
         controls, _gd_compute, update_quadratic_gd, plot_quadratic_gd(run),
         key="gd_explorer", hide=hide,
+    )  # fmt: skip
+
+
+def region_explorer(
+    *,
+    lr: float = 0.7,
+    batch_size: int = 1,
+    sampling: str = "with replacement",
+    n: int = 2,
+    hide: Sequence[str] = (),
+) -> LivePanel[RegionView]:
+    """The (sharpness, non-uniformity) stability region reshaping as η and B move (notebook 01).
+
+    The points are the two minima of the escape toy (n = 2): x = 0 (a = 2, s = 0) and
+    x = 1 (a = 2, s = 1.8).
+    """
+
+    def compute(lr: float, batch_size: int, sampling: str) -> RegionView:
+        return region_view(lr, batch_size, n=n, replacement=SAMPLING[sampling])
+
+    view = compute(lr, batch_size, sampling)
+    controls = {
+        "lr": float_slider(lr, 0.05, 2.0, 0.01, "learning rate η"),
+        "batch_size": int_slider(batch_size, 1, 16, "batch size B"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
+    }
+    return LivePanel(
+        controls, compute, update_region, plot_region(view), key="region_explorer", hide=hide
+    )
+
+
+def threshold_explorer(
+    *,
+    batch_size: int = 2,
+    sampling: str = "without replacement",
+    n: int = 10,
+    d: int = 20,
+    seed: int = 0,
+    hide: Sequence[str] = (),
+) -> LivePanel[ThresholdView]:
+    """ρ(Q(η)) for one batch size and η*(B) for all, on over-parameterised linear regression."""
+
+    def compute(batch_size: int, sampling: str, n: int, d: int, seed: int) -> ThresholdView:
+        return threshold_view(batch_size, n=n, d=d, replacement=SAMPLING[sampling], seed=seed)
+
+    view = compute(batch_size, sampling, n, d, seed)
+    controls = {
+        "batch_size": int_slider(batch_size, 1, 20, "batch size B"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
+        "n": int_slider(n, 2, 20, "samples n"),
+        "d": int_slider(d, 1, 60, "parameters d"),
+        "seed": int_slider(seed, 0, 20, "data seed"),
+    }
+    return LivePanel(
+        controls, compute, update_thresholds, plot_thresholds(view),
+        key="threshold_explorer", hide=hide,
+    )  # fmt: skip
+
+
+def simulation_explorer(
+    *,
+    lr: float = 0.1,
+    batch_size: int = 2,
+    sampling: str = "without replacement",
+    n: int = 10,
+    d: int = 20,
+    seeds: int = 256,
+    steps: int = 150,
+    hide: Sequence[str] = (),
+) -> LivePanel[SimulationView]:
+    """Linearised SGD runs from the same minimum: mean (mean-square) vs median (typical)."""
+
+    def compute(lr: float, batch_size: int, sampling: str, seed: int) -> SimulationView:
+        return simulation_view(
+            lr, batch_size, n=n, d=d, steps=steps, seeds=seeds,
+            replacement=SAMPLING[sampling], seed=seed,
+        )  # fmt: skip
+
+    view = compute(lr, batch_size, sampling, 0)
+    controls = {
+        "lr": float_slider(lr, 0.005, 0.5, 0.005, "learning rate η"),
+        "batch_size": int_slider(batch_size, 1, n, "batch size B"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
+        "seed": int_slider(0, 0, 20, "seed"),
+    }
+    return LivePanel(
+        controls, compute, update_simulation, plot_simulation(view),
+        key="simulation_explorer", hide=hide,
     )  # fmt: skip

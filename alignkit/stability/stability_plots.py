@@ -1,0 +1,214 @@
+"""Figures of linear stability (notebook 01): the (a, s) region, ρ(Q) and η*(B), simulations.
+
+Each ``plot_*`` builds a figure with named traces; the matching ``update_*`` moves an
+existing figure (a FigureWidget in a live panel) to a new result by trace name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from alignkit.device import to_numpy
+from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.stability.views import RegionView, SimulationView, ThresholdView, ratio_text
+
+__all__ = [
+    "plot_region",
+    "update_region",
+    "plot_thresholds",
+    "update_thresholds",
+    "plot_simulation",
+    "update_simulation",
+]
+
+A_MAX, S_MAX = 6.0, 4.0  # fixed axes so the region visibly reshapes
+
+
+def _region_traces(view: RegionView) -> dict[str, dict[str, object]]:
+    a = to_numpy(view.a)
+    s = np.minimum(to_numpy(view.s_max), S_MAX * 1.5)
+    edge_a = np.concatenate([a, [a[-1]]])
+    edge_s = np.concatenate([s, [0.0]])
+    pts = to_numpy(view.points)
+    stable = to_numpy(view.stable)
+    noise_cap = math.inf if view.p == 0 else 1.0 / (view.lr * math.sqrt(view.p))
+    sampling = "with" if view.replacement else "without"
+    title = (
+        f"η = {view.lr:.3g}, B = {view.batch_size} ({sampling} replacement, n = {view.n}, "
+        f"p = {view.p:.3g}): {int(stable.sum())} of {len(stable)} minima stable"
+    )
+    return {
+        "stable region": {"x": edge_a, "y": edge_s},
+        "a = 2/η (GD limit)": {"x": [2 / view.lr] * 2, "y": [0, S_MAX]},
+        "s = 1/(η√p)": {
+            "x": [0, A_MAX] if math.isfinite(noise_cap) else [],
+            "y": [noise_cap] * 2 if math.isfinite(noise_cap) else [],
+        },
+        "minima": {
+            "x": pts[:, 0],
+            "y": pts[:, 1],
+            "text": [
+                f"{n}: {'stable' if ok else 'unstable'}"
+                for n, ok in zip(view.names, stable, strict=True)
+            ],
+            "marker.color": [COLORS["third"] if ok else COLORS["bad"] for ok in stable],
+            "marker.symbol": ["circle" if ok else "x" for ok in stable],
+        },
+        "_layout": {"title.text": title},
+    }
+
+
+def plot_region(
+    view: RegionView, *, title: str | None = None, width: int | None = 640, height: int = 440
+) -> go.Figure:
+    """The stability region in the (sharpness a, non-uniformity s) plane with given minima."""
+    t = _region_traces(view)
+    fig = go.Figure()
+    fig.add_traces(
+        [
+            go.Scatter(name="stable region", mode="lines", fill="tozeroy",
+                       fillcolor=COLORS["stable"], line={"color": COLORS["third"]},
+                       hovertemplate="a=%{x:.3g}, s ≤ %{y:.3g}<extra></extra>"),
+            go.Scatter(name="a = 2/η (GD limit)", mode="lines",
+                       line={"color": COLORS["main"], "dash": "dash"}),
+            go.Scatter(name="s = 1/(η√p)", mode="lines",
+                       line={"color": COLORS["second"], "dash": "dot"}),
+            go.Scatter(name="minima", mode="markers+text", textposition="top right",
+                       marker={"size": 13, "line": {"width": 1, "color": "black"}},
+                       hovertemplate="%{text}<br>a=%{x:.3g}, s=%{y:.3g}<extra></extra>"),
+        ]
+    )  # fmt: skip
+    apply_traces(fig, t)
+    fig.update_xaxes(title_text="sharpness a = λ_max(H)", range=[0, A_MAX])
+    fig.update_yaxes(title_text="non-uniformity s", range=[0, S_MAX])
+    base_layout(fig, width=width, height=height)
+    fig.update_layout(**t["_layout"])  # type: ignore[arg-type]
+    if title:
+        fig.update_layout(title_text=title)
+    return fig
+
+
+def update_region(fig: go.Figure, view: RegionView) -> None:
+    apply_traces(fig, _region_traces(view))
+
+
+def _threshold_traces(view: ThresholdView) -> dict[str, dict[str, object]]:
+    lrs = to_numpy(view.lrs)
+    sizes = to_numpy(view.batch_sizes)
+    sampling = "with" if view.replacement else "without"
+    radius = to_numpy(view.radius)
+    return {
+        "ρ(Q(η))": {"x": lrs, "y": radius},
+        "ρ = 1": {"x": [lrs[0], lrs[-1]], "y": [1, 1]},
+        "η* (this B)": {"x": [view.threshold] * 2, "y": [radius.min(), radius.max()]},
+        "η*(B)": {"x": sizes, "y": to_numpy(view.threshold_curve)},
+        "2/λ_max(H) (GD)": {"x": [sizes[0], sizes[-1]], "y": [view.gd_threshold] * 2},
+        "bound: top direction": {"x": sizes, "y": to_numpy(view.bound_directional)},
+        "bound: trace": {"x": sizes, "y": to_numpy(view.bound_trace)},
+        "current B": {"x": [view.batch_size], "y": [view.threshold]},
+        "_layout": {
+            "title.text": f"B = {view.batch_size} ({sampling} replacement): "
+            f"η* = {view.threshold:.4g}, GD limit 2/λ_max = {view.gd_threshold:.4g}"
+        },
+    }
+
+
+def plot_thresholds(
+    view: ThresholdView, *, title: str | None = None, width: int | None = 900, height: int = 500
+) -> go.Figure:
+    """Left: ρ(Q) against η for one B (stable below 1). Right: η*(B) with two upper bounds."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("spectral radius of Q", "threshold η*(B)"))
+    c = COLORS
+    fig.add_traces(
+        [
+            go.Scatter(name="ρ(Q(η))", mode="lines", line={"color": c["main"]}),
+            go.Scatter(name="ρ = 1", mode="lines", line={"color": c["neutral"], "dash": "dot"}),
+            go.Scatter(name="η* (this B)", mode="lines", line={"color": c["second"]}),
+            go.Scatter(name="η*(B)", mode="lines+markers", line={"color": c["second"]}),
+            go.Scatter(name="2/λ_max(H) (GD)", mode="lines",
+                       line={"color": c["main"], "dash": "dash"}),
+            go.Scatter(name="bound: top direction", mode="lines",
+                       line={"color": c["accent"], "dash": "dot"}),
+            go.Scatter(name="bound: trace", mode="lines",
+                       line={"color": c["third"], "dash": "dot"}),
+            go.Scatter(name="current B", mode="markers",
+                       marker={"size": 14, "color": c["second"], "symbol": "diamond"}),
+        ],
+        rows=[1, 1, 1, 1, 1, 1, 1, 1],
+        cols=[1, 1, 1, 2, 2, 2, 2, 2],
+    )  # fmt: skip
+    t = _threshold_traces(view)
+    apply_traces(fig, t)
+    fig.update_xaxes(title_text="learning rate η", row=1, col=1)
+    fig.update_yaxes(title_text="ρ(Q) (log scale)", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="batch size B", row=1, col=2)
+    fig.update_yaxes(title_text="largest stable η", row=1, col=2)
+    base_layout(fig, width=width, height=height)
+    fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 130})
+    fig.update_layout(**t["_layout"])  # type: ignore[arg-type]
+    if title:
+        fig.update_layout(title_text=title)
+    return fig
+
+
+def update_thresholds(fig: go.Figure, view: ThresholdView) -> None:
+    apply_traces(fig, _threshold_traces(view))
+
+
+def _simulation_traces(view: SimulationView) -> dict[str, dict[str, object]]:
+    run = view.run
+    steps = np.arange(run.sq_dist.shape[-1])
+    floor = 1e-30
+    runs = to_numpy(run.sq_dist[0, : view.shown]).clip(floor, None)
+    xs = np.concatenate([np.append(steps, np.nan)] * view.shown)
+    ys = np.concatenate([np.append(r, np.nan) for r in runs])
+    frac = float(run.diverged[0].to(float).mean())
+    return {
+        "single runs": {"x": xs, "y": ys},
+        "mean over seeds (theory's E‖x‖²)": {
+            "x": steps,
+            "y": to_numpy(run.mean[0]).clip(floor, None),
+        },  # fmt: skip
+        "median over seeds (typical run)": {
+            "x": steps,
+            "y": to_numpy(run.median[0]).clip(floor, None),
+        },  # fmt: skip
+        "_layout": {
+            "title.text": f"η = {view.lr:.3g}, B = {view.batch_size}, η* = {view.threshold:.3g} — "
+            f"{ratio_text(view.lr, view.threshold)}; {100 * frac:.0f}% of runs blew up"
+        },
+    }
+
+
+def plot_simulation(
+    view: SimulationView, *, title: str | None = None, width: int | None = 720, height: int = 420
+) -> go.Figure:
+    """Squared distance to the minimum along linearised SGD runs: single runs, mean, median."""
+    fig = go.Figure()
+    fig.add_traces(
+        [
+            go.Scatter(name="single runs", mode="lines",
+                       line={"color": "rgba(127,127,127,0.35)", "width": 1}),
+            go.Scatter(name="mean over seeds (theory's E‖x‖²)", mode="lines",
+                       line={"color": COLORS["second"], "width": 3}),
+            go.Scatter(name="median over seeds (typical run)", mode="lines",
+                       line={"color": COLORS["main"], "width": 3, "dash": "dash"}),
+        ]
+    )  # fmt: skip
+    t = _simulation_traces(view)
+    apply_traces(fig, t)
+    fig.update_xaxes(title_text="SGD step t")
+    fig.update_yaxes(title_text="‖x_t‖² / ‖x_0‖² (log scale)", type="log", range=[-12, 12])
+    base_layout(fig, width=width, height=height)
+    fig.update_layout(**t["_layout"])  # type: ignore[arg-type]
+    if title:
+        fig.update_layout(title_text=title)
+    return fig
+
+
+def update_simulation(fig: go.Figure, view: SimulationView) -> None:
+    apply_traces(fig, _simulation_traces(view))

@@ -1,0 +1,158 @@
+"""What each theme-1 explorer computes: pure functions of the control values.
+
+Each returns a frozen dataclass of tensors/floats that a plot function draws; no
+widgets or plotly here, so every view is testable and usable without a notebook.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from alignkit._checks import check_int, check_scalar
+from alignkit.stability import theory as T
+from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
+from alignkit.stability.toys import escape_toy_hessians, linear_regression_hessians
+
+__all__ = [
+    "RegionView",
+    "region_view",
+    "ThresholdView",
+    "threshold_view",
+    "SimulationView",
+    "simulation_view",
+    "ESCAPE_POINTS",
+]
+
+
+def _escape_points() -> dict[str, tuple[float, float]]:
+    points = {}
+    for at in (0, 1):
+        h = escape_toy_hessians(at)
+        points[f"escape toy, x = {at}"] = (T.sharpness(h.mean(0)), T.nonuniformity(h))
+    return points
+
+
+#: (sharpness, non-uniformity) of the two minima of the 1-D escape toy (n = 2).
+ESCAPE_POINTS: dict[str, tuple[float, float]] = _escape_points()
+
+
+@dataclass(frozen=True)
+class RegionView:
+    """The (a, s) stability region for one (η, B, n) and where given minima fall."""
+
+    lr: float
+    batch_size: int
+    n: int
+    replacement: bool
+    p: float
+    a: torch.Tensor  # (num,) sharpness grid on [0, 2/η]
+    s_max: torch.Tensor  # (num,) upper edge of the region (inf for GD)
+    names: tuple[str, ...]
+    points: torch.Tensor  # (P, 2): sharpness, non-uniformity
+    stable: torch.Tensor  # (P,) bool
+
+
+def region_view(
+    lr: float,
+    batch_size: int,
+    *,
+    n: int = 2,
+    replacement: bool = True,
+    points: Mapping[str, tuple[float, float]] | None = None,
+) -> RegionView:
+    """Stability region of the 1-D test (1 − ηa)² + η² p s² ≤ 1 and the given minima."""
+    pts = dict(ESCAPE_POINTS if points is None else points)
+    a, s_max = T.region_boundary(lr, batch_size, n, replacement=replacement, num=200)
+    xy = torch.tensor(list(pts.values()), dtype=torch.float64).reshape(-1, 2)
+    stable = T.stable_1d(xy[:, 0], xy[:, 1], lr, batch_size, n, replacement=replacement)
+    p = T.sampling_factor(n, batch_size, replacement=replacement)
+    return RegionView(lr, batch_size, n, replacement, p, a, s_max, tuple(pts), xy, stable)
+
+
+@dataclass(frozen=True)
+class ThresholdView:
+    """ρ(Q(η)) over η for one B, and η*(B) over all B, for one set of per-sample Hessians."""
+
+    batch_size: int
+    replacement: bool
+    lrs: torch.Tensor  # (G,)
+    radius: torch.Tensor  # (G,)
+    threshold: float  # η*(B)
+    batch_sizes: torch.Tensor  # (K,)
+    threshold_curve: torch.Tensor  # (K,)
+    bound_directional: torch.Tensor  # (K,)
+    bound_trace: torch.Tensor  # (K,)
+    gd_threshold: float  # 2 / λ_max(H)
+
+
+def threshold_view(
+    batch_size: int,
+    *,
+    n: int = 10,
+    d: int = 20,
+    replacement: bool = False,
+    seed: int = 0,
+    num: int = 40,
+) -> ThresholdView:
+    """η* and ρ(Q) for over-parameterised linear regression (H_i = x_i x_iᵀ, d > n)."""
+    n = check_int(n, "n", low=2, high=40)
+    d = check_int(d, "d", low=1, high=400)
+    _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
+    sizes = torch.arange(1, (2 * n if replacement else n) + 1)
+    curve = T.threshold_curve(h, sizes, replacement=replacement)
+    eta = T.linear_stability_threshold(h, batch_size, replacement)
+    gd = 2.0 / T.sharpness(h.mean(0))
+    lrs = torch.linspace(0.02 * gd, 1.2 * gd, check_int(num, "num", low=2), dtype=torch.float64)
+    radius = T.spectral_radius_curve(h, lrs, batch_size, replacement=replacement)
+    bounds = [T.threshold_upper_bounds(h, int(b), replacement=replacement) for b in sizes]
+    bound = torch.tensor(bounds, dtype=torch.float64)
+    return ThresholdView(
+        batch_size, replacement, lrs, radius, eta, sizes, curve, bound[:, 0], bound[:, 1], gd
+    )
+
+
+@dataclass(frozen=True)
+class SimulationView:
+    """Linearised SGD from one minimum at (η, B): runs, their mean and median, η*."""
+
+    lr: float
+    batch_size: int
+    threshold: float
+    run: LinearSGDRun
+    shown: int  # number of individual runs to draw
+
+
+def simulation_view(
+    lr: float,
+    batch_size: int,
+    *,
+    n: int = 10,
+    d: int = 20,
+    steps: int = 150,
+    seeds: int = 256,
+    replacement: bool = False,
+    seed: int = 0,
+    shown: int = 20,
+) -> SimulationView:
+    """Simulate linearised SGD on over-parameterised linear regression from random starts."""
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
+    eta = T.linear_stability_threshold(h, batch_size, replacement)
+    run = simulate_linear_sgd(
+        h, lr, batch_size, steps=steps, seeds=seeds, replacement=replacement,
+        seed=seed + 1, device="cpu",
+    )  # fmt: skip
+    return SimulationView(lr, batch_size, eta, run, min(shown, seeds))
+
+
+def ratio_text(lr: float, threshold: float) -> str:
+    """'η/η* = 1.07: above the threshold' for titles."""
+    if math.isinf(threshold):
+        return "no curved direction: every η is stable"
+    q = lr / threshold
+    side = "above" if q > 1 else "below"
+    return f"η/η* = {q:.3g}: {side} the threshold"

@@ -1,0 +1,72 @@
+"""Theme-1 explorers: views agree with the theory, panels move and survive bad values."""
+
+import pytest
+import torch
+
+from alignkit.stability import theory as T
+from alignkit.stability.views import ESCAPE_POINTS, region_view, simulation_view, threshold_view
+from alignkit.stability.widgets import region_explorer, simulation_explorer, threshold_explorer
+
+
+def test_escape_points_are_the_closed_forms() -> None:
+    assert ESCAPE_POINTS["escape toy, x = 0"] == pytest.approx((2.0, 0.0), abs=1e-12)
+    assert ESCAPE_POINTS["escape toy, x = 1"] == pytest.approx((2.0, 1.8))
+
+
+def test_region_view_flags_the_sharp_nonuniform_minimum() -> None:
+    sgd = region_view(0.7, 1, n=2, replacement=True)
+    assert sgd.stable.tolist() == [True, False]
+    gd = region_view(0.7, 2, n=2, replacement=False)
+    assert gd.stable.tolist() == [True, True] and gd.p == 0
+
+
+def test_threshold_view_consistent_with_theory() -> None:
+    view = threshold_view(3, n=8, d=16, seed=2)
+    inside = view.radius[view.lrs < view.threshold * 0.999]
+    outside = view.radius[view.lrs > view.threshold * 1.001]
+    assert bool((inside <= 1 + 1e-9).all()) and bool((outside > 1).all())
+    assert float(view.threshold_curve[2]) == pytest.approx(view.threshold)
+    assert bool((view.threshold_curve <= view.bound_directional * (1 + 1e-9)).all())
+
+
+def test_simulation_view_mean_vs_median_near_threshold() -> None:
+    """Just above η*, the mean over seeds grows while the typical run still shrinks."""
+    view = simulation_view(0.12, 2, steps=150, seeds=512)
+    assert view.lr > view.threshold
+    assert float(view.run.mean[0, -1]) > 1.0 > float(view.run.median[0, -1])
+
+
+def test_region_explorer_changes_and_reports_bad_batch() -> None:
+    panel = region_explorer()
+    colours = list(panel.figure.data[3].marker.color)
+    panel.controls["lr"].value = 0.3  # both minima stable now
+    assert list(panel.figure.data[3].marker.color) != colours
+    panel.set_state(sampling="without replacement", batch_size=3)  # B > n = 2
+    assert panel.error is not None and "batch_size" in panel.error
+    panel.reset()
+    assert panel.error is None and panel.state["lr"] == 0.7
+    panel.close()
+
+
+def test_threshold_and_simulation_explorers_move() -> None:
+    panel = threshold_explorer()
+    before = panel.figure.layout.title.text
+    panel.controls["batch_size"].value = 5
+    assert panel.error is None and panel.figure.layout.title.text != before
+    panel.close()
+    sim = simulation_explorer(seeds=64, steps=40)
+    y0 = list(sim.figure.data[1].y)
+    sim.controls["lr"].value = 0.3
+    assert sim.error is None and list(sim.figure.data[1].y) != y0
+    sim.close()
+
+
+def test_linear_sgd_bad_input() -> None:
+    from alignkit.stability.simulate import simulate_linear_sgd
+
+    h = torch.eye(2, dtype=torch.float64).expand(3, 2, 2)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 3\]"):
+        simulate_linear_sgd(h, 0.1, 4)
+    with pytest.raises(ValueError, match="lr must be"):
+        simulate_linear_sgd(h, torch.tensor([0.1, -0.1]), 1)
+    assert T.linear_stability_threshold(h, 3) == pytest.approx(2.0)
