@@ -86,7 +86,7 @@ def plot_region(
     fig.update_xaxes(title_text="sharpness a = λ_max(H)", range=[0, A_MAX])
     fig.update_yaxes(title_text="non-uniformity s", range=[0, S_MAX])
     base_layout(fig, width=width, height=height)
-    fig.update_layout(**t["_layout"])  # type: ignore[arg-type]
+    fig.update_layout(**t["_layout"])
     if title:
         fig.update_layout(title_text=title)
     return fig
@@ -149,7 +149,7 @@ def plot_thresholds(
     fig.update_yaxes(title_text="largest stable η", row=1, col=2)
     base_layout(fig, width=width, height=height)
     fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 130})
-    fig.update_layout(**t["_layout"])  # type: ignore[arg-type]
+    fig.update_layout(**t["_layout"])
     if title:
         fig.update_layout(title_text=title)
     return fig
@@ -166,7 +166,7 @@ def _simulation_traces(view: SimulationView) -> dict[str, dict[str, object]]:
     runs = to_numpy(run.sq_dist[0, : view.shown]).clip(floor, None)
     xs = np.concatenate([np.append(steps, np.nan)] * view.shown)
     ys = np.concatenate([np.append(r, np.nan) for r in runs])
-    frac = float(run.diverged[0].to(float).mean())
+    frac = float(run.diverged[0].double().mean())
     return {
         "single runs": {"x": xs, "y": ys},
         "mean over seeds (theory's E‖x‖²)": {
@@ -204,7 +204,7 @@ def plot_simulation(
     fig.update_xaxes(title_text="SGD step t")
     fig.update_yaxes(title_text="‖x_t‖² / ‖x_0‖² (log scale)", type="log", range=[-12, 12])
     base_layout(fig, width=width, height=height)
-    fig.update_layout(**t["_layout"])  # type: ignore[arg-type]
+    fig.update_layout(**t["_layout"])
     if title:
         fig.update_layout(title_text=title)
     return fig
