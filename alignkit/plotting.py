@@ -29,10 +29,17 @@ def base_layout(
     """Apply the kit's layout (explicit size, white template, legend on top) in place."""
     fig.update_layout(
         template="plotly_white",
-        title={"text": title or "", "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        title={
+            "text": title or "",
+            "x": 0.01,
+            "xanchor": "left",
+            "y": 0.985,
+            "yanchor": "top",
+            "font": {"size": 15},
+        },  # fmt: skip
         width=width,
         height=height,
-        margin={"l": 60, "r": 20, "t": 70, "b": 55},
+        margin={"l": 60, "r": 20, "t": 95, "b": 55},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
         font={"size": 13},
     )

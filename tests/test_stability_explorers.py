@@ -70,3 +70,37 @@ def test_linear_sgd_bad_input() -> None:
     with pytest.raises(ValueError, match="lr must be"):
         simulate_linear_sgd(h, torch.tensor([0.1, -0.1]), 1)
     assert T.linear_stability_threshold(h, 3) == pytest.approx(2.0)
+
+
+def test_escape_toy_sgd_leaves_the_nonuniform_minimum_gd_does_not() -> None:
+    from alignkit.stability.toys import simulate_escape_toy
+
+    sgd = simulate_escape_toy(0.7, 1, steps=100, seeds=400, replacement=True, seed=0)
+    gd = simulate_escape_toy(0.7, 2, steps=100, seeds=50, replacement=False, seed=0)
+    assert float(sgd.fraction_near(0.0)[-1]) > 0.9  # escaped to the flat, uniform minimum
+    assert float(gd.fraction_near(1.0)[-1]) == 1.0  # GD stays: a = 2 <= 2 / 0.7
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 2\]"):
+        simulate_escape_toy(0.7, 3, replacement=False)
+
+
+def test_uv_valley_gd_above_two_over_a_moves_to_flatter_minima() -> None:
+    from alignkit.stability.toys import simulate_uv_sgd, uv_data
+
+    mean_sq = float((uv_data() ** 2).mean())
+    start = mean_sq * (3.0**2 + 3.0**-2)  # sharpness of (3, 1/3), about 10.08
+    run = simulate_uv_sgd(0.25, 8, replacement=False, steps=600, seeds=64)  # GD, 2/η = 8
+    ok = ~run.diverged
+    end = mean_sq * (run.u[ok, -1] ** 2 + run.v[ok, -1] ** 2)
+    assert float(ok.double().mean()) > 0.9
+    assert float(end.median()) < 2 / 0.25 < start
+    assert float((run.u[ok, -1] * run.v[ok, -1] - 1).abs().max()) < 1e-3  # still a minimum
+
+
+def test_escape_explorer_moves() -> None:
+    from alignkit.stability.widgets import escape_explorer
+
+    panel = escape_explorer(seeds=50, steps=30)
+    before = panel.figure.layout.title.text
+    panel.controls["batch_size"].value = 4
+    assert panel.error is None and panel.figure.layout.title.text != before
+    panel.close()

@@ -28,6 +28,9 @@ __all__ = [
     "simulate_escape_toy",
     "uv_hessians",
     "linear_regression_hessians",
+    "uv_data",
+    "UVRun",
+    "simulate_uv_sgd",
 ]
 
 #: curvature of sample i's second basin: f_i(x) = min(x², c_i (x − 1)²).
@@ -141,3 +144,65 @@ def linear_regression_hessians(
     dev = get_device(device)
     x = torch.randn(n, d, generator=make_generator(seed, dev), device=dev, dtype=torch.float64)
     return x, x[:, :, None] * x[:, None, :]
+
+
+def uv_data(n: int = 8) -> torch.Tensor:
+    """Inputs x_i evenly spread on [0.5, 1.5] (targets y_i = x_i, so minima are u v = 1)."""
+    n = check_int(n, "n", low=2)
+    return torch.linspace(0.5, 1.5, n, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class UVRun:
+    """SGD on ℓ_i = ½ (u v x_i − x_i)² for S seeds: ``u``, ``v`` of shape (S, steps + 1)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    diverged: torch.Tensor  # (S,)
+    lr: float
+    batch_size: int
+
+
+def simulate_uv_sgd(
+    lr: float,
+    batch_size: int,
+    *,
+    u0: float = 3.0,
+    n: int = 8,
+    steps: int = 300,
+    seeds: int = 128,
+    replacement: bool = True,
+    noise: float = 0.01,
+    seed: int | torch.Generator | None = 0,
+    device: str | torch.device | None = None,
+) -> UVRun:
+    """SGD on the scalar model f(x) = u v x from near the minimum (u0, 1/u0), many seeds at once.
+
+    Runs whose |u| or |v| exceed 1e3 are flagged ``diverged`` and frozen.
+    """
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    u0 = check_scalar(u0, "u0", low=0.0, closed="neither")
+    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
+    steps = check_int(steps, "steps", low=1, high=100_000)
+    seeds = check_int(seeds, "seeds", low=1)
+    dev = get_device(device)
+    gen = make_generator(seed, dev)
+    x = uv_data(n).to(dev)
+    jitter = noise * torch.randn(2, seeds, generator=gen, device=dev, dtype=torch.float64)
+    u, v = u0 + jitter[0], 1.0 / u0 + jitter[1]
+    if replacement:
+        idx = torch.randint(0, n, (steps, seeds, batch_size), generator=gen, device=dev)
+    else:
+        idx = torch.rand(steps, seeds, n, generator=gen, device=dev).argsort(-1)[..., :batch_size]
+    us, vs = [u], [v]
+    diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
+    for t in range(steps):
+        xb = x[idx[t]]  # (S, B)
+        r = (u * v)[:, None] * xb * xb - xb * xb  # residual times x: (u v x − x) x
+        grad_u, grad_v = (r * v[:, None]).mean(1), (r * u[:, None]).mean(1)
+        u = torch.where(diverged, u, u - lr * grad_u)
+        v = torch.where(diverged, v, v - lr * grad_v)
+        diverged |= ~((u.abs() < 1e3) & (v.abs() < 1e3))
+        us.append(u)
+        vs.append(v)
+    return UVRun(torch.stack(us, 1), torch.stack(vs, 1), diverged, lr, batch_size)

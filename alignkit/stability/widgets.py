@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alignkit.live import LivePanel, dropdown, float_slider, int_slider
+from alignkit.stability.escape_plots import plot_escape, update_escape
 from alignkit.stability.plots import plot_quadratic_gd, update_quadratic_gd
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
 from alignkit.stability.stability_plots import (
@@ -15,6 +16,7 @@ from alignkit.stability.stability_plots import (
     update_simulation,
     update_thresholds,
 )
+from alignkit.stability.toys import EscapeRun, simulate_escape_toy
 from alignkit.stability.views import (
     RegionView,
     SimulationView,
@@ -24,7 +26,13 @@ from alignkit.stability.views import (
     threshold_view,
 )
 
-__all__ = ["gd_explorer", "region_explorer", "threshold_explorer", "simulation_explorer"]
+__all__ = [
+    "gd_explorer",
+    "region_explorer",
+    "threshold_explorer",
+    "simulation_explorer",
+    "escape_explorer",
+]
 
 SAMPLING = {"without replacement": False, "with replacement": True}
 
@@ -142,3 +150,32 @@ def simulation_explorer(
         controls, compute, update_simulation, plot_simulation(view),
         key="simulation_explorer", hide=hide,
     )  # fmt: skip
+
+
+def escape_explorer(
+    *,
+    lr: float = 0.7,
+    batch_size: int = 1,
+    sampling: str = "with replacement",
+    steps: int = 60,
+    seeds: int = 200,
+    hide: Sequence[str] = (),
+) -> LivePanel[EscapeRun]:
+    """SGD from the sharp, non-uniform minimum x = 1 of the escape toy (notebook 02)."""
+
+    def compute(lr: float, batch_size: int, sampling: str, seed: int) -> EscapeRun:
+        return simulate_escape_toy(
+            lr, batch_size, steps=steps, seeds=seeds, replacement=SAMPLING[sampling],
+            seed=seed, device="cpu",
+        )  # fmt: skip
+
+    run = compute(lr, batch_size, sampling, 0)
+    controls = {
+        "lr": float_slider(lr, 0.05, 1.2, 0.01, "learning rate η"),
+        "batch_size": int_slider(batch_size, 1, 8, "batch size B"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
+        "seed": int_slider(0, 0, 20, "seed"),
+    }
+    return LivePanel(
+        controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide
+    )

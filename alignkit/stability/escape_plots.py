@@ -1,0 +1,108 @@
+"""Figures of SGD leaving sharp minima (notebook 02): the 1-D escape toy and the u·v valley."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from alignkit.device import to_numpy
+from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.stability.toys import EscapeRun, UVRun, escape_toy_losses, uv_data
+
+__all__ = ["plot_escape", "update_escape", "plot_uv_valley"]
+
+_GRID = torch.linspace(-0.6, 1.6, 221, dtype=torch.float64)
+_LANDSCAPE = escape_toy_losses(_GRID).mean(0)
+
+
+def _escape_traces(run: EscapeRun) -> dict[str, dict[str, object]]:
+    final = to_numpy(run.path[~run.diverged, -1])
+    steps = np.arange(run.path.shape[1])
+    near0, near1 = to_numpy(run.fraction_near(0.0)), to_numpy(run.fraction_near(1.0))
+    lost = float(run.diverged.double().mean())
+    title = (
+        f"η = {run.lr:.3g}, B = {run.batch_size}: after {steps[-1]} steps {100 * near0[-1]:.0f}%"
+        f" of runs at x = 0, {100 * near1[-1]:.0f}% still at x = 1, {100 * lost:.0f}% diverged"
+    )
+    return {
+        "final positions": {"x": final},
+        "near x = 0 (flat, uniform)": {"x": steps, "y": near0},
+        "near x = 1 (sharp for sample 2)": {"x": steps, "y": near1},
+        "_layout": {"title.text": title},
+    }
+
+
+def plot_escape(
+    run: EscapeRun, *, title: str | None = None, width: int | None = 900, height: int = 420
+) -> go.Figure:
+    """Left: the loss L(x) and where the runs end. Right: fraction of runs near each minimum."""
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("loss and final positions", "where the runs are"),
+        specs=[[{"secondary_y": True}, {}]],
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(name="loss L(x) = (f₁ + f₂)/2", x=to_numpy(_GRID), y=to_numpy(_LANDSCAPE),
+                   mode="lines", line={"color": COLORS["neutral"]}),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Histogram(name="final positions", xbins={"start": -0.6, "end": 1.6, "size": 0.05},
+                     marker={"color": COLORS["main"]}, opacity=0.6),
+        row=1, col=1, secondary_y=True,
+    )  # fmt: skip
+    fig.add_traces(
+        [
+            go.Scatter(name="near x = 0 (flat, uniform)", mode="lines",
+                       line={"color": COLORS["third"], "width": 3}),
+            go.Scatter(name="near x = 1 (sharp for sample 2)", mode="lines",
+                       line={"color": COLORS["bad"], "width": 3}),
+        ],
+        rows=[1, 1], cols=[2, 2],
+    )  # fmt: skip
+    t = _escape_traces(run)
+    apply_traces(fig, t)
+    fig.update_xaxes(title_text="parameter x", range=[-0.6, 1.6], row=1, col=1)
+    fig.update_yaxes(title_text="loss", range=[0, 0.3], row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="runs", row=1, col=1, secondary_y=True, showgrid=False)
+    fig.update_xaxes(title_text="SGD step", row=1, col=2)
+    fig.update_yaxes(title_text="fraction of runs", range=[0, 1.02], row=1, col=2)
+    base_layout(fig, width=width, height=height)
+    fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 110}, bargap=0.05)
+    fig.update_layout(**t["_layout"])
+    if title:
+        fig.update_layout(title_text=title)
+    return fig
+
+
+def update_escape(fig: go.Figure, run: EscapeRun) -> None:
+    apply_traces(fig, _escape_traces(run))
+
+
+def plot_uv_valley(
+    runs: dict[str, UVRun], *, title: str | None = None, width: int | None = 640, height: int = 460
+) -> go.Figure:
+    """The valley of minima u v = 1, coloured by sharpness, and where each set of runs ends."""
+    mean_sq = float((uv_data() ** 2).mean())
+    u = np.geomspace(0.2, 5.0, 300)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(name="minima u v = 1", x=u, y=1 / u, mode="markers",
+                   marker={"size": 4, "color": mean_sq * (u**2 + u**-2), "colorscale": "Viridis",
+                           "cmax": 12, "cmin": 2,
+                           "colorbar": {"title": {"text": "sharpness"}, "x": 1.02}}),
+    )  # fmt: skip
+    palette = [COLORS["main"], COLORS["second"], COLORS["third"], COLORS["accent"]]
+    for k, (name, run) in enumerate(runs.items()):
+        ok = ~run.diverged
+        fig.add_trace(
+            go.Scatter(name=name, x=to_numpy(run.u[ok, -1]), y=to_numpy(run.v[ok, -1]),
+                       mode="markers", marker={"size": 7, "color": palette[k % 4], "opacity": 0.7}),
+        )  # fmt: skip
+    fig.update_xaxes(title_text="u", type="log", range=[np.log10(0.2), np.log10(5)])
+    fig.update_yaxes(title_text="v", type="log", range=[np.log10(0.2), np.log10(5)])
+    base_layout(fig, title=title or "where SGD ends on the valley of minima", width=width,
+                height=height)  # fmt: skip
+    fig.update_layout(legend={"y": -0.18, "yanchor": "top"}, margin={"b": 110})
+    return fig
