@@ -183,8 +183,12 @@ class LivePanel(Generic[R]):
         column += [*self.controls.values(), self.reset_button, self.progress_bar]
         self.widget = W.VBox(
             [
-                W.HBox(
-                    [W.VBox(column, layout=W.Layout(width="300px", min_width="260px")), self.figure]
+                W.HBox(  # controls beside the figure; the figure wraps below on narrow screens
+                    [
+                        W.VBox(column, layout=W.Layout(width="300px", min_width="260px")),
+                        self.figure,
+                    ],
+                    layout=W.Layout(flex_flow="row wrap", align_items="flex-start"),
                 ),
                 self.status,
             ]

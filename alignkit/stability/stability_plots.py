@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
 from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.stability.edge import EdgeRun
 from alignkit.stability.views import RegionView, SimulationView, ThresholdView, ratio_text
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "update_thresholds",
     "plot_simulation",
     "update_simulation",
+    "plot_edge_of_stability",
 ]
 
 A_MAX, S_MAX = 6.0, 4.0  # fixed axes so the region visibly reshapes
@@ -212,3 +214,37 @@ def plot_simulation(
 
 def update_simulation(fig: go.Figure, view: SimulationView) -> None:
     apply_traces(fig, _simulation_traces(view))
+
+
+def plot_edge_of_stability(
+    runs: list[EdgeRun], *, title: str | None = None, width: int | None = 900, height: int = 420
+) -> go.Figure:
+    """Sharpness against GD step with each run's 2/η (left), and the training loss (right)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("sharpness λ_max(H)", "training loss"))
+    palette = [COLORS["main"], COLORS["second"], COLORS["third"], COLORS["accent"]]
+    for k, run in enumerate(runs):
+        colour = palette[k % len(palette)]
+        steps = to_numpy(run.checkpoints)
+        fig.add_trace(
+            go.Scatter(name=f"η = {run.lr:g}", x=steps, y=to_numpy(run.sharpness),
+                       mode="lines+markers", line={"color": colour}, legendgroup=str(k)),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(name=f"2/η = {2 / run.lr:.3g}", x=[0, steps[-1]], y=[2 / run.lr] * 2,
+                       mode="lines", line={"color": colour, "dash": "dash"}, legendgroup=str(k)),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(name=f"loss, η = {run.lr:g}", y=to_numpy(run.loss), mode="lines",
+                       line={"color": colour}, legendgroup=str(k), showlegend=False),
+            row=1, col=2,
+        )  # fmt: skip
+    fig.update_xaxes(title_text="GD step", row=1, col=1)
+    fig.update_yaxes(title_text="λ_max(H)", row=1, col=1)
+    fig.update_xaxes(title_text="GD step", row=1, col=2)
+    fig.update_yaxes(title_text="loss (log scale)", type="log", row=1, col=2)
+    base_layout(fig, title=title or "gradient descent at the edge of stability", width=width,
+                height=height)  # fmt: skip
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1.0, "yanchor": "top"})
+    return fig
