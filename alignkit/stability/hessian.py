@@ -1,0 +1,447 @@
+"""Hessians of a network's training loss through ``torch.func`` (theme 1).
+
+One design throughout: a model and its data become a pure function of the *flat* parameter
+vector theta of shape (d,) (``loss_fn``), and every Hessian product is forward-over-reverse,
+``jvp(grad(f), (theta,), (v,))``, so nothing of size d x d is ever built except by the two
+explicit helpers for small models. The matrix-free algorithms (Lanczos, power iteration,
+Hutchinson) live in :mod:`alignkit.stability.lanczos` and work on any ``matvec``.
+
+Loss convention (the kit's, see ``alignkit.stability.models``):
+L(theta) = (1/n) sum_i l_i(theta) with
+
+- ``"mse"``: l_i = 1/2 ||f(x_i) - y_i||^2, summed over outputs. For a linear model
+  f(x) = x^T theta this gives H = X^T X / n exactly (the 1/2 cancels the 2).
+- ``"cross_entropy"``: l_i = -log softmax(f(x_i))[y_i], y_i an integer class.
+
+The model must treat samples independently (no batch norm in training mode) for
+:func:`per_sample_hessians` to mean anything. Taught in ``notebooks/01_sgd_stability.ipynb``
+(sharpness, non-uniformity and ||H||_F of trained networks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, hessian, jvp, vmap
+
+from alignkit._checks import check_choice, check_int, check_shape
+from alignkit.stability.lanczos import (
+    EigenResult,
+    Estimate,
+    operator_frobenius_norm,
+    operator_top_eigenvalues,
+    operator_trace,
+)
+
+__all__ = [
+    "LOSSES",
+    "EXPLICIT_MAX_DIM",
+    "flat_params",
+    "loss_fn",
+    "hessian_operator",
+    "hessian_vector_product",
+    "hessian_matrix",
+    "per_sample_hessians",
+    "top_eigenvalues",
+    "hutchinson_trace",
+    "frobenius_norm",
+]
+
+Tensor = torch.Tensor
+Matvec = Callable[[Tensor], Tensor]
+
+EXPLICIT_MAX_DIM = 4096
+"""Largest d for which the explicit d x d Hessian is built by default (128 MiB in float64)."""
+
+
+def _half_squared_error(out: Tensor, y: Tensor) -> Tensor:
+    if out.shape != y.shape:
+        hint = " (reshape y to (n, 1))" if out.shape == (*y.shape, 1) else ""
+        raise ValueError(
+            f"y must have the model output's shape {tuple(out.shape)} for loss='mse', "
+            f"got {tuple(y.shape)}{hint}"
+        )
+    return 0.5 * (out - y).pow(2).reshape(out.shape[0], -1).sum(1)
+
+
+def _cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+    if out.ndim != 2 or y.shape != out.shape[:1]:
+        raise ValueError(
+            "loss='cross_entropy' needs model outputs of shape (n, C) and integer labels y "
+            f"of shape (n,), got outputs {tuple(out.shape)} and y {tuple(y.shape)}"
+        )
+    return F.cross_entropy(out, y, reduction="none")
+
+
+LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mse": _half_squared_error,
+    "cross_entropy": _cross_entropy,
+}
+"""Per-sample losses, ``(outputs (n, ...), y (n, ...)) -> (n,)``."""
+
+
+def _spec(model: torch.nn.Module) -> list[tuple[str, torch.Size]]:
+    spec = [(name, p.shape) for name, p in model.named_parameters() if p.requires_grad]
+    if not spec:
+        raise ValueError("model must have at least one parameter with requires_grad=True")
+    return spec
+
+
+def flat_params(model: torch.nn.Module) -> Tensor:
+    """The model's trainable parameters as one detached vector, shape (d,).
+
+    Order: ``model.named_parameters()``, each tensor flattened row-major.
+    """
+    params = [p for _, p in model.named_parameters() if p.requires_grad]
+    _spec(model)
+    if len({(p.dtype, p.device) for p in params}) > 1:
+        raise ValueError("model parameters must share one dtype and device (call model.to(...))")
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def _unflatten(spec: list[tuple[str, torch.Size]], theta: Tensor) -> dict[str, Tensor]:
+    sizes = [s.numel() for _, s in spec]
+    return {name: c.view(s) for (name, s), c in zip(spec, theta.split(sizes), strict=True)}
+
+
+def _prepare(
+    model: torch.nn.Module, x: Tensor, y: Tensor, loss: str, params: Tensor | None
+) -> tuple[list[tuple[str, torch.Size]], Tensor]:
+    """Validate the public inputs once; return the parameter spec and theta (d,)."""
+    check_choice(loss, "loss", LOSSES)
+    spec = _spec(model)
+    theta = flat_params(model) if params is None else params.detach()
+    d = sum(s.numel() for _, s in spec)
+    check_shape(tuple(theta.shape), "params", f"({d},)", theta.shape == (d,))
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.device != theta.device:
+            raise ValueError(
+                f"{name} must be on the model's device {theta.device}, got {t.device} "
+                f"(use {name}.to(device))"
+            )
+    check_shape(tuple(x.shape), "x", "(n, ...) with n >= 1", x.ndim >= 1 and x.shape[0] >= 1)
+    check_shape(
+        tuple(y.shape), "y", f"({x.shape[0]}, ...)", y.ndim >= 1 and y.shape[0] == x.shape[0]
+    )
+    if x.is_floating_point() and x.dtype != theta.dtype:
+        raise ValueError(f"x must have the model's dtype {theta.dtype}, got {x.dtype}")
+    if loss == "cross_entropy" and y.is_floating_point():
+        raise ValueError(
+            f"y must hold integer class labels for loss='cross_entropy', got {y.dtype}"
+        )
+    return spec, theta
+
+
+def _closure(
+    model: torch.nn.Module, spec: list[tuple[str, torch.Size]], x: Tensor, y: Tensor, loss: str
+) -> Callable[[Tensor], Tensor]:
+    per_sample = LOSSES[loss]
+
+    def f(theta: Tensor) -> Tensor:
+        out = functional_call(model, _unflatten(spec, theta), (x,))
+        return per_sample(out, y).mean()
+
+    return f
+
+
+def loss_fn(
+    model: torch.nn.Module, x: Tensor, y: Tensor, *, loss: str = "mse"
+) -> Callable[[Tensor], Tensor]:
+    """The training loss as a pure function of the flat parameters.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module; its trainable parameters become theta (see :func:`flat_params`).
+    x : Tensor, shape (n, ...)
+        Inputs, on the model's device and dtype.
+    y : Tensor, shape (n, ...)
+        Targets: the output's shape for ``"mse"``, integer labels (n,) for ``"cross_entropy"``.
+    loss : {"mse", "cross_entropy"}, default="mse"
+        Per-sample loss from :data:`LOSSES` (``"mse"`` is 1/2 ||f - y||^2).
+
+    Returns
+    -------
+    callable
+        ``f(theta)``, (d,) -> (), the mean loss; differentiable with ``torch.func``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``loss`` or inputs of the wrong shape, device or dtype.
+    """
+    spec, _ = _prepare(model, x, y, loss, None)
+    return _closure(model, spec, x, y, loss)
+
+
+def _operator(f: Callable[[Tensor], Tensor], theta: Tensor) -> Matvec:
+    """Forward-over-reverse H v; a (b, d) block of directions is vmapped."""
+    g = grad(f)
+
+    def hvp(v: Tensor) -> Tensor:
+        return jvp(g, (theta,), (v,))[1]
+
+    def matvec(v: Tensor) -> Tensor:
+        return vmap(hvp)(v) if v.ndim == 2 else hvp(v)
+
+    return matvec
+
+
+def _prepared_operator(
+    model: torch.nn.Module, x: Tensor, y: Tensor, loss: str, params: Tensor | None
+) -> tuple[Matvec, Tensor]:
+    spec, theta = _prepare(model, x, y, loss, params)
+    return _operator(_closure(model, spec, x, y, loss), theta), theta
+
+
+def hessian_operator(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    params: Tensor | None = None,
+) -> Matvec:
+    """The Hessian of the training loss as a ``matvec``, (d,) -> (d,) or (b, d) -> (b, d).
+
+    Each call is one forward-over-reverse product ``jvp(grad(f))``; a (b, d) block is
+    ``vmap``-ed. Pass it to the ``operator_*`` functions of :mod:`alignkit.stability.lanczos`.
+    ``params`` (d,) evaluates at theta other than the model's current parameters.
+    Other arguments as in :func:`loss_fn`.
+    """
+    return _prepared_operator(model, x, y, loss, params)[0]
+
+
+def hessian_vector_product(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    v: Tensor,
+    *,
+    loss: str = "mse",
+    params: Tensor | None = None,
+) -> Tensor:
+    """H v for the Hessian H of the training loss, never forming H.
+
+    Parameters
+    ----------
+    model, x, y, loss
+        As in :func:`loss_fn`.
+    v : Tensor, shape (d,) or (b, d)
+        Direction(s) in parameter space (cast to the model's dtype).
+    params : Tensor, shape (d,), optional
+        Where to evaluate H; default: the model's current parameters.
+
+    Returns
+    -------
+    Tensor, shape of ``v``
+        ``(d,) -> (d,)`` or ``(b, d) -> (b, d)``: forward-over-reverse, ``jvp`` over ``grad``.
+
+    Raises
+    ------
+    ValueError
+        If ``v`` is not of shape (d,) or (b, d), or as in :func:`loss_fn`.
+    """
+    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    d = theta.shape[0]
+    ok = v.ndim in (1, 2) and v.shape[-1] == d and v.device == theta.device
+    check_shape(tuple(v.shape), "v", f"({d},) or (b, {d}) on {theta.device}", ok)
+    return matvec(v.to(theta.dtype))
+
+
+def _check_dim(d: int, max_dim: int) -> None:
+    max_dim = check_int(max_dim, "max_dim", low=1)
+    if d > max_dim:
+        raise ValueError(
+            f"model has d={d} trainable parameters, above max_dim={max_dim} for an explicit "
+            "d x d Hessian; use the matrix-free top_eigenvalues, hutchinson_trace or "
+            "frobenius_norm, or raise max_dim"
+        )
+
+
+def hessian_matrix(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    params: Tensor | None = None,
+    max_dim: int = EXPLICIT_MAX_DIM,
+    chunk_size: int | None = 128,
+) -> Tensor:
+    """The explicit Hessian of the training loss (small models only).
+
+    Built column by column as H e_j with the same forward-over-reverse product,
+    ``vmap``-ed over the identity in chunks of ``chunk_size`` columns (``None``: all at once).
+
+    Returns
+    -------
+    Tensor, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If d > ``max_dim`` (default :data:`EXPLICIT_MAX_DIM` = 4096), or as in :func:`loss_fn`.
+    """
+    hvp, theta = _prepared_operator(model, x, y, loss, params)
+    d = theta.shape[0]
+    _check_dim(d, max_dim)
+    eye = torch.eye(d, dtype=theta.dtype, device=theta.device)
+    return vmap(hvp, chunk_size=chunk_size)(eye)
+
+
+def per_sample_hessians(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    params: Tensor | None = None,
+    max_dim: int = EXPLICIT_MAX_DIM,
+    max_entries: int = 2**27,
+    chunk_size: int | None = None,
+) -> Tensor:
+    """The per-sample Hessians H_i = nabla^2 l_i(theta), whose mean is the Hessian.
+
+    ``torch.func.hessian`` (jacfwd over jacrev) of one sample's loss, ``vmap``-ed over the
+    samples in chunks of ``chunk_size``. They feed the non-uniformity s and the mean-square
+    stability operator Q of theme 1.
+
+    Returns
+    -------
+    Tensor, shape (n, d, d)
+        ``(n, ...), (n, ...) -> (n, d, d)``.
+
+    Raises
+    ------
+    ValueError
+        If d > ``max_dim``, if n * d^2 > ``max_entries`` (default 2^27, 1 GiB in float64),
+        or as in :func:`loss_fn`.
+    """
+    spec, theta = _prepare(model, x, y, loss, params)
+    n, d = x.shape[0], theta.shape[0]
+    _check_dim(d, max_dim)
+    max_entries = check_int(max_entries, "max_entries", low=1)
+    if n * d * d > max_entries:
+        raise ValueError(
+            f"x has n={n} samples and the model d={d} parameters: n*d^2={n * d * d} entries "
+            f"exceed max_entries={max_entries}; pass fewer samples or raise max_entries"
+        )
+    per_sample = LOSSES[loss]
+
+    def one(th: Tensor, xi: Tensor, yi: Tensor) -> Tensor:
+        out = functional_call(model, _unflatten(spec, th), (xi.unsqueeze(0),))
+        return per_sample(out, yi.unsqueeze(0))[0]
+
+    hess: Callable[[Tensor, Tensor, Tensor], Tensor] = hessian(one)
+    return vmap(hess, in_dims=(None, 0, 0), chunk_size=chunk_size)(theta, x, y)
+
+
+def top_eigenvalues(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    k: int = 1,
+    method: str = "lanczos",
+    iters: int = 100,
+    tol: float = 1e-4,
+    seed: int | torch.Generator | None = 0,
+    params: Tensor | None = None,
+) -> EigenResult:
+    """The k largest Hessian eigenvalues (``values[0]`` is the sharpness a), matrix-free.
+
+    Lanczos (default) or power iteration on :func:`hessian_operator`; see
+    :func:`alignkit.stability.lanczos.operator_top_eigenvalues` for ``k``, ``method``,
+    ``iters``, ``tol`` (residual ||Hu - lambda u|| <= tol |lambda|) and ``seed``.
+
+    Returns
+    -------
+    EigenResult
+        ``values`` (k,), ``vectors`` (k, d), ``residuals`` (k,), ``matvecs``, ``converged``.
+    """
+    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    d, dt, dev = theta.shape[0], theta.dtype, theta.device
+    return operator_top_eigenvalues(
+        matvec, d, k=k, method=method, iters=iters, tol=tol, seed=seed, dtype=dt, device=dev
+    )
+
+
+def hutchinson_trace(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    samples: int = 100,
+    deflate: int = 0,
+    block_size: int = 1,
+    seed: int | torch.Generator | None = 0,
+    params: Tensor | None = None,
+) -> Estimate:
+    """Tr(H) by Hutchinson's estimator with Rademacher probes, matrix-free.
+
+    ``deflate = m`` first spends m Lanczos steps and treats that subspace exactly
+    (unbiased, lower variance); ``block_size`` probes share one ``vmap``-ed call. See
+    :func:`alignkit.stability.lanczos.operator_trace`.
+
+    Returns
+    -------
+    Estimate
+        ``value`` (), ``stderr`` (), ``matvecs`` = deflate + samples.
+    """
+    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    d, dt, dev = theta.shape[0], theta.dtype, theta.device
+    kw = {"samples": samples, "deflate": deflate, "block_size": block_size}
+    return operator_trace(matvec, d, **kw, seed=seed, dtype=dt, device=dev)
+
+
+FROBENIUS_METHODS = ("auto", "exact", "stochastic")
+
+
+def frobenius_norm(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    method: str = "auto",
+    samples: int = 100,
+    block_size: int = 1,
+    seed: int | torch.Generator | None = 0,
+    params: Tensor | None = None,
+    max_dim: int = EXPLICIT_MAX_DIM,
+) -> Estimate:
+    """||H||_F, the quantity the alignment bound ||H||_F <= sqrt(B / mu) / eta controls.
+
+    Parameters
+    ----------
+    method : {"auto", "exact", "stochastic"}, default="auto"
+        ``"exact"`` builds H (:func:`hessian_matrix`, d <= ``max_dim``); ``"stochastic"``
+        estimates sqrt(E ||H z||^2) with ``samples`` Rademacher probes z;
+        ``"auto"`` is exact when d <= ``max_dim`` and stochastic otherwise.
+    samples, block_size, seed
+        For the stochastic estimate, as in :func:`hutchinson_trace`.
+    Other parameters as in :func:`hessian_vector_product`.
+
+    Returns
+    -------
+    Estimate
+        ``value`` (), ``stderr`` () (0 when exact), ``matvecs`` (d when exact).
+    """
+    method = check_choice(method, "method", FROBENIUS_METHODS)
+    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    d = theta.shape[0]
+    if method == "exact" or (method == "auto" and d <= check_int(max_dim, "max_dim", low=1)):
+        h = hessian_matrix(model, x, y, loss=loss, params=theta, max_dim=max_dim)
+        value = torch.linalg.matrix_norm(h)
+        return Estimate(value, torch.zeros_like(value), d)
+    dt, dev = theta.dtype, theta.device
+    return operator_frobenius_norm(
+        matvec, d, samples=samples, block_size=block_size, seed=seed, dtype=dt, device=dev
+    )

@@ -1,0 +1,378 @@
+"""Matrix-free spectral tools for any symmetric operator given as a ``matvec``.
+
+Everything here sees the operator only through ``matvec: (d,) -> (d,)`` (a Hessian-vector
+product, an explicit matrix, a Gauss-Newton product, ...), so the same Lanczos, power
+iteration and Hutchinson code serves the Hessians of :mod:`alignkit.stability.hessian`
+and any other operator of the kit. Shapes: ``d`` is the operator's dimension.
+
+Stopping rule shared by both eigen-solvers: a pair (lambda, u) with ||u|| = 1 has
+converged when its residual ||A u - lambda u|| <= tol * |lambda|; then some eigenvalue of A
+lies within that residual of lambda (Parlett, *The Symmetric Eigenvalue Problem*, Thm 4.5.1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit.device import DEFAULT_DTYPE, get_device, make_generator
+
+__all__ = [
+    "EigenResult",
+    "Estimate",
+    "EIGEN_METHODS",
+    "operator_top_eigenvalues",
+    "operator_trace",
+    "operator_frobenius_norm",
+    "lanczos",
+    "power_iteration",
+    "rademacher",
+]
+
+Matvec = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class EigenResult:
+    """Top eigenpairs of a symmetric operator.
+
+    Attributes
+    ----------
+    values : Tensor, shape (k,)
+        Eigenvalue estimates, largest first (Lanczos: algebraic order; power iteration:
+        in the order found, largest magnitude first).
+    vectors : Tensor, shape (k, d)
+        Unit eigenvector estimates, row ``i`` pairs with ``values[i]``.
+    residuals : Tensor, shape (k,)
+        ||A u_i - lambda_i u_i||: an eigenvalue of A lies within this of ``values[i]``.
+    matvecs : int
+        Number of operator applications spent.
+    converged : bool
+        Every residual is <= tol * |lambda_i| (False: ``iters`` ran out first).
+    """
+
+    values: torch.Tensor
+    vectors: torch.Tensor
+    residuals: torch.Tensor
+    matvecs: int
+    converged: bool
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A (possibly stochastic) scalar estimate.
+
+    Attributes
+    ----------
+    value : Tensor, shape ()
+        The estimate.
+    stderr : Tensor, shape ()
+        Its standard error (0 for exact values, nan with a single sample).
+    matvecs : int
+        Number of operator applications spent (0 for explicit matrices).
+    """
+
+    value: torch.Tensor
+    stderr: torch.Tensor
+    matvecs: int
+
+
+def rademacher(
+    shape: tuple[int, ...], generator: torch.Generator, *, dtype: torch.dtype
+) -> torch.Tensor:
+    """Independent +-1 entries with probability 1/2 each, on the generator's device."""
+    bits = torch.randint(0, 2, shape, generator=generator, device=generator.device)
+    return (2 * bits - 1).to(dtype)
+
+
+def _tridiagonal(alpha: list[torch.Tensor], beta: list[torch.Tensor]) -> torch.Tensor:
+    a = torch.stack(alpha)
+    t = torch.diag(a)
+    if len(beta) > 0:
+        b = torch.stack(beta)
+        t = t + torch.diag(b, 1) + torch.diag(b, -1)
+    return t
+
+
+def lanczos(
+    matvec: Matvec,
+    start: torch.Tensor,
+    *,
+    k: int,
+    iters: int,
+    tol: float,
+    generator: torch.Generator,
+) -> tuple[EigenResult, torch.Tensor, torch.Tensor]:
+    """Lanczos with full reorthogonalisation from ``start`` (d,).
+
+    Returns (result, basis Q of shape (m, d), tridiagonal T = Q A Q^T of shape (m, m)).
+
+    ``tol = 0`` runs ``iters`` steps unless the Krylov space is exhausted first. A breakdown
+    (beta ~ 0) means the block's span is invariant and its Ritz values are exact; the
+    iteration then restarts from a random vector orthogonal to the basis, and stops once the
+    k-th value found is >= the top of the last finished block, which bounds every eigenvalue
+    not yet seen. So exactly repeated eigenvalues are found once per block: an operator with
+    few distinct eigenvalues still gives k pairs, but a repeated eigenvalue inside a rich
+    spectrum is found once (use power iteration there). Reference: Golub & Van Loan,
+    *Matrix Computations* (4th ed.), Sec. 10.1; Parlett (1998), Ch. 13.
+    """
+    d = start.shape[0]
+    m_max = min(iters, d)
+    basis = torch.zeros(m_max + 1, d, dtype=start.dtype, device=start.device)
+    basis[0] = start / start.norm()
+    alpha: list[torch.Tensor] = []
+    beta: list[torch.Tensor] = []
+    values = s_top = residuals = tri = torch.zeros(0)
+    converged, block = False, 0
+    for j in range(m_max):
+        w = matvec(basis[j])
+        alpha.append(torch.dot(w, basis[j]))
+        q = basis[: j + 1]
+        w = w - q.T @ (q @ w)
+        w = w - q.T @ (q @ w)  # twice is enough (Kahan-Parlett)
+        b = w.norm()
+        beta.append(b)
+        tri = _tridiagonal(alpha, beta[:-1])
+        theta, s = torch.linalg.eigh(tri)
+        top = min(k, j + 1)
+        values, s_top = theta.flip(0)[:top], s.flip(1)[:, :top]
+        residuals = (b * s_top[-1]).abs()
+        tiny = torch.finfo(values.dtype).tiny
+        breakdown = bool(b <= 100 * torch.finfo(w.dtype).eps * theta.abs().max())
+        theta_b, s_b = torch.linalg.eigh(tri[block:, block:])  # the current block alone
+        if breakdown:  # the block is exact: its top bounds all eigenvalues not yet seen
+            converged = top == k and (j + 1 == d or bool(values[-1] >= theta_b[-1]))
+        else:
+            conv_top = bool((residuals <= tol * values.abs().clamp(min=tiny)).all())
+            conv_block = bool((b * s_b[-1, -1]).abs() <= tol * theta_b[-1].abs().clamp(min=tiny))
+            converged = top == k and conv_top and conv_block
+        if converged or j + 1 == m_max:
+            break
+        if breakdown:
+            beta[-1] = torch.zeros_like(b)
+            w = torch.randn(d, generator=generator, device=w.device, dtype=w.dtype)
+            w = w - q.T @ (q @ w)
+            w = w - q.T @ (q @ w)
+            b = w.norm()
+            block = j + 1
+        basis[j + 1] = w / b
+    m = len(alpha)
+    basis = basis[:m]
+    result = EigenResult(values, s_top.T @ basis, residuals, m, converged)
+    return result, basis, tri
+
+
+def power_iteration(
+    matvec: Matvec,
+    start: torch.Tensor,
+    *,
+    k: int,
+    iters: int,
+    tol: float,
+) -> EigenResult:
+    """Power iteration with deflation by orthogonalisation, ``iters`` steps per eigenvalue.
+
+    Finds the largest-magnitude eigenvalues (equal to the largest ones for a PSD operator,
+    e.g. a Hessian at a minimum). ``start`` has shape (k, d): one start per eigenvalue.
+    """
+    found: list[torch.Tensor] = []
+    vals: list[torch.Tensor] = []
+    res: list[torch.Tensor] = []
+    matvecs, converged = 0, True
+    for i in range(k):
+        w = start[i]
+        u = lam = r = torch.zeros((), dtype=w.dtype, device=w.device)
+        ok = False
+        for _ in range(iters):
+            for f in found:
+                w = w - torch.dot(f, w) * f
+            u = w / w.norm()
+            w = matvec(u)
+            matvecs += 1
+            lam = torch.dot(u, w)
+            r = (w - lam * u).norm()
+            if r <= tol * lam.abs():
+                ok = True
+                break
+        converged = converged and ok
+        found.append(u)
+        vals.append(lam)
+        res.append(r)
+    return EigenResult(torch.stack(vals), torch.stack(found), torch.stack(res), matvecs, converged)
+
+
+EIGEN_METHODS = ("lanczos", "power")
+
+
+def operator_top_eigenvalues(
+    matvec: Matvec,
+    dim: int,
+    *,
+    k: int = 1,
+    method: str = "lanczos",
+    iters: int = 100,
+    tol: float = 1e-4,
+    seed: int | torch.Generator | None = 0,
+    dtype: torch.dtype = DEFAULT_DTYPE,
+    device: str | torch.device | None = None,
+) -> EigenResult:
+    """Top ``k`` eigenpairs of a symmetric operator known only through ``matvec``.
+
+    Parameters
+    ----------
+    matvec : callable, (d,) -> (d,)
+        The operator A, symmetric.
+    dim : int
+        d, the operator's dimension (>= 1).
+    k : int, default=1
+        Number of eigenpairs, in [1, d].
+    method : {"lanczos", "power"}, default="lanczos"
+        Lanczos (largest algebraic eigenvalues, few matvecs) or power iteration with
+        deflation (largest magnitude; ``iters`` per eigenvalue).
+    iters : int, default=100
+        Maximum Lanczos steps in total, or power steps per eigenvalue (>= 1).
+    tol : float, default=1e-4
+        Stop when every residual ||A u - lambda u|| <= tol * |lambda| (>= 0; 0 runs all ``iters``).
+    seed : int, torch.Generator or None, default=0
+        Random start vector (Gaussian).
+    dtype : torch.dtype, default=float32
+    device : str or torch.device, optional
+        Where the vectors live; ``None`` means :func:`alignkit.device.get_device`.
+
+    Returns
+    -------
+    EigenResult
+        ``values`` (k,), ``vectors`` (k, d), residuals, matvec count, converged flag.
+
+    Raises
+    ------
+    ValueError
+        If ``dim``, ``k``, ``iters`` or ``tol`` is out of range or ``method`` is unknown.
+    """
+    dim = check_int(dim, "dim", low=1)
+    k = check_int(k, "k", low=1, high=dim)
+    method = check_choice(method, "method", EIGEN_METHODS)
+    iters = check_int(iters, "iters", low=1)
+    tol = check_scalar(tol, "tol", low=0.0)
+    dev = get_device(device)
+    gen = make_generator(seed, dev)
+    if method == "power":
+        start = torch.randn(k, dim, generator=gen, device=dev, dtype=dtype)
+        return power_iteration(matvec, start, k=k, iters=iters, tol=tol)
+    start = torch.randn(dim, generator=gen, device=dev, dtype=dtype)
+    return lanczos(matvec, start, k=k, iters=max(iters, k), tol=tol, generator=gen)[0]
+
+
+def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    n = samples.shape[0]
+    mean = samples.mean()
+    if n < 2:
+        return mean, torch.full_like(mean, math.nan)
+    return mean, samples.std() / math.sqrt(n)
+
+
+def _probe_blocks(samples: int, block_size: int) -> list[int]:
+    sizes = [block_size] * (samples // block_size)
+    return sizes + ([samples % block_size] if samples % block_size else [])
+
+
+def operator_trace(
+    matvec: Matvec,
+    dim: int,
+    *,
+    samples: int = 100,
+    deflate: int = 0,
+    block_size: int = 1,
+    seed: int | torch.Generator | None = 0,
+    dtype: torch.dtype = DEFAULT_DTYPE,
+    device: str | torch.device | None = None,
+) -> Estimate:
+    """Hutchinson trace estimate, optionally deflated by a Lanczos basis.
+
+    Tr(A) = E[z^T A z] for Rademacher z (Hutchinson 1989), with variance
+    2 (||A||_F^2 - sum_i A_ii^2) per probe. With ``deflate = m > 0``, m Lanczos steps from a
+    random start give an orthonormal Q (m, d) capturing the top of the spectrum, and
+    Tr(A) = Tr(Q A Q^T) + E[z^T P A P z] with P = I - Q^T Q: the first term is exact (the sum
+    of the Lanczos alphas), the second is Hutchinson on what is left, unbiased and with a
+    much smaller variance when a few eigenvalues dominate (as for network Hessians). This is
+    the deflation idea of Hutch++ (Meyer, Musco, Musco & Woodruff, SOSA 2021) with a Krylov
+    sketch (Chen & Hallman, SIMAX 2023).
+
+    Parameters
+    ----------
+    matvec : callable, (d,) -> (d,), or (b, d) -> (b, d) when ``block_size > 1``
+    dim : int
+        d (>= 1).
+    samples : int, default=100
+        Number of Rademacher probes (>= 1; the standard error needs >= 2).
+    deflate : int, default=0
+        Lanczos steps used for deflation, in [0, d]. Total matvecs: ``deflate + samples``.
+    block_size : int, default=1
+        Probes per ``matvec`` call (>= 1); > 1 needs a batched ``matvec``.
+    seed, dtype, device
+        As in :func:`operator_top_eigenvalues`.
+
+    Returns
+    -------
+    Estimate
+        ``value`` (), ``stderr`` () (Monte Carlo only; the deflated part is exact), matvecs.
+    """
+    dim = check_int(dim, "dim", low=1)
+    samples = check_int(samples, "samples", low=1)
+    deflate = check_int(deflate, "deflate", low=0, high=dim)
+    block_size = check_int(block_size, "block_size", low=1)
+    dev = get_device(device)
+    gen = make_generator(seed, dev)
+    exact = torch.zeros((), dtype=dtype, device=dev)
+    q = torch.zeros(0, dim, dtype=dtype, device=dev)
+    matvecs = 0
+    if deflate > 0:
+        start = torch.randn(dim, generator=gen, device=dev, dtype=dtype)
+        lz, q, tri = lanczos(matvec, start, k=deflate, iters=deflate, tol=0.0, generator=gen)
+        matvecs += lz.matvecs
+        exact = torch.diagonal(tri).sum()  # Tr(Q A Q^T) = sum_j q_j^T A q_j
+    quads = []
+    for b in _probe_blocks(samples, block_size):
+        z = rademacher((b, dim), gen, dtype=dtype)
+        if q.shape[0] > 0:
+            z = z - (z @ q.T) @ q
+        az = matvec(z[0]).unsqueeze(0) if block_size == 1 else matvec(z)
+        quads.append((z * az).sum(dim=1))
+        matvecs += b
+    mean, stderr = _mean_and_stderr(torch.cat(quads))
+    return Estimate(exact + mean, stderr, matvecs)
+
+
+def operator_frobenius_norm(
+    matvec: Matvec,
+    dim: int,
+    *,
+    samples: int = 100,
+    block_size: int = 1,
+    seed: int | torch.Generator | None = 0,
+    dtype: torch.dtype = DEFAULT_DTYPE,
+    device: str | torch.device | None = None,
+) -> Estimate:
+    """Estimate ||A||_F = sqrt(E ||A z||^2) with Rademacher z (E z z^T = I).
+
+    The mean of ||A z||^2 is unbiased for ||A||_F^2; its square root is reported with the
+    delta-method standard error stderr(mean) / (2 ||A||_F) (slightly biased low, by Jensen).
+    Parameters as in :func:`operator_trace`.
+    """
+    dim = check_int(dim, "dim", low=1)
+    samples = check_int(samples, "samples", low=1)
+    block_size = check_int(block_size, "block_size", low=1)
+    dev = get_device(device)
+    gen = make_generator(seed, dev)
+    sq = []
+    for b in _probe_blocks(samples, block_size):
+        z = rademacher((b, dim), gen, dtype=dtype)
+        az = matvec(z[0]).unsqueeze(0) if block_size == 1 else matvec(z)
+        sq.append(az.pow(2).sum(dim=1))
+    mean, stderr = _mean_and_stderr(torch.cat(sq))
+    norm = mean.clamp(min=0.0).sqrt()
+    return Estimate(norm, stderr / (2 * norm.clamp(min=torch.finfo(norm.dtype).tiny)), samples)
