@@ -1,0 +1,58 @@
+"""Counter-based minibatch sampling for batched SGD sweeps.
+
+The minibatch of a setting at step t is a function of (seed, t) only, computed with a
+32-bit integer hash in int64 tensor arithmetic: vectorised over settings, identical on
+CPU and CUDA, and independent of which other settings share the batch. Used by
+:func:`alignkit.stability.sweep.sgd_sweep` (notebook 01).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["minibatch_indices", "SEED_MAX"]
+
+SEED_MAX = 0xFFFFFFFF  # seeds live in [0, 2**32)
+_MULT = 0x45D9F3B  # odd, < 2**31: products of 32-bit values stay inside int64
+_GOLDEN = 0x9E3779B1
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mix (int64 tensors holding values in [0, 2**32))."""
+    x = ((x >> 16) ^ x) * _MULT & SEED_MAX
+    x = ((x >> 16) ^ x) * _MULT & SEED_MAX
+    return (x >> 16) ^ x
+
+
+def minibatch_indices(
+    seeds: torch.Tensor, step: int, n: int, batch_size: int, *, replacement: bool = True
+) -> torch.Tensor:
+    """Minibatch indices of each setting at one step (counter-based, device-independent).
+
+    Setting s with batch size B_s uses the first B_s columns: a uniform B_s-subset of
+    ``range(n)`` (the head of a random permutation) without replacement, or B_s
+    independent uniform draws with replacement.
+
+    Parameters
+    ----------
+    seeds : Tensor of int64, shape (S,)
+        Per-setting seeds in [0, 2**32).
+    step : int
+        Step counter t >= 0.
+    n : int
+        Number of samples.
+    batch_size : int
+        Number of columns returned (the largest B of the settings), in [1, n].
+    replacement : bool, default=True
+
+    Returns
+    -------
+    Tensor of int64, shape (S, batch_size)
+    """
+    base = _hash32(_hash32(seeds.to(torch.int64) & SEED_MAX) ^ (step & SEED_MAX))  # (S,)
+    cols = n if not replacement else batch_size
+    j = torch.arange(cols, device=seeds.device, dtype=torch.int64)
+    keys = _hash32((base[:, None] + j[None, :] * _GOLDEN) & SEED_MAX)  # (S, cols)
+    if replacement:
+        return (keys * n) >> 32
+    return torch.argsort(keys, dim=1)[:, :batch_size]

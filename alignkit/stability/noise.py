@@ -1,0 +1,422 @@
+"""SGD noise for the square loss and its alignment with the Gauss–Newton matrix.
+
+Convention (used everywhere in the kit): a model ``fn(theta, x) -> (m, k)`` of a flat
+parameter vector θ ∈ R^d, per-sample losses ℓ_i(θ) = ½ ‖f(x_i; θ) − y_i‖² and the
+empirical loss L(θ) = (1/n) Σ_i ℓ_i(θ). Residuals r_i = f(x_i; θ) − y_i ∈ R^k,
+per-sample Jacobians J_i = ∂f(x_i; θ)/∂θ ∈ R^{k×d}, per-sample gradients
+g_i = J_iᵀ r_i, full gradient g = (1/n) Σ_i g_i.
+
+- One-sample SGD noise covariance: Σ₁(θ) = (1/n) Σ_i g_i g_iᵀ − g gᵀ.
+- Minibatch of size B: Σ_B = p Σ₁ with p = (n − B) / (B (n − 1)) when the batch is
+  drawn without replacement and p = 1/B with replacement.
+- Gauss–Newton matrix: G(θ) = (1/n) Σ_i J_iᵀ J_i (= the Hessian H at a global minimum).
+- Alignment factor (Wu, Wang & Su 2022): μ(θ) = Tr(Σ₁ G) / (2 L(θ) ‖G‖_F²).
+- Linear-stability bound: a mean-square stable minimum has η² p μ ‖H‖_F² ≤ 1, i.e.
+  ‖H‖_F ≤ (1/η) √(B/μ) with replacement (the paper's O(√B/η) form).
+
+References
+----------
+L. Wu, M. Wang, W. Su, "The alignment property of SGD noise and how it helps select flat
+minima: a stability analysis", NeurIPS 2022. Taught in notebook 01 (noise alignment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.func import grad, jacrev, vmap
+
+from alignkit._checks import check_choice, check_int, check_shape
+
+__all__ = [
+    "batch_noise_factor",
+    "square_loss",
+    "per_sample_gradients",
+    "per_sample_jacobians",
+    "noise_covariance",
+    "gauss_newton",
+    "alignment_factor",
+    "NoiseAlignment",
+    "noise_alignment",
+    "alignment_bound",
+    "alignment_ratio",
+    "top_eigenvalue",
+]
+
+Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: Largest symmetric matrix handed to ``eigvalsh``; larger ones use power iteration.
+EIGH_MAX_SIZE = 192
+
+
+def batch_noise_factor(n: int, batch_size: int, *, replacement: bool = False) -> float:
+    """The factor p with Σ_B = p Σ₁ for a minibatch of size B out of n samples.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples, >= 2.
+    batch_size : int
+        B, in [1, n].
+    replacement : bool, default=False
+        ``False``: p = (n − B) / (B (n − 1)) (0 for full-batch GD); ``True``: p = 1/B.
+
+    Returns
+    -------
+    float
+    """
+    n = check_int(n, "n", low=2)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=n)
+    if replacement:
+        return 1.0 / batch_size
+    return (n - batch_size) / (batch_size * (n - 1))
+
+
+def _outputs_like(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return out.reshape(y.shape)
+
+
+def _check_data(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    check_shape(tuple(theta.shape), "theta", "(d,)", theta.ndim == 1)
+    check_shape(tuple(x.shape), "x", "(n, p)", x.ndim == 2 and x.shape[0] >= 1)
+    if y is not None:
+        check_shape(
+            tuple(y.shape),
+            "y",
+            f"({x.shape[0]},) or ({x.shape[0]}, k)",
+            y.ndim in (1, 2) and y.shape[0] == x.shape[0],
+        )
+
+
+def _sample_loss(
+    fn: Model, theta: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor
+) -> torch.Tensor:
+    out = fn(theta, xi[None])
+    return 0.5 * ((out.reshape(yi.shape) - yi) ** 2).sum()
+
+
+def square_loss(fn: Model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L(θ) = (1/n) Σ_i ½ ‖f(x_i; θ) − y_i‖².
+
+    Shapes ``(d,), (n, p), (n, k) -> ()``.
+    """
+    _check_data(theta, x, y)
+    out = _outputs_like(fn(theta, x), y)
+    return 0.5 * ((out - y) ** 2).reshape(y.shape[0], -1).sum(-1).mean()
+
+
+def per_sample_gradients(
+    fn: Model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """Per-sample gradients g_i = ∇ℓ_i(θ) by ``vmap(grad(ℓ))``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(theta, x)`` with theta (d,) and x (m, p), returning (m, k) (or (m,) when
+        ``y`` is 1-D).
+    theta : Tensor, shape (d,)
+    x : Tensor, shape (n, p)
+    y : Tensor, shape (n, k) or (n,)
+
+    Returns
+    -------
+    Tensor, shape (n, d)
+    """
+    _check_data(theta, x, y)
+    return vmap(grad(_sample_loss, argnums=1), in_dims=(None, None, 0, 0))(fn, theta, x, y)
+
+
+def per_sample_jacobians(fn: Model, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample output Jacobians J_i = ∂f(x_i; θ)/∂θ by ``vmap(jacrev(f))``.
+
+    Shapes ``(d,), (n, p) -> (n, k, d)`` (k = 1 for a scalar output).
+    """
+    _check_data(theta, x)
+
+    def one(th: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        return fn(th, xi[None]).reshape(-1)
+
+    return vmap(jacrev(one), in_dims=(None, 0))(theta, x)
+
+
+def noise_covariance(
+    per_sample_grads: torch.Tensor,
+    *,
+    batch_size: int = 1,
+    replacement: bool = False,
+) -> torch.Tensor:
+    """SGD noise covariance Σ_B = p [(1/n) Σ g_i g_iᵀ − g gᵀ] (explicit, for small d).
+
+    Parameters
+    ----------
+    per_sample_grads : Tensor, shape (..., n, d)
+        g_i, e.g. from :func:`per_sample_gradients`; leading axes are settings.
+    batch_size : int, default=1
+        B in [1, n]; ``batch_size=1`` (either sampling) gives the one-sample Σ₁.
+    replacement : bool, default=False
+        How the minibatch is drawn (see :func:`batch_noise_factor`).
+
+    Returns
+    -------
+    Tensor, shape (..., d, d)
+        The covariance of the minibatch gradient (1/B) Σ_{i∈batch} g_i.
+    """
+    check_shape(
+        tuple(per_sample_grads.shape), "per_sample_grads", "(..., n, d)", per_sample_grads.ndim >= 2
+    )
+    n = int(per_sample_grads.shape[-2])
+    p = batch_noise_factor(n, batch_size, replacement=replacement) if n >= 2 else 0.0
+    g = per_sample_grads.mean(dim=-2, keepdim=True)
+    centred = per_sample_grads - g
+    return p * centred.transpose(-1, -2) @ centred / n
+
+
+def gauss_newton(jacobians: torch.Tensor) -> torch.Tensor:
+    """Gauss–Newton matrix G = (1/n) Σ_i J_iᵀ J_i.
+
+    Shapes ``(..., n, k, d) -> (..., d, d)``.
+    """
+    check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d)", jacobians.ndim >= 3)
+    n = jacobians.shape[-3]
+    return torch.einsum("...nkd,...nke->...de", jacobians, jacobians) / n
+
+
+def alignment_factor(
+    fn: Model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """μ(θ) = Tr(Σ₁ G) / (2 L ‖G‖_F²), built from explicit d×d matrices (small d only).
+
+    The reference route: per-sample gradients by ``vmap(grad)``, Σ₁ by
+    :func:`noise_covariance`, G by :func:`gauss_newton`. :func:`noise_alignment`
+    computes the same number matrix-free from Jacobians and residuals.
+
+    Shapes ``(d,), (n, p), (n, k) -> ()``.
+    """
+    grads = per_sample_gradients(fn, theta, x, y)
+    sigma = noise_covariance(grads)
+    gn = gauss_newton(per_sample_jacobians(fn, theta, x))
+    loss = square_loss(fn, theta, x, y)
+    return (sigma * gn).sum() / (2 * loss * (gn**2).sum())
+
+
+def top_eigenvalue(
+    matrix: torch.Tensor, *, tol: float = 1e-10, max_iters: int = 2000
+) -> torch.Tensor:
+    """λ_max of symmetric positive semi-definite matrices, batched.
+
+    ``eigvalsh`` for sizes up to ``EIGH_MAX_SIZE``; larger ones use power iteration from
+    a fixed (non-random) start vector until every Rayleigh quotient changes by less than
+    ``tol`` (relative) over 10 iterations, or ``max_iters`` iterations.
+
+    Shapes ``(..., m, m) -> (...)``.
+    """
+    check_shape(
+        tuple(matrix.shape),
+        "matrix",
+        "(..., m, m)",
+        matrix.ndim >= 2 and matrix.shape[-1] == matrix.shape[-2],
+    )
+    m = matrix.shape[-1]
+    if m <= EIGH_MAX_SIZE:
+        return torch.linalg.eigvalsh(matrix)[..., -1]
+    max_iters = check_int(max_iters, "max_iters", low=1)
+    tiny = torch.finfo(matrix.dtype).tiny
+    v = torch.linspace(1.0, 2.0, m, dtype=matrix.dtype, device=matrix.device)
+    v = v.expand(*matrix.shape[:-1]).unsqueeze(-1)
+    previous = torch.zeros(matrix.shape[:-2], dtype=matrix.dtype, device=matrix.device)
+    estimate = previous
+    for it in range(1, max_iters + 1):
+        w = matrix @ v
+        norm = w.norm(dim=-2, keepdim=True)
+        estimate = (v * w).sum((-2, -1))  # Rayleigh quotient of the unit vector v
+        v = w / norm.clamp_min(tiny)
+        if it % 10 == 0:
+            change = (estimate - previous).abs() <= tol * estimate.abs()
+            if bool(change.all()):
+                break
+            previous = estimate
+    return estimate
+
+
+@dataclass(frozen=True)
+class NoiseAlignment:
+    """Noise and curvature statistics at S points (from :func:`noise_alignment`).
+
+    Attributes
+    ----------
+    loss : Tensor, shape (...)
+        L(θ) = (1/n) Σ ½ ‖r_i‖².
+    trace_noise_gn : Tensor, shape (...)
+        Tr(Σ₁ G), one-sample noise against the Gauss–Newton matrix.
+    gn_frobenius : Tensor, shape (...)
+        ‖G‖_F (= ‖H‖_F at a global minimum).
+    sharpness : Tensor, shape (...)
+        λ_max(G).
+    mu : Tensor, shape (...)
+        Tr(Σ₁ G) / (2 L ‖G‖_F²).
+    """
+
+    loss: torch.Tensor
+    trace_noise_gn: torch.Tensor
+    gn_frobenius: torch.Tensor
+    sharpness: torch.Tensor
+    mu: torch.Tensor
+
+
+def noise_alignment(
+    jacobians: torch.Tensor,
+    residuals: torch.Tensor,
+    *,
+    route: str = "auto",
+) -> NoiseAlignment:
+    """Tr(Σ₁G), ‖G‖_F, λ_max(G) and μ without forming Σ₁, batched over settings.
+
+    Uses Tr(Σ₁ G) = (1/n) Σ_i g_iᵀ G g_i − gᵀ G g with g_i = J_iᵀ r_i, evaluated either
+    with G itself (d×d, ``route="parameters"``) or with the sample Gram matrix
+    K = J Jᵀ (nk×nk, ``route="samples"``): g_iᵀ G g_i = (1/n) ‖K_{:,i} r_i‖²,
+    ‖G‖_F = ‖K‖_F / n and λ_max(G) = λ_max(K) / n. ``"auto"`` picks the smaller one.
+
+    Parameters
+    ----------
+    jacobians : Tensor, shape (..., n, k, d)
+        Per-sample output Jacobians J_i (e.g. :func:`per_sample_jacobians`).
+    residuals : Tensor, shape (..., n, k)
+        r_i = f(x_i; θ) − y_i.
+    route : {"auto", "parameters", "samples"}, default="auto"
+
+    Returns
+    -------
+    NoiseAlignment
+        Fields of shape (...), the leading axes of the inputs.
+    """
+    route = check_choice(route, "route", ("auto", "parameters", "samples"))
+    check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d)", jacobians.ndim >= 3)
+    check_shape(
+        tuple(residuals.shape),
+        "residuals",
+        f"{tuple(jacobians.shape[:-1])}",
+        residuals.shape == jacobians.shape[:-1],
+    )
+    n, k, d = jacobians.shape[-3:]
+    if route == "auto":
+        route = "parameters" if d <= n * k else "samples"
+    r = residuals
+    loss = 0.5 * (r**2).sum((-2, -1)) / n
+    if route == "parameters":
+        gn = gauss_newton(jacobians)
+        gi = torch.einsum("...nkd,...nk->...nd", jacobians, r)
+        g = gi.mean(-2)
+        first = (gi * (gi @ gn)).sum(-1).mean(-1)
+        second = (g * (g.unsqueeze(-2) @ gn).squeeze(-2)).sum(-1)
+        fro2 = (gn**2).sum((-2, -1))
+        sharp = top_eigenvalue(gn)
+    else:
+        flat = jacobians.reshape(*jacobians.shape[:-3], n * k, d)
+        gram = flat @ flat.transpose(-1, -2)
+        blocks = gram.reshape(*gram.shape[:-2], n, k, n, k)
+        u = torch.einsum("...jaib,...ib->...jai", blocks, r)
+        first = (u**2).sum((-3, -2, -1)) / n**2
+        kr = (gram @ r.reshape(*r.shape[:-2], n * k, 1)).squeeze(-1)
+        second = (kr**2).sum(-1) / n**3
+        fro2 = (gram**2).sum((-2, -1)) / n**2
+        sharp = top_eigenvalue(gram) / n
+    trace = first - second
+    mu = trace / (2 * loss * fro2)
+    return NoiseAlignment(loss, trace, fro2.sqrt(), sharp, mu)
+
+
+def _setting(value: float | torch.Tensor, name: str) -> torch.Tensor:
+    """A setting (lr, batch size): finite and > 0 everywhere, else ValueError."""
+    t = torch.as_tensor(value)
+    t = t if t.is_floating_point() else t.to(torch.get_default_dtype())
+    bad = ~torch.isfinite(t) | (t <= 0)
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be in (0, inf), got {t[bad].flatten()[0].item():g}")
+    return t
+
+
+def _measurement(value: float | torch.Tensor, name: str) -> torch.Tensor:
+    """A measured quantity (mu, norm): NaN passes through (diverged runs), < 0 raises."""
+    t = torch.as_tensor(value)
+    t = t if t.is_floating_point() else t.to(torch.get_default_dtype())
+    bad = t < 0
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be in [0, inf], got {t[bad].flatten()[0].item():g}")
+    return t
+
+
+def alignment_bound(
+    mu: float | torch.Tensor,
+    lr: float | torch.Tensor,
+    batch_size: int | torch.Tensor,
+    *,
+    n: int | None = None,
+    replacement: bool = True,
+) -> torch.Tensor:
+    """Largest ‖H‖_F a mean-square stable minimum can have: 1 / (η √(p μ)).
+
+    With replacement p = 1/B and this is the paper's ‖H‖_F ≤ (1/η) √(B/μ). Without
+    replacement p = (n − B) / (B (n − 1)) ≤ 1/B, so the bound is looser (infinite for
+    full-batch GD, B = n, where only λ_max ≤ 2/η remains).
+
+    Derivation (linearized SGD, S_t = E[x_t x_tᵀ]): Tr(H S_{t+1}) ≥ η² p E Tr(Σ₁ G)
+    ≥ η² p μ ‖H‖_F² Tr(H S_t), so E[2L] can only stay bounded if η² p μ ‖H‖_F² ≤ 1.
+
+    Parameters
+    ----------
+    mu : float or Tensor, shape (S,)
+        Alignment factor, >= 0 (NaN passes through, e.g. for diverged runs).
+    lr : float or Tensor, shape (S,)
+        Learning rate η > 0.
+    batch_size : int or Tensor, shape (S,)
+        B >= 1 (and <= n).
+    n : int, optional
+        Number of samples; required when ``replacement=False``.
+    replacement : bool, default=True
+
+    Returns
+    -------
+    Tensor, shape (S,) (broadcast of the inputs)
+
+    Raises
+    ------
+    ValueError
+        Non-positive ``mu``, ``lr`` or ``batch_size``, ``batch_size > n``, or missing ``n``.
+    """
+    mu_t = _measurement(mu, "mu")
+    lr_t = _setting(lr, "lr")
+    b = _setting(batch_size, "batch_size")
+    if bool((b < 1).any()):
+        raise ValueError(f"batch_size must be >= 1, got {b[b < 1].flatten()[0].item():g}")
+    if replacement:
+        p = 1.0 / b
+    else:
+        if n is None:
+            raise ValueError("n must be given when replacement=False (p depends on n)")
+        n = check_int(n, "n", low=2)
+        if bool((b > n).any()):
+            raise ValueError(
+                f"batch_size must be in [1, {n}], got {b[b > n].flatten()[0].item():g}"
+            )
+        p = (n - b) / (b * (n - 1))
+    return 1.0 / (lr_t * torch.sqrt(p * mu_t))
+
+
+def alignment_ratio(
+    gn_frobenius: float | torch.Tensor,
+    lr: float | torch.Tensor,
+    batch_size: int | torch.Tensor,
+) -> torch.Tensor:
+    """‖H‖_F η / √B: the bound (with replacement) says this is at most 1/√μ.
+
+    Shapes ``(S,), (S,), (S,) -> (S,)``.
+    """
+    fro = _measurement(gn_frobenius, "gn_frobenius")
+    lr_t = _setting(lr, "lr")
+    b = _setting(batch_size, "batch_size")
+    if bool((b < 1).any()):
+        raise ValueError(f"batch_size must be >= 1, got {b[b < 1].flatten()[0].item():g}")
+    return fro * lr_t / torch.sqrt(b)
