@@ -104,3 +104,27 @@ def test_escape_explorer_moves() -> None:
     panel.controls["batch_size"].value = 4
     assert panel.error is None and panel.figure.layout.title.text != before
     panel.close()
+
+
+def test_sweep_view_and_explorer_on_shipped_data() -> None:
+    from alignkit.stability.sweep import load_sweep
+    from alignkit.stability.views import sweep_view
+    from alignkit.stability.widgets import sweep_explorer
+
+    results = load_sweep()
+    assert set(results) == {"linear", "mlp", "random_features"}
+    for result in results.values():
+        view = sweep_view(result, 0.16, 4)
+        assert view.worst_ratio <= 1.0  # the paper's bound at every minimum found
+        ok = ~result.diverged
+        assert view.x.numel() == int(ok.sum()) and bool(view.selected.any())
+        assert torch.allclose(view.x * view.y.reciprocal(), (1 / (result.ratio[ok] *
+                              result.mu[ok].double().sqrt())).double(), rtol=1e-4)  # fmt: skip
+    panel = sweep_explorer(model="mlp", source="precomputed")
+    before = panel.figure.layout.title.text
+    panel.set_state(model="linear", lr=1.0)
+    assert panel.error is None and panel.figure.layout.title.text != before
+    assert "linear" in panel.figure.layout.title.text
+    panel.close()
+    with pytest.raises(ValueError, match="source must be one of"):
+        sweep_explorer(source="cloud")

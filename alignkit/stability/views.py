@@ -15,6 +15,7 @@ import torch
 from alignkit._checks import check_int, check_scalar
 from alignkit.stability import theory as T
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
+from alignkit.stability.sweep import SweepResult
 from alignkit.stability.toys import escape_toy_hessians, linear_regression_hessians
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "SimulationView",
     "simulation_view",
     "ESCAPE_POINTS",
+    "SweepView",
+    "sweep_view",
 ]
 
 
@@ -156,3 +159,48 @@ def ratio_text(lr: float, threshold: float) -> str:
     q = lr / threshold
     side = "above" if q > 1 else "below"
     return f"η/η* = {q:.3g}: {side} the threshold"
+
+
+@dataclass(frozen=True)
+class SweepView:
+    """One model's sweep, arranged for the headline plot, with one (η, B) highlighted.
+
+    ``x = √B/η`` and ``y = ‖H‖_F √μ`` for every non-diverged setting (shape (M,)); the
+    paper's bound ‖H‖_F ≤ √(B/μ)/η (with replacement) is exactly ``y ≤ x``.
+    """
+
+    model: str
+    x: torch.Tensor
+    y: torch.Tensor
+    lr: torch.Tensor
+    batch_size: torch.Tensor
+    frobenius: torch.Tensor
+    mu: torch.Tensor
+    selected: torch.Tensor  # (M,) bool: the highlighted (η, B), all seeds
+    chosen_lr: float
+    chosen_batch: int
+    n_diverged: int
+    n_total: int
+    worst_ratio: float  # max y / x over non-diverged settings (≤ 1 means the bound held)
+    replacement: bool
+
+
+def sweep_view(result: SweepResult, lr: float, batch_size: int) -> SweepView:
+    """Arrange a :class:`~alignkit.stability.sweep.SweepResult` for :func:`plot_sweep`.
+
+    ``lr`` and ``batch_size`` pick the highlighted settings (the nearest grid values).
+    """
+    ok = ~result.diverged & torch.isfinite(result.gn_frobenius) & torch.isfinite(result.mu)
+    lr_t, b_t = result.lr.double(), result.batch_size.double()
+    lrs, sizes = torch.unique(lr_t), torch.unique(b_t)
+    chosen_lr = float(lrs[(lrs.log() - math.log(lr)).abs().argmin()])
+    chosen_b = int(sizes[(sizes - batch_size).abs().argmin()])
+    x = b_t.sqrt() / lr_t
+    y = result.gn_frobenius.double() * result.mu.double().clamp_min(0).sqrt()
+    selected = (lr_t == chosen_lr) & (b_t == chosen_b)
+    worst = float((y[ok] / x[ok]).max()) if bool(ok.any()) else math.nan
+    return SweepView(
+        result.model, x[ok], y[ok], lr_t[ok], b_t[ok], result.gn_frobenius.double()[ok],
+        result.mu.double()[ok], selected[ok], chosen_lr, chosen_b,
+        int(result.diverged.sum()), int(result.diverged.numel()), worst, result.replacement,
+    )  # fmt: skip

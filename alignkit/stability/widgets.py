@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alignkit.live import LivePanel, dropdown, float_slider, int_slider
+from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
 from alignkit.stability.escape_plots import plot_escape, update_escape
+from alignkit.stability.models import MODELS
 from alignkit.stability.plots import plot_quadratic_gd, update_quadratic_gd
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
 from alignkit.stability.stability_plots import (
@@ -16,13 +17,17 @@ from alignkit.stability.stability_plots import (
     update_simulation,
     update_thresholds,
 )
+from alignkit.stability.sweep import SweepResult, load_sweep, sgd_sweep
+from alignkit.stability.sweep_plots import plot_sweep, update_sweep
 from alignkit.stability.toys import EscapeRun, simulate_escape_toy
 from alignkit.stability.views import (
     RegionView,
     SimulationView,
+    SweepView,
     ThresholdView,
     region_view,
     simulation_view,
+    sweep_view,
     threshold_view,
 )
 
@@ -32,6 +37,7 @@ __all__ = [
     "threshold_explorer",
     "simulation_explorer",
     "escape_explorer",
+    "sweep_explorer",
 ]
 
 SAMPLING = {"without replacement": False, "with replacement": True}
@@ -179,3 +185,45 @@ def escape_explorer(
     return LivePanel(
         controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide
     )
+
+
+def sweep_explorer(
+    *,
+    model: str = "mlp",
+    lr: float = 0.16,
+    batch_size: int = 4,
+    source: str = "auto",
+    hide: Sequence[str] = (),
+) -> LivePanel[SweepView]:
+    """Minima found by SGD over a (η, B, seed) sweep against the alignment bound (notebook 02).
+
+    ``source="precomputed"`` reads ``data/stability_sweep.npz`` (with provenance);
+    ``"live"`` runs :func:`~alignkit.stability.sweep.sgd_sweep` on this kernel's device
+    (once per model, then cached); ``"auto"`` is live on a GPU and precomputed on a CPU.
+    """
+    from alignkit.device import get_device
+
+    if source not in ("auto", "live", "precomputed"):
+        raise ValueError(f"source must be one of ['auto', 'live', 'precomputed'], got {source!r}")
+    live = source == "live" or (source == "auto" and get_device().type == "cuda")
+    results: dict[str, SweepResult] = {} if live else load_sweep()
+    names = sorted(MODELS) if live else sorted(results)
+
+    def compute(model: str, lr: float, batch_size: int) -> SweepView:
+        if model not in results:
+            results[model] = sgd_sweep(model)
+        return sweep_view(results[model], lr, batch_size)
+
+    if model not in names:
+        raise ValueError(f"model must be one of {names}, got {model!r}")
+    view = compute(model, lr, batch_size)
+    controls = {
+        "model": dropdown(model, names, "model"),
+        "lr": log_slider(lr, 0.01, 64.0, "learning rate η"),
+        "batch_size": int_slider(batch_size, 1, 48, "batch size B"),
+    }
+    return LivePanel(
+        controls, compute, update_sweep, plot_sweep(view), key="sweep_explorer", hide=hide,
+        description="<i>{}</i>".format("live sweep on this device" if live
+                                       else "precomputed sweep (data/stability_sweep.npz)"),
+    )  # fmt: skip
