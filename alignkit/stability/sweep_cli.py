@@ -31,22 +31,22 @@ __all__ = ["PRESETS", "main"]
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "big": {
         "linear": dict(
-            lrs=np.geomspace(0.25, 16.0, 13),
+            lrs=np.geomspace(0.25, 16.0, 17),
             batch_sizes=(1, 2, 4, 8, 16, 32),
-            seeds=(0, 1, 2, 3),
-            steps=800,
+            seeds=tuple(range(8)),
+            steps=1000,
         ),
         "random_features": dict(
             lrs=np.geomspace(0.5, 64.0, 15),
             batch_sizes=(1, 2, 4, 8, 16, 32),
-            seeds=(0, 1, 2, 3),
-            steps=800,
+            seeds=tuple(range(8)),
+            steps=1000,
         ),
         "mlp": dict(
-            lrs=np.geomspace(0.01, 1.28, 8),
+            lrs=np.geomspace(0.01, 1.28, 15),
             batch_sizes=(1, 2, 4, 8, 16, 32),
-            seeds=(0, 1, 2, 3),
-            steps=800,
+            seeds=tuple(range(6)),
+            steps=1000,
         ),
     },
 }
