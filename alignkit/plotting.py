@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-__all__ = ["base_layout", "apply_traces", "COLORS"]
+__all__ = ["base_layout", "apply_traces", "finish", "COLORS"]
 
 # Colour-blind-safe (Okabe-Ito); by role, so the same idea has the same colour everywhere.
 COLORS = {
@@ -25,8 +25,12 @@ def base_layout(
     title: str | None = None,
     width: int | None = None,
     height: int | None = 420,
+    legend_below: bool = False,
 ) -> go.Figure:
-    """Apply the kit's layout (explicit size, white template, legend on top) in place."""
+    """Apply the kit's layout (explicit size, white template, legend on top) in place.
+
+    ``legend_below`` puts the legend under the plot (for figures with many traces).
+    """
     fig.update_layout(
         template="plotly_white",
         title={
@@ -43,6 +47,8 @@ def base_layout(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
         font={"size": 13},
     )
+    if legend_below:
+        fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 120})
     return fig
 
 
@@ -57,3 +63,23 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
             fig.update_layout(**props)
         else:
             fig.update_traces(selector={"name": name}, **props)
+
+
+def finish(
+    fig: go.Figure,
+    traces: dict[str, dict[str, object]],
+    *,
+    title: str | None = None,
+    width: int | None = None,
+    height: int | None = 420,
+    legend_below: bool = False,
+) -> go.Figure:
+    """Fill a freshly built figure from ``traces`` (as :func:`apply_traces`) and lay it out.
+
+    The title is ``title`` if given, else the one in ``traces["_layout"]``.
+    """
+    base_layout(fig, width=width, height=height, legend_below=legend_below)
+    apply_traces(fig, traces)
+    if title:
+        fig.update_layout(title_text=title)
+    return fig

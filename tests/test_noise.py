@@ -11,6 +11,7 @@ import torch
 
 from alignkit.stability import noise
 from alignkit.stability.models import make_model
+from alignkit.stability.theory import sampling_factor
 
 D64 = torch.float64
 
@@ -83,7 +84,7 @@ def test_minibatch_covariance_without_replacement_matches_all_subsets(batch_size
     expected = _enumerated_covariance(grads, batches)
     got = noise.noise_covariance(grads, batch_size=batch_size, replacement=False)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
-    p = noise.batch_noise_factor(n, batch_size)
+    p = sampling_factor(n, batch_size)
     assert p == pytest.approx((n - batch_size) / (batch_size * (n - 1)))
 
 
@@ -95,7 +96,7 @@ def test_minibatch_covariance_with_replacement_matches_all_tuples(batch_size: in
     expected = _enumerated_covariance(grads, batches)
     got = noise.noise_covariance(grads, batch_size=batch_size, replacement=True)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
-    assert noise.batch_noise_factor(n, batch_size, replacement=True) == 1 / batch_size
+    assert sampling_factor(n, batch_size, replacement=True) == 1 / batch_size
 
 
 def test_mu_linear_regression_closed_form() -> None:
@@ -197,11 +198,11 @@ def test_bad_inputs_raise_value_errors_naming_the_argument() -> None:
     model = _small_model("mlp")
     theta = _point(model)
     with pytest.raises(ValueError, match="batch_size"):
-        noise.batch_noise_factor(5, 0)
+        sampling_factor(5, 0)
     with pytest.raises(ValueError, match="batch_size"):
-        noise.batch_noise_factor(5, 6)
+        sampling_factor(5, 6)
     with pytest.raises(ValueError, match="n must"):
-        noise.batch_noise_factor(1, 1)
+        sampling_factor(0, 1)
     with pytest.raises(ValueError, match="batch_size"):
         noise.noise_covariance(torch.zeros(4, 3), batch_size=5)
     with pytest.raises(ValueError, match="lr"):

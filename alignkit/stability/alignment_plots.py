@@ -67,6 +67,5 @@ def plot_noise_alignment(
         f"{trace.model}: η = {trace.lr:g}, B = {trace.batch_size}; "
         f"final μ = {float(trace.mu[-1]):.3g}"
     )
-    base_layout(fig, title=title or default, width=width, height=height)
-    fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 120})
+    base_layout(fig, title=title or default, width=width, height=height, legend_below=True)
     return fig

@@ -8,7 +8,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.plotting import COLORS, apply_traces, base_layout, finish
 from alignkit.stability.toys import EscapeRun, UVRun, escape_toy_losses, uv_data
 
 __all__ = ["plot_escape", "update_escape", "plot_uv_valley"]
@@ -62,18 +62,13 @@ def plot_escape(
         rows=[1, 1], cols=[2, 2],
     )  # fmt: skip
     t = _escape_traces(run)
-    apply_traces(fig, t)
     fig.update_xaxes(title_text="parameter x", range=[-0.6, 1.6], row=1, col=1)
     fig.update_yaxes(title_text="loss", range=[0, 0.3], row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="runs", row=1, col=1, secondary_y=True, showgrid=False)
     fig.update_xaxes(title_text="SGD step", row=1, col=2)
     fig.update_yaxes(title_text="fraction of runs", range=[0, 1.02], row=1, col=2)
-    base_layout(fig, width=width, height=height)
-    fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 110}, bargap=0.05)
-    fig.update_layout(**t["_layout"])
-    if title:
-        fig.update_layout(title_text=title)
-    return fig
+    fig.update_layout(bargap=0.05)
+    return finish(fig, t, title=title, width=width, height=height, legend_below=True)
 
 
 def update_escape(fig: go.Figure, run: EscapeRun) -> None:
@@ -103,6 +98,5 @@ def plot_uv_valley(
     fig.update_xaxes(title_text="u", type="log", range=[np.log10(0.2), np.log10(5)])
     fig.update_yaxes(title_text="v", type="log", range=[np.log10(0.2), np.log10(5)])
     base_layout(fig, title=title or "where SGD ends on the valley of minima", width=width,
-                height=height)  # fmt: skip
-    fig.update_layout(legend={"y": -0.18, "yanchor": "top"}, margin={"b": 110})
+                height=height, legend_below=True)  # fmt: skip
     return fig

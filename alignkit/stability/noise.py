@@ -29,9 +29,9 @@ import torch
 from torch.func import grad, jacrev, vmap
 
 from alignkit._checks import check_choice, check_int, check_shape
+from alignkit.stability.theory import sampling_factor
 
 __all__ = [
-    "batch_noise_factor",
     "square_loss",
     "per_sample_gradients",
     "per_sample_jacobians",
@@ -49,29 +49,6 @@ Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Largest symmetric matrix handed to ``eigvalsh``; larger ones use power iteration.
 EIGH_MAX_SIZE = 192
-
-
-def batch_noise_factor(n: int, batch_size: int, *, replacement: bool = False) -> float:
-    """The factor p with Σ_B = p Σ₁ for a minibatch of size B out of n samples.
-
-    Parameters
-    ----------
-    n : int
-        Number of samples, >= 2.
-    batch_size : int
-        B, in [1, n].
-    replacement : bool, default=False
-        ``False``: p = (n − B) / (B (n − 1)) (0 for full-batch GD); ``True``: p = 1/B.
-
-    Returns
-    -------
-    float
-    """
-    n = check_int(n, "n", low=2)
-    batch_size = check_int(batch_size, "batch_size", low=1, high=n)
-    if replacement:
-        return 1.0 / batch_size
-    return (n - batch_size) / (batch_size * (n - 1))
 
 
 def _outputs_like(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -157,7 +134,7 @@ def noise_covariance(
     batch_size : int, default=1
         B in [1, n]; ``batch_size=1`` (either sampling) gives the one-sample Σ₁.
     replacement : bool, default=False
-        How the minibatch is drawn (see :func:`batch_noise_factor`).
+        How the minibatch is drawn (see :func:`alignkit.stability.theory.sampling_factor`).
 
     Returns
     -------
@@ -168,7 +145,7 @@ def noise_covariance(
         tuple(per_sample_grads.shape), "per_sample_grads", "(..., n, d)", per_sample_grads.ndim >= 2
     )
     n = int(per_sample_grads.shape[-2])
-    p = batch_noise_factor(n, batch_size, replacement=replacement) if n >= 2 else 0.0
+    p = sampling_factor(n, batch_size, replacement=replacement)
     g = per_sample_grads.mean(dim=-2, keepdim=True)
     centred = per_sample_grads - g
     return p * centred.transpose(-1, -2) @ centred / n

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.plotting import COLORS, apply_traces, finish
 from alignkit.stability.quadratic import QuadraticRun, regime
 
 __all__ = ["plot_quadratic_gd", "update_quadratic_gd"]
@@ -32,7 +32,7 @@ def _quadratic_traces(run: QuadraticRun) -> dict[str, dict[str, object]]:
 
 
 def plot_quadratic_gd(
-    run: QuadraticRun, *, title: str | None = None, width: int | None = 860, height: int = 400
+    run: QuadraticRun, *, title: str | None = None, width: int | None = 820, height: int = 440
 ) -> go.Figure:
     """Gradient descent on a x²/2: iterates on the loss (left), distance |x_t| (right, log).
 
@@ -44,12 +44,11 @@ def plot_quadratic_gd(
     )
     fig.add_traces(
         [
-            go.Scatter(name="loss a x²/2", mode="lines", line={"color": COLORS["neutral"]},
-                       **traces["loss a x²/2"]),
+            go.Scatter(name="loss a x²/2", mode="lines", line={"color": COLORS["neutral"]}),
             go.Scatter(name="GD iterates", mode="lines+markers", line={"color": COLORS["main"]},
-                       marker={"size": 6}, **traces["GD iterates"]),
+                       marker={"size": 6}),
             go.Scatter(name="|x_t|", mode="lines+markers", line={"color": COLORS["second"]},
-                       marker={"size": 4}, **traces["|x_t|"]),
+                       marker={"size": 4}),
         ],
         rows=[1, 1, 1],
         cols=[1, 1, 2],
@@ -58,11 +57,7 @@ def plot_quadratic_gd(
     fig.update_yaxes(title_text="loss f(x)", range=[0, 0.5 * 5.0 * _X_LIMIT**2], row=1, col=1)
     fig.update_xaxes(title_text="step t", row=1, col=2)
     fig.update_yaxes(title_text="|x_t − x*| (log scale)", type="log", row=1, col=2)
-    base_layout(fig, width=width, height=height)
-    fig.update_layout(**traces["_layout"])
-    if title:
-        fig.update_layout(title_text=title)
-    return fig
+    return finish(fig, traces, title=title, width=width, height=height, legend_below=True)
 
 
 def update_quadratic_gd(fig: go.Figure, run: QuadraticRun) -> None:

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.plotting import COLORS, apply_traces, base_layout, finish
 from alignkit.stability.edge import EdgeRun
 from alignkit.stability.views import RegionView, SimulationView, ThresholdView, ratio_text
 
@@ -84,14 +84,9 @@ def plot_region(
                        hovertemplate="%{text}<br>a=%{x:.3g}, s=%{y:.3g}<extra></extra>"),
         ]
     )  # fmt: skip
-    apply_traces(fig, t)
     fig.update_xaxes(title_text="sharpness a = λ_max(H)", range=[0, A_MAX])
     fig.update_yaxes(title_text="non-uniformity s", range=[0, S_MAX])
-    base_layout(fig, width=width, height=height)
-    fig.update_layout(**t["_layout"])
-    if title:
-        fig.update_layout(title_text=title)
-    return fig
+    return finish(fig, t, title=title, width=width, height=height)
 
 
 def update_region(fig: go.Figure, view: RegionView) -> None:
@@ -144,17 +139,11 @@ def plot_thresholds(
         cols=[1, 1, 1, 2, 2, 2, 2, 2],
     )  # fmt: skip
     t = _threshold_traces(view)
-    apply_traces(fig, t)
     fig.update_xaxes(title_text="learning rate η", row=1, col=1)
     fig.update_yaxes(title_text="ρ(Q) (log scale)", type="log", row=1, col=1)
     fig.update_xaxes(title_text="batch size B", row=1, col=2)
     fig.update_yaxes(title_text="largest stable η", row=1, col=2)
-    base_layout(fig, width=width, height=height)
-    fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 130})
-    fig.update_layout(**t["_layout"])
-    if title:
-        fig.update_layout(title_text=title)
-    return fig
+    return finish(fig, t, title=title, width=width, height=height, legend_below=True)
 
 
 def update_thresholds(fig: go.Figure, view: ThresholdView) -> None:
@@ -202,14 +191,9 @@ def plot_simulation(
         ]
     )  # fmt: skip
     t = _simulation_traces(view)
-    apply_traces(fig, t)
     fig.update_xaxes(title_text="SGD step t")
     fig.update_yaxes(title_text="‖x_t‖² / ‖x_0‖² (log scale)", type="log", range=[-12, 12])
-    base_layout(fig, width=width, height=height)
-    fig.update_layout(**t["_layout"])
-    if title:
-        fig.update_layout(title_text=title)
-    return fig
+    return finish(fig, t, title=title, width=width, height=height)
 
 
 def update_simulation(fig: go.Figure, view: SimulationView) -> None:

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.plotting import COLORS, apply_traces, finish
 from alignkit.stability.views import SweepView
 
 __all__ = ["plot_sweep", "update_sweep"]
@@ -76,17 +76,12 @@ def plot_sweep(
         rows=[1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2],
     )  # fmt: skip
     t = _sweep_traces(view)
-    apply_traces(fig, t)
     fig.update_xaxes(title_text="√B / η (log)", type="log", row=1, col=1)
     fig.update_yaxes(title_text="‖H‖_F · √μ (log)", type="log", row=1, col=1)
     fig.update_xaxes(title_text="learning rate η (log)", type="log", row=1, col=2)
     fig.update_yaxes(title_text="‖H‖_F at the minimum (log)", type="log", row=1, col=2)
-    base_layout(fig, width=width, height=height)
-    fig.update_layout(legend={"y": -0.18, "yanchor": "top"}, margin={"b": 110, "t": 110})
-    fig.update_layout(**t["_layout"])
-    fig.update_layout(title_font_size=13)
-    if title:
-        fig.update_layout(title_text=title)
+    finish(fig, t, title=title, width=width, height=height, legend_below=True)
+    fig.update_layout(margin={"t": 110}, title_font_size=13)
     return fig
 
 
