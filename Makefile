@@ -38,7 +38,10 @@ format: install
 	$(VENV)/bin/ruff format alignkit tests benchmarks scripts notebooks
 	$(VENV)/bin/ruff check --fix alignkit tests benchmarks scripts notebooks
 
+# Speed comparisons, written to benchmarks/results/*.json (hessian.py: see its docstring).
 bench: install browser-deps
+	$(PY) benchmarks/explorers.py
+	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/latency.py
 
 clean:

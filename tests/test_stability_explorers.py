@@ -128,3 +128,15 @@ def test_sweep_view_and_explorer_on_shipped_data() -> None:
     panel.close()
     with pytest.raises(ValueError, match="source must be one of"):
         sweep_explorer(source="cloud")
+
+
+def test_network_leaves_the_gd_minimum_for_a_flatter_one_under_sgd() -> None:
+    from alignkit.stability.network_escape import gd_then_sgd
+
+    run = gd_then_sgd(lr=0.5, batch_size=4, gd_steps=600, sgd_steps=600, every=100, n=32,
+                      width=12)  # fmt: skip
+    at_switch = list(run.checkpoints.tolist()).index(run.switch)
+    assert float(run.sharpness[at_switch]) <= 2 / 0.5 * 1.02  # GD: held at or below 2/η
+    assert float(run.loss[run.switch :].max()) > 100 * float(run.loss[run.switch])  # the jump
+    assert float(run.frobenius[-1]) < 0.8 * float(run.frobenius[at_switch])  # flatter
+    assert float(run.loss[-1]) < 0.01  # and a minimum again

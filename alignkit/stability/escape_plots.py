@@ -9,9 +9,10 @@ from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
 from alignkit.plotting import COLORS, apply_traces, base_layout, finish
+from alignkit.stability.network_escape import NetworkEscape
 from alignkit.stability.toys import EscapeRun, UVRun, escape_toy_losses, uv_data
 
-__all__ = ["plot_escape", "update_escape", "plot_uv_valley"]
+__all__ = ["plot_escape", "update_escape", "plot_uv_valley", "plot_network_escape"]
 
 _GRID = torch.linspace(-0.6, 1.6, 221, dtype=torch.float64)
 _LANDSCAPE = escape_toy_losses(_GRID).mean(0)
@@ -99,4 +100,33 @@ def plot_uv_valley(
     fig.update_yaxes(title_text="v", type="log", range=[np.log10(0.2), np.log10(5)])
     base_layout(fig, title=title or "where SGD ends on the valley of minima", width=width,
                 height=height, legend_below=True)  # fmt: skip
+    return fig
+
+
+def plot_network_escape(
+    run: NetworkEscape, *, title: str | None = None, width: int | None = 900, height: int = 420
+) -> go.Figure:
+    """Left: training loss (log) with the GD → SGD switch. Right: sharpness and ‖H‖_F."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "curvature"))
+    steps = to_numpy(run.checkpoints)
+    fig.add_traces(
+        [
+            go.Scatter(name="loss", y=to_numpy(run.loss), mode="lines",
+                       line={"color": COLORS["neutral"]}),
+            go.Scatter(name="sharpness λ_max(H)", x=steps, y=to_numpy(run.sharpness),
+                       mode="lines+markers", line={"color": COLORS["main"]}),
+            go.Scatter(name="‖H‖_F", x=steps, y=to_numpy(run.frobenius),
+                       mode="lines+markers", line={"color": COLORS["second"]}),
+            go.Scatter(name="2/η", x=[0, steps[-1]], y=[2 / run.lr] * 2, mode="lines",
+                       line={"color": COLORS["main"], "dash": "dot"}),
+        ],
+        rows=[1, 1, 1, 1], cols=[1, 2, 2, 2],
+    )  # fmt: skip
+    for col in (1, 2):
+        fig.add_vline(x=run.switch, line={"color": COLORS["bad"], "dash": "dash"}, row=1, col=col)
+    fig.update_xaxes(title_text="step (GD, then SGD after the red line)")
+    fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=1)
+    fig.update_yaxes(title_text="curvature at the current point", row=1, col=2)
+    default = f"GD then SGD with B = {run.batch_size} at η = {run.lr:g}"
+    base_layout(fig, title=title or default, width=width, height=height, legend_below=True)
     return fig
