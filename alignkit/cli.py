@@ -106,6 +106,8 @@ def lab(extra: Sequence[str]) -> int:
         print(f"no notebooks folder at {folder}; run from a clone of alignkit", file=sys.stderr)
         return 2
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        cmd.append("--allow-root")  # containers and cloud machines often run as root
     print("starting:", " ".join(cmd), flush=True)
     return subprocess.call(cmd, env={**os.environ})
 
@@ -114,12 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="alignkit", description="alignkit teaching kit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check the installation and say what to fix")
-    p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
-    p_lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
-    args = parser.parse_args(argv)
+    sub.add_parser(
+        "lab",
+        help="open JupyterLab on the notebooks",
+        description="Open JupyterLab on the notebooks; other options are passed to jupyter lab "
+        "(e.g. alignkit lab --no-browser --port 8890).",
+    )
+    args, extra = parser.parse_known_args(argv)
     if args.command == "doctor":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return 1 if doctor() else 0
-    return lab(args.jupyter_args)
+    return lab(extra)
 
 
 if __name__ == "__main__":

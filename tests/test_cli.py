@@ -37,6 +37,15 @@ def test_entry_point_lab_help() -> None:
     assert out.returncode == 0 and "passed to jupyter lab" in out.stdout, out.stdout
 
 
+def test_lab_passes_options_to_jupyter(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, env: seen.append(cmd) or 0)
+    assert cli.main(["lab", "--no-browser", "--port", "8890"]) == 0
+    cmd = seen[0]
+    assert cmd[1:3] == ["-m", "jupyterlab"] and "--no-browser" in cmd and "8890" in cmd
+    assert any(arg.startswith("--ServerApp.root_dir=") and arg.endswith("notebooks") for arg in cmd)
+
+
 def test_unknown_device_environment_is_reported(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
