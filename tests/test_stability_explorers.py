@@ -121,6 +121,7 @@ def test_sweep_view_and_explorer_on_shipped_data() -> None:
         assert torch.allclose(view.x * view.y.reciprocal(), (1 / (result.ratio[ok] *
                               result.mu[ok].double().sqrt())).double(), rtol=1e-4)  # fmt: skip
     panel = sweep_explorer(model="mlp", source="precomputed")
+    assert panel.controls["width"].layout.display == "none"  # one width shipped
     before = panel.figure.layout.title.text
     panel.set_state(model="linear", lr=1.0)
     assert panel.error is None and panel.figure.layout.title.text != before
@@ -128,6 +129,20 @@ def test_sweep_view_and_explorer_on_shipped_data() -> None:
     panel.close()
     with pytest.raises(ValueError, match="source must be one of"):
         sweep_explorer(source="cloud")
+    with pytest.raises(ValueError, match="width must be one of"):
+        sweep_explorer(width=3.0)
+
+
+def test_sweep_explorer_live_recomputes_per_width() -> None:
+    from alignkit.stability.widgets import sweep_explorer
+
+    panel = sweep_explorer(model="mlp", source="live", lr=0.1)
+    assert panel.controls["width"].layout.display != "none"
+    first = panel.result
+    panel.controls["width"].value = 2.0
+    assert panel.error is None and panel.result is not first
+    assert not torch.equal(panel.result.frobenius, first.frobenius)
+    panel.close()
 
 
 def test_network_leaves_the_gd_minimum_for_a_flatter_one_under_sgd() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import ipywidgets as W
+
 from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
 from alignkit.stability.escape_plots import plot_escape, update_escape
-from alignkit.stability.models import MODELS
+from alignkit.stability.models import MODELS, make_model
 from alignkit.stability.plots import plot_quadratic_gd, update_quadratic_gd
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
 from alignkit.stability.stability_plots import (
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 SAMPLING = {"without replacement": False, "with replacement": True}
+WIDTH_FACTORS = (0.5, 1.0, 2.0, 4.0)
 
 
 def _sampling(replacement: bool) -> str:
@@ -192,6 +195,7 @@ def sweep_explorer(
     model: str = "mlp",
     lr: float = 0.16,
     batch_size: int = 4,
+    width: float = 1.0,
     source: str = "auto",
     hide: Sequence[str] = (),
 ) -> LivePanel[SweepView]:
@@ -199,31 +203,46 @@ def sweep_explorer(
 
     ``source="precomputed"`` reads ``data/stability_sweep.npz`` (with provenance);
     ``"live"`` runs :func:`~alignkit.stability.sweep.sgd_sweep` on this kernel's device
-    (once per model, then cached); ``"auto"`` is live on a GPU and precomputed on a CPU.
+    (once per model and width, then cached); ``"auto"`` is live on a GPU and precomputed
+    on a CPU. ``width`` multiplies the model's default width (live only: the shipped
+    sweep has one width per model, so the control is hidden there).
     """
     from alignkit.device import get_device
 
     if source not in ("auto", "live", "precomputed"):
         raise ValueError(f"source must be one of ['auto', 'live', 'precomputed'], got {source!r}")
+    if width not in WIDTH_FACTORS:
+        raise ValueError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
     live = source == "live" or (source == "auto" and get_device().type == "cuda")
-    results: dict[str, SweepResult] = {} if live else load_sweep()
-    names = sorted(MODELS) if live else sorted(results)
+    shipped = {} if live else load_sweep()
+    names = sorted(MODELS) if live else sorted(shipped)
+    cache: dict[tuple[str, float], SweepResult] = {(k, 1.0): v for k, v in shipped.items()}
 
-    def compute(model: str, lr: float, batch_size: int) -> SweepView:
-        if model not in results:
-            results[model] = sgd_sweep(model)
-        return sweep_view(results[model], lr, batch_size)
+    def compute(model: str, lr: float, batch_size: int, width: float) -> SweepView:
+        if (model, width) not in cache:
+            if not live:
+                raise ValueError("the precomputed sweep has width 1 only; use source='live'")
+            default = make_model(model, device="cpu").width
+            cache[model, width] = sgd_sweep(model, width=max(1, round(default * width)))
+        return sweep_view(cache[model, width], lr, batch_size)
 
     if model not in names:
         raise ValueError(f"model must be one of {names}, got {model!r}")
-    view = compute(model, lr, batch_size)
+    view = compute(model, lr, batch_size, width)
     controls = {
         "model": dropdown(model, names, "model"),
         "lr": log_slider(lr, 0.01, 64.0, "learning rate η"),
         "batch_size": int_slider(batch_size, 1, 48, "batch size B"),
+        "width": W.Dropdown(
+            value=width,
+            options=list(WIDTH_FACTORS),
+            description="width ×",
+            style={"description_width": "110px"},
+        ),
     }
+    hidden = tuple(hide) if live else (*hide, "width")
+    where = "live sweep on this device" if live else "precomputed sweep (data/stability_sweep.npz)"
     return LivePanel(
-        controls, compute, update_sweep, plot_sweep(view), key="sweep_explorer", hide=hide,
-        description="<i>{}</i>".format("live sweep on this device" if live
-                                       else "precomputed sweep (data/stability_sweep.npz)"),
+        controls, compute, update_sweep, plot_sweep(view), key="sweep_explorer",
+        hide=hidden, description=f"<i>{where}</i>",
     )  # fmt: skip
