@@ -25,6 +25,7 @@ from alignkit.stability.noise import (
     noise_covariance,
     per_sample_gradients,
     per_sample_jacobians,
+    square_loss,
 )
 
 __all__ = ["AlignmentTrace", "alignment_during_training"]
@@ -94,9 +95,6 @@ def alignment_during_training(
     theta = fm.init([seed])[0]
     gen = make_generator(seed, dev)
 
-    def loss_of(th: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((fm.apply(th, x) - y) ** 2).sum(-1).mean()
-
     rows: list[list[float]] = []
     for t in range(steps + 1):
         if t % every == 0 or t == steps:
@@ -114,7 +112,7 @@ def alignment_during_training(
         if t == steps:
             break
         idx = torch.randint(0, fm.n, (batch_size,), generator=gen, device=dev)
-        g = torch.func.grad(loss_of)(theta, fm.x[idx], fm.y[idx])
+        g = torch.func.grad(square_loss, argnums=1)(fm.apply, theta, fm.x[idx], fm.y[idx])
         theta = theta - lr * g
     evals, evecs = torch.linalg.eigh(gn)
     keep = evals > 1e-10 * evals[-1].clamp_min(1e-300)

@@ -15,7 +15,7 @@ import torch
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import get_device, make_generator
 from alignkit.stability.models import make_model
-from alignkit.stability.noise import noise_alignment, per_sample_jacobians
+from alignkit.stability.noise import noise_alignment, per_sample_jacobians, square_loss
 
 __all__ = ["NetworkEscape", "gd_then_sgd"]
 
@@ -59,14 +59,11 @@ def gd_then_sgd(
     theta = fm.init([seed])[0]
     gen = make_generator(seed, dev)
 
-    def loss_of(th: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((fm.apply(th, x) - y) ** 2).sum(-1).mean()
-
-    step_grad = torch.func.grad(loss_of)
+    step_grad = torch.func.grad(square_loss, argnums=1)
     losses, rows = [], []
     total = gd_steps + sgd_steps
     for t in range(total + 1):
-        losses.append(float(loss_of(theta, fm.x, fm.y)))
+        losses.append(float(square_loss(fm.apply, theta, fm.x, fm.y)))
         if not losses[-1] < 1e6:  # diverged (also NaN): stop, keep what we have
             break
         if t % every == 0 or t in (gd_steps, total):
@@ -76,10 +73,10 @@ def gd_then_sgd(
         if t == total:
             break
         if t < gd_steps:
-            theta = theta - lr * step_grad(theta, fm.x, fm.y)
+            theta = theta - lr * step_grad(fm.apply, theta, fm.x, fm.y)
         else:
             idx = torch.randint(0, fm.n, (batch_size,), generator=gen, device=dev)
-            theta = theta - lr * step_grad(theta, fm.x[idx], fm.y[idx])
+            theta = theta - lr * step_grad(fm.apply, theta, fm.x[idx], fm.y[idx])
     table = torch.tensor(rows, dtype=torch.float64).T
     return NetworkEscape(
         torch.tensor(losses), table[0].long(), table[1], table[2], table[3],
