@@ -171,3 +171,17 @@ def test_bad_input(overparam: torch.Tensor, call: object, pattern: str) -> None:
 def test_with_replacement_allows_any_batch(overparam: torch.Tensor) -> None:
     big = T.linear_stability_threshold(overparam, 50, replacement=True)
     assert big < 2 / T.sharpness(overparam.mean(0))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_theory_on_cuda_matches_cpu(overparam: torch.Tensor) -> None:
+    gpu = overparam.to("cuda")
+    assert T.linear_stability_threshold(gpu, 2) == pytest.approx(
+        T.linear_stability_threshold(overparam, 2), rel=1e-9
+    )
+    lrs = torch.tensor([0.02, 0.1])
+    assert torch.allclose(T.spectral_radius_curve(gpu, lrs, 2).cpu(),
+                          T.spectral_radius_curve(overparam, lrs, 2), rtol=1e-9)  # fmt: skip
+    run = simulate_linear_sgd(gpu, 0.05, 2, steps=20, seeds=8, device="cuda")
+    assert run.sq_dist.device.type == "cuda"

@@ -123,12 +123,12 @@ def stability_operator(
     if restrict:
         h, _ = _reduce(h)
     d = h.shape[1]
-    eye = torch.eye(d, dtype=h.dtype)
+    eye = torch.eye(d, dtype=h.dtype, device=h.device)
     hbar = h.mean(0)
     c = torch.kron(hbar, eye) + torch.kron(eye, hbar)
     m = torch.einsum("nij,nkl->ikjl", h, h).reshape(d * d, d * d) / h.shape[0]
     dmat = (1 - p) * torch.kron(hbar, hbar) + p * m
-    return torch.eye(d * d, dtype=h.dtype) - lr * c + lr**2 * dmat
+    return torch.eye(d * d, dtype=h.dtype, device=h.device) - lr * c + lr**2 * dmat
 
 
 def _check_lrs(lrs: torch.Tensor | float) -> torch.Tensor:
@@ -141,7 +141,7 @@ def _check_lrs(lrs: torch.Tensor | float) -> torch.Tensor:
 
 def _mixture_apply(h: torch.Tensor, x: torch.Tensor, lrs: torch.Tensor, p: float) -> torch.Tensor:
     """X ↦ (1−p)(I−ηH)X(I−ηH) + p (1/n) Σ (I−ηH_i) X (I−ηH_i), batched: x (G, r, r)."""
-    eye = torch.eye(h.shape[1], dtype=h.dtype)
+    eye = torch.eye(h.shape[1], dtype=h.dtype, device=h.device)
     a_full = eye - lrs[:, None, None] * h.mean(0)  # (G, r, r)
     a_each = eye - lrs[:, None, None, None] * h[None]  # (G, n, r, r)
     full = a_full @ x @ a_full
@@ -164,7 +164,7 @@ def spectral_radius_curve(
     from the identity (which stays in the PSD cone and so finds the Perron eigenvalue).
     """
     h = _as_hessians(per_sample_hessians)
-    eta = _check_lrs(lrs)
+    eta = _check_lrs(lrs).to(h.device)
     p = sampling_factor(h.shape[0], batch_size, replacement=replacement)
     hr, lam = _reduce(h)
     r = lam.numel()
@@ -173,11 +173,13 @@ def spectral_radius_curve(
     if r <= EXPLICIT_LIMIT:
         c_diag, hh, m = _c_and_parts(h)
         dmat = (1 - p) * hh + p * m
-        q = torch.eye(r * r, dtype=h.dtype) - eta[:, None, None] * torch.diag(c_diag)
+        q = torch.eye(r * r, dtype=h.dtype, device=h.device) - eta[:, None, None] * torch.diag(
+            c_diag
+        )
         q = q + eta[:, None, None] ** 2 * dmat
         return torch.linalg.eigvalsh(q).abs().amax(-1)
     iters = check_int(iters, "iters", low=1)
-    x = torch.eye(r, dtype=h.dtype).expand(eta.numel(), r, r).clone()
+    x = torch.eye(r, dtype=h.dtype, device=h.device).expand(eta.numel(), r, r).clone()
     rho = torch.zeros_like(eta)
     for _ in range(iters):
         y = _mixture_apply(hr, x, eta, p)
@@ -223,7 +225,9 @@ def threshold_curve(
     n = h.shape[0]
     sizes = [int(b) for b in torch.as_tensor(batch_sizes).reshape(-1).tolist()]
     p = torch.tensor(
-        [sampling_factor(n, b, replacement=replacement) for b in sizes], dtype=torch.float64
+        [sampling_factor(n, b, replacement=replacement) for b in sizes],
+        dtype=torch.float64,
+        device=h.device,
     )
     hr, lam = _reduce(h)
     r = lam.numel()
@@ -239,7 +243,7 @@ def threshold_curve(
     iters = check_int(iters, "iters", low=1)
     c = lam[:, None] + lam[None, :]
     diag = torch.diag(lam)
-    x = torch.eye(r, dtype=h.dtype).expand(p.numel(), r, r).clone()
+    x = torch.eye(r, dtype=h.dtype, device=h.device).expand(p.numel(), r, r).clone()
     top = torch.zeros_like(p)
     for _ in range(iters):
         full = diag @ x @ diag
