@@ -132,6 +132,9 @@ class LivePanel(Generic[R]):
         which one thread is fastest and immune to oversubscription (measured here:
         a 2-thread pool on a busy 2-core machine ran such updates ~50x slower).
         ``None`` leaves torch's setting alone.
+    initial : R, optional
+        The result for the current control values, when the caller already computed
+        it to build ``figure`` (saves computing it twice); else computed at once.
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class LivePanel(Generic[R]):
         scheduler: Any | None = None,
         description: str | None = None,
         threads: int | None = 1,
+        initial: R | None = None,
     ) -> None:
         unknown = sorted(set(hide) - set(controls))
         if unknown:
@@ -204,8 +208,11 @@ class LivePanel(Generic[R]):
             widget.observe(self._on_change, names="value")
         if key is not None:
             _OPEN_PANELS[key] = self
-        self._mark_pending()
-        self._run()  # draw the first figure synchronously
+        if initial is None:
+            self._mark_pending()
+            self._run()  # draw the first figure synchronously
+        else:
+            self.result = initial
 
     # --- state -----------------------------------------------------------------
     @property

@@ -166,3 +166,18 @@ def test_gd_explorer_moves_and_shows_bad_values() -> None:
 def test_gd_explorer_bad_arguments() -> None:
     with pytest.raises(ValueError, match="lr must be"):
         gd_explorer(lr=-0.1)
+
+
+def test_initial_result_is_not_recomputed() -> None:
+    calls: list[float] = []
+
+    def compute(slope: float) -> float:
+        calls.append(slope)
+        return slope
+
+    fig = go.Figure(go.Scatter(name="s", x=[0], y=[0]))
+    panel = LivePanel({"slope": W.FloatSlider(value=1.0)}, compute, lambda f, r: None, fig,
+                      initial=1.0)  # fmt: skip
+    assert calls == [] and panel.result == 1.0
+    panel.controls["slope"].value = 2.0
+    assert calls == [2.0] and panel.result == 2.0

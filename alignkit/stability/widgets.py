@@ -69,7 +69,7 @@ def gd_explorer(
     }
     return LivePanel(
         controls, _gd_compute, update_quadratic_gd, plot_quadratic_gd(run),
-        key="gd_explorer", hide=hide,
+        key="gd_explorer", hide=hide, initial=run,
     )  # fmt: skip
 
 
@@ -97,8 +97,9 @@ def region_explorer(
         "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
     }
     return LivePanel(
-        controls, compute, update_region, plot_region(view), key="region_explorer", hide=hide
-    )
+        controls, compute, update_region, plot_region(view), key="region_explorer", hide=hide,
+        initial=view,
+    )  # fmt: skip
 
 
 def threshold_explorer(
@@ -125,7 +126,7 @@ def threshold_explorer(
     }
     return LivePanel(
         controls, compute, update_thresholds, plot_thresholds(view),
-        key="threshold_explorer", hide=hide,
+        key="threshold_explorer", hide=hide, initial=view,
     )  # fmt: skip
 
 
@@ -157,7 +158,7 @@ def simulation_explorer(
     }
     return LivePanel(
         controls, compute, update_simulation, plot_simulation(view),
-        key="simulation_explorer", hide=hide,
+        key="simulation_explorer", hide=hide, initial=view,
     )  # fmt: skip
 
 
@@ -186,8 +187,9 @@ def escape_explorer(
         "seed": int_slider(0, 0, 20, "seed"),
     }
     return LivePanel(
-        controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide
-    )
+        controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide,
+        initial=run,
+    )  # fmt: skip
 
 
 def sweep_explorer(
@@ -244,5 +246,5 @@ def sweep_explorer(
     where = "live sweep on this device" if live else "precomputed sweep (data/stability_sweep.npz)"
     return LivePanel(
         controls, compute, update_sweep, plot_sweep(view), key="sweep_explorer",
-        hide=hidden, description=f"<i>{where}</i>",
+        hide=hidden, description=f"<i>{where}</i>", initial=view,
     )  # fmt: skip
