@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["minibatch_indices", "SEED_MAX"]
+__all__ = ["minibatch_indices", "draw_minibatches", "SEED_MAX"]
 
 SEED_MAX = 0xFFFFFFFF  # seeds live in [0, 2**32)
 _MULT = 0x45D9F3B  # odd, < 2**31: products of 32-bit values stay inside int64
@@ -56,3 +56,22 @@ def minibatch_indices(
     if replacement:
         return (keys * n) >> 32
     return torch.argsort(keys, dim=1)[:, :batch_size]
+
+
+def draw_minibatches(
+    shape: tuple[int, ...],
+    n: int,
+    batch_size: int,
+    *,
+    replacement: bool,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Random minibatch indices from ``generator``, shape ``(*shape, batch_size)``.
+
+    With replacement: independent uniform draws from [0, n). Without: the first
+    ``batch_size`` entries of a random permutation of range(n), for every index of ``shape``.
+    """
+    dev = generator.device
+    if replacement:
+        return torch.randint(0, n, (*shape, batch_size), generator=generator, device=dev)
+    return torch.rand(*shape, n, generator=generator, device=dev).argsort(-1)[..., :batch_size]

@@ -16,6 +16,7 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import get_device, make_generator
+from alignkit.stability.minibatch import draw_minibatches
 from alignkit.stability.theory import _as_hessians, _reduce
 
 __all__ = ["LinearSGDRun", "simulate_linear_sgd"]
@@ -100,11 +101,7 @@ def simulate_linear_sgd(
     x = torch.randn(g, seeds, r, generator=gen, device=dev, dtype=torch.float64)
     x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
     # All minibatches at once (one draw, not one per step): (steps, G, S, B).
-    if replacement:
-        idx = torch.randint(0, n, (steps, g, seeds, batch_size), generator=gen, device=dev)
-    else:
-        draws = torch.rand(steps, g, seeds, n, generator=gen, device=dev)
-        idx = draws.argsort(-1)[..., :batch_size]
+    idx = draw_minibatches((steps, g, seeds), n, batch_size, replacement=replacement, generator=gen)
     idx = idx[..., None].expand(-1, -1, -1, -1, r)
     rate = lrs[:, None, None] / batch_size
     out = torch.empty(steps + 1, g, seeds, device=dev, dtype=torch.float64)

@@ -18,6 +18,7 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import get_device, make_generator
+from alignkit.stability.minibatch import draw_minibatches
 
 __all__ = [
     "ESCAPE_CURVATURES",
@@ -104,10 +105,7 @@ def simulate_escape_toy(
     diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
     rows = torch.arange(seeds, device=dev)[:, None]
     for _ in range(steps):
-        if replacement:
-            idx = torch.randint(0, 2, (seeds, batch_size), generator=gen, device=dev)
-        else:
-            idx = torch.rand(seeds, 2, generator=gen, device=dev).argsort(-1)[:, :batch_size]
+        idx = draw_minibatches((seeds,), 2, batch_size, replacement=replacement, generator=gen)
         grads = escape_toy_gradients(x).T  # (S, 2)
         step = grads[rows, idx].mean(-1)
         x = torch.where(diverged, x, x - lr * step)
@@ -190,10 +188,7 @@ def simulate_uv_sgd(
     x = uv_data(n).to(dev)
     jitter = noise * torch.randn(2, seeds, generator=gen, device=dev, dtype=torch.float64)
     u, v = u0 + jitter[0], 1.0 / u0 + jitter[1]
-    if replacement:
-        idx = torch.randint(0, n, (steps, seeds, batch_size), generator=gen, device=dev)
-    else:
-        idx = torch.rand(steps, seeds, n, generator=gen, device=dev).argsort(-1)[..., :batch_size]
+    idx = draw_minibatches((steps, seeds), n, batch_size, replacement=replacement, generator=gen)
     us, vs = [u], [v]
     diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
     for t in range(steps):
