@@ -59,13 +59,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from alignkit.stability.hessian import (  # noqa: E402
+from alignkit.numerics.hessian import (  # noqa: E402
     flat_params,
     hessian_operator,
     hutchinson_trace,
     top_eigenvalues,
 )
-from alignkit.stability.lanczos import operator_top_eigenvalues, rademacher  # noqa: E402
+from alignkit.numerics.lanczos import operator_top_eigenvalues, rademacher  # noqa: E402
 
 warnings.filterwarnings("ignore")  # torch's jit.script deprecation, create_graph cycles
 RESULT = Path(__file__).parent / "results" / "hessian.json"

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from alignkit.stability.hessian import (
+from alignkit.numerics.hessian import (
     flat_params,
     frobenius_norm,
     hessian_matrix,
@@ -24,7 +24,7 @@ from alignkit.stability.hessian import (
     per_sample_hessians,
     top_eigenvalues,
 )
-from alignkit.stability.lanczos import (
+from alignkit.numerics.lanczos import (
     operator_frobenius_norm,
     operator_top_eigenvalues,
     operator_trace,

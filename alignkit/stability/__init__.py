@@ -1,8 +1,20 @@
 """Theme 1: SGD noise alignment and the linear stability of minima.
 
-Compute (pure torch): :mod:`theory` (ρ(Q), η*), :mod:`simulate`, :mod:`toys`,
-:mod:`quadratic`, :mod:`edge`. Figures: :mod:`plots`, :mod:`stability_plots`,
-:mod:`escape_plots`. Explorers: :mod:`widgets`.
+Layers, each importable on its own (the pattern every theme follows):
+
+- compute (torch only, batched, cpu or cuda): :mod:`.theory` (ρ(Q), η*(B), bounds),
+  :mod:`.simulate` (linearised SGD), :mod:`.toys` (escape toy, u·v valley, regression),
+  :mod:`.quadratic`, :mod:`.edge` (edge of stability), :mod:`.noise` (noise covariance,
+  alignment factor μ), :mod:`.alignment`, :mod:`.network_escape`, :mod:`.models`,
+  :mod:`.minibatch`, :mod:`.sweep` / :mod:`.sweep_result` (batched SGD sweeps) and
+  :mod:`.sweep_cli` (the precompute command);
+- views: :mod:`.views`, one pure function per explorer, control values -> result;
+- figures: :mod:`.plots` (a folder: ``result -> go.Figure`` and ``update(fig, result)``);
+- widgets: :mod:`.widgets`, thin wiring of controls to a view and a figure through
+  :mod:`alignkit.live`.
+
+Curvature tools that are not about stability (Hessian-vector products, Lanczos, power
+iteration, Hutchinson) live in :mod:`alignkit.numerics`.
 """
 
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic, regime

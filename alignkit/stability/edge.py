@@ -13,7 +13,7 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import get_device
-from alignkit.stability.hessian import top_eigenvalues
+from alignkit.numerics.hessian import top_eigenvalues
 from alignkit.stability.models import load_digits_subset
 
 __all__ = ["EdgeRun", "gd_sharpness_trajectory"]

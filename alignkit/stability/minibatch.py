@@ -3,7 +3,7 @@
 The minibatch of a setting at step t is a function of (seed, t) only, computed with a
 32-bit integer hash in int64 tensor arithmetic: vectorised over settings, identical on
 CPU and CUDA, and independent of which other settings share the batch. Used by
-:func:`alignkit.stability.sweep.sgd_sweep` (notebook 01).
+:func:`alignkit.stability.sweep.sgd_sweep` (notebook 02).
 """
 
 from __future__ import annotations

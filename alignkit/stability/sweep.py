@@ -19,7 +19,7 @@ flagged; a run whose final loss is above its initial loss is flagged as well (it
 not settle into a minimum; ``diverged_step`` = ``steps``).
 
 Precompute a bigger sweep (CPU or GPU) with
-``python -m alignkit.stability.sweep --out data/stability_sweep.npz`` and read it back
+``python -m alignkit.stability.sweep_cli --out data/stability_sweep.npz`` and read it back
 with :func:`load_sweep`. Taught in notebook 01 (noise alignment and flat minima).
 """
 
@@ -335,9 +335,3 @@ def sgd_sweep(
         params=params,
         **out,
     )
-
-
-if __name__ == "__main__":  # python -m alignkit.stability.sweep --out data/stability_sweep.npz
-    from alignkit.stability.sweep_cli import main
-
-    raise SystemExit(main())

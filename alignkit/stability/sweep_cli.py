@@ -1,6 +1,6 @@
 """Command line for precomputing SGD sweeps into ``data/`` (CPU or GPU).
 
-``python -m alignkit.stability.sweep --out data/stability_sweep.npz [--device cuda]``
+``python -m alignkit.stability.sweep_cli --out data/stability_sweep.npz [--device cuda]``
 runs :func:`alignkit.stability.sweep.sgd_sweep` for each model on the ``big`` preset
 grid and writes the ``.npz`` (read it with :func:`alignkit.stability.sweep.load_sweep`)
 plus a provenance ``.json`` next to it: command, git commit, device, torch version,
@@ -69,7 +69,7 @@ def _git_commit() -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: precompute sweeps into an ``.npz`` plus a provenance ``.json``."""
     parser = argparse.ArgumentParser(
-        prog="python -m alignkit.stability.sweep", description=main.__doc__
+        prog="python -m alignkit.stability.sweep_cli", description=main.__doc__
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="output .npz path")
     parser.add_argument("--models", nargs="+", default=sorted(MODELS), choices=sorted(MODELS))
@@ -110,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cast(Any, np.savez_compressed)(args.out, **arrays)
     info = describe(device)
     provenance = {
-        "command": " ".join(["python -m alignkit.stability.sweep", *sys.argv[1:]])
+        "command": " ".join(["python -m alignkit.stability.sweep_cli", *sys.argv[1:]])
         if argv is None
-        else " ".join(["python -m alignkit.stability.sweep", *argv]),
+        else " ".join(["python -m alignkit.stability.sweep_cli", *argv]),
         "git": _git_commit(),
         "device": info["device"],
         "gpu_name": info["gpu_name"],

@@ -118,7 +118,7 @@ def load_sweep(path: str | Path | None = None) -> dict[str, SweepResult]:
     Parameters
     ----------
     path : str or Path, optional
-        The ``.npz`` written by ``python -m alignkit.stability.sweep``; ``None`` (default)
+        The ``.npz`` written by ``python -m alignkit.stability.sweep_cli``; ``None`` (default)
         reads the shipped ``data/stability_sweep.npz``.
 
     Returns
@@ -129,7 +129,8 @@ def load_sweep(path: str | Path | None = None) -> dict[str, SweepResult]:
     path = DEFAULT_PATH if path is None else Path(path)
     if not path.exists():
         raise FileNotFoundError(
-            f"no sweep at {path}; create it with `python -m alignkit.stability.sweep --out {path}`"
+            f"no sweep at {path}; create it with "
+            f"`python -m alignkit.stability.sweep_cli --out {path}`"
         )
     with np.load(path, allow_pickle=False) as arrays:
         names = [str(v) for v in arrays["models"]]

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 import ipywidgets as W
 
 from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
-from alignkit.stability.escape_plots import plot_escape, update_escape
 from alignkit.stability.models import MODELS, make_model
-from alignkit.stability.plots import plot_quadratic_gd, update_quadratic_gd
-from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
-from alignkit.stability.stability_plots import (
+from alignkit.stability.plots.escape import plot_escape, update_escape
+from alignkit.stability.plots.quadratic import plot_quadratic_gd, update_quadratic_gd
+from alignkit.stability.plots.stability import (
     plot_region,
     plot_simulation,
     plot_thresholds,
@@ -19,8 +18,9 @@ from alignkit.stability.stability_plots import (
     update_simulation,
     update_thresholds,
 )
+from alignkit.stability.plots.sweep import plot_sweep, update_sweep
+from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
 from alignkit.stability.sweep import SweepResult, load_sweep, sgd_sweep
-from alignkit.stability.sweep_plots import plot_sweep, update_sweep
 from alignkit.stability.toys import EscapeRun, simulate_escape_toy
 from alignkit.stability.views import (
     RegionView,

@@ -2,7 +2,7 @@
 
 Everything here sees the operator only through ``matvec: (d,) -> (d,)`` (a Hessian-vector
 product, an explicit matrix, a Gauss-Newton product, ...), so the same Lanczos, power
-iteration and Hutchinson code serves the Hessians of :mod:`alignkit.stability.hessian`
+iteration and Hutchinson code serves the Hessians of :mod:`alignkit.numerics.hessian`
 and any other operator of the kit. Shapes: ``d`` is the operator's dimension.
 
 Stopping rule shared by both eigen-solvers: a pair (lambda, u) with ||u|| = 1 has
