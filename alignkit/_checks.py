@@ -11,9 +11,26 @@ from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any, TypeVar
 
-__all__ = ["check_scalar", "check_int", "check_choice", "check_shape"]
+import torch
+
+__all__ = [
+    "check_scalar",
+    "check_int",
+    "check_bool",
+    "check_choice",
+    "check_shape",
+    "check_values",
+    "check_float_dtype",
+]
 
 T = TypeVar("T")
+_CLOSED = ("both", "left", "right", "neither")
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str (the argument's name), got {name!r}")
+    return name
 
 
 def _describe_range(low: float | None, high: float | None, closed: str) -> str:
@@ -22,6 +39,28 @@ def _describe_range(low: float | None, high: float | None, closed: str) -> str:
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
     return f"{left}{lo}, {hi}{right}"
+
+
+def _check_bounds(low: Any, high: Any, closed: Any) -> None:
+    for bound, label in ((low, "low"), (high, "high")):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, Real)):
+            raise TypeError(f"{label} must be a real number or None, got {bound!r}")
+        if bound is not None and math.isnan(float(bound)):
+            raise ValueError(f"{label} must not be NaN, got {bound!r}")
+    if low is not None and high is not None and float(low) > float(high):
+        raise ValueError(f"low must be <= high, got low={low!r} > high={high!r}")
+    if closed not in _CLOSED:
+        raise ValueError(f"closed must be one of {list(_CLOSED)}, got {closed!r}")
+
+
+def _scalar_item(value: Any) -> Any:
+    """Unwrap 0-d tensors and numpy scalars; return anything else unchanged."""
+    if isinstance(value, (bool, Real)):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", 1) == 0:
+        return item()
+    return value
 
 
 def check_scalar(
@@ -35,16 +74,18 @@ def check_scalar(
     """Return ``value`` as a finite float inside the interval, or raise.
 
     ``closed`` is one of ``"both"``, ``"left"``, ``"right"``, ``"neither"`` and says
-    which bounds belong to the interval.
+    which bounds belong to the interval. Bools are rejected (``TypeError``): a flag is
+    never a number.
     """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        item = getattr(value, "item", None)  # 0-d tensors and numpy scalars
-        scalar = item() if callable(item) and getattr(value, "ndim", 1) == 0 else None
-        if isinstance(scalar, bool) or not isinstance(scalar, Real):
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-        value = scalar
-    v = float(value)
+    name = _check_name(name)
+    _check_bounds(low, high, closed)
     interval = _describe_range(low, high, closed)
+    scalar = _scalar_item(value)
+    if isinstance(scalar, bool) or not isinstance(scalar, Real):
+        raise TypeError(
+            f"{name} must be a real number in {interval}, got {type(value).__name__} {value!r}"
+        )
+    v = float(scalar)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number in {interval}, got {v!r}")
     lo_ok = low is None or (v >= low if closed in ("both", "left") else v > low)
@@ -55,29 +96,120 @@ def check_scalar(
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as an int in ``[low, high]``, or raise."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+    """Return ``value`` as an int in ``[low, high]``, or raise.
+
+    Integer-valued floats (``4.0``) are accepted; ``1.5``, NaN, bools and strings are a
+    ``TypeError``.
+    """
+    name = _check_name(name)
+    _check_bounds(low, high, "both")
+    interval = _describe_range(low, high, "both")
+    scalar = _scalar_item(value)
+    if isinstance(scalar, bool) or not isinstance(scalar, Integral):
+        if isinstance(scalar, float) and scalar.is_integer():
+            scalar = int(scalar)
         else:
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
-    v = int(value)
+            raise TypeError(
+                f"{name} must be an integer in {interval}, got {type(value).__name__} {value!r}"
+            )
+    v = int(scalar)
     if (low is not None and v < low) or (high is not None and v > high):
-        raise ValueError(
-            f"{name} must be an integer in {_describe_range(low, high, 'both')}, got {v}"
-        )
+        raise ValueError(f"{name} must be an integer in {interval}, got {v}")
     return v
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is a bool (or numpy bool), else raise ``TypeError``.
+
+    ``replacement="no"`` or ``1`` is a mistake, not a flag: truthiness is never used.
+    """
+    name = _check_name(name)
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy.bool_
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 def check_choice(value: Any, name: str, choices: Mapping[str, T] | Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices`` (a registry's keys), or raise."""
+    name = _check_name(name)
     options = sorted(choices)
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
-    return str(value)
+    return value
 
 
 def check_shape(shape: tuple[int, ...], name: str, expected: str, ok: bool) -> None:
     """Raise a ``ValueError`` describing the expected shape when ``ok`` is false."""
-    if not ok:
+    name = _check_name(name)
+    if not isinstance(ok, (bool, torch.Tensor)) and type(ok).__name__ != "bool_":
+        raise TypeError(f"ok must be a bool (the shape test's outcome), got {ok!r}")
+    if not bool(ok):
         raise ValueError(f"{name} must have shape {expected}, got {tuple(shape)}")
+
+
+def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """Return ``dtype`` if it is a real floating-point ``torch.dtype``, else raise."""
+    name = _check_name(name)
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(
+            f"{name} must be a torch floating dtype such as torch.float32, got {dtype!r}"
+        )
+    if not dtype.is_floating_point:
+        raise ValueError(
+            f"{name} must be a floating-point dtype (torch.float32 or torch.float64), got {dtype}"
+        )
+    return dtype
+
+
+def check_values(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    closed: str = "both",
+    ndim: int | None = None,
+    allow_empty: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Return a number, sequence or tensor of real numbers as a tensor of ``dtype``, or raise.
+
+    Rejects (``TypeError``) strings, bools, bool/complex tensors and anything that is not
+    numbers; (``ValueError``) empty inputs unless ``allow_empty``, a wrong ``ndim``,
+    non-finite entries and entries outside the interval. The message shows the first
+    bad entry. Integer tensors are converted (exactly) to ``dtype``.
+    """
+    name = _check_name(name)
+    _check_bounds(low, high, closed)
+    interval = _describe_range(low, high, closed)
+    scalar = _scalar_item(value)
+    if isinstance(scalar, (bool, str, bytes)):
+        raise TypeError(f"{name} must be real numbers in {interval}, got {value!r}")
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (bool, str)) for v in value):
+        raise TypeError(f"{name} must be real numbers in {interval}, got {value!r}")
+    try:
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be real numbers in {interval}, got {value!r}") from exc
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers in {interval}, got a {t.dtype} tensor")
+    if ndim is not None and t.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(t.shape)}")
+    if t.numel() == 0 and not allow_empty:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(t.shape)}")
+    t = t.to(dtype)
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        bad = t[~finite].flatten()[0].item()
+        raise ValueError(f"{name} must be finite numbers in {interval}, got {bad!r}")
+    ok = torch.ones_like(t, dtype=torch.bool)
+    if low is not None:
+        ok &= t >= low if closed in ("both", "left") else t > low
+    if high is not None:
+        ok &= t <= high if closed in ("both", "right") else t < high
+    if not bool(ok.all()):
+        bad = t[~ok].flatten()[0].item()
+        raise ValueError(f"{name} must be in {interval}, got {bad:g}")
+    return t

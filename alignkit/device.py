@@ -83,8 +83,13 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
             raise ValueError(
                 f"{source}={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
             )
-    if name == "mps" and not _mps_available():
-        raise ValueError(f"{source}='mps' but MPS is not available on this machine (use 'cpu')")
+    if name.startswith("mps"):
+        if not _mps_available():
+            raise ValueError(
+                f"{source}={name!r} but MPS is not available on this machine (use 'cpu')"
+            )
+        if name not in ("mps", "mps:0"):
+            raise ValueError(f"{source}={name!r} but there is one MPS device: 'mps' or 'mps:0'")
     return torch.device(name)
 
 
@@ -110,12 +115,14 @@ def make_generator(
     """
     if isinstance(seed, torch.Generator):
         return seed
+    if seed is not None:
+        seed = check_int(seed, "seed", low=0, high=2**63 - 1)
     dev = get_device(device)
     gen = torch.Generator(device=dev)
     if seed is None:
         gen.seed()
     else:
-        gen.manual_seed(check_int(seed, "seed", low=0, high=2**63 - 1))
+        gen.manual_seed(seed)
     return gen
 
 
@@ -133,7 +140,10 @@ def to_numpy(x: Any) -> np.ndarray:
     """Detach a tensor (any device) to a numpy array; the one plot-boundary helper."""
     if isinstance(x, torch.Tensor):
         return x.detach().to("cpu").numpy()
-    return np.asarray(x)
+    out = np.asarray(x)
+    if out.dtype == object:
+        raise TypeError(f"x must be a tensor, array or numbers, got {type(x).__name__} {x!r}")
+    return out
 
 
 def describe(device: str | torch.device | None = None) -> dict[str, Any]:
