@@ -160,7 +160,7 @@ def test_uv_sharpness() -> None:
         (lambda h: T.spectral_radius(h[0], 0.1, 1), r"per_sample_hessians must have shape"),
         (lambda h: T.nonuniformity(h + torch.triu(torch.ones(12, 12), 1)), "symmetric"),
         (lambda h: T.sharpness(h), r"hessian must have shape \(d, d\)"),
-        (lambda h: T.spectral_radius_curve(h, torch.tensor([0.1, float("nan")]), 1), "lr must"),
+        (lambda h: T.spectral_radius_curve(h, torch.tensor([0.1, float("nan")]), 1), "lrs must"),
     ],
 )
 def test_bad_input(overparam: torch.Tensor, call: object, pattern: str) -> None:

@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from alignkit._checks import check_int, check_scalar, check_shape
+from alignkit._checks import check_bool, check_int, check_scalar, check_shape, check_values
 
 __all__ = [
     "sampling_factor",
@@ -43,8 +43,23 @@ __all__ = [
 EXPLICIT_LIMIT = 40  # largest rank r for which the r² × r² operator is built explicitly
 
 
+#: largest η · max_i ‖H_i‖_F accepted: beyond it η² D overflows float64 (every such η diverges).
+LR_SCALE_LIMIT = 1e100
+
+
+def _tensor(value: torch.Tensor, name: str) -> torch.Tensor:
+    """A real tensor from ``value`` (bools, complex numbers and non-numbers are a TypeError)."""
+    try:
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a real tensor, got {type(value).__name__}") from exc
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got a {t.dtype} tensor")
+    return t
+
+
 def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
-    h = torch.as_tensor(per_sample_hessians)
+    h = _tensor(per_sample_hessians, "per_sample_hessians")
     check_shape(
         tuple(h.shape), "per_sample_hessians", "(n, d, d)", h.ndim == 3 and h.shape[1] == h.shape[2]
     )
@@ -54,8 +69,12 @@ def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
         raise ValueError("per_sample_hessians must be finite (got NaN or inf entries)")
     h = h.to(torch.float64)
     scale = float(h.abs().max()) or 1.0
-    if float((h - h.transpose(1, 2)).abs().max()) > 1e-6 * scale:
-        raise ValueError("per_sample_hessians must be symmetric matrices, H_i = H_iᵀ")
+    asym = float((h - h.transpose(1, 2)).abs().max())
+    if asym > 1e-6 * scale:
+        raise ValueError(
+            f"per_sample_hessians must be symmetric matrices, H_i = H_iᵀ "
+            f"(got max |H_i − H_iᵀ| = {asym:.3g})"
+        )
     return h
 
 
@@ -66,6 +85,7 @@ def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> fl
     ``1 / B`` with replacement.
     """
     n = check_int(n, "n", low=1)
+    replacement = check_bool(replacement, "replacement")
     batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
     if replacement:
         return 1.0 / batch_size
@@ -73,10 +93,18 @@ def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> fl
 
 
 def sharpness(hessian: torch.Tensor) -> float:
-    """a = λ_max(H) of a symmetric ``(d, d)`` matrix."""
-    h = torch.as_tensor(hessian)
-    check_shape(tuple(h.shape), "hessian", "(d, d)", h.ndim == 2 and h.shape[0] == h.shape[1])
-    return float(torch.linalg.eigvalsh(h.to(torch.float64))[-1])
+    """a = λ_max(H) of a symmetric ``(d, d)`` matrix (finite, d >= 1)."""
+    h = _tensor(hessian, "hessian")
+    ok = h.ndim == 2 and h.shape[0] == h.shape[1] and h.shape[0] >= 1
+    check_shape(tuple(h.shape), "hessian", "(d, d) with d >= 1", ok)
+    h = h.to(torch.float64)
+    if not bool(torch.isfinite(h).all()):
+        raise ValueError("hessian must be finite (got NaN or inf entries)")
+    scale = float(h.abs().max()) or 1.0
+    asym = float((h - h.T).abs().max())
+    if asym > 1e-6 * scale:
+        raise ValueError(f"hessian must be symmetric, H = Hᵀ (got max |H − Hᵀ| = {asym:.3g})")
+    return float(torch.linalg.eigvalsh(h)[-1])
 
 
 def nonuniformity(per_sample_hessians: torch.Tensor) -> float:
@@ -119,6 +147,8 @@ def stability_operator(
     """The matrix of Q(η, B), shape (r², r²) on the range of H (``restrict``) or (d², d²)."""
     h = _as_hessians(per_sample_hessians)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    _check_lrs(lr, h, "lr")
+    restrict = check_bool(restrict, "restrict")
     p = sampling_factor(h.shape[0], batch_size, replacement=replacement)
     if restrict:
         h, _ = _reduce(h)
@@ -131,11 +161,21 @@ def stability_operator(
     return torch.eye(d * d, dtype=h.dtype, device=h.device) - lr * c + lr**2 * dmat
 
 
-def _check_lrs(lrs: torch.Tensor | float) -> torch.Tensor:
-    t = torch.as_tensor(lrs, dtype=torch.float64).reshape(-1)
-    bad = ~torch.isfinite(t) | (t <= 0)
-    if bool(bad.any()):
-        raise ValueError(f"lr must be a finite number in (0, inf), got {t[bad][0].item():g}")
+def _check_lrs(
+    lrs: torch.Tensor | float, h: torch.Tensor | None = None, name: str = "lr"
+) -> torch.Tensor:
+    """Learning rates as a float64 vector (G,): finite, > 0 and, given the Hessians h,
+    small enough that η² D does not overflow (η · max_i ‖H_i‖_F <= ``LR_SCALE_LIMIT``)."""
+    t = check_values(lrs, name, low=0.0, closed="neither").reshape(-1)
+    if h is not None:
+        scale = float(torch.linalg.matrix_norm(h).max())
+        if scale > 0 and float(t.max()) * scale > LR_SCALE_LIMIT:
+            limit = LR_SCALE_LIMIT / scale
+            raise ValueError(
+                f"{name} must be in (0, {limit:.3g}] for these Hessians (η · max ‖H_i‖_F <= "
+                f"{LR_SCALE_LIMIT:g}; larger η overflow float64 and diverge anyway), "
+                f"got {float(t.max()):g}"
+            )
     return t
 
 
@@ -164,8 +204,9 @@ def spectral_radius_curve(
     from the identity (which stays in the PSD cone and so finds the Perron eigenvalue).
     """
     h = _as_hessians(per_sample_hessians)
-    eta = _check_lrs(lrs).to(h.device)
+    eta = _check_lrs(lrs, h, "lrs").to(h.device)
     p = sampling_factor(h.shape[0], batch_size, replacement=replacement)
+    iters = check_int(iters, "iters", low=1)
     hr, lam = _reduce(h)
     r = lam.numel()
     if r == 0:
@@ -206,6 +247,7 @@ def spectral_radius(
         Sample the minibatch with replacement.
     """
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    _check_lrs(lr, _as_hessians(per_sample_hessians), "lr")
     curve = spectral_radius_curve(per_sample_hessians, lr, batch_size, replacement=replacement)
     return float(curve[0])
 
@@ -223,7 +265,9 @@ def threshold_curve(
     """
     h = _as_hessians(per_sample_hessians)
     n = h.shape[0]
-    sizes = [int(b) for b in torch.as_tensor(batch_sizes).reshape(-1).tolist()]
+    replacement = check_bool(replacement, "replacement")
+    sizes = _batch_sizes(batch_sizes, None if replacement else n)
+    iters = check_int(iters, "iters", low=1)
     p = torch.tensor(
         [sampling_factor(n, b, replacement=replacement) for b in sizes],
         dtype=torch.float64,
@@ -254,6 +298,23 @@ def threshold_curve(
     return 1.0 / top
 
 
+def _batch_sizes(batch_sizes: torch.Tensor | list[int] | int, high: int | None) -> list[int]:
+    """A non-empty list of integer batch sizes (1.5, bools and strings are a TypeError)."""
+    if isinstance(batch_sizes, (str, bytes, bool)):
+        raise TypeError(f"batch_sizes must be integers >= 1, got {batch_sizes!r}")
+    if isinstance(batch_sizes, torch.Tensor):
+        if batch_sizes.dtype == torch.bool or batch_sizes.is_complex():
+            raise TypeError(f"batch_sizes must be integers >= 1, got a {batch_sizes.dtype} tensor")
+        values = batch_sizes.reshape(-1).tolist()
+    elif hasattr(batch_sizes, "__iter__"):
+        values = list(batch_sizes)  # type: ignore[arg-type]
+    else:
+        values = [batch_sizes]
+    if not values:
+        raise ValueError("batch_sizes must hold at least one integer batch size >= 1, got []")
+    return [check_int(b, "batch_sizes", low=1, high=high) for b in values]
+
+
 def linear_stability_threshold(
     per_sample_hessians: torch.Tensor, batch_size: int, replacement: bool = False
 ) -> float:
@@ -262,6 +323,8 @@ def linear_stability_threshold(
     Stable iff η ≤ η* = 1 / λ_max(C⁻¹ D) on the range of H. η* never decreases with B
     and equals 2 / λ_max(H) for gradient descent (B = n without replacement).
     """
+    n = _as_hessians(per_sample_hessians).shape[0]
+    sampling_factor(n, batch_size, replacement=replacement)  # names batch_size in its errors
     return float(threshold_curve(per_sample_hessians, [batch_size], replacement=replacement)[0])
 
 
@@ -297,6 +360,8 @@ def stable_1d(
     replacement: bool = False,
 ) -> torch.Tensor:
     """(1 − ηa)² + η² p s² ≤ 1: the one-dimensional (per-direction) stability test."""
+    check_values(sharpness, "sharpness", low=0.0)
+    check_values(nonuniformity, "nonuniformity", low=0.0)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     p = sampling_factor(n, batch_size, replacement=replacement)
     a = torch.as_tensor(sharpness, dtype=torch.float64)
