@@ -190,7 +190,8 @@ def check_values(
     if isinstance(value, (list, tuple)) and any(isinstance(v, (bool, str)) for v in value):
         raise TypeError(f"{name} must be real numbers in {interval}, got {value!r}")
     try:
-        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        # Python numbers go straight to float64 (no float32 rounding on the way).
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=dtype)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise TypeError(f"{name} must be real numbers in {interval}, got {value!r}") from exc
     if t.dtype == torch.bool or t.is_complex():

@@ -29,6 +29,8 @@ import ipywidgets as W
 import plotly.graph_objects as go
 import torch
 
+from alignkit._checks import check_choice, check_int, check_scalar
+
 __all__ = [
     "LivePanel",
     "Progress",
@@ -104,6 +106,39 @@ class _Stats:
 _OPEN_PANELS: dict[str, LivePanel[Any]] = {}
 
 
+def _check_panel_args(
+    controls: Any,
+    compute: Any,
+    update: Any,
+    figure: Any,
+    key: Any,
+    min_interval_s: Any,
+    hide: Any,
+    threads: Any,
+) -> None:
+    """Validate :class:`LivePanel`'s arguments (before any widget is built)."""
+    if not isinstance(controls, Mapping) or not controls:
+        raise TypeError(f"controls must be a non-empty mapping name -> widget, got {controls!r}")
+    for name, widget in controls.items():
+        if not isinstance(name, str) or not isinstance(widget, W.ValueWidget):
+            raise TypeError(
+                f"controls must map str names to ipywidgets value widgets, got {name!r}: "
+                f"{type(widget).__name__}"
+            )
+    for label, fn in (("compute", compute), ("update", update)):
+        if not callable(fn):
+            raise TypeError(f"{label} must be callable, got {type(fn).__name__}")
+    if not isinstance(figure, go.Figure):
+        raise TypeError(f"figure must be a plotly go.Figure, got {type(figure).__name__}")
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be a str or None, got {key!r}")
+    check_scalar(min_interval_s, "min_interval_s", low=0.0, high=60.0)
+    if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
+        raise TypeError(f"hide must be a sequence of control names (str), got {hide!r}")
+    if threads is not None:
+        check_int(threads, "threads", low=1, high=1024)
+
+
 class LivePanel(Generic[R]):
     """A figure that redraws when its controls move.
 
@@ -152,6 +187,13 @@ class LivePanel(Generic[R]):
         threads: int | None = 1,
         initial: R | None = None,
     ) -> None:
+        _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
+        if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
+            raise TypeError(
+                f"scheduler must have a call_later(delay, fn) method or be None, got {scheduler!r}"
+            )
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"description must be a str or None, got {description!r}")
         unknown = sorted(set(hide) - set(controls))
         if unknown:
             raise ValueError(f"hide must name controls among {sorted(controls)}, got {unknown}")
@@ -368,6 +410,21 @@ class LivePanel(Generic[R]):
 
 
 # --- control factories (one vocabulary for every explorer) ---------------------
+def _check_range(
+    value: Any, low: Any, high: Any, description: Any, *, step: Any | None = None
+) -> None:
+    """A control's value inside its range: the slider never clamps behind the user's back."""
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {description!r}")
+    lo = check_scalar(low, "low")
+    hi = check_scalar(high, "high")
+    if lo >= hi:
+        raise ValueError(f"low must be < high, got low={lo:g}, high={hi:g}")
+    if step is not None:
+        check_scalar(step, "step", low=0.0, high=hi - lo, closed="right")
+    check_scalar(value, f"value ({description})", low=lo, high=hi)
+
+
 _STYLE = {"description_width": "110px"}
 _LAYOUT = {"width": "290px"}
 
@@ -375,7 +432,13 @@ _LAYOUT = {"width": "290px"}
 def float_slider(
     value: float, low: float, high: float, step: float, description: str, *, fmt: str = ".3g"
 ) -> W.FloatSlider:
-    """A continuous float slider (updates while dragging; the panel debounces)."""
+    """A continuous float slider (updates while dragging; the panel debounces).
+
+    ``value`` outside ``[low, high]`` is a ``ValueError`` (ipywidgets would clamp it silently).
+    """
+    _check_range(value, low, high, description, step=step)
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt must be a format string such as '.3g', got {fmt!r}")
     return W.FloatSlider(
         value=value, min=low, max=high, step=step, description=description,
         readout_format=fmt, continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
@@ -385,9 +448,12 @@ def float_slider(
 def log_slider(
     value: float, low: float, high: float, description: str, *, steps_per_decade: int = 20
 ) -> W.FloatLogSlider:
-    """A slider over ``[low, high]`` on a log scale."""
+    """A slider over ``[low, high]`` on a log scale (``0 < low``; ``value`` inside)."""
     import math
 
+    check_scalar(low, "low", low=0.0, closed="neither")
+    _check_range(value, low, high, description)
+    steps_per_decade = check_int(steps_per_decade, "steps_per_decade", low=1, high=10_000)
     return W.FloatLogSlider(
         value=value, base=10, min=math.log10(low), max=math.log10(high),
         step=1 / steps_per_decade, description=description, readout_format=".3g",
@@ -396,7 +462,10 @@ def log_slider(
 
 
 def int_slider(value: int, low: int, high: int, description: str, *, step: int = 1) -> W.IntSlider:
-    """An integer slider."""
+    """An integer slider (``value`` an integer inside ``[low, high]``)."""
+    value = check_int(value, "value", low=check_int(low, "low"), high=check_int(high, "high"))
+    step = check_int(step, "step", low=1)
+    _check_range(value, low, high, description)
     return W.IntSlider(
         value=value, min=low, max=high, step=step, description=description,
         continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
@@ -404,7 +473,12 @@ def int_slider(value: int, low: int, high: int, description: str, *, step: int =
 
 
 def dropdown(value: str, options: Sequence[str], description: str) -> W.Dropdown:
-    """A dropdown over a registry's names."""
+    """A dropdown over a registry's names (``value`` must be one of them)."""
+    if isinstance(options, str) or not all(isinstance(o, str) for o in options):
+        raise TypeError(f"options must be a sequence of str, got {options!r}")
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {description!r}")
+    check_choice(value, "value", options)
     return W.Dropdown(
         value=value, options=list(options), description=description, style=_STYLE,
         layout=W.Layout(**_LAYOUT),

@@ -28,7 +28,7 @@ def test_batched_threshold_is_two_over_a() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"sharpness": 1.0, "lr": -0.1}, "lr must be a finite number in \\(0, inf\\)"),
+        ({"sharpness": 1.0, "lr": -0.1}, "lr must be in \\(0, 1e\\+06\\], got -0.1"),
         ({"sharpness": 1.0, "lr": 0.0}, "lr must be"),
         ({"sharpness": float("nan"), "lr": 0.1}, "sharpness must be"),
         ({"sharpness": 1.0, "lr": 0.1, "steps": 0}, "steps must be an integer in"),

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import get_device, make_generator
-from alignkit.stability.models import make_model
+from alignkit.stability.models import MODELS, make_model
 from alignkit.stability.noise import (
     gauss_newton,
     noise_alignment,
@@ -85,6 +85,7 @@ def alignment_during_training(
 
     Uses float64 and explicit d × d matrices: meant for the small default models.
     """
+    model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     steps = check_int(steps, "steps", low=1, high=100_000)
     every = check_int(every, "every", low=1)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from alignkit._checks import check_bool, check_int
+
 __all__ = ["minibatch_indices", "draw_minibatches", "SEED_MAX"]
 
 SEED_MAX = 0xFFFFFFFF  # seeds live in [0, 2**32)
@@ -22,6 +24,13 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
     x = ((x >> 16) ^ x) * _MULT & SEED_MAX
     x = ((x >> 16) ^ x) * _MULT & SEED_MAX
     return (x >> 16) ^ x
+
+
+def _check_sampling(n: int, batch_size: int, replacement: bool) -> tuple[int, int, bool]:
+    n = check_int(n, "n", low=1)
+    replacement = check_bool(replacement, "replacement")
+    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
+    return n, batch_size, replacement
 
 
 def minibatch_indices(
@@ -48,7 +57,21 @@ def minibatch_indices(
     Returns
     -------
     Tensor of int64, shape (S, batch_size)
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``seeds`` not a 1-D integer tensor, ``n`` < 1, ``batch_size`` outside [1, n]
+        without replacement (or < 1 with), ``step`` < 0, ``replacement`` not a bool.
+        Seed values are not range-checked here (that would synchronise a GPU every
+        step); :func:`~alignkit.stability.sweep.sgd_sweep` checks them once.
     """
+    n, batch_size, replacement = _check_sampling(n, batch_size, replacement)
+    step = check_int(step, "step", low=0, high=SEED_MAX)
+    if not isinstance(seeds, torch.Tensor) or seeds.ndim != 1:
+        raise TypeError(f"seeds must be a 1-D integer tensor (S,), got {seeds!r}")
+    if seeds.is_floating_point() or seeds.is_complex() or seeds.dtype == torch.bool:
+        raise TypeError(f"seeds must be an integer tensor, got {seeds.dtype}")
     base = _hash32(_hash32(seeds.to(torch.int64) & SEED_MAX) ^ (step & SEED_MAX))  # (S,)
     cols = n if not replacement else batch_size
     j = torch.arange(cols, device=seeds.device, dtype=torch.int64)
@@ -71,6 +94,12 @@ def draw_minibatches(
     With replacement: independent uniform draws from [0, n). Without: the first
     ``batch_size`` entries of a random permutation of range(n), for every index of ``shape``.
     """
+    n, batch_size, replacement = _check_sampling(n, batch_size, replacement)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape must be a tuple of integers >= 0, got {shape!r}")
+    shape = tuple(check_int(s, "shape", low=0) for s in shape)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     dev = generator.device
     if replacement:
         return torch.randint(0, n, (*shape, batch_size), generator=generator, device=dev)

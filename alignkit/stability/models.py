@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int
+from alignkit._checks import check_choice, check_float_dtype, check_int
 from alignkit.device import DEFAULT_DTYPE, get_device, make_generator
 
 __all__ = ["FunctionalModel", "MODELS", "make_model", "load_digits_subset"]
@@ -78,9 +78,14 @@ class FunctionalModel:
         Drawn with a CPU generator per seed (so CPU and CUDA runs start from the same
         point), then moved to the model's device and dtype.
         """
+        if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+            raise TypeError(f"seeds must be a list of integer seeds, got {seeds!r}")
+        seeds = [check_int(s, "seeds", low=0, high=2**63 - 1) for s in seeds]
+        if not seeds:
+            raise ValueError("seeds must hold at least one integer seed, got []")
         rows = []
         for seed in seeds:
-            gen = make_generator(int(seed), device="cpu")
+            gen = make_generator(seed, device="cpu")
             rows.append(_init_vector(self, gen))
         return torch.stack(rows).to(device=self.x.device, dtype=self.x.dtype)
 
@@ -127,6 +132,9 @@ def load_digits_subset(
     from sklearn.datasets import load_digits
 
     n = check_int(n, "n", low=1, high=1797)
+    seed = check_int(seed, "seed", low=0, high=2**63 - 1)
+    dtype = check_float_dtype(dtype)
+    dev = get_device(device)
     data = load_digits()
     x_all = torch.as_tensor(data.data, dtype=torch.float64)
     std = x_all.std(dim=0)
@@ -135,7 +143,6 @@ def load_digits_subset(
     idx = torch.randperm(x_all.shape[0], generator=gen)[:n]
     labels = torch.as_tensor(data.target, dtype=torch.int64)[idx]
     y = torch.nn.functional.one_hot(labels, 10).to(torch.float64)
-    dev = get_device(device)
     return x_all[idx].to(device=dev, dtype=dtype), y.to(device=dev, dtype=dtype)
 
 
@@ -258,10 +265,11 @@ def make_model(
     """
     from alignkit.device import pick
 
-    name = check_choice(name, "model", MODELS)
+    name = check_choice(name, "name", MODELS)
     full, fast = DEFAULT_SIZES[name]
     default_n, default_width = pick(full, fast)
     n = check_int(default_n if n is None else n, "n", low=2, high=1797)
     width = check_int(default_width if width is None else width, "width", low=1, high=100_000)
     data_seed = check_int(data_seed, "data_seed", low=0, high=2**31 - 1)
+    dtype = check_float_dtype(dtype)
     return MODELS[name](n, width, data_seed, get_device(device), dtype)

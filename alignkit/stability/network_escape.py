@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import get_device, make_generator
-from alignkit.stability.models import make_model
+from alignkit.stability.models import MODELS, make_model
 from alignkit.stability.noise import noise_alignment, per_sample_jacobians, square_loss
 
 __all__ = ["NetworkEscape", "gd_then_sgd"]
@@ -49,6 +49,7 @@ def gd_then_sgd(
     device: str | torch.device | None = None,
 ) -> NetworkEscape:
     """GD for ``gd_steps``, then SGD (with replacement, batch ``batch_size``) at the same lr."""
+    model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     gd_steps = check_int(gd_steps, "gd_steps", low=1, high=1_000_000)
     sgd_steps = check_int(sgd_steps, "sgd_steps", low=1, high=1_000_000)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_int, check_scalar, check_values
 
 __all__ = ["QuadraticRun", "gd_quadratic", "regime"]
 
@@ -50,11 +50,11 @@ def gd_quadratic(
     Parameters
     ----------
     sharpness : float or Tensor, shape (S,)
-        a = f''(x) > 0.
+        a = f''(x) in (0, 1e6].
     lr : float or Tensor, shape (S,)
-        Learning rate, > 0; broadcast against ``sharpness``.
+        Learning rate in (0, 1e6]; one value or one per ``sharpness``.
     x0 : float, default=1.0
-        Starting point (non-zero).
+        Starting point (non-zero, |x0| <= 1e6).
     steps : int, default=30
         Number of gradient steps, in [1, 10000].
 
@@ -69,17 +69,17 @@ def gd_quadratic(
         If ``lr`` or ``sharpness`` is not positive and finite, ``x0`` is 0 or
         ``steps`` is out of range.
     """
-    a = torch.as_tensor(sharpness, dtype=torch.float64)
-    eta = torch.as_tensor(lr, dtype=torch.float64)
-    for name, t in (("sharpness", a), ("lr", eta)):
-        if not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
-            bad = t[~torch.isfinite(t) | (t <= 0)].flatten()[0].item()
-            raise ValueError(f"{name} must be a finite number in (0, inf), got {bad:g}")
-    x0 = check_scalar(x0, "x0")
+    a = check_values(sharpness, "sharpness", low=0.0, high=1e6, closed="right").reshape(-1)
+    eta = check_values(lr, "lr", low=0.0, high=1e6, closed="right").reshape(-1)
+    if a.numel() != eta.numel() and 1 not in (a.numel(), eta.numel()):
+        raise ValueError(
+            f"lr must have one value or as many as sharpness ({a.numel()}), got {eta.numel()}"
+        )
+    x0 = check_scalar(x0, "x0", low=-1e6, high=1e6)
     if x0 == 0.0:
         raise ValueError("x0 must be non-zero (x0 = 0 is the minimum itself), got 0")
     steps = check_int(steps, "steps", low=1, high=10_000)
-    a, eta = torch.broadcast_tensors(a.reshape(-1), eta.reshape(-1))
+    a, eta = torch.broadcast_tensors(a, eta)
     factor = 1.0 - eta * a  # (S,)
     t = torch.arange(steps + 1, dtype=torch.float64)
     iterates = x0 * factor[:, None] ** t[None, :]  # closed form of the recursion
@@ -90,6 +90,8 @@ def gd_quadratic(
 
 def regime(sharpness: float, lr: float) -> str:
     """Name the behaviour of GD for these values (the figure's title)."""
+    sharpness = check_scalar(sharpness, "sharpness", low=0.0, closed="neither")
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     q = lr * sharpness
     if abs(q - 2.0) < 1e-9:
         return "edge of stability: lr = 2/a, the iterate bounces forever"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_bool, check_int, check_values
 from alignkit.device import get_device, make_generator
 from alignkit.stability.minibatch import draw_minibatches
 from alignkit.stability.theory import _as_hessians, _reduce
@@ -85,15 +85,14 @@ def simulate_linear_sgd(
     LinearSGDRun
         ``(n, d, d), (G,) -> (G, S, steps + 1)``.
     """
-    dev = get_device(device)
     h = _as_hessians(per_sample_hessians)
     n = h.shape[0]
+    replacement = check_bool(replacement, "replacement")
     batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
     steps = check_int(steps, "steps", low=1, high=100_000)
-    seeds = check_int(seeds, "seeds", low=1)
-    lrs = torch.as_tensor(lr, dtype=torch.float64).reshape(-1)
-    for value in lrs.tolist():
-        check_scalar(value, "lr", low=0.0, closed="neither")
+    seeds = check_int(seeds, "seeds", low=1, high=10_000_000)
+    lrs = check_values(lr, "lr", low=0.0, closed="neither").reshape(-1)
+    dev = get_device(device)
     hr, _ = _reduce(h)  # work on the range of H: the valley never moves
     hr, lrs = hr.to(dev), lrs.to(dev)
     g, r = lrs.numel(), hr.shape[1]

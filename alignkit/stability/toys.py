@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.device import get_device, make_generator
 from alignkit.stability.minibatch import draw_minibatches
 
@@ -38,14 +38,32 @@ __all__ = [
 ESCAPE_CURVATURES = (0.1, 1.9)
 
 
+def _float_tensor(x: torch.Tensor, name: str, *, ndim: int | None = None) -> torch.Tensor:
+    """``x`` itself if it is a non-empty, finite, floating-point tensor (else raise)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float32 or float64), got {x.dtype}: "
+            f"integer inputs would truncate (use {name}.double())"
+        )
+    check_values(x, name, ndim=ndim, dtype=x.dtype)
+    return x
+
+
 def escape_toy_losses(x: torch.Tensor) -> torch.Tensor:
     """f_i(x) = min(x², c_i (x − 1)²) for both samples, shape ``(...) -> (2, ...)``."""
+    x = _float_tensor(x, "x")
     c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
     return torch.minimum(x**2, c * (x - 1) ** 2)
 
 
 def escape_toy_gradients(x: torch.Tensor) -> torch.Tensor:
     """f_i'(x) for both samples, shape ``(...) -> (2, ...)`` (the branch that is the min)."""
+    return _escape_gradients(_float_tensor(x, "x"))
+
+
+def _escape_gradients(x: torch.Tensor) -> torch.Tensor:
     c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
     left = x**2 <= c * (x - 1) ** 2
     return torch.where(left, 2 * x, 2 * c * (x - 1))
@@ -56,7 +74,7 @@ def escape_toy_hessians(at: float) -> torch.Tensor:
 
     At 0 both are 2 (a = 2, s = 0); at 1 they are 0.2 and 3.8 (a = 2, s = 1.8).
     """
-    if at not in (0, 1):
+    if isinstance(at, bool) or at not in (0, 1):
         raise ValueError(f"at must be 0 or 1 (the two minima), got {at!r}")
     values = [2.0, 2.0] if at == 0 else [2 * c for c in ESCAPE_CURVATURES]
     return torch.tensor(values, dtype=torch.float64).reshape(2, 1, 1)
@@ -73,6 +91,8 @@ class EscapeRun:
 
     def fraction_near(self, minimum: float, radius: float = 0.25) -> torch.Tensor:
         """Fraction of seeds within ``radius`` of ``minimum`` at every step, shape (steps + 1,)."""
+        minimum = check_scalar(minimum, "minimum")
+        radius = check_scalar(radius, "radius", low=0.0, closed="neither")
         return ((self.path - minimum).abs() < radius).to(torch.float64).mean(0)
 
 
@@ -94,9 +114,11 @@ def simulate_escape_toy(
     A run whose |x| exceeds 1e6 is flagged ``diverged`` and frozen.
     """
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    replacement = check_bool(replacement, "replacement")
     batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else 2)
+    x0 = check_scalar(x0, "x0", low=-1e6, high=1e6)
     steps = check_int(steps, "steps", low=1, high=100_000)
-    seeds = check_int(seeds, "seeds", low=1)
+    seeds = check_int(seeds, "seeds", low=1, high=10_000_000)
     noise = check_scalar(noise, "noise", low=0.0)
     dev = get_device(device)
     gen = make_generator(seed, dev)
@@ -106,7 +128,7 @@ def simulate_escape_toy(
     rows = torch.arange(seeds, device=dev)[:, None]
     for _ in range(steps):
         idx = draw_minibatches((seeds,), 2, batch_size, replacement=replacement, generator=gen)
-        grads = escape_toy_gradients(x).T  # (S, 2)
+        grads = _escape_gradients(x).T  # (S, 2)
         step = grads[rows, idx].mean(-1)
         x = torch.where(diverged, x, x - lr * step)
         diverged = diverged | ~torch.isfinite(x) | (x.abs() > 1e6)
@@ -120,6 +142,9 @@ def uv_hessians(u: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tens
     H_i = x_i² J Jᵀ with J = (v, u): shapes ``(P,), (P,), (n,) -> (P, n, 2, 2)`` for P
     points of the hyperbola. Sharpness is mean(x²)(u² + v²), smallest at |u| = |v|.
     """
+    u, v, x = (_float_tensor(t, name, ndim=1) for t, name in ((u, "u"), (v, "v"), (x, "x")))
+    if v.shape != u.shape:
+        raise ValueError(f"v must have the shape of u {tuple(u.shape)}, got {tuple(v.shape)}")
     j = torch.stack([v, u], -1)  # (P, 2)
     outer = j[:, :, None] * j[:, None, :]  # (P, 2, 2)
     return (x**2)[None, :, None, None] * outer[:, None]
@@ -137,8 +162,8 @@ def linear_regression_hessians(
     For ℓ_i = ½ (x_iᵀθ − y_i)²; with d > n the minima form an affine valley of
     dimension d − n, and H has rank n.
     """
-    n = check_int(n, "n", low=1)
-    d = check_int(d, "d", low=1)
+    n = check_int(n, "n", low=1, high=100_000)
+    d = check_int(d, "d", low=1, high=100_000)
     dev = get_device(device)
     x = torch.randn(n, d, generator=make_generator(seed, dev), device=dev, dtype=torch.float64)
     return x, x[:, :, None] * x[:, None, :]
@@ -146,7 +171,7 @@ def linear_regression_hessians(
 
 def uv_data(n: int = 8) -> torch.Tensor:
     """Inputs x_i evenly spread on [0.5, 1.5] (targets y_i = x_i, so minima are u v = 1)."""
-    n = check_int(n, "n", low=2)
+    n = check_int(n, "n", low=2, high=1_000_000)
     return torch.linspace(0.5, 1.5, n, dtype=torch.float64)
 
 
@@ -179,10 +204,13 @@ def simulate_uv_sgd(
     Runs whose |u| or |v| exceed 1e3 are flagged ``diverged`` and frozen.
     """
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
-    u0 = check_scalar(u0, "u0", low=0.0, closed="neither")
+    u0 = check_scalar(u0, "u0", low=0.0, high=1e3, closed="right")
+    n = check_int(n, "n", low=2, high=1_000_000)
+    replacement = check_bool(replacement, "replacement")
     batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
     steps = check_int(steps, "steps", low=1, high=100_000)
-    seeds = check_int(seeds, "seeds", low=1)
+    seeds = check_int(seeds, "seeds", low=1, high=10_000_000)
+    noise = check_scalar(noise, "noise", low=0.0)
     dev = get_device(device)
     gen = make_generator(seed, dev)
     x = uv_data(n).to(dev)
