@@ -49,6 +49,8 @@ LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 
 
 def _spec(model: torch.nn.Module) -> list[tuple[str, torch.Size]]:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     spec = [(name, p.shape) for name, p in model.named_parameters() if p.requires_grad]
     if not spec:
         raise ValueError("model must have at least one parameter with requires_grad=True")
@@ -60,8 +62,8 @@ def flat_params(model: torch.nn.Module) -> Tensor:
 
     Order: ``model.named_parameters()``, each tensor flattened row-major.
     """
-    params = [p for _, p in model.named_parameters() if p.requires_grad]
     _spec(model)
+    params = [p for _, p in model.named_parameters() if p.requires_grad]
     if len({(p.dtype, p.device) for p in params}) > 1:
         raise ValueError("model parameters must share one dtype and device (call model.to(...))")
     return torch.cat([p.detach().reshape(-1) for p in params])
@@ -78,9 +80,22 @@ def _prepare(
     """Validate the public inputs once; return the parameter spec and theta (d,)."""
     check_choice(loss, "loss", LOSSES)
     spec = _spec(model)
-    theta = flat_params(model) if params is None else params.detach()
+    own = flat_params(model)
     d = sum(s.numel() for _, s in spec)
-    check_shape(tuple(theta.shape), "params", f"({d},)", theta.shape == (d,))
+    if params is None:
+        theta = own
+    else:
+        if not isinstance(params, Tensor):
+            raise TypeError(f"params must be a torch.Tensor of shape ({d},), got {params!r}")
+        theta = params.detach()
+        check_shape(tuple(theta.shape), "params", f"({d},)", theta.shape == (d,))
+        if theta.dtype != own.dtype or theta.device != own.device:
+            raise ValueError(
+                f"params must have the model's dtype {own.dtype} and device {own.device}, "
+                f"got {theta.dtype} on {theta.device}"
+            )
+        if not bool(torch.isfinite(theta).all()):
+            raise ValueError("params must be finite (got NaN or inf entries)")
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -95,6 +110,11 @@ def _prepare(
     )
     if x.is_floating_point() and x.dtype != theta.dtype:
         raise ValueError(f"x must have the model's dtype {theta.dtype}, got {x.dtype}")
+    for name, t in (("x", x), ("y", y)):
+        if t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"{name} must hold real numbers or integer labels, got {t.dtype}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite (got NaN or inf entries)")
     if loss == "cross_entropy" and y.is_floating_point():
         raise ValueError(
             f"y must hold integer class labels for loss='cross_entropy', got {y.dtype}"

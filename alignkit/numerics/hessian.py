@@ -133,8 +133,12 @@ def hessian_vector_product(
     """
     matvec, theta = _prepared_operator(model, x, y, loss, params)
     d = theta.shape[0]
-    ok = v.ndim in (1, 2) and v.shape[-1] == d and v.device == theta.device
-    check_shape(tuple(v.shape), "v", f"({d},) or (b, {d}) on {theta.device}", ok)
+    if not isinstance(v, Tensor):
+        raise TypeError(f"v must be a torch.Tensor of shape ({d},) or (b, {d}), got {v!r}")
+    ok = v.ndim in (1, 2) and v.shape[-1] == d and v.shape[0] >= 1 and v.device == theta.device
+    check_shape(tuple(v.shape), "v", f"({d},) or (b, {d}) with b >= 1, on {theta.device}", ok)
+    if v.dtype == torch.bool or v.is_complex() or not bool(torch.isfinite(v).all()):
+        raise ValueError(f"v must hold finite real numbers, got a {v.dtype} tensor with NaN/inf")
     return matvec(v.to(theta.dtype))
 
 
@@ -146,6 +150,10 @@ def _check_dim(d: int, max_dim: int) -> None:
             "d x d Hessian; use the matrix-free top_eigenvalues, hutchinson_trace or "
             "frobenius_norm, or raise max_dim"
         )
+
+
+def _check_chunk(chunk_size: int | None) -> int | None:
+    return None if chunk_size is None else check_int(chunk_size, "chunk_size", low=1)
 
 
 def hessian_matrix(
@@ -175,6 +183,7 @@ def hessian_matrix(
     hvp, theta = _prepared_operator(model, x, y, loss, params)
     d = theta.shape[0]
     _check_dim(d, max_dim)
+    chunk_size = _check_chunk(chunk_size)
     eye = torch.eye(d, dtype=theta.dtype, device=theta.device)
     return vmap(hvp, chunk_size=chunk_size)(eye)
 
@@ -210,6 +219,7 @@ def per_sample_hessians(
     spec, theta = _prepare(model, x, y, loss, params)
     n, d = x.shape[0], theta.shape[0]
     _check_dim(d, max_dim)
+    chunk_size = _check_chunk(chunk_size)
     max_entries = check_int(max_entries, "max_entries", low=1)
     if n * d * d > max_entries:
         raise ValueError(
@@ -320,9 +330,14 @@ def frobenius_norm(
         ``value`` (), ``stderr`` () (0 when exact), ``matvecs`` (d when exact).
     """
     method = check_choice(method, "method", FROBENIUS_METHODS)
+    max_dim = check_int(max_dim, "max_dim", low=1)
+    samples = check_int(samples, "samples", low=1)
+    block_size = check_int(block_size, "block_size", low=1)
+    if seed is not None and not isinstance(seed, torch.Generator):
+        check_int(seed, "seed", low=0, high=2**63 - 1)
     matvec, theta = _prepared_operator(model, x, y, loss, params)
     d = theta.shape[0]
-    if method == "exact" or (method == "auto" and d <= check_int(max_dim, "max_dim", low=1)):
+    if method == "exact" or (method == "auto" and d <= max_dim):
         h = hessian_matrix(model, x, y, loss=loss, params=theta, max_dim=max_dim)
         value = torch.linalg.matrix_norm(h)
         return Estimate(value, torch.zeros_like(value), d)

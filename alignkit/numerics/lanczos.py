@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit._checks import check_choice, check_float_dtype, check_int, check_scalar
 from alignkit.device import DEFAULT_DTYPE, get_device, make_generator
 
 __all__ = [
@@ -81,10 +81,40 @@ class Estimate:
     matvecs: int
 
 
+def _check_matvec(matvec: Matvec) -> None:
+    if not callable(matvec):
+        raise TypeError(f"matvec must be callable, (d,) -> (d,), got {type(matvec).__name__}")
+
+
+def _check_generator(generator: torch.Generator) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+
+
+def _check_start(start: torch.Tensor, ndim: int, expected: str) -> None:
+    """A finite floating start block whose every vector is non-zero (they get normalised)."""
+    if not isinstance(start, torch.Tensor) or not start.is_floating_point():
+        raise TypeError(f"start must be a floating-point torch.Tensor {expected}, got {start!r}")
+    if start.ndim != ndim or start.numel() == 0:
+        raise ValueError(f"start must have shape {expected}, got {tuple(start.shape)}")
+    if not bool(torch.isfinite(start).all()):
+        raise ValueError("start must be finite (got NaN or inf entries)")
+    if bool((start.reshape(-1, start.shape[-1]).norm(dim=-1) == 0).any()):
+        raise ValueError("start must be non-zero (a zero start vector has no direction)")
+
+
 def rademacher(
     shape: tuple[int, ...], generator: torch.Generator, *, dtype: torch.dtype
 ) -> torch.Tensor:
     """Independent +-1 entries with probability 1/2 each, on the generator's device."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape must be a tuple of integers >= 0, got {shape!r}")
+    shape = tuple(check_int(s, "shape", low=0) for s in shape)
+    _check_generator(generator)
+    if not isinstance(dtype, torch.dtype) or dtype == torch.bool or dtype.is_complex:
+        raise TypeError(f"dtype must be a real torch dtype (not bool), got {dtype!r}")
+    if not dtype.is_floating_point and dtype.is_signed is False:
+        raise ValueError(f"dtype must be signed (entries are -1 and +1), got {dtype}")
     bits = torch.randint(0, 2, shape, generator=generator, device=generator.device)
     return (2 * bits - 1).to(dtype)
 
@@ -119,7 +149,19 @@ def lanczos(
     few distinct eigenvalues still gives k pairs, but a repeated eigenvalue inside a rich
     spectrum is found once (use power iteration there). Reference: Golub & Van Loan,
     *Matrix Computations* (4th ed.), Sec. 10.1; Parlett (1998), Ch. 13.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``matvec`` not callable; ``start`` not a finite, non-zero floating vector (d,);
+        ``k`` outside [1, d]; ``iters`` < 1; ``tol`` < 0; ``generator`` not a Generator.
     """
+    _check_matvec(matvec)
+    _check_start(start, 1, "(d,)")
+    k = check_int(k, "k", low=1, high=start.shape[0])
+    iters = check_int(iters, "iters", low=1)
+    tol = check_scalar(tol, "tol", low=0.0)
+    _check_generator(generator)
     d = start.shape[0]
     m_max = min(iters, d)
     basis = torch.zeros(m_max + 1, d, dtype=start.dtype, device=start.device)
@@ -177,8 +219,14 @@ def power_iteration(
     """Power iteration with deflation by orthogonalisation, ``iters`` steps per eigenvalue.
 
     Finds the largest-magnitude eigenvalues (equal to the largest ones for a PSD operator,
-    e.g. a Hessian at a minimum). ``start`` has shape (k, d): one start per eigenvalue.
+    e.g. a Hessian at a minimum). ``start`` has shape (k, d): one start per eigenvalue,
+    each finite and non-zero.
     """
+    _check_matvec(matvec)
+    _check_start(start, 2, "(k, d)")
+    k = check_int(k, "k", low=1, high=min(start.shape))
+    iters = check_int(iters, "iters", low=1)
+    tol = check_scalar(tol, "tol", low=0.0)
     found: list[torch.Tensor] = []
     vals: list[torch.Tensor] = []
     res: list[torch.Tensor] = []
@@ -253,6 +301,8 @@ def operator_top_eigenvalues(
     ValueError
         If ``dim``, ``k``, ``iters`` or ``tol`` is out of range or ``method`` is unknown.
     """
+    _check_matvec(matvec)
+    dtype = check_float_dtype(dtype)
     dim = check_int(dim, "dim", low=1)
     k = check_int(k, "k", low=1, high=dim)
     method = check_choice(method, "method", EIGEN_METHODS)
@@ -321,6 +371,8 @@ def operator_trace(
     Estimate
         ``value`` (), ``stderr`` () (Monte Carlo only; the deflated part is exact), matvecs.
     """
+    _check_matvec(matvec)
+    dtype = check_float_dtype(dtype)
     dim = check_int(dim, "dim", low=1)
     samples = check_int(samples, "samples", low=1)
     deflate = check_int(deflate, "deflate", low=0, high=dim)
@@ -363,6 +415,8 @@ def operator_frobenius_norm(
     delta-method standard error stderr(mean) / (2 ||A||_F) (slightly biased low, by Jensen).
     Parameters as in :func:`operator_trace`.
     """
+    _check_matvec(matvec)
+    dtype = check_float_dtype(dtype)
     dim = check_int(dim, "dim", low=1)
     samples = check_int(samples, "samples", low=1)
     block_size = check_int(block_size, "block_size", low=1)
