@@ -1,0 +1,1 @@
+"""Theme 3: generative manifold alignment (notebook 05)."""

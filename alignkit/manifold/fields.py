@@ -1,0 +1,258 @@
+"""Generative velocity fields and their controlled errors (theme 3).
+
+A :class:`GenerativeModel` carries a single-sample velocity ``v(x, t)`` (``(D,), () ->
+(D,)``) that carries the prior at ``t = 0`` to the data near ``t = t_end``, integrated by
+:mod:`alignkit.numerics.ode`. Three kinds:
+
+- ``"exact"``: the exact velocity of the linear path x_t = (1 − t) x₀ + t x₁ for a finite
+  data set {y_j} and x₀ ~ N(0, I): ``v(x, t) = (m(x, t) − x)/(1 − t)`` with the posterior
+  mean ``m = Σ_j w_j y_j``, ``w ∝ exp(−|x − t y_j|² / (2 (1 − t)²))`` (the reference);
+- ``"flow"``: an MLP trained by conditional flow matching (:mod:`.training`);
+- ``"score"``: an MLP noise predictor ε̂(x, σ) trained by denoising score matching, sampled
+  with the probability-flow ODE of the variance-exploding path σ(t) = σ_max^{1−t} σ_min^t:
+  ``dx/dt = σ(t)² L s(x, σ) = −σ(t) L ε̂(x, σ)``, ``L = ln(σ_max/σ_min)``.
+
+:func:`perturb` adds an error ε·δ to the model's *output* (velocity for exact/flow, ε̂ for
+score; ``"smooth"`` random field, constant ``"bias"``, ``"weights"`` noise), or, as the
+counter-example, a constant error ε·b in the predicted clean sample (``"endpoint"``), which
+becomes a velocity error that grows as fast as the field contracts toward the data.
+
+References: Lipman et al., "Flow Matching for Generative Modeling" (ICLR 2023); Song et
+al., "Score-Based Generative Modeling through Stochastic Differential Equations" (ICLR
+2021). Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from alignkit._checks import check_choice, check_scalar, check_shape
+from alignkit.device import make_generator
+from alignkit.numerics.ode import Field
+
+__all__ = [
+    "GenerativeModel",
+    "PERTURBATIONS",
+    "exact_model",
+    "mlp_apply",
+    "init_mlp",
+    "flow_model",
+    "score_model",
+    "perturb",
+]
+
+Params = tuple[torch.Tensor, ...]
+TimeScale = Callable[[torch.Tensor], torch.Tensor]
+EXACT_T_END = 0.999  # the exact field is singular at t = 1
+
+
+@dataclass(frozen=True)
+class GenerativeModel:
+    """A velocity field from a prior N(0, prior_std² I) at t = 0 to the data at ``t_end``.
+
+    ``output_scale(t)``: velocity error per unit error of the model's output;
+    ``endpoint_scale(t)``: velocity error per unit error of the predicted clean sample.
+    ``params``/``build``: the MLP weights and ``params -> velocity`` (None for the exact field).
+    """
+
+    kind: str
+    dim: int
+    prior_std: float
+    t_end: float
+    velocity: Field
+    output_scale: TimeScale
+    endpoint_scale: TimeScale
+    device: torch.device
+    dtype: torch.dtype
+    params: Params | None = None
+    build: Callable[[Params], Field] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def exact_model(data: torch.Tensor) -> GenerativeModel:
+    """The exact linear-path flow of the empirical distribution of ``data`` (M, D)."""
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"data must be a torch.Tensor, got {type(data).__name__}")
+    check_shape(tuple(data.shape), "data", "(M, D)", data.ndim == 2 and data.shape[0] >= 1)
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        s = 1.0 - t
+        logits = -(x - t * data).square().sum(-1) / (2.0 * s * s)
+        m = torch.softmax(logits, dim=0) @ data
+        return (m - x) / s
+
+    one = lambda t: torch.ones_like(t)  # noqa: E731
+    end = lambda t: 1.0 / (1.0 - t)  # noqa: E731
+    return GenerativeModel(
+        "exact", int(data.shape[1]), 1.0, EXACT_T_END, velocity, one, end, data.device,
+        data.dtype, info={"data_size": int(data.shape[0])},
+    )  # fmt: skip
+
+
+def init_mlp(
+    sizes: Sequence[int], *, seed: int | torch.Generator | None = 0, device: Any = None,
+    dtype: torch.dtype = torch.float32,
+) -> Params:  # fmt: skip
+    """Weights (W₁, b₁, …) of an MLP with layer ``sizes`` (PyTorch's default uniform init)."""
+    gen = make_generator(seed, device)
+    out: list[torch.Tensor] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        bound = 1.0 / math.sqrt(fan_in)
+        for shape in ((fan_out, fan_in), (fan_out,)):
+            u = torch.rand(shape, generator=gen, device=gen.device, dtype=dtype)
+            out.append((2.0 * u - 1.0) * bound)
+    return tuple(out)
+
+
+def mlp_apply(params: Params, z: torch.Tensor) -> torch.Tensor:
+    """SiLU MLP, ``(..., in) -> (..., out)``; works per sample and batched."""
+    n = len(params) // 2
+    for i in range(n):
+        z = z @ params[2 * i].T + params[2 * i + 1]
+        if i < n - 1:
+            z = torch.nn.functional.silu(z)
+    return z
+
+
+def _time_input(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, (t * torch.ones_like(x[..., :1]))], dim=-1)
+
+
+def flow_model(params: Params, dim: int, info: dict[str, Any] | None = None) -> GenerativeModel:
+    """A flow-matching model: ``v(x, t) = MLP([x, t])`` from N(0, I) at 0 to data at 1."""
+
+    def build(p: Params) -> Field:
+        return lambda x, t: mlp_apply(p, _time_input(x, t))
+
+    one = lambda t: torch.ones_like(t)  # noqa: E731
+    end = lambda t: 1.0 / (1.0 - t).clamp_min(1e-3)  # noqa: E731
+    return GenerativeModel(
+        "flow", dim, 1.0, 1.0, build(params), one, end, params[0].device, params[0].dtype,
+        params, build, dict(info or {}),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """σ(t) = σ_max^{1−t} σ_min^t for the score model's probability-flow ODE."""
+
+    sigma_min: float = 0.01
+    sigma_max: float = 3.0
+
+    @property
+    def log_ratio(self) -> float:
+        return math.log(self.sigma_max / self.sigma_min)
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        return self.sigma_max * torch.exp(-self.log_ratio * t)
+
+
+def score_model(
+    params: Params, dim: int, schedule: NoiseSchedule, info: dict[str, Any] | None = None
+) -> GenerativeModel:
+    """A score model: noise predictor ε̂ = MLP([x, log σ]) and its probability-flow ODE."""
+    big_l = schedule.log_ratio
+
+    def build(p: Params) -> Field:
+        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            sig = schedule.sigma(t)
+            return -sig * big_l * mlp_apply(p, _time_input(x, torch.log(sig)))
+
+        return velocity
+
+    out = lambda t: schedule.sigma(t) * big_l  # noqa: E731
+    end = lambda t: big_l * torch.ones_like(t)  # noqa: E731
+    info = {"sigma_min": schedule.sigma_min, "sigma_max": schedule.sigma_max, **(info or {})}
+    return GenerativeModel(
+        "score", dim, schedule.sigma_max, 1.0, build(params), out, end, params[0].device,
+        params[0].dtype, params, build, info,
+    )  # fmt: skip
+
+
+#: Error kinds of :func:`perturb` ("endpoint" is the counter-example).
+PERTURBATIONS = ("smooth", "bias", "weights", "endpoint")
+
+
+def _smooth_field(dim: int, gen: torch.Generator, dtype: torch.dtype) -> Field:
+    """Random Fourier field δ(x) = √(2/K) Σ_k a_k cos(ω_k·x + φ_k)/√D, E|δ|² = 1, ℓ = 0.5."""
+    k = 32
+    dev = gen.device
+    omega = torch.randn(k, dim, generator=gen, device=dev, dtype=dtype) / 0.5
+    phase = 2 * math.pi * torch.rand(k, generator=gen, device=dev, dtype=dtype)
+    amp = torch.randn(k, dim, generator=gen, device=dev, dtype=dtype) * math.sqrt(2.0 / (k * dim))
+    return lambda x, t: torch.cos(omega @ x + phase) @ amp
+
+
+def perturb(
+    model: GenerativeModel,
+    kind: str,
+    eps: float,
+    *,
+    seed: int | torch.Generator | None = 0,
+    direction: torch.Tensor | None = None,
+) -> GenerativeModel:
+    """The model with an error of size ``eps`` of the given kind.
+
+    Parameters
+    ----------
+    model : GenerativeModel
+    kind : {"smooth", "bias", "weights", "endpoint"}
+        ``smooth``: ε·δ(x), a random smooth field with E|δ|² = 1, added to the output;
+        ``bias``: ε·b, a constant unit vector, added to the output; ``weights``: every MLP
+        weight w → w + ε·ξ·rms(W), ξ ~ N(0, 1) (trained models only); ``endpoint``: the
+        predicted clean sample shifted by ε·b (velocity error ε b · endpoint_scale(t)).
+    eps : float
+        Error size, ≥ 0.
+    seed : int or torch.Generator, default=0
+        Draws δ, b or ξ.
+    direction : Tensor (D,), optional
+        The unit vector b for ``bias``/``endpoint`` (default: random, from ``seed``).
+
+    Raises
+    ------
+    ValueError
+        Unknown kind (lists the valid ones), eps < 0, ``weights`` on the exact model.
+    """
+    kind = check_choice(kind, "perturbation", PERTURBATIONS)
+    eps = check_scalar(eps, "eps", low=0.0)
+    if kind == "weights" and model.params is None:
+        raise ValueError(
+            "perturbation 'weights' needs a trained model (model='flow' or 'score'), "
+            f"got model={model.kind!r}"
+        )
+    if eps == 0.0:
+        return model
+    dtype = model.dtype
+    gen = make_generator(seed, model.device)
+    base = model.velocity
+    info = {**model.info, "perturbation": kind, "eps": eps}
+    if kind == "weights":
+        assert model.params is not None and model.build is not None
+        noisy = tuple(
+            p + eps * p.square().mean().sqrt() * torch.randn(
+                p.shape, generator=gen, device=p.device, dtype=p.dtype
+            )
+            for p in model.params
+        )  # fmt: skip
+        return replace(model, velocity=model.build(noisy), params=noisy, info=info)
+    if kind == "smooth":
+        delta = _smooth_field(model.dim, gen, dtype)
+        scale = model.output_scale
+    else:
+        if direction is None:
+            b = torch.randn(model.dim, generator=gen, device=gen.device, dtype=dtype)
+        else:
+            b = direction.to(dtype)
+        b = b / b.norm()
+        delta = lambda x, t: b  # noqa: E731
+        scale = model.output_scale if kind == "bias" else model.endpoint_scale
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return base(x, t) + eps * scale(t) * delta(x, t).to(x)
+
+    return replace(model, velocity=velocity, info=info)

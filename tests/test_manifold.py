@@ -1,0 +1,147 @@
+"""Manifolds of theme 3 against closed forms (alignkit.manifold.manifolds)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from alignkit.manifold.manifolds import MANIFOLDS, get_manifold
+
+F64 = torch.float64
+CASES = [(name, dim) for name in sorted(MANIFOLDS) for dim in (None, 7)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Small tensors: one thread is fastest and immune to a busy CI machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("name", "embed_dim"), CASES)
+def test_samples_projection_and_tangents(name: str, embed_dim: int | None) -> None:
+    m = get_manifold(name, embed_dim=embed_dim, density="nonuniform", device="cpu")
+    x = m.sample(400, seed=1, dtype=F64)
+    assert x.shape == (400, m.embed_dim)
+    assert float(m.distance_to_manifold(x).max()) < 1e-12  # samples lie on it
+    assert torch.allclose(m.project(x), x, atol=1e-12)
+    noisy = x + 0.05 * torch.randn(x.shape, dtype=F64, generator=torch.Generator().manual_seed(2))
+    p = m.project(noisy)
+    assert torch.allclose(m.project(p), p, atol=1e-12)  # idempotent
+    # the distance is the length of the residual, which is normal to the tangent space
+    assert torch.allclose((noisy - p).norm(dim=-1), m.distance_to_manifold(noisy), atol=1e-12)
+    basis = m.tangent_basis(noisy)
+    eye = torch.eye(m.dim, dtype=F64).expand(400, m.dim, m.dim)
+    assert torch.allclose(basis.transpose(1, 2) @ basis, eye, atol=1e-12)  # orthonormal
+    normal = (noisy - p) / (noisy - p).norm(dim=-1, keepdim=True)
+    inner = (basis.transpose(1, 2) @ normal[..., None]).abs().amax(dim=(1, 2))
+    inside = torch.ones(400, dtype=torch.bool)
+    if name == "helix":  # a point beyond an end of the helix projects onto the end point
+        inside = (p @ m.embedding)[:, 2].abs() < 0.9
+    assert float(inner[inside].max()) < 1e-9
+    # tangent = direction of nearby points on the manifold (finite differences)
+    q = m.project(p + 1e-5 * basis[..., 0])
+    chord = (q - p) / (q - p).norm(dim=-1, keepdim=True)
+    cos = (chord * basis[..., 0]).sum(-1).abs()[inside]
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-6)
+    # no point is closer than the projection (against a dense sample of the manifold)
+    dense = m.sample(20000, seed=3, dtype=F64)
+    brute = torch.cdist(noisy[:50], dense).min(dim=1).values
+    assert bool((m.distance_to_manifold(noisy[:50]) <= brute + 1e-12).all())
+    assert float((brute - m.distance_to_manifold(noisy[:50])).max()) < 0.05  # sample gaps
+
+
+@pytest.mark.parametrize(
+    ("name", "point", "distance"),
+    [
+        ("circle2d", [3.0, 4.0], 4.0),
+        ("circle2d", [0.0, 0.5], 0.5),
+        ("circle3d", [2.0, 0.0, 1.0], math.sqrt(2.0)),
+        ("torus", [1.5, 0.0, 0.0], 0.1),
+        ("torus", [0.0, 0.0, 0.0], 0.6),
+        ("torus", [0.0, 1.0, 0.7], 0.3),
+        ("sphere", [0.0, 0.0, 3.0], 2.0),
+        ("sphere", [0.1, -0.2, 0.2], 0.7),
+    ],
+)
+def test_known_distances(name: str, point: list[float], distance: float) -> None:
+    m = get_manifold(name, device="cpu")
+    x = torch.tensor([point], dtype=F64)
+    assert float(m.distance_to_manifold(x)) == pytest.approx(distance, abs=1e-12)
+
+
+def test_helix_distance_along_its_principal_normal_and_binormal() -> None:
+    m = get_manifold("helix", device="cpu")
+    s = torch.linspace(0.5, 4 * math.pi - 0.5, 9, dtype=F64)
+    c = 0.15
+    on = torch.stack([s.cos(), s.sin(), c * (s - 2 * math.pi)], -1)
+    outward = torch.stack([s.cos(), s.sin(), torch.zeros_like(s)], -1)  # minus principal normal
+    tangent = torch.stack([-s.sin(), s.cos(), torch.full_like(s, c)], -1) / math.hypot(1, c)
+    binormal = torch.linalg.cross(tangent, outward)
+    for direction in (outward, binormal):
+        d = m.distance_to_manifold(on + 0.1 * direction)
+        assert torch.allclose(d, torch.full_like(d, 0.1), atol=1e-10)
+    assert torch.allclose(m.tangent_basis(on)[..., 0].abs(), tangent.abs(), atol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(MANIFOLDS))
+def test_embedding_is_an_isometry(name: str) -> None:
+    low = get_manifold(name, device="cpu")
+    high = get_manifold(name, embed_dim=64, embed_seed=5, device="cpu")
+    e = high.embedding
+    assert torch.allclose(e.T @ e, torch.eye(low.base_dim, dtype=F64), atol=1e-12)
+    y = low.sample(200, seed=0, dtype=F64) * 1.3  # off-manifold points of the base space
+    x = y @ e.T
+    exact = "donot_use_mm_for_euclid_dist"
+    assert torch.allclose(
+        torch.cdist(x, x, compute_mode=exact), torch.cdist(y, y, compute_mode=exact), atol=1e-12
+    )
+    assert torch.allclose(high.distance_to_manifold(x), low.distance_to_manifold(y), atol=1e-12)
+    # a step orthogonal to the embedded base space adds in quadrature
+    off = torch.randn(200, 64, dtype=F64, generator=torch.Generator().manual_seed(1))
+    off = off - (off @ e) @ e.T
+    off = 0.2 * off / off.norm(dim=-1, keepdim=True)
+    expect = (low.distance_to_manifold(y).square() + 0.04).sqrt()
+    assert torch.allclose(high.distance_to_manifold(x + off), expect, atol=1e-12)
+
+
+def test_densities() -> None:
+    uniform = get_manifold("circle2d", device="cpu").sample(40000, seed=0, dtype=F64)
+    tilted = get_manifold("circle2d", density="nonuniform", device="cpu").sample(
+        40000, seed=0, dtype=F64
+    )
+    # p(φ) ∝ 1 + 0.8 cos φ  =>  E[cos φ] = 0.4; uniform: 0
+    assert float(uniform[:, 0].mean()) == pytest.approx(0.0, abs=0.015)
+    assert float(tilted[:, 0].mean()) == pytest.approx(0.4, abs=0.015)
+    torus = get_manifold("torus", device="cpu").sample(40000, seed=0, dtype=F64)
+    # uniform in area: E[ρ] = R + r² / (2R) = 1.08 (ρ = R + r cos θ weighted by ρ)
+    assert float(torus[:, :2].norm(dim=-1).mean()) == pytest.approx(1.08, abs=0.005)
+    a = get_manifold("sphere", device="cpu").sample(10, seed=4)
+    assert torch.equal(a, get_manifold("sphere", device="cpu").sample(10, seed=4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"name": "klein"}, r"manifold must be one of \['circle2d', 'circle3d', 'helix',"),
+        ({"name": "torus", "embed_dim": 2}, r"embed_dim must be an integer in \[3, 64\], got 2"),
+        ({"name": "circle2d", "embed_dim": 65}, r"embed_dim must be an integer in \[2, 64\]"),
+        ({"name": "sphere", "density": "gaussian"}, r"density must be one of"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        get_manifold(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_points() -> None:
+    m = get_manifold("sphere", device="cpu")
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3\), got \(4, 2\)"):
+        m.distance_to_manifold(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, inf\], got 0"):
+        m.sample(0)

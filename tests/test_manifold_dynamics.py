@@ -1,0 +1,149 @@
+"""Theme 3 models and dynamics: samples on the manifold, Lyapunov alignment, errors move along."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from alignkit.manifold.dynamics import (
+    LyapunovAnalysis,
+    density_shift,
+    generate,
+    lyapunov_analysis,
+    principal_cosines,
+)
+from alignkit.manifold.fields import GenerativeModel, exact_model, perturb
+from alignkit.manifold.manifolds import Manifold, get_manifold
+from alignkit.manifold.training import train_flow_matching, train_score_model
+from alignkit.numerics.ode import flow_jacobian, solve
+
+N, STEPS = 300, 40
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Small tensors: one thread is fastest and immune to a busy CI machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def circle() -> Manifold:
+    return get_manifold("circle2d", density="nonuniform", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def exact(circle: Manifold) -> GenerativeModel:
+    return exact_model(circle.sample(128, seed=1))
+
+
+@pytest.fixture(scope="module")
+def analysis(exact: GenerativeModel, circle: Manifold) -> LyapunovAnalysis:
+    return lyapunov_analysis(exact, circle, N, steps=STEPS, seed=3)
+
+
+def test_exact_field_puts_samples_on_the_data(exact: GenerativeModel, circle: Manifold) -> None:
+    x = generate(exact, N, steps=STEPS, seed=3)
+    assert float(circle.distance_to_manifold(x).mean()) < 3e-3
+    # the reference flow of a finite data set ends (up to 1 − t_end = 1e-3) at data points
+    data = circle.sample(128, seed=1)
+    nearest = torch.cdist(x, data).min(dim=1).values
+    assert float(nearest.median()) < 0.01
+
+
+def test_lyapunov_vectors_align_with_tangents_near_the_end(analysis: LyapunovAnalysis) -> None:
+    assert analysis.mean_cosine >= 0.95
+    assert analysis.alignment is not None
+    early = float(analysis.alignment[:, : STEPS // 4].mean())
+    assert float(analysis.alignment[:, -1].mean()) > early + 0.2  # alignment grows with t
+    # normal directions contract, much faster than the tangent one
+    assert float(analysis.normal_exponents.max()) < 0.0
+    gap = analysis.exponents[:, 0] - analysis.exponents[:, 1]
+    assert float(gap.median()) > 3.0
+    # the estimated tangent bundle is orthonormal
+    q = analysis.vectors
+    assert torch.allclose(q.transpose(1, 2) @ q, torch.eye(2).expand(N, 2, 2), atol=1e-5)
+
+
+def test_helix_in_r16_also_aligns() -> None:
+    helix = get_manifold("helix", embed_dim=16, device="cpu")
+    a = lyapunov_analysis(exact_model(helix.sample(128, seed=1)), helix, 100, steps=30, seed=2)
+    assert a.mean_cosine >= 0.95
+    assert float(a.normal_exponents.mean(0).max()) < -1.0  # all 15 normal directions contract
+    # (a few samples near a boundary between data points' basins can expand transiently)
+    assert float((a.normal_exponents.max(dim=1).values < 0).double().mean()) > 0.9
+    assert float(a.distance.mean()) < 0.01
+
+
+def test_aligned_errors_move_samples_along_the_manifold(
+    exact: GenerativeModel, circle: Manifold
+) -> None:
+    reference = circle.sample(20000, seed=2)
+    x0 = generate(exact, N, steps=STEPS, seed=3)
+    tv0, *_ = density_shift(circle, x0, reference)
+    for kind in ("bias", "smooth"):
+        x = generate(perturb(exact, kind, 1.0, seed=4), N, steps=STEPS, seed=3)
+        dist = float(circle.distance_to_manifold(x).mean())
+        tv, *_ = density_shift(circle, x, reference)
+        assert dist < 0.06, kind  # an error of size 1 in v moves samples off by < 0.06 ...
+        assert tv > tv0 + 0.15, kind  # ... but visibly along the manifold
+
+
+def test_counter_example_leaves_the_manifold(exact: GenerativeModel, circle: Manifold) -> None:
+    x = generate(perturb(exact, "endpoint", 0.5, seed=4), N, steps=STEPS, seed=3)
+    assert float(circle.distance_to_manifold(x).mean()) > 0.25
+
+
+def test_trained_models_learn_the_circle(circle: Manifold) -> None:
+    data = circle.sample(1024, seed=1)
+    for train in (train_flow_matching, train_score_model):
+        model = train(data, steps=300, width=32, seed=0)
+        first, last = (
+            model.info["loss_history"][:30].mean(),
+            model.info["loss_history"][-30:].mean(),
+        )
+        assert last < first
+        x = generate(model, 200, steps=20, seed=3)
+        assert float(circle.distance_to_manifold(x).mean()) < 0.5
+        again = train(data, steps=300, width=32, seed=0)  # seeded: reproducible
+        assert all(torch.equal(a, b) for a, b in zip(model.params, again.params, strict=True))  # type: ignore[arg-type]
+        noisy = perturb(model, "weights", 0.3, seed=1)
+        assert noisy.params is not None and not torch.equal(noisy.params[0], model.params[0])  # type: ignore[index]
+
+
+def test_batched_flow_jacobian_equals_per_sample_autograd(circle: Manifold) -> None:
+    data = circle.sample(32, seed=1).double()
+    model = exact_model(data)
+    x0 = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    _, jac = flow_jacobian(model.velocity, x0, t1=0.9, steps=15)
+    for i in range(6):
+        one = lambda y: solve(model.velocity, y[None], t1=0.9, steps=15)[0]  # noqa: E731
+        ref = torch.autograd.functional.jacobian(one, x0[i])
+        assert torch.allclose(jac[i], ref, atol=1e-5, rtol=0)
+
+
+def test_principal_cosines() -> None:
+    e = torch.eye(3)
+    assert torch.allclose(principal_cosines(e[:, :2], e[:, 1:]), torch.tensor([1.0, 0.0]))
+    r = torch.tensor([[0.6], [0.8], [0.0]])
+    assert float(principal_cosines(e[:, :1], r)) == pytest.approx(0.6)
+
+
+def test_bad_arguments(exact: GenerativeModel, circle: Manifold) -> None:
+    with pytest.raises(ValueError, match=r"eps must be in \[0, inf\], got -0.1"):
+        perturb(exact, "bias", -0.1)
+    with pytest.raises(ValueError, match=r"perturbation must be one of \['bias', 'endpoint',"):
+        perturb(exact, "drift", 0.1)
+    with pytest.raises(ValueError, match="needs a trained model"):
+        perturb(exact, "weights", 0.1)
+    with pytest.raises(ValueError, match=r"steps must be an integer in \[1, inf\], got 0"):
+        generate(exact, 10, steps=0)
+    with pytest.raises(ValueError, match=r"method must be one of"):
+        generate(exact, 10, method="leapfrog")
+    sphere = get_manifold("sphere", device="cpu")
+    with pytest.raises(ValueError, match="model dimension 2 must equal the manifold's embed_dim 3"):
+        lyapunov_analysis(exact, sphere, 10)

@@ -1,0 +1,103 @@
+"""Fixed-step ODE solvers and Jacobians through them (alignkit.numerics.ode)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from alignkit.numerics.ode import SOLVERS, flow_jacobian, lyapunov_qr, solve
+
+A = torch.tensor([[-0.5, 2.0], [-2.0, -0.3]], dtype=torch.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Small tensors: one thread is fastest and immune to a busy CI machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def linear(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return A @ x
+
+
+def nonlinear(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.sin(x[1]) - t * x[0], x[0] * x[1] - x[1] ** 3 + t])
+
+
+X0 = torch.tensor([[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize(("method", "order"), [("euler", 1), ("heun", 2), ("rk4", 4)])
+def test_solvers_converge_at_their_order(method: str, order: int) -> None:
+    exact = X0 @ torch.linalg.matrix_exp(A).T
+    err = [float((solve(linear, X0, steps=s, method=method) - exact).abs().max()) for s in (40, 80)]
+    assert math.log2(err[0] / err[1]) == pytest.approx(order, abs=0.25)
+
+
+def test_trajectory_shape_and_end() -> None:
+    path = solve(nonlinear, X0, steps=7, trajectory=True)
+    assert path.shape == (3, 8, 2)
+    assert torch.equal(path[:, 0], X0)
+    assert torch.allclose(path[:, -1], solve(nonlinear, X0, steps=7))
+
+
+@pytest.mark.parametrize("method", sorted(SOLVERS))
+def test_batched_flow_jacobian_equals_per_sample_autograd(method: str) -> None:
+    end, jac = flow_jacobian(nonlinear, X0, t1=0.8, steps=12, method=method)
+    for i in range(X0.shape[0]):
+        one = lambda y: solve(nonlinear, y[None], t1=0.8, steps=12, method=method)[0]  # noqa: E731
+        ref = torch.autograd.functional.jacobian(one, X0[i])
+        assert torch.allclose(jac[i], ref, atol=1e-10, rtol=0)
+        assert torch.allclose(end[i], one(X0[i]))
+
+
+def test_flow_jacobian_of_a_linear_field_is_the_matrix_exponential() -> None:
+    _, jac = flow_jacobian(linear, X0, steps=60)
+    assert torch.allclose(jac, torch.linalg.matrix_exp(A).expand(3, 2, 2), atol=1e-7)
+
+
+def test_lyapunov_exponents_of_a_diagonal_field_are_its_rates() -> None:
+    rates = torch.tensor([0.4, -1.5, -3.0], dtype=torch.float64)
+    x0 = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    qr = lyapunov_qr(lambda x, t: rates * x, x0, t1=2.0, steps=40, record=True)
+    assert torch.allclose(qr.exponents, rates.expand(5, 3), atol=1e-6)  # RK4 error only
+    assert torch.allclose(qr.q.abs(), torch.eye(3, dtype=torch.float64).expand(5, 3, 3))
+    assert qr.path is not None and qr.q_path is not None and qr.q_path.shape == (5, 41, 3, 3)
+
+
+def test_qr_exponents_sum_to_the_log_determinant_and_top_vector_matches_svd() -> None:
+    _, jac = flow_jacobian(nonlinear, X0, t1=0.8, steps=30)
+    qr = lyapunov_qr(nonlinear, X0, t1=0.8, steps=30)
+    logdet = torch.linalg.slogdet(jac).logabsdet / 0.8
+    assert torch.allclose(qr.exponents.sum(-1), logdet, atol=1e-10)
+    # first frame vector = image of e1 under the flow map, normalised
+    image = jac[:, :, 0] / jac[:, :, 0].norm(dim=-1, keepdim=True)
+    assert torch.allclose(qr.q[:, :, 0], image, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"steps": 0}, r"steps must be an integer in \[1, inf\], got 0"),
+        ({"method": "midpoint"}, r"method must be one of \['euler', 'heun', 'rk4'\]"),
+        ({"t1": -1.0}, r"t1 must be in"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        solve(linear, X0, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=pattern):
+        lyapunov_qr(linear, X0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_x0() -> None:
+    with pytest.raises(ValueError, match=r"x0 must have shape \(N, D\)"):
+        solve(linear, X0[0])
+    with pytest.raises(TypeError, match="x0 must be a torch.Tensor"):
+        solve(linear, [[1.0, 2.0]])  # type: ignore[arg-type]
