@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.stability import theory as T
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
 from alignkit.stability.sweep import SweepResult
@@ -59,6 +59,20 @@ class RegionView:
     stable: torch.Tensor  # (P,) bool
 
 
+def _check_points(points: Mapping[str, tuple[float, float]] | None) -> None:
+    """``points``: None or a non-empty mapping name -> (sharpness >= 0, non-uniformity >= 0)."""
+    if points is None:
+        return
+    if not isinstance(points, Mapping) or not points:
+        raise TypeError(f"points must be a non-empty mapping name -> (a, s), got {points!r}")
+    for key, value in points.items():
+        if not isinstance(key, str):
+            raise TypeError(f"points must have str names, got {key!r}")
+        check_values(value, "points", low=0.0, ndim=1)
+        if len(value) != 2:
+            raise ValueError(f"points must map each name to (a, s), got {key!r}: {value!r}")
+
+
 def region_view(
     lr: float,
     batch_size: int,
@@ -68,6 +82,7 @@ def region_view(
     points: Mapping[str, tuple[float, float]] | None = None,
 ) -> RegionView:
     """Stability region of the 1-D test (1 − ηa)² + η² p s² ≤ 1 and the given minima."""
+    _check_points(points)
     pts = dict(ESCAPE_POINTS if points is None else points)
     a, s_max = T.region_boundary(lr, batch_size, n, replacement=replacement, num=200)
     xy = torch.tensor(list(pts.values()), dtype=torch.float64).reshape(-1, 2)
@@ -102,6 +117,10 @@ def threshold_view(
     num: int = 40,
 ) -> ThresholdView:
     """η* and ρ(Q) for over-parameterised linear regression (H_i = x_i x_iᵀ, d > n)."""
+    replacement = check_bool(replacement, "replacement")
+    num = check_int(num, "num", low=2, high=10_000)
+    check_int(seed, "seed", low=0, high=2**63 - 1)
+    T.sampling_factor(check_int(n, "n", low=2, high=40), batch_size, replacement=replacement)
     n = check_int(n, "n", low=2, high=40)
     d = check_int(d, "d", low=1, high=400)
     _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
@@ -143,6 +162,14 @@ def simulation_view(
 ) -> SimulationView:
     """Simulate linearised SGD on over-parameterised linear regression from random starts."""
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    replacement = check_bool(replacement, "replacement")
+    n = check_int(n, "n", low=1, high=10_000)
+    T.sampling_factor(n, batch_size, replacement=replacement)
+    d = check_int(d, "d", low=1, high=10_000)
+    steps = check_int(steps, "steps", low=1, high=100_000)
+    seeds = check_int(seeds, "seeds", low=1, high=1_000_000)
+    seed = check_int(seed, "seed", low=0, high=2**62)
+    shown = check_int(shown, "shown", low=0, high=1_000_000)
     _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
     eta = T.linear_stability_threshold(h, batch_size, replacement)
     run = simulate_linear_sgd(
@@ -190,6 +217,10 @@ def sweep_view(result: SweepResult, lr: float, batch_size: int) -> SweepView:
 
     ``lr`` and ``batch_size`` pick the highlighted settings (the nearest grid values).
     """
+    if not isinstance(result, SweepResult):
+        raise TypeError(f"result must be a SweepResult, got {type(result).__name__}")
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     ok = ~result.diverged & torch.isfinite(result.gn_frobenius) & torch.isfinite(result.mu)
     lr_t, b_t = result.lr.double(), result.batch_size.double()
     lrs, sizes = torch.unique(lr_t), torch.unique(b_t)

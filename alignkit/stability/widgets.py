@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import ipywidgets as W
 
+from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
 from alignkit.stability.models import MODELS, make_model
 from alignkit.stability.plots.escape import plot_escape, update_escape
@@ -46,6 +47,10 @@ SAMPLING = {"without replacement": False, "with replacement": True}
 WIDTH_FACTORS = (0.5, 1.0, 2.0, 4.0)
 
 
+def _check_sampling(sampling: str) -> str:
+    return check_choice(sampling, "sampling", SAMPLING)
+
+
 def _sampling(replacement: bool) -> str:
     return "with replacement" if replacement else "without replacement"
 
@@ -60,7 +65,11 @@ def gd_explorer(
     """Gradient descent on a x²/2 with a learning-rate slider (notebook 00).
 
     Watch the regimes change at lr = 1/a (oscillation starts) and lr = 2/a (divergence).
+    Arguments outside their slider's range are a ``ValueError`` (never clamped).
     """
+    lr = check_scalar(lr, "lr", low=0.01, high=1.5)
+    sharpness = check_scalar(sharpness, "sharpness", low=0.5, high=5.0)
+    steps = check_int(steps, "steps", low=1, high=100)
     run = gd_quadratic(sharpness, lr, steps=steps)  # validates the arguments
     controls = {
         "lr": float_slider(lr, 0.01, 1.5, 0.01, "learning rate η"),
@@ -86,6 +95,10 @@ def region_explorer(
     The points are the two minima of the escape toy (n = 2): x = 0 (a = 2, s = 0) and
     x = 1 (a = 2, s = 1.8).
     """
+    lr = check_scalar(lr, "lr", low=0.05, high=2.0)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=16)
+    sampling = _check_sampling(sampling)
+    n = check_int(n, "n", low=1, high=10_000)
 
     def compute(lr: float, batch_size: int, sampling: str) -> RegionView:
         return region_view(lr, batch_size, n=n, replacement=SAMPLING[sampling])
@@ -112,6 +125,11 @@ def threshold_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[ThresholdView]:
     """ρ(Q(η)) for one batch size and η*(B) for all, on over-parameterised linear regression."""
+    batch_size = check_int(batch_size, "batch_size", low=1, high=20)
+    sampling = _check_sampling(sampling)
+    n = check_int(n, "n", low=2, high=20)
+    d = check_int(d, "d", low=1, high=60)
+    seed = check_int(seed, "seed", low=0, high=20)
 
     def compute(batch_size: int, sampling: str, n: int, d: int, seed: int) -> ThresholdView:
         return threshold_view(batch_size, n=n, d=d, replacement=SAMPLING[sampling], seed=seed)
@@ -142,6 +160,13 @@ def simulation_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[SimulationView]:
     """Linearised SGD runs from the same minimum: mean (mean-square) vs median (typical)."""
+    lr = check_scalar(lr, "lr", low=0.005, high=0.5)
+    n = check_int(n, "n", low=2, high=40)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=n)
+    sampling = _check_sampling(sampling)
+    d = check_int(d, "d", low=1, high=400)
+    seeds = check_int(seeds, "seeds", low=1, high=100_000)
+    steps = check_int(steps, "steps", low=1, high=10_000)
 
     def compute(lr: float, batch_size: int, sampling: str, seed: int) -> SimulationView:
         return simulation_view(
@@ -172,6 +197,11 @@ def escape_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[EscapeRun]:
     """SGD from the sharp, non-uniform minimum x = 1 of the escape toy (notebook 02)."""
+    lr = check_scalar(lr, "lr", low=0.05, high=1.2)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=8)
+    sampling = _check_sampling(sampling)
+    steps = check_int(steps, "steps", low=1, high=10_000)
+    seeds = check_int(seeds, "seeds", low=1, high=100_000)
 
     def compute(lr: float, batch_size: int, sampling: str, seed: int) -> EscapeRun:
         return simulate_escape_toy(
@@ -211,6 +241,11 @@ def sweep_explorer(
     """
     from alignkit.device import get_device
 
+    model = check_choice(model, "model", MODELS)
+    lr = check_scalar(lr, "lr", low=0.01, high=64.0)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=48)
+    if isinstance(width, bool):
+        raise TypeError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
     if source not in ("auto", "live", "precomputed"):
         raise ValueError(f"source must be one of ['auto', 'live', 'precomputed'], got {source!r}")
     if width not in WIDTH_FACTORS:
