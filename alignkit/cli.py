@@ -113,6 +113,10 @@ def lab(extra: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is not None and (
+        isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv)
+    ):
+        raise TypeError(f"argv must be a list of str such as ['doctor'] (or None), got {argv!r}")
     parser = argparse.ArgumentParser(prog="alignkit", description="alignkit teaching kit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check the installation and say what to fix")
