@@ -1,0 +1,354 @@
+"""Fit a Gaussian Q to a mixture target P by minimising D_f(P‖Q), by quadrature in log space.
+
+One call fits a whole panel: settings (divergence, α) × initialisations are a batch of
+independent parameter vectors optimised together (Adam on μ and log σ, or on the mean and
+a Cholesky factor in d-D). The objective is the trapezoid rule on a fixed grid that
+resolves both the target's narrowest mode and the widest model, with the integrand
+q·f̃(p/q) computed from log densities (:meth:`Divergence.integrand`), so it stays finite
+and NaN-free when the model sits far from the target. Settings whose objective becomes
+infinite or whose model leaves the quadrature window are flagged (``diverged``), not
+raised.
+
+Taught in ``notebooks/03_f_divergences_mode_seeking.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from alignkit._checks import check_int, check_scalar
+from alignkit.device import make_generator
+from alignkit.divergences.catalogue import Divergence, alpha_integrand, get
+from alignkit.divergences.mixture import GaussianMixture
+
+__all__ = [
+    "Setting",
+    "GaussianFit",
+    "fit_gaussian",
+    "fit_panel",
+    "quadrature_grid",
+    "objective",
+    "landscape",
+    "Landscape",
+    "descend",
+]
+
+Tensor = torch.Tensor
+_LOG_2PI = math.log(2.0 * math.pi)
+#: A divergence setting: (registry name, α) with α ignored (NaN) outside the α family.
+Setting = tuple[str, float]
+
+
+@dataclass(frozen=True)
+class GaussianFit:
+    """Fitted Gaussians for S settings × I initialisations (leading axes squeezed by
+    :func:`fit_gaussian`).
+
+    Attributes
+    ----------
+    settings : tuple of (name, α)
+    mean : Tensor, shape (S, I) in 1-D or (S, I, d)
+    std : Tensor, shape (S, I) in 1-D; the covariance (S, I, d, d) in d-D
+    value : Tensor, shape (S, I) — final divergence D_f(P‖Q)
+    trajectory : Tensor, shape (S, I, T, 2) in 1-D (μ, σ per step) or (S, I, T, d) (means)
+    values : Tensor, shape (S, I, T) — divergence per step
+    diverged : Tensor of bool, shape (S, I) — objective not finite or model off the grid
+    init : Tensor, shape (I, 2) in 1-D (μ₀, σ₀) or (I, d + 1) (mean₀, σ₀)
+    """
+
+    settings: tuple[Setting, ...]
+    mean: Tensor
+    std: Tensor
+    value: Tensor
+    trajectory: Tensor
+    values: Tensor
+    diverged: Tensor
+    init: Tensor
+
+
+def _settings(name: str | Sequence[Setting], params: dict[str, float]) -> list[Setting]:
+    if isinstance(name, str):
+        return [(name, params.get("alpha", math.nan))]
+    return [(n, float(a)) for n, a in name]
+
+
+def _divergences(settings: Sequence[Setting]) -> list[Divergence]:
+    return [get(n, alpha=a) if n == "alpha" else get(n) for n, a in settings]
+
+
+def quadrature_grid(
+    target: GaussianMixture,
+    models: Tensor | None = None,
+    *,
+    per_std: float = 3.0,
+    width: float = 10.0,
+) -> tuple[Tensor, float]:
+    """1-D trapezoid nodes covering the target and the models, ``per_std`` nodes per std of
+    the narrowest target mode.
+
+    The window is each mode ±``width`` of its std, the mixture ±``width`` overall stds, and
+    each model row (μ, σ) of ``models`` (shape (M, 2)) ±``width`` σ. Returns
+    ``(nodes (N,), spacing h)``.
+    """
+    mu, s = target.means, target.stds
+    m, sd = float(target.mean()), math.sqrt(float(target.covariance()))
+    lo = min(float((mu - width * s).min()), m - width * sd)
+    hi = max(float((mu + width * s).max()), m + width * sd)
+    if models is not None and models.numel():
+        models = models.reshape(-1, 2)
+        lo = min(lo, float((models[:, 0] - width * models[:, 1]).min()))
+        hi = max(hi, float((models[:, 0] + width * models[:, 1]).max()))
+    n = max(201, int(math.ceil((hi - lo) / (float(s.min()) / per_std))) + 1)
+    nodes = torch.linspace(lo, hi, n, dtype=target.means.dtype, device=target.means.device)
+    return nodes, (hi - lo) / (n - 1)
+
+
+def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor) -> Tensor:
+    """Integrand for S settings: log_q (S, ..., N), log_p broadcasting; one batched α-family
+    call for every setting with an α form, one call per other generator."""
+    out = torch.empty_like(log_q)
+    fam = [i for i, d in enumerate(divs) if d.alpha_form is not None]
+    shape = (-1,) + (1,) * (log_q.ndim - 1)
+    if fam:
+        idx = torch.tensor(fam, device=log_q.device)
+        forms = torch.tensor([divs[i].alpha_form for i in fam], dtype=log_q.dtype)
+        a = forms[:, 0].to(log_q.device).reshape(shape)
+        c = forms[:, 1].to(log_q.device).reshape(shape)
+        out[idx] = alpha_integrand(log_p, log_q[idx], a, c)
+    for i, d in enumerate(divs):
+        if d.alpha_form is None:
+            out[i] = d.integrand(log_p, log_q[i])
+    return out
+
+
+def _normal_log_prob(x: Tensor, mu: Tensor, log_sigma: Tensor) -> Tensor:
+    z = (x - mu[..., None]) * torch.exp(-log_sigma)[..., None]
+    return -0.5 * z * z - log_sigma[..., None] - 0.5 * _LOG_2PI
+
+
+def objective(
+    target: GaussianMixture,
+    divs: Sequence[Divergence],
+    mu: Tensor,
+    log_sigma: Tensor,
+    nodes: Tensor,
+    h: float,
+) -> tuple[Tensor, Tensor]:
+    """D_f(P‖N(μ, σ²)) for S settings, by the trapezoid rule on ``nodes``.
+
+    ``mu`` and ``log_sigma`` have shape (S, ...); returns (value, model mass on the grid),
+    both of shape (S, ...).
+    """
+    log_p = target.log_prob(nodes)
+    log_q = _normal_log_prob(nodes, mu, log_sigma)
+    vals = _batched_integrand(divs, log_p, log_q)
+    return vals.sum(-1) * h, torch.exp(log_q).sum(-1) * h
+
+
+def _inits_1d(target: GaussianMixture, init: object, seed: int | None) -> Tensor:
+    sd = math.sqrt(float(target.covariance()))
+    if init is None:
+        mu0 = target.sample(1, seed=make_generator(seed)).reshape(1)
+        return torch.stack([mu0, torch.full_like(mu0, sd)], -1)
+    t = torch.as_tensor(init, dtype=torch.float64)
+    if t.ndim == 0:
+        t = torch.stack([t, torch.tensor(sd, dtype=torch.float64)])
+    t = t.reshape(-1, 2) if t.ndim == 1 else t
+    if t.ndim != 2 or t.shape[-1] != 2 or not torch.isfinite(t).all():
+        raise ValueError(f"init must be μ₀, (μ₀, σ₀) or shape (I, 2) finite, got {t.tolist()}")
+    if (t[:, 1] <= 0).any():
+        raise ValueError(f"init std σ₀ must be > 0, got {t[:, 1].tolist()}")
+    return t.to(target.means.device)
+
+
+def descend(
+    value: Callable[[], Tensor],
+    params: list[Tensor],
+    record: Callable[[int], None],
+    *,
+    steps: int,
+    lr: float,
+) -> tuple[Tensor, Tensor]:
+    """Adam on log D for a batch of independent settings; returns (values (..., T+1), frozen).
+
+    ``value()`` returns the objective per setting (any shape); settings whose objective
+    stops being finite are frozen (their gradient is zeroed) and reported. Descending
+    log D instead of D has the same minimisers and keeps the χ²-type objectives, which
+    span hundreds of decades, from swamping Adam's moment estimates.
+    """
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.9))
+    history: list[Tensor] = []
+    frozen: Tensor | None = None
+    for t in range(steps + 1):
+        val = value()
+        with torch.no_grad():
+            record(t)
+            history.append(val.detach())
+            bad = ~torch.isfinite(val)
+            frozen = bad if frozen is None else frozen | bad
+        if t == steps:
+            break
+        opt.zero_grad(set_to_none=False)
+        torch.log(torch.where(frozen, 1.0, val).clamp_min(1e-300)).sum().backward()
+        with torch.no_grad():
+            for p in params:
+                assert p.grad is not None
+                keep = frozen.reshape(frozen.shape + (1,) * (p.ndim - frozen.ndim))
+                p.grad.masked_fill_(keep | ~torch.isfinite(p.grad), 0.0)
+        for group in opt.param_groups:  # cosine decay to 1% of lr
+            group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t / steps)))
+        opt.step()
+    assert frozen is not None
+    return torch.stack(history, -1), frozen
+
+
+def fit_panel(
+    target: GaussianMixture,
+    settings: Sequence[Setting],
+    init: object = None,
+    *,
+    steps: int = 300,
+    lr: float = 0.05,
+    seed: int | None = 0,
+) -> GaussianFit:
+    """Fit N(μ, σ²) to a 1-D ``target`` for every setting × initialisation in one batch.
+
+    Parameters
+    ----------
+    target : GaussianMixture (1-D)
+    settings : sequence of (name, α), length S (α ignored outside ``"alpha"``)
+    init : μ₀, (μ₀, σ₀) or Tensor (I, 2); default one start drawn from the target
+        (``seed``) with σ₀ the target's std.
+    steps : int, default=300 — Adam steps (cosine-decayed learning rate ``lr``)
+
+    Returns
+    -------
+    GaussianFit with leading axes (S, I).
+    """
+    if not target.is_1d:
+        return _fit_panel_nd(target, settings, init, steps=steps, lr=lr, seed=seed)
+    steps = check_int(steps, "steps", low=1, high=100_000)
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    divs = _divergences(settings)
+    inits = _inits_1d(target, init, seed)
+    n_s, n_i = len(divs), inits.shape[0]
+    nodes, h = quadrature_grid(target, inits)
+    mu = inits[:, 0].expand(n_s, n_i).clone().requires_grad_(True)
+    log_sigma = torch.log(inits[:, 1]).expand(n_s, n_i).clone().requires_grad_(True)
+    path = torch.empty(n_s, n_i, steps + 1, 2, dtype=mu.dtype, device=mu.device)
+
+    def value() -> Tensor:
+        return objective(target, divs, mu, log_sigma, nodes, h)[0]
+
+    def record(t: int) -> None:
+        path[:, :, t, 0] = mu
+        path[:, :, t, 1] = torch.exp(log_sigma)
+
+    values, frozen = descend(value, [mu, log_sigma], record, steps=steps, lr=lr)
+    with torch.no_grad():
+        val, mass = objective(target, divs, mu, log_sigma, nodes, h)
+        ends = nodes[[0, -1]]
+        edge = _batched_integrand(
+            divs, target.log_prob(ends), _normal_log_prob(ends, mu, log_sigma)
+        ).amax(-1)
+        # off the window: the model's mass leaves it, or the integrand has not decayed at
+        # its ends (the divergence is infinite on the whole line, e.g. χ² with heavy tails)
+        diverged = frozen | ~torch.isfinite(val) | (mass < 1 - 1e-6) | (edge * 1e6 > val)
+        diverged |= torch.exp(log_sigma) < 1.5 * h  # narrower than the grid resolves
+    return GaussianFit(
+        tuple(settings), mu.detach(), torch.exp(log_sigma).detach(), val, path, values,
+        diverged, inits,
+    )  # fmt: skip
+
+
+def fit_gaussian(
+    target: GaussianMixture,
+    name: str,
+    *,
+    init: object = None,
+    seed: int | None = 0,
+    steps: int = 300,
+    **params: float,
+) -> GaussianFit:
+    """Fit one Gaussian to ``target`` by minimising D_f(target‖Gaussian) (``alpha=`` for α).
+
+    Returns a :class:`GaussianFit` whose leading setting axis is removed (and the
+    initialisation axis too when ``init`` is one start): ``mean``, ``std`` (the covariance
+    in d-D), ``value`` and ``trajectory``.
+    """
+    get(name, **params)  # validates the name and α
+    fit = fit_panel(target, _settings(name, params), init, steps=steps, seed=seed)
+    one = fit.init.shape[0] == 1
+
+    def sq(x: Tensor) -> Tensor:
+        x = x[0]
+        return x[0] if one else x
+
+    return GaussianFit(
+        fit.settings, sq(fit.mean), sq(fit.std), sq(fit.value), sq(fit.trajectory),
+        sq(fit.values), sq(fit.diverged), fit.init,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """D_f(P‖N(μ, σ²)) on a (log σ, μ) grid and its local minima."""
+
+    mus: Tensor  # (M,)
+    sigmas: Tensor  # (L,) log-spaced
+    values: Tensor  # (L, M)
+    minima: Tensor  # (P, 2): (μ, σ) of grid points lower than their 8 neighbours
+    minima_values: Tensor  # (P,)
+
+
+def landscape(
+    target: GaussianMixture,
+    name: str,
+    *,
+    mus: Tensor | None = None,
+    sigmas: Tensor | None = None,
+    **params: float,
+) -> Landscape:
+    """The divergence over a (σ, μ) grid (default 61 μ × 41 log-spaced σ) with its local minima."""
+    div = get(name, **params)
+    sd = math.sqrt(float(target.covariance()))
+    m = float(target.mean())
+    dt = target.means.dtype
+    if mus is None:
+        mus = torch.linspace(m - 2.0 * sd, m + 2.0 * sd, 61, dtype=dt)
+    if sigmas is None:
+        smin = float(target.stds.min())
+        sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
+    corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
+    nodes, h = quadrature_grid(target, corners, per_std=2.5)
+    mu_g = mus[None, :].expand(len(sigmas), len(mus))
+    ls_g = torch.log(sigmas)[:, None].expand(len(sigmas), len(mus))
+    vals, _ = objective(target, [div], mu_g[None], ls_g[None], nodes, h)
+    v = vals[0]
+    pad = torch.nn.functional.pad(v[None, None], (1, 1, 1, 1), value=math.inf)[0, 0]
+    neigh = torch.stack(
+        [pad[1 + i : 1 + i + v.shape[0], 1 + j : 1 + j + v.shape[1]]
+         for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
+    )  # fmt: skip
+    is_min = (v < neigh.min(0).values) & torch.isfinite(v)
+    li, mi = torch.nonzero(is_min, as_tuple=True)
+    minima = torch.stack([mus[mi], sigmas[li]], -1)
+    return Landscape(mus, sigmas, v, minima, v[li, mi])
+
+
+def _fit_panel_nd(
+    target: GaussianMixture,
+    settings: Sequence[Setting],
+    init: object,
+    *,
+    steps: int,
+    lr: float,
+    seed: int | None,
+) -> GaussianFit:
+    from alignkit.divergences.fit_2d import fit_panel_2d  # d-D fits build on this module
+
+    return fit_panel_2d(target, settings, init, steps=steps, lr=lr, seed=seed)

@@ -1,0 +1,177 @@
+"""Gaussian mixtures in 1-D and d-D: the multi-modal targets of the fits in notebook 03."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from alignkit._checks import check_int, check_shape
+from alignkit.device import make_generator
+
+__all__ = ["GaussianMixture", "bimodal", "k_modes"]
+
+Tensor = torch.Tensor
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _tensor(x: object, name: str, dtype: torch.dtype, device: torch.device | None) -> Tensor:
+    try:
+        t = torch.as_tensor(x, dtype=dtype, device=device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be array-like of numbers, got {type(x).__name__}") from exc
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be finite, got {t.tolist()}")
+    return t
+
+
+class GaussianMixture:
+    """Σ_k w_k N(μ_k, Σ_k) in 1-D (``means`` shape (K,)) or d-D (``means`` shape (K, d)).
+
+    Parameters
+    ----------
+    means : array-like, shape (K,) or (K, d)
+    stds : array-like, shape (K,), optional
+        Standard deviations (1-D), or isotropic ones in d-D; > 0. Default 1.
+    weights : array-like, shape (K,), optional
+        Non-negative, summing to 1 (default uniform).
+    covs : array-like, shape (K, d, d), optional
+        Covariances in d-D (symmetric positive definite); overrides ``stds``.
+
+    Raises
+    ------
+    ValueError
+        std ≤ 0, weights negative or not summing to 1, covariances not positive definite,
+        shapes that do not match.
+    """
+
+    def __init__(
+        self,
+        means: object,
+        stds: object | None = None,
+        weights: object | None = None,
+        *,
+        covs: object | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        dev = torch.device(device) if device is not None else None
+        mu = _tensor(means, "means", dtype, dev)
+        check_shape(mu.shape, "means", "(K,) or (K, d)", mu.ndim in (1, 2) and mu.shape[0] >= 1)
+        k = mu.shape[0]
+        self.dim = 1 if mu.ndim == 1 else mu.shape[1]
+        self.is_1d = mu.ndim == 1
+        w = torch.full((k,), 1.0 / k, dtype=dtype, device=mu.device)
+        if weights is not None:
+            w = _tensor(weights, "weights", dtype, mu.device)
+            check_shape(w.shape, "weights", f"({k},)", w.shape == (k,))
+            if (w < 0).any() or abs(w.sum().item() - 1.0) > 1e-6:
+                raise ValueError(
+                    f"weights must be non-negative and sum to 1, got {w.tolist()} "
+                    f"(sum {w.sum().item():.6g})"
+                )
+        if covs is not None:
+            if self.is_1d:
+                raise ValueError("covs is for d-D mixtures (means of shape (K, d)); use stds")
+            cov = _tensor(covs, "covs", dtype, mu.device)
+            d = self.dim
+            check_shape(cov.shape, "covs", f"({k}, {d}, {d})", cov.shape == (k, d, d))
+            chol, info = torch.linalg.cholesky_ex(0.5 * (cov + cov.transpose(-1, -2)))
+            if (info != 0).any() or not torch.allclose(cov, cov.transpose(-1, -2)):
+                raise ValueError("covs must be symmetric positive definite matrices")
+        else:
+            s = torch.ones(k, dtype=dtype, device=mu.device) if stds is None else None
+            if s is None:
+                s = _tensor(stds, "stds", dtype, mu.device)
+            check_shape(s.shape, "stds", f"({k},)", s.shape == (k,))
+            if (s <= 0).any():
+                raise ValueError(f"stds must be > 0, got {s.tolist()}")
+            self.stds = s
+            eye = torch.eye(self.dim, dtype=dtype, device=mu.device)
+            chol = s[:, None, None] * eye
+        self.means, self.weights, self.chol = mu, w, chol
+
+    @property
+    def covariances(self) -> Tensor:
+        """Component covariances, shape (K, d, d) (d = 1 for a 1-D mixture)."""
+        return self.chol @ self.chol.transpose(-1, -2)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log density; x of shape (...,) in 1-D or (..., d) in d-D -> shape (...)."""
+        x = torch.as_tensor(x, dtype=self.means.dtype, device=self.means.device)
+        if self.is_1d:
+            z = (x[..., None] - self.means) / self.stds  # (..., K)
+            comp = -0.5 * z * z - torch.log(self.stds) - 0.5 * _LOG_2PI
+        else:
+            check_shape(x.shape, "x", f"(..., {self.dim})", x.ndim >= 1 and x.shape[-1] == self.dim)
+            diff = (x[..., None, :] - self.means).unsqueeze(-1)  # (..., K, d, 1)
+            chol = self.chol.expand(*diff.shape[:-2], self.dim, self.dim)
+            z = torch.linalg.solve_triangular(chol, diff, upper=False).squeeze(-1)
+            log_det = torch.log(torch.diagonal(self.chol, dim1=-2, dim2=-1)).sum(-1)
+            comp = -0.5 * (z * z).sum(-1) - log_det - 0.5 * self.dim * _LOG_2PI
+        return torch.logsumexp(comp + torch.log(self.weights), dim=-1)
+
+    def pdf(self, x: Tensor) -> Tensor:
+        """Density at x (shapes as :meth:`log_prob`)."""
+        return torch.exp(self.log_prob(x))
+
+    def mean(self) -> Tensor:
+        """Mixture mean, shape () in 1-D or (d,)."""
+        return (self.weights[:, None] * self.means.reshape(len(self.weights), -1)).sum(0).squeeze()
+
+    def covariance(self) -> Tensor:
+        """Mixture covariance (law of total variance), shape (d, d); variance () in 1-D."""
+        mu = self.means.reshape(len(self.weights), -1)
+        m = self.mean().reshape(-1)
+        centred = mu - m
+        outer = centred[:, :, None] * centred[:, None, :]
+        cov = (self.weights[:, None, None] * (self.covariances + outer)).sum(0)
+        return cov.squeeze() if self.is_1d else cov
+
+    def sample(self, n: int, *, seed: int | torch.Generator | None = 0) -> Tensor:
+        """n draws, shape (n,) in 1-D or (n, d), from a local generator (``seed=``)."""
+        n = check_int(n, "n", low=1)
+        gen = make_generator(seed, self.means.device)
+        comp = torch.multinomial(self.weights, n, replacement=True, generator=gen)
+        eps = torch.randn(
+            n, self.dim, dtype=self.means.dtype, device=self.means.device, generator=gen
+        )
+        x = self.means.reshape(len(self.weights), -1)[comp] + (
+            self.chol[comp] @ eps[..., None]
+        ).squeeze(-1)
+        return x.squeeze(-1) if self.is_1d else x
+
+    def __repr__(self) -> str:
+        return (
+            f"GaussianMixture(dim={self.dim}, means={self.means.tolist()}, "
+            f"weights={self.weights.tolist()})"
+        )
+
+
+def k_modes(
+    n_modes: int = 2,
+    separation: float = 4.0,
+    *,
+    std: float = 0.5,
+    weight_first: float | None = None,
+) -> GaussianMixture:
+    """K equal-width modes on a line, ``separation`` apart, centred on 0 (1-D).
+
+    ``weight_first`` gives the first (leftmost) mode that weight and shares the rest
+    equally; default uniform.
+    """
+    k = check_int(n_modes, "n_modes", low=1, high=8)
+    means = (torch.arange(k, dtype=torch.float64) - (k - 1) / 2) * float(separation)
+    if weight_first is None or k == 1:
+        w = torch.full((k,), 1.0 / k, dtype=torch.float64)
+    else:
+        if not 0.0 < weight_first < 1.0:
+            raise ValueError(f"weight_first must be in (0, 1), got {weight_first}")
+        w = torch.full((k,), (1.0 - weight_first) / (k - 1), dtype=torch.float64)
+        w[0] = weight_first
+    return GaussianMixture(means, torch.full((k,), float(std), dtype=torch.float64), w)
+
+
+def bimodal() -> GaussianMixture:
+    """½N(−2, 0.5²) + ½N(2, 0.5²): the target whose forward-KL fit is N(0, 4.25)."""
+    return k_modes(2, 4.0, std=0.5)

@@ -1,0 +1,145 @@
+"""Theme 2 fits: Gaussian mixtures, quadrature objective and Gaussian fits vs closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from alignkit.divergences import get
+from alignkit.divergences.fit import (
+    fit_gaussian,
+    fit_panel,
+    landscape,
+    objective,
+    quadrature_grid,
+)
+from alignkit.divergences.mixture import GaussianMixture, bimodal
+
+D = torch.float64
+
+
+def _one(mean: float, std: float) -> GaussianMixture:
+    return GaussianMixture([mean], [std])
+
+
+def test_mixture_density_moments_and_samples() -> None:
+    g = GaussianMixture([-1.0, 0.5, 3.0], [0.3, 1.0, 0.6], [0.2, 0.5, 0.3])
+    x = torch.linspace(-12, 14, 20001, dtype=D)
+    dens = g.pdf(x)
+    assert torch.trapezoid(dens, x).item() == pytest.approx(1.0, abs=1e-10)
+    mean = torch.trapezoid(x * dens, x)
+    var = torch.trapezoid((x - mean) ** 2 * dens, x)
+    assert g.mean().item() == pytest.approx(mean.item(), abs=1e-9)
+    assert g.covariance().item() == pytest.approx(var.item(), abs=1e-9)
+    s = g.sample(200_000, seed=1)
+    assert s.mean().item() == pytest.approx(mean.item(), abs=0.02)
+    assert torch.equal(s[:10], g.sample(200_000, seed=1)[:10])  # seeded, reproducible
+
+
+def test_mixture_2d_log_prob_against_torch_distributions() -> None:
+    covs = torch.tensor([[[1.0, 0.3], [0.3, 0.5]], [[0.2, 0.0], [0.0, 2.0]]], dtype=D)
+    means = torch.tensor([[0.0, 1.0], [2.0, -1.0]], dtype=D)
+    w = torch.tensor([0.3, 0.7], dtype=D)
+    g = GaussianMixture(means, weights=w, covs=covs)
+    x = torch.randn(50, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    ref = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(w), torch.distributions.MultivariateNormal(means, covs)
+    )
+    torch.testing.assert_close(g.log_prob(x), ref.log_prob(x))
+    assert g.sample(7, seed=3).shape == (7, 2)
+
+
+def test_quadrature_objective_matches_gaussian_closed_forms() -> None:
+    target = _one(0.3, 0.7)
+    nodes, h = quadrature_grid(target, torch.tensor([[2.0, 1.4]]))
+    mu, s = torch.tensor([[2.0]], dtype=D), torch.tensor([[1.4]], dtype=D)
+    m1, s1, m2, s2 = 0.3, 0.7, 2.0, 1.4
+    kl = math.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5  # KL(P‖Q)
+    kl_rev = math.log(s1 / s2) + (s2**2 + (m1 - m2) ** 2) / (2 * s1**2) - 0.5
+    bc = math.sqrt(2 * s1 * s2 / (s1**2 + s2**2)) * math.exp(
+        -((m1 - m2) ** 2) / (4 * (s1**2 + s2**2))
+    )
+    cases = {"forward_kl": kl, "reverse_kl": kl_rev, "squared_hellinger": 2 * (1 - bc)}
+    for name, exact in cases.items():
+        val, mass = objective(target, [get(name)], mu, torch.log(s), nodes, h)
+        assert val.item() == pytest.approx(exact, rel=1e-9), name
+        assert mass.item() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_objective_finite_and_nan_free_far_from_the_target() -> None:
+    target = bimodal()
+    nodes, h = quadrature_grid(target, torch.tensor([[40.0, 0.2], [-30.0, 0.2]]))
+    mu = torch.tensor([[40.0, -30.0]], dtype=D).expand(3, 2).clone().requires_grad_(True)
+    ls = torch.full((3, 2), math.log(0.2), dtype=D, requires_grad=True)
+    divs = [get("reverse_kl"), get("jensen_shannon"), get("alpha", alpha=1e-9)]
+    val, _ = objective(target, divs, mu, ls, nodes, h)
+    assert not torch.isnan(val).any() and torch.isfinite(val).all()
+    val.sum().backward()
+    assert torch.isfinite(mu.grad).all() and torch.isfinite(ls.grad).all()
+    assert val[1].max().item() == pytest.approx(math.log(2), rel=1e-6)  # JS saturates at log 2
+
+
+def test_forward_kl_fit_is_moment_matching() -> None:
+    fit = fit_gaussian(bimodal(), "forward_kl", init=(1.0, 1.0))
+    assert fit.mean.item() == pytest.approx(0.0, abs=1e-3)
+    assert fit.std.item() == pytest.approx(math.sqrt(4.25), abs=1e-3)
+    assert not fit.diverged.item()
+    assert fit.trajectory.shape == (301, 2) and fit.values[-1] <= fit.values[0]
+    skewed = GaussianMixture([-1.0, 2.5], [0.4, 0.8], [0.7, 0.3])  # unequal weights
+    mean = 0.7 * -1.0 + 0.3 * 2.5
+    var = 0.7 * (0.16 + 1.0) + 0.3 * (0.64 + 6.25) - mean**2
+    fit = fit_gaussian(skewed, "forward_kl", init=(0.0, 1.0))
+    assert fit.mean.item() == pytest.approx(mean, abs=1e-3)
+    assert fit.std.item() == pytest.approx(math.sqrt(var), abs=1e-3)
+
+
+def test_reverse_kl_locks_onto_the_mode_its_start_is_nearest() -> None:
+    inits = torch.tensor([[-1.0, 1.0], [1.5, 1.0]], dtype=D)
+    fit = fit_panel(bimodal(), [("reverse_kl", math.nan), ("alpha", 0.0)], inits)
+    torch.testing.assert_close(
+        fit.mean, torch.tensor([[-2.0, 2.0]] * 2, dtype=D), atol=2e-3, rtol=0
+    )
+    torch.testing.assert_close(fit.std, torch.full((2, 2), 0.5, dtype=D), atol=2e-3, rtol=0)
+    torch.testing.assert_close(
+        fit.value, torch.full((2, 2), math.log(2), dtype=D), atol=2e-3, rtol=0
+    )
+    # batched α = 0 is exactly reverse KL: the same path
+    torch.testing.assert_close(fit.trajectory[0], fit.trajectory[1])
+
+
+def test_landscape_local_minima_are_the_fits() -> None:
+    land = landscape(bimodal(), "reverse_kl")
+    assert land.values.shape == (41, 61)
+
+    def near(m: float, s: float) -> torch.Tensor:
+        return ((land.minima[:, 0] - m).abs() < 0.1) & ((land.minima[:, 1] - s).abs() < 0.1)
+
+    assert near(-2.0, 0.5).any() and near(2.0, 0.5).any()
+    fwd = landscape(bimodal(), "forward_kl")
+    assert len(fwd.minima) == 1  # convex in (μ, log σ): one minimum, the moment match
+    assert fwd.minima[0, 0].abs().item() < 0.1 and abs(fwd.minima[0, 1].item() - 2.06) < 0.15
+
+
+def test_two_d_forward_kl_matches_mixture_moments() -> None:
+    g = GaussianMixture(torch.tensor([[-2.0, 0.0], [2.0, 1.0]]), torch.tensor([0.5, 0.7]))
+    fit = fit_panel(g, [("forward_kl", math.nan), ("reverse_kl", math.nan)],
+                    torch.tensor([[0.5, 0.3, 1.0]]), steps=150)  # fmt: skip
+    torch.testing.assert_close(fit.mean[0, 0], g.mean(), atol=5e-3, rtol=0)
+    torch.testing.assert_close(fit.std[0, 0], g.covariance(), atol=2e-2, rtol=0)
+    assert fit.mean[1, 0, 0].item() == pytest.approx(2.0, abs=0.02)  # reverse KL: one mode
+    assert torch.linalg.det(fit.std[1, 0]).item() < 0.5
+
+
+def test_bad_mixture_and_fit_inputs() -> None:
+    with pytest.raises(ValueError, match="stds must be > 0"):
+        GaussianMixture([0.0, 1.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match="weights must be non-negative and sum to 1"):
+        GaussianMixture([0.0, 1.0], [1.0, 1.0], [0.5, 0.6])
+    with pytest.raises(ValueError, match="init std"):
+        fit_gaussian(bimodal(), "forward_kl", init=(0.0, -1.0))
+    with pytest.raises(ValueError, match="divergence name"):
+        fit_gaussian(bimodal(), "kullback")
+    with pytest.raises(ValueError, match="alpha must be a finite"):
+        fit_gaussian(bimodal(), "alpha", alpha=math.inf)
