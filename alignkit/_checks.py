@@ -144,7 +144,7 @@ def check_shape(shape: tuple[int, ...], name: str, expected: str, ok: bool) -> N
     """Raise a ``ValueError`` describing the expected shape when ``ok`` is false."""
     name = _check_name(name)
     if not isinstance(ok, (bool, torch.Tensor)) and type(ok).__name__ != "bool_":
-        raise TypeError(f"ok must be a bool (the shape test's outcome), got {ok!r}")
+        raise TypeError(f"ok must be a bool (whether {name} has the right shape), got {ok!r}")
     if not bool(ok):
         raise ValueError(f"{name} must have shape {expected}, got {tuple(shape)}")
 

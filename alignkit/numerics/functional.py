@@ -119,6 +119,14 @@ def _prepare(
         raise ValueError(
             f"y must hold integer class labels for loss='cross_entropy', got {y.dtype}"
         )
+    try:  # one sample through the model: a shape mismatch is named here, not deep in torch
+        with torch.no_grad():
+            out = functional_call(model, _unflatten(spec, theta), (x[:1],))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ValueError(
+            f"x of shape {tuple(x.shape)} does not fit the model (one sample failed: {exc})"
+        ) from exc
+    LOSSES[loss](out, y[:1])  # names y when its shape does not match the outputs
     return spec, theta
 
 
