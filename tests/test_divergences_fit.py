@@ -11,10 +11,10 @@ from alignkit.divergences import get
 from alignkit.divergences.fit import (
     fit_gaussian,
     fit_panel,
-    landscape,
     objective,
     quadrature_grid,
 )
+from alignkit.divergences.landscape import descend_landscape, landscape
 from alignkit.divergences.mixture import GaussianMixture, bimodal
 
 D = torch.float64
@@ -117,6 +117,13 @@ def test_landscape_local_minima_are_the_fits() -> None:
         return ((land.minima[:, 0] - m).abs() < 0.1) & ((land.minima[:, 1] - s).abs() < 0.1)
 
     assert near(-2.0, 0.5).any() and near(2.0, 0.5).any()
+    for start, mode in ((-0.8, -2.0), (1.2, 2.0)):  # descent on the grid = gradient descent
+        walk = descend_landscape(land, start, 1.0)
+        fit = fit_gaussian(bimodal(), "reverse_kl", init=(start, 1.0))
+        assert walk.mean == pytest.approx(fit.mean.item(), abs=0.03) and not walk.on_edge
+        assert walk.std == pytest.approx(
+            fit.std.item(), abs=0.03
+        ) and fit.mean.item() == pytest.approx(mode, abs=0.01)
     fwd = landscape(bimodal(), "forward_kl")
     assert len(fwd.minima) == 1  # convex in (μ, log σ): one minimum, the moment match
     assert fwd.minima[0, 0].abs().item() < 0.1 and abs(fwd.minima[0, 1].item() - 2.06) < 0.15

@@ -70,6 +70,8 @@ def alpha_integrand(
     α = 0 and α = 1. ``alpha`` and ``scale`` broadcast with the log densities, e.g. shape
     (S, 1, 1) against (S, I, N) for S settings, I starts and N quadrature nodes.
     """
+    if not isinstance(alpha, torch.Tensor) or alpha.ndim == 0:  # one α: only its branch
+        return _alpha_integrand_scalar(log_p, log_q, float(alpha)) * scale
     a = torch.as_tensor(alpha, dtype=log_p.dtype, device=log_p.device)
     p, q = torch.exp(log_p), torch.exp(log_q)
     near0 = a.abs() < _NEAR_KL
@@ -86,6 +88,20 @@ def alpha_integrand(
         kl1 = (p * _ratio_expm1(d, a1 - 1.0) - (p - q)) / a1
         out = torch.where(near0, kl0, torch.where(near1, kl1, out))
     return torch.as_tensor(scale, dtype=out.dtype, device=out.device) * out
+
+
+def _alpha_integrand_scalar(log_p: Tensor, log_q: Tensor, a: float) -> Tensor:
+    p, q = torch.exp(log_p), torch.exp(log_q)
+    if abs(a) < _NEAR_KL:  # [q·expm1(αd)/α − (p − q)]/(α − 1); reverse KL + (p − q) at 0
+        d = log_p - log_q
+        ratio = d if a == 0.0 else torch.expm1(a * d) / a
+        return (q * ratio - (p - q)) / (a - 1.0)
+    if abs(a - 1.0) < _NEAR_KL:  # [p·expm1(βd)/β − (p − q)]/α, β = α − 1
+        d, b = log_p - log_q, a - 1.0
+        ratio = d if b == 0.0 else torch.expm1(b * d) / b
+        return (p * ratio - (p - q)) / a
+    top = torch.exp(a * log_p + (1.0 - a) * log_q)
+    return (top - q - a * (p - q)) / (a * (a - 1.0))
 
 
 def _js(log_p: Tensor, log_q: Tensor) -> Tensor:

@@ -32,8 +32,6 @@ __all__ = [
     "fit_panel",
     "quadrature_grid",
     "objective",
-    "landscape",
-    "Landscape",
     "descend",
 ]
 
@@ -113,7 +111,10 @@ def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor)
     out = torch.empty_like(log_q)
     fam = [i for i, d in enumerate(divs) if d.alpha_form is not None]
     shape = (-1,) + (1,) * (log_q.ndim - 1)
-    if fam:
+    if len(fam) == 1:  # one α: the scalar path computes only its own branch
+        a1, c1 = divs[fam[0]].alpha_form  # type: ignore[misc]
+        out[fam[0]] = alpha_integrand(log_p, log_q[fam[0]], a1, c1)
+    elif fam:
         idx = torch.tensor(fam, device=log_q.device)
         forms = torch.tensor([divs[i].alpha_form for i in fam], dtype=log_q.dtype)
         a = forms[:, 0].to(log_q.device).reshape(shape)
@@ -292,52 +293,6 @@ def fit_gaussian(
         fit.settings, sq(fit.mean), sq(fit.std), sq(fit.value), sq(fit.trajectory),
         sq(fit.values), sq(fit.diverged), fit.init,
     )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Landscape:
-    """D_f(P‖N(μ, σ²)) on a (log σ, μ) grid and its local minima."""
-
-    mus: Tensor  # (M,)
-    sigmas: Tensor  # (L,) log-spaced
-    values: Tensor  # (L, M)
-    minima: Tensor  # (P, 2): (μ, σ) of grid points lower than their 8 neighbours
-    minima_values: Tensor  # (P,)
-
-
-def landscape(
-    target: GaussianMixture,
-    name: str,
-    *,
-    mus: Tensor | None = None,
-    sigmas: Tensor | None = None,
-    **params: float,
-) -> Landscape:
-    """The divergence over a (σ, μ) grid (default 61 μ × 41 log-spaced σ) with its local minima."""
-    div = get(name, **params)
-    sd = math.sqrt(float(target.covariance()))
-    m = float(target.mean())
-    dt = target.means.dtype
-    if mus is None:
-        mus = torch.linspace(m - 2.0 * sd, m + 2.0 * sd, 61, dtype=dt)
-    if sigmas is None:
-        smin = float(target.stds.min())
-        sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
-    corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
-    nodes, h = quadrature_grid(target, corners, per_std=2.5)
-    mu_g = mus[None, :].expand(len(sigmas), len(mus))
-    ls_g = torch.log(sigmas)[:, None].expand(len(sigmas), len(mus))
-    vals, _ = objective(target, [div], mu_g[None], ls_g[None], nodes, h)
-    v = vals[0]
-    pad = torch.nn.functional.pad(v[None, None], (1, 1, 1, 1), value=math.inf)[0, 0]
-    neigh = torch.stack(
-        [pad[1 + i : 1 + i + v.shape[0], 1 + j : 1 + j + v.shape[1]]
-         for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
-    )  # fmt: skip
-    is_min = (v < neigh.min(0).values) & torch.isfinite(v)
-    li, mi = torch.nonzero(is_min, as_tuple=True)
-    minima = torch.stack([mus[mi], sigmas[li]], -1)
-    return Landscape(mus, sigmas, v, minima, v[li, mi])
 
 
 def _fit_panel_nd(

@@ -1,0 +1,139 @@
+"""The objective landscape D_f(P‖N(μ, σ²)) over (μ, σ), its local minima, and descent on it.
+
+One batched evaluation gives the whole surface; :func:`descend_landscape` follows steepest
+descent over the grid cells from a start to the local minimum whose basin holds it, then
+refines that minimum with a quadratic fit on its 3×3 neighbourhood. It is the explorer's
+fast route to "where does gradient descent from here end up" (checked against
+:func:`~alignkit.divergences.fit.fit_gaussian` in the tests). Taught in notebook 03.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from alignkit.divergences.catalogue import get
+from alignkit.divergences.fit import objective, quadrature_grid
+from alignkit.divergences.mixture import GaussianMixture
+
+__all__ = ["Landscape", "landscape", "LandscapeDescent", "descend_landscape"]
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """D_f(P‖N(μ, σ²)) on a (σ, μ) grid (σ log-spaced) and its local minima."""
+
+    mus: Tensor  # (M,)
+    sigmas: Tensor  # (L,)
+    values: Tensor  # (L, M)
+    minima: Tensor  # (P, 2): (μ, σ) of grid points lower than their 8 neighbours
+    minima_values: Tensor  # (P,)
+
+
+def landscape(
+    target: GaussianMixture,
+    name: str,
+    *,
+    mus: Tensor | None = None,
+    sigmas: Tensor | None = None,
+    per_std: float = 2.5,
+    **params: float,
+) -> Landscape:
+    """The divergence over a (σ, μ) grid (default 61 μ × 41 log-spaced σ) and its local minima.
+
+    Parameters
+    ----------
+    target : GaussianMixture (1-D)
+    name : str — catalogue name (``alpha=`` for the α family)
+    mus : Tensor (M,), optional — default the target's mean ± 2 stds
+    sigmas : Tensor (L,), optional — default log-spaced from a third of the narrowest
+        mode's std to 2.5 target stds
+    per_std : float — quadrature nodes per std of the narrowest mode
+    """
+    div = get(name, **params)
+    sd = math.sqrt(float(target.covariance()))
+    m = float(target.mean())
+    dt = target.means.dtype
+    if mus is None:
+        mus = torch.linspace(m - 2.0 * sd, m + 2.0 * sd, 61, dtype=dt)
+    if sigmas is None:
+        smin = float(target.stds.min())
+        sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
+    corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
+    nodes, h = quadrature_grid(target, corners, per_std=per_std, width=7.0)
+    mu_g = mus[None, :].expand(len(sigmas), len(mus))
+    ls_g = torch.log(sigmas)[:, None].expand(len(sigmas), len(mus))
+    vals, _ = objective(target, [div], mu_g[None], ls_g[None], nodes, h)
+    v = vals[0]
+    pad = torch.nn.functional.pad(v[None, None], (1, 1, 1, 1), value=math.inf)[0, 0]
+    neigh = torch.stack(
+        [pad[1 + i : 1 + i + v.shape[0], 1 + j : 1 + j + v.shape[1]]
+         for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
+    )  # fmt: skip
+    is_min = (v < neigh.min(0).values) & torch.isfinite(v)
+    li, mi = torch.nonzero(is_min, as_tuple=True)
+    minima = torch.stack([mus[mi], sigmas[li]], -1)
+    return Landscape(mus, sigmas, v, minima, v[li, mi])
+
+
+@dataclass(frozen=True)
+class LandscapeDescent:
+    """Steepest descent over the landscape grid from a start, and the refined minimum."""
+
+    path: np.ndarray  # (T, 2): (μ, σ) of the visited grid points
+    mean: float
+    std: float
+    on_edge: bool  # the minimum sits on the grid's border (the true one may lie outside)
+
+
+def descend_landscape(land: Landscape, mean: float, std: float) -> LandscapeDescent:
+    """Walk from the grid point nearest (``mean``, ``std``) to the lowest of its 8 neighbours
+    until none is lower; refine the end point by a quadratic fit in (μ, log σ)."""
+    v = land.values.detach().cpu().numpy()
+    v = np.where(np.isfinite(v), v, np.inf)
+    mus = land.mus.cpu().numpy()
+    logs = np.log(land.sigmas.cpu().numpy())
+    i = int(np.argmin(np.abs(logs - math.log(std))))
+    j = int(np.argmin(np.abs(mus - mean)))
+    n_l, n_m = v.shape
+    path = [(i, j)]
+    for _ in range(n_l * n_m):
+        lo_i, hi_i, lo_j, hi_j = max(i - 1, 0), min(i + 2, n_l), max(j - 1, 0), min(j + 2, n_m)
+        block = v[lo_i:hi_i, lo_j:hi_j]
+        bi, bj = np.unravel_index(int(np.argmin(block)), block.shape)
+        ni, nj = lo_i + int(bi), lo_j + int(bj)
+        if v[ni, nj] >= v[i, j]:
+            break
+        i, j = ni, nj
+        path.append((i, j))
+    on_edge = i in (0, n_l - 1) or j in (0, n_m - 1)
+    x, y = mus[j], logs[i]
+    if not on_edge and np.isfinite(v[i - 1 : i + 2, j - 1 : j + 2]).all():
+        x, y = _quadratic_min(
+            v[i - 1 : i + 2, j - 1 : j + 2], mus[j - 1 : j + 2], logs[i - 1 : i + 2], x, y
+        )
+    pts = np.array([[mus[b], math.exp(logs[a])] for a, b in path])
+    return LandscapeDescent(pts, float(x), float(math.exp(y)), on_edge)
+
+
+def _quadratic_min(
+    block: np.ndarray, xs: np.ndarray, ys: np.ndarray, x0: float, y0: float
+) -> tuple[float, float]:
+    """Minimiser of the least-squares quadratic through a 3×3 block (rows y, columns x);
+    the centre if the fit is not convex or its minimiser leaves the block."""
+    gy, gx = np.meshgrid(ys - y0, xs - x0, indexing="ij")
+    a = np.stack([np.ones(9), gx.ravel(), gy.ravel(), gx.ravel() ** 2, gx.ravel() * gy.ravel(),
+                  gy.ravel() ** 2], -1)  # fmt: skip
+    c = np.linalg.lstsq(a, block.ravel(), rcond=None)[0]
+    hess = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
+    if np.linalg.det(hess) <= 0 or hess[0, 0] <= 0:
+        return x0, y0
+    dx, dy = np.linalg.solve(hess, -c[1:3])
+    if abs(dx) > abs(xs[2] - xs[0]) / 2 or abs(dy) > abs(ys[2] - ys[0]) / 2:
+        return x0, y0
+    return x0 + dx, y0 + dy

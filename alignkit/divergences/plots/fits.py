@@ -1,0 +1,131 @@
+"""Figures of Gaussian fits to a mixture (notebook 03): the explorer, side by side, α sweep."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from alignkit.device import to_numpy
+from alignkit.divergences.views import ComparisonView, FitView
+from alignkit.plotting import COLORS, apply_traces, base_layout, finish
+
+__all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
+
+
+def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
+    value = "∞" if not math.isfinite(view.value) else f"{view.value:.3g}"
+    edge = " (minimum on the grid's edge)" if view.on_edge else ""
+    title = (
+        f"{view.label} ({view.behaviour}): fit μ = {view.mean:.2f}, σ = {view.std:.2f}, "
+        f"D = {value}{edge}"
+    )
+    return {
+        "target p": {"x": view.x, "y": view.target_pdf},
+        "start": {"x": view.x, "y": view.init_pdf},
+        "fit q": {"x": view.x, "y": view.fit_pdf},
+        "log₁₀ D": {"x": view.mus, "y": view.sigmas, "z": view.log_values},
+        "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
+        "descent": {"x": view.path[:, 0], "y": view.path[:, 1]},
+        "end": {"x": [view.mean], "y": [view.std]},
+        "_layout": {"title.text": title},
+    }
+
+
+def plot_fit(
+    view: FitView, *, title: str | None = None, width: int | None = 900, height: int = 440
+) -> go.Figure:
+    """Target and fitted Gaussian (left); the landscape log₁₀ D over (μ, σ) with its local
+    minima and the descent from the start (right). Taught in notebook 03."""
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.1,
+        subplot_titles=("densities", "landscape log₁₀ D(P‖N(μ, σ²))"),
+    )  # fmt: skip
+    fig.add_traces(
+        [
+            go.Scatter(name="target p", mode="lines", fill="tozeroy",
+                       line={"color": COLORS["neutral"]}),
+            go.Scatter(name="start", mode="lines", line={"color": COLORS["accent"], "dash": "dot"}),
+            go.Scatter(name="fit q", mode="lines", line={"color": COLORS["main"], "width": 3}),
+            go.Heatmap(name="log₁₀ D", colorscale="Viridis", showscale=True,
+                       colorbar={"x": 1.0, "len": 0.8, "thickness": 12}, zsmooth="best",
+                       hovertemplate="μ=%{x:.2f}, σ=%{y:.2f}, log₁₀D=%{z:.2f}<extra></extra>"),
+            go.Scatter(name="local minima", mode="markers",
+                       marker={"symbol": "x", "size": 10, "color": "white",
+                               "line": {"width": 1, "color": "black"}}),
+            go.Scatter(name="descent", mode="lines+markers", marker={"size": 4},
+                       line={"color": COLORS["second"]}),
+            go.Scatter(name="end", mode="markers",
+                       marker={"size": 12, "color": COLORS["second"], "symbol": "star"}),
+        ],
+        rows=[1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2],
+    )  # fmt: skip
+    fig.update_xaxes(title_text="x", row=1, col=1)
+    fig.update_yaxes(title_text="density", row=1, col=1)
+    fig.update_xaxes(title_text="mean μ", row=1, col=2)
+    fig.update_yaxes(title_text="std σ (log scale)", type="log", row=1, col=2)
+    return finish(fig, _fit_traces(view), title=title, width=width, height=height)
+
+
+def update_fit(fig: go.Figure, view: FitView) -> None:
+    """Move a :func:`plot_fit` figure to a new view (traces by name)."""
+    apply_traces(fig, _fit_traces(view))
+
+
+def plot_comparison(
+    view: ComparisonView, *, start: int = 0, title: str | None = None, width: int | None = 980,
+    height: int = 520,
+) -> go.Figure:  # fmt: skip
+    """Every catalogue divergence's fit from the same start, one small panel each."""
+    fit = view.fit
+    n = len(view.labels)
+    cols = 4
+    rows = math.ceil(n / cols)
+    names = []
+    for s, label in enumerate(view.labels):
+        bad = " ⚠" if bool(fit.diverged[s, start]) else ""
+        names.append(
+            f"{label}{bad}<br>μ={float(fit.mean[s, start]):.2f}, σ={float(fit.std[s, start]):.2f}"
+        )
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, vertical_spacing=0.16)
+    x = view.x
+    for s in range(n):
+        r, c = s // cols + 1, s % cols + 1
+        mu, sd = float(fit.mean[s, start]), float(fit.std[s, start])
+        q = np.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+        fig.add_trace(go.Scatter(x=x, y=view.target_pdf, name="target p", mode="lines",
+                                 fill="tozeroy", line={"color": COLORS["neutral"]},
+                                 showlegend=s == 0, legendgroup="p"), row=r, col=c)  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=q, name="fit q", mode="lines",
+                                 line={"color": COLORS["main"], "width": 2.5},
+                                 showlegend=s == 0, legendgroup="q"), row=r, col=c)  # fmt: skip
+    fig.update_annotations(font_size=11)
+    base_layout(fig, width=width, height=height, legend_below=False)
+    mu0, s0 = (float(v) for v in fit.init[start])
+    fig.update_layout(
+        title_text=title or f"All divergences from the same start (μ₀ = {mu0:g}, σ₀ = {s0:g})"
+    )
+    return fig
+
+
+def plot_alpha_sweep(
+    alphas: np.ndarray, stds: np.ndarray, means: np.ndarray, *, title: str | None = None,
+    width: int | None = 720, height: int = 400,
+) -> go.Figure:  # fmt: skip
+    """Fitted σ and |μ| against α (the α slider from locking to covering), one line per start."""
+    alphas = to_numpy(alphas)
+    stds, means = to_numpy(stds), to_numpy(means)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("fitted σ", "fitted |μ|"))
+    for i in range(stds.shape[1]):
+        fig.add_trace(go.Scatter(x=alphas, y=stds[:, i], mode="lines+markers",
+                                 name=f"start {i + 1}", legendgroup=str(i), marker={"size": 4}),
+                      row=1, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(x=alphas, y=np.abs(means[:, i]), mode="lines+markers",
+                                 name=f"start {i + 1}", legendgroup=str(i), showlegend=False,
+                                 marker={"size": 4}), row=1, col=2)  # fmt: skip
+    fig.update_xaxes(title_text="α (0: reverse KL, 1: forward KL)")
+    base_layout(fig, width=width, height=height)
+    fig.update_layout(title_text=title or "The α family moves the fit from locking to covering")
+    return fig

@@ -1,0 +1,216 @@
+"""What each theme-2 explorer computes: pure functions of the control values.
+
+Each returns a frozen dataclass of arrays/floats that a plot function draws; no widgets or
+plotly here, so every view is testable and what the benchmarks time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit.device import to_numpy
+from alignkit.divergences.catalogue import LABELS, get, names
+from alignkit.divergences.fit import GaussianFit, fit_panel
+from alignkit.divergences.fit_2d import grid_2d
+from alignkit.divergences.landscape import descend_landscape, landscape
+from alignkit.divergences.mixture import GaussianMixture, k_modes
+
+__all__ = [
+    "FitView",
+    "fit_view",
+    "target_mixture",
+    "CatalogueView",
+    "catalogue_view",
+    "ComparisonView",
+    "comparison_view",
+    "Fit2DView",
+    "fit2d_view",
+]
+
+
+def target_mixture(n_modes: int, separation: float, weight: float) -> GaussianMixture:
+    """The explorers' target: ``n_modes`` modes of std 0.5, ``separation`` apart, the first
+    (leftmost) of weight ``weight`` and the others sharing the rest."""
+    n_modes = check_int(n_modes, "n_modes", low=1, high=5)
+    separation = check_scalar(separation, "separation", low=0.5, high=8.0)
+    weight = check_scalar(weight, "weight", low=0.05, high=0.95)
+    return k_modes(n_modes, separation, std=0.5, weight_first=None if n_modes == 1 else weight)
+
+
+def _label(name: str, alpha: float) -> str:
+    return f"α-divergence, α = {alpha:.3g}" if name == "alpha" else LABELS[name]
+
+
+@dataclass(frozen=True)
+class FitView:
+    """A Gaussian fit to a 1-D mixture for one divergence, from one start, on its landscape."""
+
+    label: str
+    behaviour: str
+    x: np.ndarray  # (G,) plot axis
+    target_pdf: np.ndarray  # (G,)
+    fit_pdf: np.ndarray  # (G,)
+    init_pdf: np.ndarray  # (G,)
+    mean: float
+    std: float
+    value: float  # D_f(P‖fit) at the refined minimum's grid point (landscape value)
+    on_edge: bool
+    mus: np.ndarray  # (M,) landscape axes
+    sigmas: np.ndarray  # (L,)
+    log_values: np.ndarray  # (L, M) log10 of the divergence (clipped for display)
+    minima: np.ndarray  # (P, 2) local minima (μ, σ)
+    path: np.ndarray  # (T, 2) descent path (μ, σ)
+
+
+def _normal_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
+    return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+
+
+def fit_view(
+    divergence: str = "reverse_kl",
+    alpha: float = 0.5,
+    *,
+    n_modes: int = 2,
+    separation: float = 4.0,
+    weight: float = 0.5,
+    init_mean: float = 1.0,
+    init_std: float = 0.5,
+    resolution: int = 33,
+) -> FitView:
+    """Where descent from (``init_mean``, ``init_std``) ends for D_f(target‖N(μ, σ²)).
+
+    The landscape is evaluated once on a ``resolution`` × (¾ ``resolution``) grid over
+    (μ, log σ) and descended cell by cell, then refined (:func:`descend_landscape`).
+    """
+    check_choice(divergence, "divergence", names())
+    alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
+    init_std = check_scalar(init_std, "init_std", low=0.05, closed="neither")
+    init_mean = check_scalar(init_mean, "init_mean", low=-20.0, high=20.0)
+    resolution = check_int(resolution, "resolution", low=9, high=201)
+    params = {"alpha": alpha} if divergence == "alpha" else {}
+    div = get(divergence, **params)
+    target = target_mixture(n_modes, separation, weight)
+    sd = math.sqrt(float(target.covariance()))
+    lo, hi = float(target.means.min()) - 1.5, float(target.means.max()) + 1.5
+    mus = torch.linspace(lo, hi, resolution, dtype=torch.float64)
+    n_sig = max(9, (3 * resolution) // 4)
+    sigmas = torch.logspace(
+        math.log10(0.15), math.log10(max(2.6 * sd, 2.0)), n_sig, dtype=torch.float64
+    )
+    land = landscape(target, divergence, mus=mus, sigmas=sigmas, per_std=2.0, **params)
+    walk = descend_landscape(land, init_mean, init_std)
+    x = np.linspace(lo - 2.5, hi + 2.5, 300)
+    vals = to_numpy(land.values)
+    end = walk.path[-1]
+    i = int(np.argmin(np.abs(to_numpy(land.sigmas) - end[1])))
+    j = int(np.argmin(np.abs(to_numpy(land.mus) - end[0])))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan), 1e-4, 1e4))
+    return FitView(
+        label=_label(divergence, alpha), behaviour=div.behaviour, x=x,
+        target_pdf=to_numpy(target.pdf(torch.from_numpy(x))),
+        fit_pdf=_normal_pdf(x, walk.mean, walk.std), init_pdf=_normal_pdf(x, init_mean, init_std),
+        mean=walk.mean, std=walk.std, value=float(vals[i, j]), on_edge=walk.on_edge,
+        mus=to_numpy(land.mus), sigmas=to_numpy(land.sigmas), log_values=log_v,
+        minima=to_numpy(land.minima).reshape(-1, 2), path=walk.path,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CatalogueView:
+    """Generators f(u), their limits and the f-distill weightings h(r), per divergence."""
+
+    labels: tuple[str, ...]
+    u: np.ndarray  # (G,)
+    f: np.ndarray  # (D, G)
+    r: np.ndarray  # (H,) log-spaced
+    h: np.ndarray  # (D, H)
+    f_at_zero: tuple[float, ...]
+    f_prime_at_infinity: tuple[float, ...]
+    behaviour: tuple[str, ...]
+
+
+def catalogue_view(alpha: float = 0.5) -> CatalogueView:
+    """Every catalogue divergence (the α family at ``alpha``) on u ∈ (0, 4] and r ∈ [10⁻², 10²]."""
+    alpha = check_scalar(alpha, "alpha")
+    divs = [get(n, alpha=alpha) if n == "alpha" else get(n) for n in names()]
+    u = torch.linspace(1e-3, 4.0, 400, dtype=torch.float64)
+    r = torch.logspace(-2, 2, 200, dtype=torch.float64)
+    return CatalogueView(
+        tuple(_label(d.name, alpha) for d in divs), to_numpy(u),
+        np.stack([to_numpy(d.f(u)) for d in divs]), to_numpy(r),
+        np.stack([to_numpy(d.h(r)) for d in divs]),
+        tuple(d.f_at_zero for d in divs), tuple(d.f_prime_at_infinity for d in divs),
+        tuple(d.behaviour for d in divs),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    """Every catalogue divergence (and an α sweep) fitted from the same starts in one call."""
+
+    labels: tuple[str, ...]  # (S,)
+    x: np.ndarray  # (G,)
+    target_pdf: np.ndarray  # (G,)
+    fit: GaussianFit  # leading axes (S, I)
+
+
+def comparison_view(
+    *,
+    n_modes: int = 2,
+    separation: float = 4.0,
+    weight: float = 0.5,
+    inits: tuple[tuple[float, float], ...] = ((1.0, 1.0),),
+    alphas: tuple[float, ...] = (),
+    steps: int = 300,
+) -> ComparisonView:
+    """Fit every catalogue divergence (α family at each of ``alphas``) × start, batched."""
+    target = target_mixture(n_modes, separation, weight)
+    settings = [(n, math.nan) for n in names() if n != "alpha"]
+    settings += [("alpha", float(a)) for a in alphas]
+    fit = fit_panel(target, settings, torch.tensor(inits, dtype=torch.float64), steps=steps)
+    x = np.linspace(float(target.means.min()) - 4, float(target.means.max()) + 4, 300)
+    labels = tuple(_label(n, a) for n, a in settings)
+    return ComparisonView(labels, x, to_numpy(target.pdf(torch.from_numpy(x))), fit)
+
+
+@dataclass(frozen=True)
+class Fit2DView:
+    """2-D target density on a grid and the Gaussian fits (means, covariances) per divergence."""
+
+    labels: tuple[str, ...]
+    axis_x: np.ndarray  # (n,)
+    axis_y: np.ndarray  # (n,)
+    density: np.ndarray  # (n, n) target density, [y, x]
+    means: np.ndarray  # (S, 2)
+    covariances: np.ndarray  # (S, 2, 2)
+    values: np.ndarray  # (S,)
+    diverged: np.ndarray  # (S,)
+
+
+def fit2d_view(
+    divergences: tuple[str, ...] = ("forward_kl", "reverse_kl", "jensen_shannon"),
+    *,
+    init: tuple[float, float, float] = (0.5, 0.5, 1.0),
+    steps: int = 200,
+) -> Fit2DView:
+    """Fit N(m, Σ) to a three-mode 2-D mixture with each divergence, from one start."""
+    target = GaussianMixture(
+        [[-2.0, -1.0], [2.0, -1.0], [0.0, 2.2]], [0.6, 0.6, 0.6], [0.4, 0.35, 0.25]
+    )
+    settings = [(n, math.nan) for n in divergences]
+    fit = fit_panel(target, settings, torch.tensor([init], dtype=torch.float64), steps=steps)
+    nodes, axis, _ = grid_2d(target, per_std=1.0, max_n=80)
+    n = len(axis)
+    dens = to_numpy(target.pdf(nodes)).reshape(n, n).T  # rows y, columns x
+    xs = to_numpy(nodes[:, 0].reshape(n, n)[:, 0])
+    ys = to_numpy(nodes[:, 1].reshape(n, n)[0, :])
+    return Fit2DView(
+        tuple(LABELS[d] for d in divergences), xs, ys, dens, to_numpy(fit.mean[:, 0]),
+        to_numpy(fit.std[:, 0]), to_numpy(fit.value[:, 0]), to_numpy(fit.diverged[:, 0]),
+    )  # fmt: skip
