@@ -51,7 +51,7 @@ TimeScale = Callable[[torch.Tensor], torch.Tensor]
 EXACT_T_END = 0.999  # the exact field is singular at t = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared (and cached) by identity
 class GenerativeModel:
     """A velocity field from a prior N(0, prior_std² I) at t = 0 to the data at ``t_end``.
 

@@ -185,7 +185,7 @@ MANIFOLDS: dict[str, _Base] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared (and cached) by identity
 class Manifold:
     """A named manifold, its density and its isometric embedding in R^D.
 

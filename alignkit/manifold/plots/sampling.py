@@ -1,0 +1,97 @@
+"""Samples of an inexact model: off the manifold or along it? (notebook 05)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from alignkit.device import to_numpy
+from alignkit.manifold.plots._scene import scene_layout
+from alignkit.manifold.views import SamplingView
+from alignkit.plotting import COLORS, apply_traces, finish
+
+__all__ = ["plot_sampling", "update_sampling"]
+
+DISTANCE_MAX = 0.3  # colour scale of the distance to the manifold
+
+
+def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
+    p = to_numpy(v.points).astype(np.float32)
+    ref = to_numpy(v.reference).astype(np.float32)
+    centres = to_numpy(0.5 * (v.edges[1:] + v.edges[:-1]))
+    width = float(v.edges[1] - v.edges[0])
+    at = int(np.argmin(np.abs(to_numpy(v.eps_grid) - v.eps)))
+    flag = " — some samples diverged (drawn at 0)" if v.diverged else ""
+    return {
+        "manifold": {"x": ref[:, 0], "y": ref[:, 1], "z": ref[:, 2]},
+        "samples": {
+            "x": p[:, 0], "y": p[:, 1], "z": p[:, 2],
+            "marker.color": to_numpy(v.distance).astype(np.float32),
+        },
+        "samples (density)": {"x": centres, "y": to_numpy(v.hist) / width, "width": width},
+        "data (density)": {"x": centres, "y": to_numpy(v.hist_true) / width},
+        "mean distance": {"x": to_numpy(v.eps_grid), "y": to_numpy(v.distance_curve)},
+        "density shift (TV)": {"x": to_numpy(v.eps_grid), "y": to_numpy(v.tv_curve)},
+        "this ε": {
+            "x": [v.eps, v.eps],
+            "y": [v.mean_distance, v.tv],
+        },
+        "_layout": {
+            "title.text": (
+                f"{v.model} model on {v.manifold}, {v.perturbation} error ε = {v.eps:.3g}: "
+                f"mean distance {v.mean_distance:.3f}, density shift {v.tv:.2f}"
+                f" (curve at ε = {float(v.eps_grid[at]):.2g}: {float(v.distance_curve[at]):.3f})"
+                f"{flag}"
+            ),
+            **scene_layout(v.base_dim),
+        },
+    }  # fmt: skip
+
+
+def plot_sampling(
+    view: SamplingView, *, title: str | None = None, width: int | None = 1100, height: int = 470
+) -> go.Figure:
+    """Samples coloured by distance (left), azimuth density vs the data (middle), and mean
+    distance and density shift (total variation of the azimuth histogram) vs ε (right).
+
+    Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
+    """
+    fig = make_subplots(
+        rows=1, cols=3, column_widths=[0.38, 0.31, 0.31], horizontal_spacing=0.07,
+        specs=[[{"type": "scene"}, {"type": "xy"}, {"type": "xy"}]],
+        subplot_titles=("samples (colour: distance)", "density along the manifold",
+                        "error size ε"),
+    )  # fmt: skip
+    fig.add_traces(
+        [
+            go.Scatter3d(name="manifold", mode="markers", hoverinfo="skip",
+                         marker={"size": 1.5, "color": COLORS["neutral"], "opacity": 0.35}),
+            go.Scatter3d(name="samples", mode="markers",
+                         marker={"size": 2.5, "colorscale": "Viridis", "cmin": 0.0,
+                                 "cmax": DISTANCE_MAX, "colorbar": {"title": "distance",
+                                 "x": 0.33, "len": 0.7, "thickness": 12}}),
+            go.Bar(name="samples (density)", marker={"color": COLORS["main"]}, opacity=0.6),
+            go.Scatter(name="data (density)", mode="lines", line={"color": COLORS["second"],
+                       "shape": "hvh", "width": 2}),
+            go.Scatter(name="mean distance", mode="lines+markers",
+                       line={"color": COLORS["main"]}),
+            go.Scatter(name="density shift (TV)", mode="lines+markers",
+                       line={"color": COLORS["third"], "dash": "dot"}),
+            go.Scatter(name="this ε", mode="markers", showlegend=False,
+                       marker={"color": COLORS["bad"], "size": 11, "symbol": "circle-open",
+                               "line": {"width": 2}}),
+        ],
+        rows=[1, 1, 1, 1, 1, 1, 1],
+        cols=[1, 1, 2, 2, 3, 3, 3],
+    )  # fmt: skip
+    fig.update_xaxes(title_text="azimuth φ (rad)", row=1, col=2)
+    fig.update_yaxes(title_text="density", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text="error size ε", row=1, col=3)
+    fig.update_yaxes(title_text="distance / TV", rangemode="tozero", row=1, col=3)
+    return finish(fig, _traces(view), title=title, width=width, height=height, legend_below=True)
+
+
+def update_sampling(fig: go.Figure, view: SamplingView) -> None:
+    """Move an existing :func:`plot_sampling` figure to a new view (traces by name)."""
+    apply_traces(fig, _traces(view))

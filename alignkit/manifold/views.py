@@ -1,0 +1,315 @@
+"""What each theme-3 explorer computes: pure functions of the control values.
+
+Models are trained (or built) once per (manifold, model, size) and cached, so moving ε or
+the solver steps only re-integrates. Every function runs on CPU by default; ``device=``
+picks another device. Sizes shrink in fast mode (``ALIGNKIT_FAST=1``), the code path does not.
+Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit.device import get_device, pick
+from alignkit.manifold.dynamics import (
+    LyapunovAnalysis,
+    density_shift,
+    generate,
+    lyapunov_analysis,
+    prior_sample,
+)
+from alignkit.manifold.fields import PERTURBATIONS, GenerativeModel, exact_model, perturb
+from alignkit.manifold.manifolds import Manifold, get_manifold
+from alignkit.manifold.training import train_flow_matching, train_score_model
+from alignkit.numerics.ode import SOLVERS, solve
+
+__all__ = [
+    "MODELS",
+    "EPS_GRID",
+    "get_model",
+    "eps_sweep",
+    "SamplingView",
+    "sampling_view",
+    "LyapunovView",
+    "lyapunov_view",
+]
+
+#: Model kinds of the explorers: the exact reference and the two trained models.
+MODELS = ("exact", "flow", "score")
+#: The ε values of the distance-vs-ε curve.
+EPS_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+_REFERENCE_SIZE = 20000
+_DRAWN = 1500
+BINS = 12  # azimuth histogram bins (TV noise floor ≈ 0.4 √(BINS/n))
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Small tensors: one torch thread is fastest and immune to a busy machine (restored)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _sizes() -> dict[str, int]:
+    return {
+        "data": pick(256, 128),  # points behind the exact field
+        "train_data": 2048,
+        "train_steps": pick(1500, 700),
+    }
+
+
+@lru_cache(maxsize=16)
+def _cached_model(
+    manifold: str, embed_dim: int | None, density: str, model: str, train_steps: int, seed: int,
+    device: str,
+) -> tuple[Manifold, GenerativeModel]:  # fmt: skip
+    m = get_manifold(manifold, embed_dim=embed_dim, density=density, device=device)
+    if model == "exact":
+        return m, exact_model(m.sample(_sizes()["data"], seed=seed + 1))
+    data = m.sample(_sizes()["train_data"], seed=seed + 1)
+    train = train_flow_matching if model == "flow" else train_score_model
+    width = 64 if m.embed_dim <= 3 else 128
+    return m, train(data, steps=train_steps, width=width, seed=seed)
+
+
+def get_model(
+    manifold: str = "circle2d",
+    model: str = "exact",
+    *,
+    embed_dim: int | None = None,
+    density: str = "nonuniform",
+    train_steps: int | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = "cpu",
+) -> tuple[Manifold, GenerativeModel]:
+    """The manifold and a model of its data (trained once, then cached).
+
+    ``model``: ``"exact"`` (reference flow of a finite sample), ``"flow"`` (conditional flow
+    matching) or ``"score"`` (denoising score matching + probability-flow ODE);
+    ``train_steps`` defaults to 1500 (700 in fast mode).
+    """
+    model = check_choice(model, "model", MODELS)
+    steps = _sizes()["train_steps"] if train_steps is None else train_steps
+    steps = check_int(steps, "train_steps", low=1)
+    seed = check_int(seed, "seed", low=0)
+    dev = str(get_device(device))
+    dim = None if embed_dim is None else int(embed_dim)
+    with _one_thread():
+        return _cached_model(manifold, dim, density, model, steps, seed, dev)
+
+
+def eps_sweep(
+    model: GenerativeModel,
+    kind: str,
+    eps: torch.Tensor,
+    n: int,
+    *,
+    steps: int = 40,
+    method: str = "rk4",
+    seed: int = 0,
+    error_seed: int = 1,
+) -> torch.Tensor:
+    """Samples for every error size at once, ``(G,) -> (G, n, D)`` (same prior draws).
+
+    All G perturbed models are integrated in one batched solve: the G parameter sets
+    (``weights``) or the error size carried as an extra, constant state coordinate.
+    """
+    kind = check_choice(kind, "perturbation", PERTURBATIONS)
+    if bool((eps < 0).any()):
+        raise ValueError(f"eps must be ≥ 0, got {eps.min().item():g}")
+    g = eps.numel()
+    x0 = prior_sample(model, n, seed=seed)
+    if kind == "weights":
+        noisy = [perturb(model, kind, float(e), seed=error_seed) for e in eps]
+        params = tuple(torch.stack(ps) for ps in zip(*[m.params for m in noisy], strict=True))
+        assert model.build is not None
+        build = model.build
+
+        def one(*p: torch.Tensor) -> torch.Tensor:
+            return solve(build(p), x0, t1=model.t_end, steps=steps, method=method)
+
+        return torch.func.vmap(one)(*params)
+    unit = perturb(model, kind, 1.0, seed=error_seed)  # v + 1·δ: δ = unit − v
+
+    def field(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x, e = z[:-1], z[-1]
+        base = model.velocity(x, t)
+        return torch.cat([base + e * (unit.velocity(x, t) - base), torch.zeros_like(z[-1:])])
+
+    e_col = eps.to(x0).repeat_interleave(n)[:, None]
+    z0 = torch.cat([x0.repeat(g, 1), e_col], dim=1)
+    z1 = solve(field, z0, t1=model.t_end, steps=steps, method=method)
+    return z1[:, :-1].reshape(g, n, model.dim)
+
+
+@dataclass(frozen=True)
+class SamplingView:
+    """Generated samples at one ε, their distances and density, and the ε curve.
+
+    ``points``: (n, 3) samples in the manifold's base coordinates (Eᵀx, padded to 3);
+    ``distance``: (n,); ``edges``/``hist``/``hist_true``: azimuth histograms; ``eps_grid``,
+    ``distance_curve``, ``tv_curve``: (G,) mean distance and density shift (TV) vs ε;
+    ``diverged``: some samples were not finite (drawn at 0); ``reference``: (R, 3).
+    """
+
+    manifold: str
+    model: str
+    perturbation: str
+    eps: float
+    points: torch.Tensor
+    distance: torch.Tensor
+    mean_distance: float
+    tv: float
+    edges: torch.Tensor
+    hist: torch.Tensor
+    hist_true: torch.Tensor
+    eps_grid: torch.Tensor
+    distance_curve: torch.Tensor
+    tv_curve: torch.Tensor
+    base_dim: int
+    diverged: bool
+    reference: torch.Tensor  # (R, 3) data points for drawing the manifold
+
+
+@lru_cache(maxsize=8)
+def _reference(manifold: Manifold) -> torch.Tensor:
+    return manifold.sample(_REFERENCE_SIZE, seed=12345)
+
+
+@lru_cache(maxsize=32)
+def _curve(
+    manifold: Manifold, model: GenerativeModel, kind: str, n: int, steps: int, method: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    grid = torch.tensor(EPS_GRID, dtype=torch.float64)
+    x = eps_sweep(model, kind, grid, n, steps=steps, method=method)
+    ref = _reference(manifold)
+    dist = torch.nan_to_num(manifold.distance_to_manifold(x.reshape(-1, model.dim)), nan=1e6)
+    dist = dist.reshape(len(EPS_GRID), n).mean(1).double()
+    tv = torch.tensor(
+        [density_shift(manifold, xi, ref, bins=BINS)[0] for xi in x], dtype=torch.float64
+    )  # a loop over 9 histograms of finished samples, not over settings of the solve
+    return grid, dist.cpu(), tv
+
+
+def _base_points(manifold: Manifold, x: torch.Tensor) -> torch.Tensor:
+    y = (x @ manifold.embedding.to(x)).double().cpu()
+    return torch.cat([y, torch.zeros(y.shape[0], 3 - y.shape[1], dtype=y.dtype)], dim=1)
+
+
+def sampling_view(
+    manifold: str = "circle2d",
+    model: str = "exact",
+    perturbation: str = "bias",
+    eps: float = 0.5,
+    *,
+    steps: int = 40,
+    method: str = "rk4",
+    n: int | None = None,
+    embed_dim: int | None = None,
+    density: str = "nonuniform",
+    seed: int = 0,
+) -> SamplingView:
+    """Samples of ``model`` with an error of size ``eps``: how far off, how the density moves.
+
+    ``n`` defaults to 1000 (400 in fast mode), for this ε and for each ε of the curve.
+    """
+    eps = check_scalar(eps, "eps", low=0.0)
+    steps = check_int(steps, "steps", low=1, high=1000)
+    method = check_choice(method, "method", SOLVERS)
+    n = check_int(pick(1000, 400) if n is None else n, "n", low=1)
+    with _one_thread():
+        return _sampling_view(
+            manifold, model, perturbation, eps, steps, method, n, embed_dim, density, seed
+        )
+
+
+def _sampling_view(
+    manifold: str, model: str, perturbation: str, eps: float, steps: int, method: str, n: int,
+    embed_dim: int | None, density: str, seed: int,
+) -> SamplingView:  # fmt: skip
+    m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed)
+    x = generate(perturb(base, perturbation, eps, seed=1), n, steps=steps, method=method, seed=seed)
+    finite = torch.isfinite(x).all(dim=1)
+    x = torch.where(finite[:, None], x, torch.zeros_like(x))
+    dist = m.distance_to_manifold(x).double().cpu()
+    tv, edges, hist, hist_true = density_shift(m, x, _reference(m), bins=BINS)
+    grid, dcurve, tvcurve = _curve(m, base, perturbation, n, steps, method)
+    return SamplingView(
+        manifold, model, perturbation, eps, _base_points(m, x), dist, float(dist.mean()), tv,
+        edges, hist, hist_true, grid, dcurve, tvcurve, m.base_dim, not bool(finite.all()),
+        _base_points(m, _reference(m)[:_DRAWN]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LyapunovView:
+    """Lyapunov vectors against true tangents, alignment over t and the exponents.
+
+    ``points``: (n, 3) end points (base coordinates); ``vectors``/``tangents``: (n, 3, d)
+    top-d Lyapunov vectors and true tangents (base coordinates); ``times``: (K+1,);
+    ``alignment_median``/``_low``/``_high``: (K+1,) median and 10–90 % band of the mean
+    cosine; ``exponents``: (n, D); ``mean_cosine``: at the end; ``intrinsic_dim``.
+    """
+
+    manifold: str
+    model: str
+    points: torch.Tensor
+    vectors: torch.Tensor
+    tangents: torch.Tensor
+    times: torch.Tensor
+    alignment_median: torch.Tensor
+    alignment_low: torch.Tensor
+    alignment_high: torch.Tensor
+    exponents: torch.Tensor
+    mean_cosine: float
+    mean_distance: float
+    intrinsic_dim: int
+    base_dim: int
+    reference: torch.Tensor  # (R, 3) data points for drawing the manifold
+    analysis: LyapunovAnalysis
+
+
+def _to_base(manifold: Manifold, v: torch.Tensor) -> torch.Tensor:
+    """(n, D, k) -> (n, 3, k) in base coordinates."""
+    b = torch.einsum("Dn,NDk->Nnk", manifold.embedding.to(v), v).double().cpu()
+    pad = torch.zeros(b.shape[0], 3 - b.shape[1], b.shape[2], dtype=b.dtype)
+    return torch.cat([b, pad], dim=1)
+
+
+def lyapunov_view(
+    manifold: str = "circle2d",
+    model: str = "exact",
+    *,
+    n: int | None = None,
+    steps: int | None = None,
+    method: str = "rk4",
+    embed_dim: int | None = None,
+    density: str = "nonuniform",
+    seed: int = 0,
+) -> LyapunovView:
+    """Lyapunov analysis of ``n`` trajectories (default 300, fast 120; steps 40, fast 25)."""
+    n = check_int(pick(300, 120) if n is None else n, "n", low=1)
+    steps = check_int(pick(40, 25) if steps is None else steps, "steps", low=1, high=1000)
+    m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed)
+    with _one_thread():
+        a = lyapunov_analysis(base, m, n, steps=steps, method=method, seed=seed)
+    assert a.alignment is not None
+    al = a.alignment.double().cpu()
+    q = torch.quantile(al, torch.tensor([0.1, 0.5, 0.9], dtype=al.dtype), dim=0)
+    d = m.dim
+    return LyapunovView(
+        manifold, model, _base_points(m, a.end), _to_base(m, a.vectors[..., :d]),
+        _to_base(m, a.true_tangent), a.times.double().cpu(), q[1], q[0], q[2],
+        a.exponents.double().cpu(), a.mean_cosine, float(a.distance.mean()), d, m.base_dim,
+        _base_points(m, _reference(m)[:_DRAWN]), a,
+    )  # fmt: skip

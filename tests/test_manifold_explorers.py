@@ -1,0 +1,95 @@
+"""Theme 3 views, figures and explorers (small sizes; fast mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from alignkit.manifold.dynamics import generate
+from alignkit.manifold.fields import perturb
+from alignkit.manifold.views import EPS_GRID, eps_sweep, get_model, lyapunov_view, sampling_view
+from alignkit.manifold.widgets import lyapunov_explorer, sampling_explorer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kind", ["bias", "smooth", "endpoint"])
+def test_batched_eps_sweep_equals_one_solve_per_eps(kind: str) -> None:
+    _, model = get_model("circle2d", "exact")
+    eps = torch.tensor([0.0, 0.3, 1.2])
+    batched = eps_sweep(model, kind, eps, 50, steps=20, seed=5)
+    for i, e in enumerate(eps.tolist()):
+        one = generate(perturb(model, kind, e, seed=1), 50, steps=20, seed=5)
+        # float32; the endpoint error is amplified by 1/(1 − t) up to 1000
+        assert torch.allclose(batched[i], one, atol=1e-4, rtol=1e-4)
+
+
+def test_batched_weight_noise_sweep_equals_one_solve_per_eps() -> None:
+    _, model = get_model("circle2d", "flow", train_steps=50)
+    eps = torch.tensor([0.0, 0.5])
+    batched = eps_sweep(model, "weights", eps, 30, steps=10, seed=5)
+    for i, e in enumerate(eps.tolist()):
+        one = generate(perturb(model, "weights", e, seed=1), 30, steps=10, seed=5)
+        assert torch.allclose(batched[i], one, atol=1e-5)
+
+
+def test_sampling_view_distance_stays_small_while_density_moves() -> None:
+    v = sampling_view("circle2d", "exact", "bias", 1.0, n=300)
+    assert v.points.shape == (300, 3) and v.distance.shape == (300,)
+    assert v.eps_grid.tolist() == list(EPS_GRID)
+    assert float(v.distance_curve.max()) < 0.2  # up to ε = 2
+    assert float(v.tv_curve[-1]) > float(v.tv_curve[0]) + 0.2
+    assert v.hist.sum().item() == pytest.approx(1.0) and not v.diverged
+    counter = sampling_view("circle2d", "exact", "endpoint", 1.0, n=300)
+    assert counter.mean_distance > 5 * v.mean_distance
+
+
+def test_lyapunov_view_on_a_surface() -> None:
+    v = lyapunov_view("sphere", "exact", n=60, steps=20)
+    assert v.vectors.shape == (60, 3, 2) and v.tangents.shape == (60, 3, 2)
+    assert v.exponents.shape == (60, 3)
+    assert float(v.exponents[:, 2].mean()) < 0.0
+    assert v.alignment_low.shape == v.times.shape
+
+
+def test_explorers_update_and_report_errors() -> None:
+    panel = sampling_explorer(eps=0.2)
+    before = panel.figure.data[1].x  # "samples"
+    panel.set_state(eps=1.0)
+    panel.flush()
+    assert panel.error is None
+    assert not (panel.figure.data[1].x == before).all()
+    assert "ε = 1" in panel.figure.layout.title.text
+    panel.set_state(perturbation="weights")  # exact model has no weights: shown, not raised
+    panel.flush()
+    assert panel.error is not None and "needs a trained model" in panel.error
+    panel.set_state(perturbation="bias")
+    panel.flush()
+    assert panel.error is None
+    panel.close()
+    lyap = lyapunov_explorer()
+    assert "mean |cos|" in lyap.figure.layout.title.text
+    lyap.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"manifold": "mobius"}, r"manifold must be one of \['circle2d', 'circle3d', 'helix'"),
+        ({"eps": -0.5}, r"eps must be in \[0, inf\], got -0.5"),
+        ({"steps": 0}, r"steps must be an integer in \[1, 1000\], got 0"),
+        ({"model": "gan"}, r"model must be one of \['exact', 'flow', 'score'\]"),
+        ({"manifold": "torus", "embed_dim": 2}, r"embed_dim must be an integer in \[3, 64\]"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        sampling_view(**kwargs)  # type: ignore[arg-type]
