@@ -21,6 +21,9 @@ __all__ = [
     "check_shape",
     "check_values",
     "check_float_dtype",
+    "check_float_tensor",
+    "check_numeric",
+    "check_integer_valued",
 ]
 
 T = TypeVar("T")
@@ -214,3 +217,33 @@ def check_values(
         bad = t[~ok].flatten()[0].item()
         raise ValueError(f"{name} must be in {interval}, got {bad:g}")
     return t
+
+
+def check_float_tensor(value: Any, name: str) -> torch.Tensor:
+    """Return ``value`` if it is a finite floating-point tensor (else TypeError/ValueError)."""
+    name = _check_name(name)
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must be finite (got NaN or inf entries)")
+    return value
+
+
+def check_numeric(value: Any, name: str) -> None:
+    """Refuse bools, strings, bool/complex tensors (TypeError) and empty tensors (ValueError)."""
+    name = _check_name(name)
+    if isinstance(value, (bool, str, bytes)) or (
+        isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex())
+    ):
+        raise TypeError(f"{name} must be real numbers, got {value!r}")
+    if isinstance(value, torch.Tensor) and value.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
+
+
+def check_integer_valued(value: torch.Tensor, name: str) -> None:
+    """Refuse a tensor with a non-integer entry (a batch size of 1.5), naming it."""
+    name = _check_name(name)
+    frac = value != value.round()
+    if bool(frac.any()):
+        raise TypeError(f"{name} must be integers >= 1, got {value[frac].flatten()[0]:g}")

@@ -28,7 +28,16 @@ from dataclasses import dataclass
 import torch
 from torch.func import grad, jacrev, vmap
 
-from alignkit._checks import check_choice, check_int, check_shape
+from alignkit._checks import (
+    check_bool,
+    check_choice,
+    check_float_tensor,
+    check_int,
+    check_integer_valued,
+    check_numeric,
+    check_scalar,
+    check_shape,
+)
 from alignkit.stability.theory import sampling_factor
 
 __all__ = [
@@ -55,7 +64,15 @@ def _outputs_like(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return out.reshape(y.shape)
 
 
+def _check_fn(fn: Model) -> None:
+    if not callable(fn):
+        raise TypeError(f"fn must be callable as fn(theta, x), got {type(fn).__name__}")
+
+
 def _check_data(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    for t, name in ((theta, "theta"), (x, "x"), (y, "y")):
+        if t is not None:
+            check_float_tensor(t, name)
     check_shape(tuple(theta.shape), "theta", "(d,)", theta.ndim == 1)
     check_shape(tuple(x.shape), "x", "(n, p)", x.ndim == 2 and x.shape[0] >= 1)
     if y is not None:
@@ -79,6 +96,7 @@ def square_loss(fn: Model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 
     Shapes ``(d,), (n, p), (n, k) -> ()``.
     """
+    _check_fn(fn)
     _check_data(theta, x, y)
     out = _outputs_like(fn(theta, x), y)
     return 0.5 * ((out - y) ** 2).reshape(y.shape[0], -1).sum(-1).mean()
@@ -102,6 +120,7 @@ def per_sample_gradients(
     -------
     Tensor, shape (n, d)
     """
+    _check_fn(fn)
     _check_data(theta, x, y)
     return vmap(grad(_sample_loss, argnums=1), in_dims=(None, None, 0, 0))(fn, theta, x, y)
 
@@ -111,6 +130,7 @@ def per_sample_jacobians(fn: Model, theta: torch.Tensor, x: torch.Tensor) -> tor
 
     Shapes ``(d,), (n, p) -> (n, k, d)`` (k = 1 for a scalar output).
     """
+    _check_fn(fn)
     _check_data(theta, x)
 
     def one(th: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
@@ -141,6 +161,7 @@ def noise_covariance(
     Tensor, shape (..., d, d)
         The covariance of the minibatch gradient (1/B) Σ_{i∈batch} g_i.
     """
+    check_float_tensor(per_sample_grads, "per_sample_grads")
     check_shape(
         tuple(per_sample_grads.shape), "per_sample_grads", "(..., n, d)", per_sample_grads.ndim >= 2
     )
@@ -156,6 +177,7 @@ def gauss_newton(jacobians: torch.Tensor) -> torch.Tensor:
 
     Shapes ``(..., n, k, d) -> (..., d, d)``.
     """
+    check_float_tensor(jacobians, "jacobians")
     check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d)", jacobians.ndim >= 3)
     n = jacobians.shape[-3]
     return torch.einsum("...nkd,...nke->...de", jacobians, jacobians) / n
@@ -172,6 +194,8 @@ def alignment_factor(
 
     Shapes ``(d,), (n, p), (n, k) -> ()``.
     """
+    _check_fn(fn)
+    _check_data(theta, x, y)
     grads = per_sample_gradients(fn, theta, x, y)
     sigma = noise_covariance(grads)
     gn = gauss_newton(per_sample_jacobians(fn, theta, x))
@@ -190,6 +214,9 @@ def top_eigenvalue(
 
     Shapes ``(..., m, m) -> (...)``.
     """
+    check_float_tensor(matrix, "matrix")
+    tol = check_scalar(tol, "tol", low=0.0)
+    max_iters = check_int(max_iters, "max_iters", low=1)
     check_shape(
         tuple(matrix.shape),
         "matrix",
@@ -270,6 +297,8 @@ def noise_alignment(
         Fields of shape (...), the leading axes of the inputs.
     """
     route = check_choice(route, "route", ("auto", "parameters", "samples"))
+    check_float_tensor(jacobians, "jacobians")
+    check_float_tensor(residuals, "residuals")
     check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d)", jacobians.ndim >= 3)
     check_shape(
         tuple(residuals.shape),
@@ -307,6 +336,7 @@ def noise_alignment(
 
 def _setting(value: float | torch.Tensor, name: str) -> torch.Tensor:
     """A setting (lr, batch size): finite and > 0 everywhere, else ValueError."""
+    check_numeric(value, name)
     t = torch.as_tensor(value)
     t = t if t.is_floating_point() else t.to(torch.get_default_dtype())
     bad = ~torch.isfinite(t) | (t <= 0)
@@ -317,6 +347,7 @@ def _setting(value: float | torch.Tensor, name: str) -> torch.Tensor:
 
 def _measurement(value: float | torch.Tensor, name: str) -> torch.Tensor:
     """A measured quantity (mu, norm): NaN passes through (diverged runs), < 0 raises."""
+    check_numeric(value, name)
     t = torch.as_tensor(value)
     t = t if t.is_floating_point() else t.to(torch.get_default_dtype())
     bad = t < 0
@@ -366,6 +397,8 @@ def alignment_bound(
     mu_t = _measurement(mu, "mu")
     lr_t = _setting(lr, "lr")
     b = _setting(batch_size, "batch_size")
+    check_integer_valued(b, "batch_size")
+    replacement = check_bool(replacement, "replacement")
     if bool((b < 1).any()):
         raise ValueError(f"batch_size must be >= 1, got {b[b < 1].flatten()[0].item():g}")
     if replacement:
@@ -394,6 +427,7 @@ def alignment_ratio(
     fro = _measurement(gn_frobenius, "gn_frobenius")
     lr_t = _setting(lr, "lr")
     b = _setting(batch_size, "batch_size")
+    check_integer_valued(b, "batch_size")
     if bool((b < 1).any()):
         raise ValueError(f"batch_size must be >= 1, got {b[b < 1].flatten()[0].item():g}")
     return fro * lr_t / torch.sqrt(b)
