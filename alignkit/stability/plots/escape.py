@@ -106,27 +106,43 @@ def plot_uv_valley(
 def plot_network_escape(
     run: NetworkEscape, *, title: str | None = None, width: int | None = 900, height: int = 420
 ) -> go.Figure:
-    """Left: training loss (log) with the GD → SGD switch. Right: sharpness and ‖H‖_F."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "curvature"))
+    """Left: training loss (log) with the GD → SGD switch. Right: the Gauss–Newton matrix
+    G's λ_max and ‖G‖_F along the run (G = H only at a global minimum). The default title
+    gives the Gauss–Newton thresholds at the switch, or says that the run diverged."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "Gauss–Newton curvature"))
     steps = to_numpy(run.checkpoints)
+    last = max(int(run.loss.numel()) - 1, 0)
     fig.add_traces(
         [
             go.Scatter(name="loss", y=to_numpy(run.loss), mode="lines",
                        line={"color": COLORS["neutral"]}),
-            go.Scatter(name="sharpness λ_max(H)", x=steps, y=to_numpy(run.sharpness),
+            go.Scatter(name="λ_max(G), Gauss–Newton", x=steps, y=to_numpy(run.sharpness),
                        mode="lines+markers", line={"color": COLORS["main"]}),
-            go.Scatter(name="‖H‖_F", x=steps, y=to_numpy(run.frobenius),
+            go.Scatter(name="‖G‖_F, Gauss–Newton", x=steps, y=to_numpy(run.frobenius),
                        mode="lines+markers", line={"color": COLORS["second"]}),
-            go.Scatter(name="2/η", x=[0, steps[-1]], y=[2 / run.lr] * 2, mode="lines",
+            go.Scatter(name="2/η", x=[0, last], y=[2 / run.lr] * 2, mode="lines",
                        line={"color": COLORS["main"], "dash": "dot"}),
         ],
         rows=[1, 1, 1, 1], cols=[1, 2, 2, 2],
     )  # fmt: skip
-    for col in (1, 2):
-        fig.add_vline(x=run.switch, line={"color": COLORS["bad"], "dash": "dash"}, row=1, col=col)
+    if run.switch <= last:
+        for col in (1, 2):
+            fig.add_vline(
+                x=run.switch, line={"color": COLORS["bad"], "dash": "dash"}, row=1, col=col
+            )
     fig.update_xaxes(title_text="step (GD, then SGD after the red line)")
     fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=1)
-    fig.update_yaxes(title_text="curvature at the current point", row=1, col=2)
-    default = f"GD then SGD with B = {run.batch_size} at η = {run.lr:g}"
+    fig.update_yaxes(title_text="G at the current point (= H only at a minimum)", row=1, col=2)
+    head = f"GD then SGD with B = {run.batch_size} at η = {run.lr:g}"
+    if run.diverged:
+        default = (
+            f"{head}: DIVERGED at step {run.diverged_step} "
+            f"(loss {float(run.loss[-1]):.3g}); curves stop there"
+        )
+    else:
+        default = (
+            f"{head}. At the switch (loss {run.switch_loss:.2g}, not a minimum), Gauss–Newton: "
+            f"SGD η*(B) = {run.sgd_threshold:.3g}, GD 2/λ_max(G) = {run.gd_threshold:.3g}"
+        )
     base_layout(fig, title=title or default, width=width, height=height, legend_below=True)
     return fig
