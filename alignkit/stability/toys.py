@@ -32,6 +32,7 @@ __all__ = [
     "uv_data",
     "UVRun",
     "simulate_uv_sgd",
+    "uv_growth_rates",
 ]
 
 #: curvature of sample i's second basin: f_i(x) = min(x², c_i (x − 1)²).
@@ -229,3 +230,17 @@ def simulate_uv_sgd(
         us.append(u)
         vs.append(v)
     return UVRun(torch.stack(us, 1), torch.stack(vs, 1), diverged, lr, batch_size)
+
+
+def uv_growth_rates(lr: float, *, u0: float = 3.0, n: int = 8) -> tuple[float, float]:
+    """Per-step growth of the distance to the minimum (u0, 1/u0) under B = 1 SGD.
+
+    Every H_i = x_i² J Jᵀ (J = (v, u)) points along J, so linearised one-sample SGD
+    multiplies the distance along J by 1 − η a_i with a_i = x_i² (u0² + u0⁻²), i uniform.
+    Returns (E log|1 − η a_i|, E (1 − η a_i)²): the log-rate of a typical run (almost-sure
+    growth when > 0) and the mean-square growth factor (ρ(Q) for B = 1 with replacement).
+    """
+    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    u0 = check_scalar(u0, "u0", low=0.0, closed="neither")
+    factors = 1 - lr * uv_data(n) ** 2 * (u0**2 + u0**-2)
+    return float(factors.abs().log().mean()), float((factors**2).mean())
