@@ -230,12 +230,12 @@ def _catalogue() -> dict[str, Callable[..., Divergence]]:
     one = torch.ones_like
     return {
         "forward_kl": lambda: _scaled(
-            "forward_kl", "forward KL  KL(P‖Q)", 1.0, 1.0, (0.0, math.inf),
+            "forward_kl", "forward KL", 1.0, 1.0, (0.0, math.inf),
             f=lambda u: torch.xlogy(u, u), f_prime=lambda u: torch.log(u) + 1.0,
             f_second=lambda u: 1.0 / u,
         ),
         "reverse_kl": lambda: _scaled(
-            "reverse_kl", "reverse KL  KL(Q‖P)", 0.0, 1.0, (math.inf, 0.0),
+            "reverse_kl", "reverse KL", 0.0, 1.0, (math.inf, 0.0),
             f=lambda u: -torch.log(u), f_prime=lambda u: -1.0 / u, f_second=lambda u: u**-2,
         ),
         "jensen_shannon": lambda: _self_conjugate(

@@ -24,6 +24,7 @@ __all__ = [
     "FitView",
     "fit_view",
     "target_mixture",
+    "target_2d",
     "CatalogueView",
     "catalogue_view",
     "ComparisonView",
@@ -179,6 +180,13 @@ def comparison_view(
     return ComparisonView(labels, x, to_numpy(target.pdf(torch.from_numpy(x))), fit)
 
 
+def target_2d() -> GaussianMixture:
+    """The 2-D explorers' target: three modes of std 0.6, weights 0.4, 0.35, 0.25."""
+    return GaussianMixture(
+        [[-2.0, -1.0], [2.0, -1.0], [0.0, 2.2]], [0.6, 0.6, 0.6], [0.4, 0.35, 0.25]
+    )
+
+
 @dataclass(frozen=True)
 class Fit2DView:
     """2-D target density on a grid and the Gaussian fits (means, covariances) per divergence."""
@@ -200,9 +208,7 @@ def fit2d_view(
     steps: int = 200,
 ) -> Fit2DView:
     """Fit N(m, Σ) to a three-mode 2-D mixture with each divergence, from one start."""
-    target = GaussianMixture(
-        [[-2.0, -1.0], [2.0, -1.0], [0.0, 2.2]], [0.6, 0.6, 0.6], [0.4, 0.35, 0.25]
-    )
+    target = target_2d()
     settings = [(n, math.nan) for n in divergences]
     fit = fit_panel(target, settings, torch.tensor([init], dtype=torch.float64), steps=steps)
     nodes, axis, _ = grid_2d(target, per_std=1.0, max_n=80)
