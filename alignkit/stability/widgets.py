@@ -47,6 +47,17 @@ SAMPLING = {"without replacement": False, "with replacement": True}
 WIDTH_FACTORS = (0.5, 1.0, 2.0, 4.0)
 
 
+def _check_hide(hide: Sequence[str], names: Sequence[str]) -> None:
+    """``hide`` names controls of this explorer (checked before any compute)."""
+    if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
+        raise TypeError(
+            f"hide must be a sequence of control names among {list(names)}, got {hide!r}"
+        )
+    unknown = sorted(set(hide) - set(names))
+    if unknown:
+        raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
+
+
 def _check_sampling(sampling: str) -> str:
     return check_choice(sampling, "sampling", SAMPLING)
 
@@ -67,6 +78,7 @@ def gd_explorer(
     Watch the regimes change at lr = 1/a (oscillation starts) and lr = 2/a (divergence).
     Arguments outside their slider's range are a ``ValueError`` (never clamped).
     """
+    _check_hide(hide, ("lr", "sharpness", "steps"))
     lr = check_scalar(lr, "lr", low=0.01, high=1.5)
     sharpness = check_scalar(sharpness, "sharpness", low=0.5, high=5.0)
     steps = check_int(steps, "steps", low=1, high=100)
@@ -95,6 +107,7 @@ def region_explorer(
     The points are the two minima of the escape toy (n = 2): x = 0 (a = 2, s = 0) and
     x = 1 (a = 2, s = 1.8).
     """
+    _check_hide(hide, ("lr", "batch_size", "sampling"))
     lr = check_scalar(lr, "lr", low=0.05, high=2.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=16)
     sampling = _check_sampling(sampling)
@@ -125,6 +138,7 @@ def threshold_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[ThresholdView]:
     """ρ(Q(η)) for one batch size and η*(B) for all, on over-parameterised linear regression."""
+    _check_hide(hide, ("batch_size", "sampling", "n", "d", "seed"))
     batch_size = check_int(batch_size, "batch_size", low=1, high=20)
     sampling = _check_sampling(sampling)
     n = check_int(n, "n", low=2, high=20)
@@ -160,6 +174,7 @@ def simulation_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[SimulationView]:
     """Linearised SGD runs from the same minimum: mean (mean-square) vs median (typical)."""
+    _check_hide(hide, ("lr", "batch_size", "sampling", "seed"))
     lr = check_scalar(lr, "lr", low=0.005, high=0.5)
     n = check_int(n, "n", low=2, high=40)
     batch_size = check_int(batch_size, "batch_size", low=1, high=n)
@@ -197,6 +212,7 @@ def escape_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[EscapeRun]:
     """SGD from the sharp, non-uniform minimum x = 1 of the escape toy (notebook 02)."""
+    _check_hide(hide, ("lr", "batch_size", "sampling", "seed"))
     lr = check_scalar(lr, "lr", low=0.05, high=1.2)
     batch_size = check_int(batch_size, "batch_size", low=1, high=8)
     sampling = _check_sampling(sampling)
@@ -241,6 +257,7 @@ def sweep_explorer(
     """
     from alignkit.device import get_device
 
+    _check_hide(hide, ("model", "lr", "batch_size", "width"))
     model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.01, high=64.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=48)
