@@ -73,7 +73,9 @@ def _check_data(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = N
     for t, name in ((theta, "theta"), (x, "x"), (y, "y")):
         if t is not None:
             check_float_tensor(t, name)
-    check_shape(tuple(theta.shape), "theta", "(d,)", theta.ndim == 1)
+    check_shape(
+        tuple(theta.shape), "theta", "(d,) with d >= 1", theta.ndim == 1 and theta.numel() >= 1
+    )
     check_shape(tuple(x.shape), "x", "(n, p)", x.ndim == 2 and x.shape[0] >= 1)
     if y is not None:
         check_shape(
