@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import warnings
 
 import pytest
 import torch
@@ -185,3 +186,131 @@ def test_theory_on_cuda_matches_cpu(overparam: torch.Tensor) -> None:
                           T.spectral_radius_curve(overparam, lrs, 2), rtol=1e-9)  # fmt: skip
     run = simulate_linear_sgd(gpu, 0.05, 2, steps=20, seeds=8, device="cuda")
     assert run.sq_dist.device.type == "cuda"
+
+
+# --- the per-direction test (necessary in d dimensions, exact in one) ---------------------
+
+
+@pytest.mark.parametrize("replacement", [False, True])
+def test_directional_test_is_the_explicit_operators_quadratic_form(
+    overparam: torch.Tensor, replacement: bool
+) -> None:
+    """(1 − ηa_v)² + η²p s_v² equals vec(vvᵀ)ᵀ Q vec(vvᵀ) of the Kronecker-built Q."""
+    from alignkit.stability.directional import directional_test
+
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(5, 12, generator=gen, dtype=torch.float64)
+    v = torch.cat([v, torch.linalg.eigh(overparam.mean(0))[1].T[-2:]])  # + top eigenvectors
+    eta = 0.9 * T.linear_stability_threshold(overparam, 2, replacement)
+    q = T.stability_operator(overparam, eta, 2, replacement=replacement, restrict=False)
+    u = v / v.norm(dim=1, keepdim=True)
+    outer = (u[:, :, None] * u[:, None, :]).reshape(len(u), -1)
+    expected = torch.einsum("ki,ij,kj->k", outer, q, outer)
+    got = directional_test(overparam, 3.0 * v, eta, 2, replacement=replacement)  # any scale
+    assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert float(got.max()) <= float(torch.linalg.eigvalsh(q)[-1]) + 1e-12  # ≤ λ_max(Q)
+
+
+@pytest.mark.parametrize(("batch", "replacement"), [(1, False), (2, False), (3, True)])
+def test_one_dimension_directional_test_is_rho(batch: int, replacement: bool) -> None:
+    from alignkit.stability.directional import directional_moments, directional_test
+
+    h = torch.tensor([0.3, 1.1, 2.5, 0.1], dtype=torch.float64).reshape(4, 1, 1)
+    for eta in (0.2, 0.6, 1.2):
+        rho = T.spectral_radius(h, eta, batch, replacement)
+        value = float(
+            directional_test(h, torch.tensor([-2.0]), eta, batch, replacement=replacement)
+        )
+        assert value == pytest.approx(rho, rel=1e-12)
+        a, s = directional_moments(h, torch.ones(1, dtype=torch.float64))
+        assert (float(a), float(s)) == pytest.approx((T.sharpness(h.mean(0)), T.nonuniformity(h)))
+        assert bool(T.stable_1d(a, s, eta, batch, 4, replacement=replacement)) == (rho <= 1)
+
+
+def test_one_dimensional_test_with_global_nonuniformity_is_not_necessary() -> None:
+    """Notebook 01's problem at 0.99 η*(B = 5): stable, yet (λ_max(H), s) fails the 1-D test."""
+    from alignkit.stability.directional import directional_test
+
+    _, h = linear_regression_hessians(10, 20, seed=0)
+    eta = 0.99 * T.linear_stability_threshold(h, 5)
+    rho = T.spectral_radius(h, eta, 5)
+    assert rho == pytest.approx(0.9766, abs=1e-3) and rho < 1
+    a, s = T.sharpness(h.mean(0)), T.nonuniformity(h)
+    p = T.sampling_factor(10, 5)
+    assert (1 - eta * a) ** 2 + eta**2 * p * s**2 == pytest.approx(1.2067, abs=1e-3)
+    assert not bool(T.stable_1d(a, s, eta, 5, 10))
+    assert s > 1 / (eta * math.sqrt(p))  # the "s ≤ 1/(η√p)" cap fails too
+    evecs = torch.linalg.eigh(h.mean(0))[1].T[-10:]  # the range of H
+    per_direction = directional_test(h, evecs, eta, 5)
+    assert float(per_direction.max()) <= rho  # the necessary per-direction test holds
+
+
+def test_directional_bad_input(overparam: torch.Tensor) -> None:
+    from alignkit.stability.directional import directional_moments, directional_test
+
+    with pytest.raises(ValueError, match="directions must have shape"):
+        directional_moments(overparam, torch.ones(11, dtype=torch.float64))
+    with pytest.raises(ValueError, match="non-zero"):
+        directional_moments(overparam, torch.zeros(2, 12, dtype=torch.float64))
+    with pytest.raises(ValueError, match="finite"):
+        directional_moments(overparam, torch.full((12,), math.nan))
+    with pytest.raises(TypeError, match="floating-point"):
+        directional_moments(overparam, torch.ones(12, dtype=torch.int64))
+    with pytest.raises(ValueError, match="lr must be"):
+        directional_test(overparam, torch.ones(12, dtype=torch.float64), -0.1, 2)
+
+
+# --- matrix-free branch above EXPLICIT_LIMIT: iterate to a tolerance, flag otherwise ---------
+
+
+@pytest.fixture(scope="module")
+def rank42() -> torch.Tensor:
+    """n = 3 per-sample Hessians of rank 16 in d = 42: H has rank 42 > EXPLICIT_LIMIT."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 42, 16, generator=gen, dtype=torch.float64) / 4.0
+    return a @ a.transpose(1, 2)
+
+
+def test_matrix_free_rho_converges_to_the_explicit_eigenvalue(rank42: torch.Tensor) -> None:
+    assert T._reduce(rank42)[1].numel() == 42 > T.EXPLICIT_LIMIT
+    eta = T.linear_stability_threshold(rank42, 2)
+    lrs = torch.tensor([0.5 * eta], dtype=torch.float64)
+    explicit = torch.linalg.eigvalsh(T.stability_operator(rank42, float(lrs[0]), 2))[-1:]
+    # The former estimate, ‖Q X‖/‖X‖ after 500 power steps from I, is short by > 1e-5.
+    hr, _ = T._reduce(rank42)
+    x = torch.eye(42, dtype=torch.float64)[None]
+    for _ in range(500):
+        y = T._mixture_apply(hr, x, lrs, T.sampling_factor(3, 2))
+        old = torch.linalg.matrix_norm(y) / torch.linalg.matrix_norm(x)
+        x = y / torch.linalg.matrix_norm(y)[:, None, None]
+    assert float(((explicit - old) / explicit).max()) > 1e-5
+    with pytest.warns(T.ConvergenceWarning, match="did not reach relative tolerance"):
+        T.spectral_radius_curve(rank42, lrs, 2, iters=500)  # flagged, not silently short
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", T.ConvergenceWarning)
+        full = T.spectral_radius_curve(rank42, lrs, 2)
+    assert bool((full >= explicit * (1 - 1e-12)).all())  # a certified upper bound ...
+    assert torch.allclose(full, explicit, rtol=1e-6, atol=0)  # ... within the tolerance
+
+
+def test_matrix_free_threshold_matches_explicit(
+    rank42: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", T.ConvergenceWarning)
+        free = T.threshold_curve(rank42, [1, 3])
+    with pytest.warns(T.ConvergenceWarning, match="lambda_max"):
+        T.threshold_curve(rank42, [1], iters=3)
+    assert float(free[1]) == pytest.approx(2 / T.sharpness(rank42.mean(0)), rel=1e-6)  # GD
+    monkeypatch.setattr(T, "EXPLICIT_LIMIT", 42)
+    explicit = T.threshold_curve(rank42, [1])
+    assert float(free[0]) == pytest.approx(float(explicit[0]), rel=1e-6)
+    assert float(free[0]) <= float(explicit[0]) * (1 + 1e-12)  # 1 / upper bound: η* from below
+
+
+@pytest.mark.parametrize("tol", [0.0, 1.0, math.nan])
+def test_bad_tolerance(overparam: torch.Tensor, tol: float) -> None:
+    with pytest.raises(ValueError, match="tol must be"):
+        T.spectral_radius_curve(overparam, 0.1, 2, tol=tol)
+    with pytest.raises(ValueError, match="tol must be"):
+        T.threshold_curve(overparam, [2], tol=tol)

@@ -7,12 +7,13 @@ hovers around 2/η instead of exceeding it, while the loss keeps decreasing, non
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from alignkit._checks import check_int, check_scalar
-from alignkit.device import get_device
+from alignkit.device import get_device, make_generator
 from alignkit.numerics.hessian import top_eigenvalues
 from alignkit.stability.models import load_digits_subset
 
@@ -28,6 +29,36 @@ class EdgeRun:
     sharpness: torch.Tensor
     lr: float
     diverged: bool
+
+    def first_at_edge(self, fraction: float = 0.9) -> int | None:
+        """First checkpoint step with sharpness ≥ ``fraction`` · 2/η, or None if never."""
+        fraction = check_scalar(fraction, "fraction", low=0.0, closed="neither")
+        hits = (self.sharpness >= fraction * 2.0 / self.lr).nonzero()
+        return int(self.checkpoints[hits[0, 0]]) if hits.numel() else None
+
+    def mean_after_edge(self, fraction: float = 0.9) -> float:
+        """Mean sharpness from :meth:`first_at_edge` on, as a fraction of 2/η (nan if never)."""
+        first = self.first_at_edge(fraction)
+        if first is None:
+            return math.nan
+        return float(self.sharpness[self.checkpoints >= first].mean()) * self.lr / 2.0
+
+
+def _tanh_mlp(width: int, seed: int, device: torch.device) -> torch.nn.Module:
+    """64-``width``-10 tanh MLP with nn.Linear's default law U(±1/√fan_in), drawn from a
+    local generator seeded by ``seed`` (torch's global generator is neither read nor reseeded).
+    """
+    gen = make_generator(seed, "cpu")
+    with torch.device("meta"):
+        first, second = torch.nn.Linear(64, width), torch.nn.Linear(width, 10)
+    model = torch.nn.Sequential(first, torch.nn.Tanh(), second).to_empty(device="cpu")
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            assert isinstance(layer, torch.nn.Linear)
+            bound = 1.0 / layer.in_features**0.5
+            for param in (layer.weight, layer.bias):
+                torch.nn.init.uniform_(param, -bound, bound, generator=gen)
+    return model.to(device)
 
 
 def gd_sharpness_trajectory(
@@ -51,10 +82,7 @@ def gd_sharpness_trajectory(
     width = check_int(width, "width", low=1, high=4096)
     dev = get_device(device)
     x, y = load_digits_subset(n, seed=seed, device=dev)
-    torch.manual_seed(seed)  # nn.Linear's initialiser reads the global generator
-    model = torch.nn.Sequential(
-        torch.nn.Linear(64, width), torch.nn.Tanh(), torch.nn.Linear(width, 10)
-    ).to(dev)
+    model = _tanh_mlp(width, seed, dev)
     losses, marks, sharp = [], [], []
     diverged = False
     for t in range(steps + 1):

@@ -25,6 +25,7 @@ import math
 import torch
 
 from alignkit._checks import check_bool, check_int, check_scalar, check_shape, check_values
+from alignkit.numerics.perron import ConvergenceWarning, perron_root
 
 __all__ = [
     "sampling_factor",
@@ -38,6 +39,7 @@ __all__ = [
     "threshold_upper_bounds",
     "region_boundary",
     "stable_1d",
+    "ConvergenceWarning",
 ]
 
 EXPLICIT_LIMIT = 40  # largest rank r for which the r² × r² operator is built explicitly
@@ -108,7 +110,11 @@ def sharpness(hessian: torch.Tensor) -> float:
 
 
 def nonuniformity(per_sample_hessians: torch.Tensor) -> float:
-    """s = sqrt(λ_max((1/n) Σ H_i² − H²)) (Wu, Ma & E 2018), computed as (1/n) Σ (H_i − H)²."""
+    """s = sqrt(λ_max((1/n) Σ H_i² − H²)) (Wu, Ma & E 2018), computed as (1/n) Σ (H_i − H)².
+
+    In one dimension the std of the h_i. In d dimensions it is ≥ every directional s_v, so
+    :func:`stable_1d` with it is not a necessary condition there (notebook 01).
+    """
     h = _as_hessians(per_sample_hessians)
     centred = h - h.mean(0)
     second = (centred @ centred).mean(0)
@@ -195,18 +201,26 @@ def spectral_radius_curve(
     batch_size: int,
     *,
     replacement: bool = False,
-    iters: int = 500,
+    iters: int = 20_000,
+    tol: float = 1e-6,
 ) -> torch.Tensor:
     """ρ(Q(η, B)) on the range of H for many learning rates at once.
 
     Shapes ``(n, d, d), (G,) -> (G,)``. Explicit batched eigenvalues when the rank r of
-    H is at most ``EXPLICIT_LIMIT``, else power iteration on X ↦ E[(I−ηH_ξ) X (I−ηH_ξ)]
-    from the identity (which stays in the PSD cone and so finds the Perron eigenvalue).
+    H is at most ``EXPLICIT_LIMIT``. Above it, matrix-free power iteration on
+    X ↦ E[(I−ηH_ξ) X (I−ηH_ξ)] from the identity (the iterates stay in the PSD cone, so
+    they find the Perron eigenvalue, which is ρ), run per η until the certified bracket
+    lo ≤ ρ ≤ hi (Rayleigh quotient; Collatz–Wielandt) satisfies hi − lo ≤ ``tol`` · hi;
+    hi is returned (:func:`alignkit.numerics.perron.perron_root`). Settings still open
+    after ``iters`` iterations raise a :class:`ConvergenceWarning`. When many eigenvalues
+    of Q lie close to ρ (weakly curved directions), the plain power estimate after a few
+    hundred iterations underestimates ρ.
     """
     h = _as_hessians(per_sample_hessians)
     eta = _check_lrs(lrs, h, "lrs").to(h.device)
     p = sampling_factor(h.shape[0], batch_size, replacement=replacement)
     iters = check_int(iters, "iters", low=1)
+    tol = check_scalar(tol, "tol", low=0.0, high=1.0, closed="neither")
     hr, lam = _reduce(h)
     r = lam.numel()
     if r == 0:
@@ -219,15 +233,10 @@ def spectral_radius_curve(
         )
         q = q + eta[:, None, None] ** 2 * dmat
         return torch.linalg.eigvalsh(q).abs().amax(-1)
-    iters = check_int(iters, "iters", low=1)
-    x = torch.eye(r, dtype=h.dtype, device=h.device).expand(eta.numel(), r, r).clone()
-    rho = torch.zeros_like(eta)
-    for _ in range(iters):
-        y = _mixture_apply(hr, x, eta, p)
-        norm = torch.linalg.matrix_norm(y)
-        rho = norm / torch.linalg.matrix_norm(x)
-        x = y / norm[:, None, None]
-    return rho
+    x = torch.eye(r, dtype=h.dtype, device=h.device).expand(eta.numel(), r, r)
+    return perron_root(
+        lambda x, idx: _mixture_apply(hr, x, eta[idx], p), x, tol=tol, iters=iters, what="rho(Q)"
+    ).value
 
 
 def spectral_radius(
@@ -257,17 +266,24 @@ def threshold_curve(
     batch_sizes: torch.Tensor | list[int],
     *,
     replacement: bool = False,
-    iters: int = 500,
+    iters: int = 20_000,
+    tol: float = 1e-6,
 ) -> torch.Tensor:
     """η*(B) = 1 / λ_max(C⁻¹ D(B)) for many batch sizes at once, shapes ``(K,) -> (K,)``.
 
-    ``inf`` where no direction is curved (every H_i = 0).
+    ``inf`` where no direction is curved (every H_i = 0). Explicit eigenvalues up to rank
+    ``EXPLICIT_LIMIT``; above it power iteration on X ↦ C⁻¹D(X) (it preserves the PSD
+    cone: C⁻¹ is a Hadamard product with the PSD Cauchy matrix 1/(λ_j + λ_k)) until the
+    certified bracket on λ_max(C⁻¹D) (generalised Rayleigh quotient ⟨X, DX⟩/⟨X, CX⟩;
+    Collatz–Wielandt) is narrower than ``tol`` relative, else a :class:`ConvergenceWarning`;
+    returns 1 / (the bracket's upper end), a lower bound on η*.
     """
     h = _as_hessians(per_sample_hessians)
     n = h.shape[0]
     replacement = check_bool(replacement, "replacement")
     sizes = _batch_sizes(batch_sizes, None if replacement else n)
     iters = check_int(iters, "iters", low=1)
+    tol = check_scalar(tol, "tol", low=0.0, high=1.0, closed="neither")
     p = torch.tensor(
         [sampling_factor(n, b, replacement=replacement) for b in sizes],
         dtype=torch.float64,
@@ -284,18 +300,18 @@ def threshold_curve(
         sym = s[:, None] * dmat * s[None, :]
         return 1.0 / torch.linalg.eigvalsh(sym)[..., -1]
     # Matrix-free: power iteration on C⁻¹D; C⁻¹ divides entry (j, k) by λ_j + λ_k.
-    iters = check_int(iters, "iters", low=1)
     c = lam[:, None] + lam[None, :]
     diag = torch.diag(lam)
-    x = torch.eye(r, dtype=h.dtype, device=h.device).expand(p.numel(), r, r).clone()
-    top = torch.zeros_like(p)
-    for _ in range(iters):
+
+    def apply(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         full = diag @ x @ diag
         each = (hr[None] @ x[:, None] @ hr[None]).mean(1)
-        y = ((1 - p)[:, None, None] * full + p[:, None, None] * each) / c
-        top = torch.linalg.matrix_norm(y) / torch.linalg.matrix_norm(x)
-        x = y / torch.linalg.matrix_norm(y)[:, None, None]
-    return 1.0 / top
+        q = p[idx][:, None, None]
+        return ((1 - q) * full + q * each) / c
+
+    x = torch.eye(r, dtype=h.dtype, device=h.device).expand(p.numel(), r, r)
+    top = perron_root(apply, x, weight=c, tol=tol, iters=iters, what="lambda_max(C^-1 D)")
+    return 1.0 / top.value
 
 
 def _batch_sizes(batch_sizes: torch.Tensor | list[int] | int, high: int | None) -> list[int]:
@@ -359,7 +375,14 @@ def stable_1d(
     *,
     replacement: bool = False,
 ) -> torch.Tensor:
-    """(1 − ηa)² + η² p s² ≤ 1: the one-dimensional (per-direction) stability test."""
+    """(1 − ηa)² + η² p s² ≤ 1: the one-dimensional stability test, elementwise.
+
+    Exact (an iff) for one-dimensional minima (H_i scalars, a = mean, s = std). In d
+    dimensions it is a *necessary* condition only for a direction's own pair
+    a_v = vᵀHv, s_v = std_i(vᵀH_i v) (see :mod:`alignkit.stability.directional`), not for
+    (λ_max(H), :func:`nonuniformity`): that s bounds the spread over all directions at
+    once, and a stable minimum can fail the test with it.
+    """
     check_values(sharpness, "sharpness", low=0.0)
     check_values(nonuniformity, "nonuniformity", low=0.0)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
@@ -372,10 +395,11 @@ def stable_1d(
 def region_boundary(
     lr: float, batch_size: int, n: int, *, replacement: bool = False, num: int = 200
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upper edge of the stability region in the (sharpness a, non-uniformity s) plane.
+    """Upper edge of the region where :func:`stable_1d` holds, in the (a, s) plane.
 
-    Returns ``a`` on [0, 2/η] (shape (num,)) and s_max(a) = sqrt(a (2 − ηa) / (η p)),
-    ``inf`` where p = 0 (gradient descent only needs a ≤ 2/η).
+    The region of stable minima in one dimension; in d dimensions, where each direction's
+    (a_v, s_v) must lie (necessary only). Returns ``a`` on [0, 2/η] (shape (num,)) and
+    s_max(a) = sqrt(a (2 − ηa) / (η p)), ``inf`` where p = 0 (GD only needs a ≤ 2/η).
     """
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     num = check_int(num, "num", low=2)
