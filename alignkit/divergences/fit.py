@@ -106,23 +106,26 @@ def quadrature_grid(
 
 
 def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor) -> Tensor:
-    """Integrand for S settings: log_q (S, ..., N), log_p broadcasting; one batched α-family
+    """Integrand for S settings: log_q (S, ..., N), log_p broadcasting (or one row per setting,
+    shape (S, ..., N)); one batched α-family
     call for every setting with an α form, one call per other generator."""
     out = torch.empty_like(log_q)
+    per_setting = log_p.ndim == log_q.ndim  # rows (S, ..., N): one target per setting
+    lp = (lambda i: log_p[i]) if per_setting else (lambda i: log_p)  # noqa: E731
     fam = [i for i, d in enumerate(divs) if d.alpha_form is not None]
     shape = (-1,) + (1,) * (log_q.ndim - 1)
     if len(fam) == 1:  # one α: the scalar path computes only its own branch
         a1, c1 = divs[fam[0]].alpha_form  # type: ignore[misc]
-        out[fam[0]] = alpha_integrand(log_p, log_q[fam[0]], a1, c1)
+        out[fam[0]] = alpha_integrand(lp(fam[0]), log_q[fam[0]], a1, c1)
     elif fam:
         idx = torch.tensor(fam, device=log_q.device)
         forms = torch.tensor([divs[i].alpha_form for i in fam], dtype=log_q.dtype)
         a = forms[:, 0].to(log_q.device).reshape(shape)
         c = forms[:, 1].to(log_q.device).reshape(shape)
-        out[idx] = alpha_integrand(log_p, log_q[idx], a, c)
+        out[idx] = alpha_integrand(lp(idx), log_q[idx], a, c)
     for i, d in enumerate(divs):
         if d.alpha_form is None:
-            out[i] = d.integrand(log_p, log_q[i])
+            out[i] = d.integrand(lp(i), log_q[i])
     return out
 
 

@@ -1,0 +1,154 @@
+"""An exactly enumerable toy language model, targets to align it to, and alignment metrics.
+
+Sequences are x = (x_1, …, x_L) over a vocabulary of V tokens; all V^L of them are
+enumerated (4^6 = 4,096 by default), so every expectation, divergence and gradient can be
+computed exactly. The model π_θ is a position-dependent bigram (autoregressive):
+π_θ(x) = Π_t softmax(θ[t, x_{t−1}])[x_t] (x_0 a start symbol), with parameters of shape
+(L, V + 1, V) — batched over any leading settings axis. It can represent the base model a(x)
+exactly but not targets that couple distant positions, so the divergence's choice decides
+which compromise it makes. Taught in ``notebooks/04_aligning_with_f_divergences.ipynb``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+
+from alignkit._checks import check_int, check_scalar
+from alignkit.device import get_device, make_generator
+
+__all__ = [
+    "ToyLM",
+    "toy_lm",
+    "sequence_log_prob",
+    "constraint_target",
+    "count_reward",
+    "reward_target",
+    "entropy",
+    "kl",
+]
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class ToyLM:
+    """The enumerated sequence space and the base model a(x).
+
+    Attributes
+    ----------
+    vocab, length : int
+    sequences : Tensor (N, L) long — all V^L sequences, lexicographic
+    base_logits : Tensor (L, V + 1, V) — the base model's bigram logits
+    log_base : Tensor (N,) — log a(x)
+    """
+
+    vocab: int
+    length: int
+    sequences: Tensor
+    base_logits: Tensor
+    log_base: Tensor
+
+    @property
+    def n_sequences(self) -> int:
+        return self.sequences.shape[0]
+
+    def init_logits(self, n_settings: int) -> Tensor:
+        """Start every setting from the base model: logits (S, L, V + 1, V)."""
+        return self.base_logits.expand(n_settings, *self.base_logits.shape).clone()
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """log π_θ(x) for every sequence: logits (..., L, V + 1, V) -> (..., N)."""
+        return sequence_log_prob(logits, self.sequences)
+
+    def decode(self, index: int) -> str:
+        """A sequence as a string of token ids, e.g. ``"013300"``."""
+        return "".join(str(int(t)) for t in self.sequences[index])
+
+
+def sequence_log_prob(logits: Tensor, sequences: Tensor) -> Tensor:
+    """Σ_t log softmax(θ[t, x_{t−1}])[x_t].
+
+    Shapes: logits (..., L, V+1, V), sequences (N, L) -> (..., N).
+    """
+    n_len, n_prev, vocab = logits.shape[-3:]
+    table = torch.log_softmax(logits, dim=-1)  # (..., L, V+1, V)
+    prev = torch.cat(
+        [torch.full_like(sequences[:, :1], n_prev - 1), sequences[:, :-1]], dim=1
+    )  # start symbol V, then the previous token
+    flat = table.reshape(*table.shape[:-3], n_len * n_prev * vocab)
+    pos = torch.arange(n_len, device=sequences.device)
+    idx = (pos * n_prev + prev) * vocab + sequences  # (N, L)
+    return flat[..., idx].sum(-1)
+
+
+def toy_lm(
+    vocab: int = 4,
+    length: int = 6,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    device: str | torch.device | None = None,
+) -> ToyLM:
+    """Enumerate all ``vocab``^``length`` sequences and draw a random bigram base model.
+
+    The base logits are standard normal / ``temperature`` (seeded), so a(x) is a smooth,
+    full-support distribution over sequences.
+    """
+    vocab = check_int(vocab, "vocab", low=2, high=16)
+    length = check_int(length, "length", low=1, high=12)
+    if vocab**length > 2**21:
+        raise ValueError(f"vocab**length must be at most 2**21 to enumerate, got {vocab}**{length}")
+    temperature = check_scalar(temperature, "temperature", low=0.0, closed="neither")
+    dev = get_device(device)
+    seqs = torch.tensor(list(itertools.product(range(vocab), repeat=length)), device=dev)
+    gen = make_generator(seed, "cpu")
+    base = torch.randn(length, vocab + 1, vocab, generator=gen, dtype=torch.float64) / temperature
+    base = base.to(dev)
+    return ToyLM(vocab, length, seqs, base, sequence_log_prob(base, seqs))
+
+
+def _normalise(log_w: Tensor) -> Tensor:
+    return log_w - torch.logsumexp(log_w, dim=-1, keepdim=True)
+
+
+def constraint_target(lm: ToyLM, *, token: int = 0, count: int = 2) -> tuple[Tensor, Tensor]:
+    """GDC-style target p(x) ∝ a(x)·1[x contains ``token`` exactly ``count`` times].
+
+    Returns ``(log p (N,), satisfied (N,) bool)``; log p = −inf off the constraint set.
+    """
+    token = check_int(token, "token", low=0, high=lm.vocab - 1)
+    count = check_int(count, "count", low=0, high=lm.length)
+    ok = (lm.sequences == token).sum(-1) == count
+    log_p = torch.where(ok, lm.log_base, torch.full_like(lm.log_base, -math.inf))
+    return _normalise(log_p), ok
+
+
+def count_reward(lm: ToyLM, *, token: int = 0, cap: int = 3) -> Tensor:
+    """r(x) = min(#{t: x_t = token}, cap): rewards a token, but only up to ``cap`` uses (N,)."""
+    token = check_int(token, "token", low=0, high=lm.vocab - 1)
+    cap = check_int(cap, "cap", low=1, high=lm.length)
+    return (lm.sequences == token).sum(-1).clamp(max=cap).to(lm.log_base.dtype)
+
+
+def reward_target(lm: ToyLM, reward: Tensor, beta: float | Tensor) -> Tensor:
+    """RLHF-style target p(x) ∝ a(x)·exp(r(x)/β); β a float or a tensor (B,) -> log p (..., N)."""
+    b = torch.as_tensor(beta, dtype=lm.log_base.dtype, device=lm.log_base.device)
+    if (b <= 0).any() or not torch.isfinite(b).all():
+        raise ValueError(f"beta must be finite and > 0, got {b.tolist()}")
+    return _normalise(lm.log_base + reward / b[..., None])
+
+
+def entropy(log_q: Tensor) -> Tensor:
+    """H(Q) = −Σ q log q in nats, on the last axis (exact over the enumeration)."""
+    return -(torch.exp(log_q) * torch.where(torch.isfinite(log_q), log_q, 0.0)).sum(-1)
+
+
+def kl(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """KL(P‖Q) = Σ p (log p − log q) on the last axis, with 0 log 0 = 0."""
+    p = torch.exp(log_p)
+    diff = torch.where(p > 0, log_p - log_q, 0.0)
+    return (p * diff).sum(-1)
