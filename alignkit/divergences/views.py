@@ -7,6 +7,7 @@ plotly here, so every view is testable and what the benchmarks time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,11 +15,20 @@ import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import to_numpy
+from alignkit.divergences.align import metrics, train_fdpg
 from alignkit.divergences.catalogue import LABELS, get, names
 from alignkit.divergences.fit import GaussianFit, fit_panel
 from alignkit.divergences.fit_2d import grid_2d
 from alignkit.divergences.landscape import descend_landscape, landscape
 from alignkit.divergences.mixture import GaussianMixture, k_modes
+from alignkit.divergences.toylm import (
+    ToyLM,
+    constraint_target,
+    count_reward,
+    entropy,
+    reward_target,
+    toy_lm,
+)
 
 __all__ = [
     "FitView",
@@ -31,6 +41,11 @@ __all__ = [
     "comparison_view",
     "Fit2DView",
     "fit2d_view",
+    "AlignmentView",
+    "alignment_view",
+    "TradeoffView",
+    "tradeoff_view",
+    "TARGETS",
 ]
 
 
@@ -219,4 +234,105 @@ def fit2d_view(
     return Fit2DView(
         tuple(LABELS[d] for d in divergences), xs, ys, dens, to_numpy(fit.mean[:, 0]),
         to_numpy(fit.std[:, 0]), to_numpy(fit.value[:, 0]), to_numpy(fit.diverged[:, 0]),
+    )  # fmt: skip
+
+
+# --- the toy LM (notebook 04) ---------------------------------------------------------
+TARGETS = ("reward", "constraint")
+
+
+@dataclass(frozen=True)
+class AlignmentView:
+    """One divergence's f-DPG run on the toy LM: distributions, curve and metrics."""
+
+    label: str
+    target: str
+    beta: float
+    sequences: tuple[str, ...]  # (K,) the K most likely sequences under the target
+    target_probs: np.ndarray  # (K,)
+    base_probs: np.ndarray  # (K,)
+    model_probs: np.ndarray  # (K,)
+    objective: np.ndarray  # (T+1,) D_f(P‖π) per step
+    metrics: dict[str, float]  # alignment, entropy, kl_base, kl_target, target_entropy
+    base_metrics: dict[str, float]
+    infinite: bool
+
+
+def _lm_target(target: str, beta: float) -> tuple[ToyLM, torch.Tensor, dict[str, torch.Tensor]]:
+    check_choice(target, "target", TARGETS)
+    lm = toy_lm(4, 6, seed=0)
+    if target == "reward":
+        r = count_reward(lm)
+        return lm, reward_target(lm, r, beta), {"reward": r}
+    log_p, ok = constraint_target(lm)
+    return lm, log_p, {"satisfied": ok}
+
+
+def alignment_view(
+    divergence: str = "reverse_kl",
+    alpha: float = 0.5,
+    beta: float = 0.2,
+    *,
+    target: str = "reward",
+    steps: int = 150,
+    n_samples: int | None = None,
+    top: int = 30,
+    progress: Callable[[int, int], None] | None = None,
+) -> AlignmentView:
+    """Train the toy LM with f-DPG on one divergence (exact gradients, or ``n_samples``)."""
+    check_choice(divergence, "divergence", names())
+    beta = check_scalar(beta, "beta", low=0.01, high=100.0)
+    alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
+    lm, log_p, what = _lm_target(target, beta)
+    setting = (divergence, alpha if divergence == "alpha" else math.nan)
+    run = train_fdpg(lm, log_p, [setting], steps=steps, n_samples=n_samples,
+                     progress=progress)  # fmt: skip
+    order = torch.argsort(log_p, descending=True)[: check_int(top, "top", low=1, high=200)]
+    m = metrics(lm, run.log_pi, log_p, **what)
+    base = metrics(lm, lm.log_base[None], log_p, **what)
+    return AlignmentView(
+        _label(divergence, alpha), target, beta, tuple(lm.decode(int(i)) for i in order),
+        to_numpy(torch.exp(log_p[order])), to_numpy(torch.exp(lm.log_base[order])),
+        to_numpy(torch.exp(run.log_pi[0, order])), to_numpy(run.objective[0]),
+        {k: float(v[0]) for k, v in m.items()}, {k: float(v[0]) for k, v in base.items()},
+        bool(run.infinite[0]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TradeoffView:
+    """Alignment and diversity for every divergence × β, trained in one batched run."""
+
+    labels: tuple[str, ...]  # (D,)
+    betas: np.ndarray  # (B,)
+    alignment: np.ndarray  # (B, D)
+    entropy: np.ndarray  # (B, D)
+    kl_base: np.ndarray  # (B, D)
+    target_alignment: np.ndarray  # (B,)
+    target_entropy: np.ndarray  # (B,)
+    infinite: np.ndarray  # (B, D)
+
+
+def tradeoff_view(
+    divergences: tuple[str, ...] = ("forward_kl", "jensen_shannon", "reverse_kl"),
+    betas: tuple[float, ...] = (1.0, 0.5, 0.2, 0.1),
+    *,
+    steps: int = 150,
+) -> TradeoffView:
+    """f-DPG on the reward target for every (β, divergence) pair as one batch of settings."""
+    lm = toy_lm(4, 6, seed=0)
+    r = count_reward(lm)
+    b = torch.tensor(betas, dtype=torch.float64)
+    log_p = reward_target(lm, r, b)  # (B, N)
+    settings = [(n, math.nan) for _ in betas for n in divergences]
+    rows = log_p.repeat_interleave(len(divergences), dim=0)  # one target row per setting
+    run = train_fdpg(lm, rows, settings, steps=steps)
+    m = metrics(lm, run.log_pi, rows, reward=r)
+    shape = (len(betas), len(divergences))
+    p = torch.exp(log_p)
+    return TradeoffView(
+        tuple(LABELS[n] for n in divergences), to_numpy(b),
+        to_numpy(m["alignment"].reshape(shape)), to_numpy(m["entropy"].reshape(shape)),
+        to_numpy(m["kl_base"].reshape(shape)), to_numpy((p * r).sum(-1)),
+        to_numpy(entropy(log_p)), to_numpy(run.infinite.reshape(shape)),
     )  # fmt: skip

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alignkit.divergences.catalogue import names
+from alignkit.divergences.plots.alignment import plot_alignment, update_alignment
 from alignkit.divergences.plots.fits import plot_fit, update_fit
-from alignkit.divergences.views import FitView, fit_view
-from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
+from alignkit.divergences.views import TARGETS, AlignmentView, FitView, alignment_view, fit_view
+from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider, log_slider
 
-__all__ = ["fit_explorer"]
+__all__ = ["fit_explorer", "alignment_explorer"]
 
 
 def _compute(
@@ -56,4 +57,35 @@ def fit_explorer(
     return LivePanel(
         controls, _compute, update_fit, plot_fit(view), key="fit_explorer", hide=hide,
         initial=view,
+    )  # fmt: skip
+
+
+def alignment_explorer(
+    *,
+    divergence: str = "reverse_kl",
+    alpha: float = 0.5,
+    beta: float = 0.2,
+    target: str = "reward",
+    steps: int = 150,
+    hide: Sequence[str] = (),
+) -> LivePanel[AlignmentView]:
+    """Train the toy LM live with f-DPG (exact gradients) for the chosen divergence, β and
+    target; the bar shows progress and a newer control value cancels the run (notebook 04)."""
+
+    def compute(
+        divergence: str, alpha: float, beta: float, target: str, progress: Progress | None = None
+    ) -> AlignmentView:
+        return alignment_view(divergence, alpha, beta, target=target, steps=steps,
+                              progress=None if progress is None else progress.update)  # fmt: skip
+
+    view = compute(divergence, alpha, beta, target)
+    controls = {
+        "divergence": dropdown(divergence, names(), "divergence"),
+        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)"),
+        "beta": log_slider(beta, 0.05, 5.0, "β (reward target)"),
+        "target": dropdown(target, TARGETS, "target"),
+    }
+    return LivePanel(
+        controls, compute, update_alignment, plot_alignment(view), key="alignment_explorer",
+        hide=hide, initial=view,
     )  # fmt: skip
