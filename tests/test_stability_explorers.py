@@ -155,3 +155,42 @@ def test_network_leaves_the_gd_minimum_for_a_flatter_one_under_sgd() -> None:
     assert float(run.loss[run.switch :].max()) > 100 * float(run.loss[run.switch])  # the jump
     assert float(run.frobenius[-1]) < 0.8 * float(run.frobenius[at_switch])  # flatter
     assert float(run.loss[-1]) < 0.01  # and a minimum again
+
+
+def test_direction_region_view_points_are_eigen_directions_and_rho_is_exact() -> None:
+    """Per-direction points (vᵀHv, std_i vᵀH_i v); a failing direction proves instability."""
+    from alignkit.stability.toys import linear_regression_hessians
+    from alignkit.stability.views import direction_region_view
+
+    _, h = linear_regression_hessians(10, 20, seed=0)
+    eta = T.linear_stability_threshold(h, 5)
+    evals, evecs = torch.linalg.eigh(h.mean(0))
+    v1 = evecs[:, -1]
+    q = torch.einsum("i,nij,j->n", v1, h, v1)
+    stable = direction_region_view(h, 0.99 * eta, 5)
+    assert (
+        not stable.exact and stable.names[0] == "v1 (top eigenvector)" and len(stable.names) == 10
+    )
+    assert stable.points[0].tolist() == pytest.approx(
+        [float(evals[-1]), float(q.std(unbiased=False))]
+    )
+    assert stable.rho == pytest.approx(T.spectral_radius(h, 0.99 * eta, 5)) and stable.rho < 1
+    assert bool(stable.stable.all())  # necessary condition holds at a stable minimum
+    assert stable.global_point == pytest.approx((T.sharpness(h.mean(0)), T.nonuniformity(h)))
+    assert not bool(T.stable_1d(*stable.global_point, 0.99 * eta, 5, 10))  # not a valid test
+    unstable = direction_region_view(h, 2.2 / float(evals[-1]), 5)  # beyond GD's 2/λ_max
+    assert not bool(unstable.stable[0]) and unstable.rho > 1
+
+
+def test_region_explorer_switches_to_directions() -> None:
+    panel = region_explorer()
+    assert "1 of 2 minima stable" in panel.figure.layout.title.text
+    panel.set_state(minima="regression n = 10, d = 20: directions", lr=0.26, batch_size=5,
+                    sampling="without replacement")  # fmt: skip
+    title = panel.figure.layout.title.text
+    assert panel.error is None and "10 of 10 eigen-directions pass" in title and "ρ(Q)" in title
+    assert len(panel.figure.data[3].x) == 10 and len(panel.figure.data[4].x) == 1
+    assert panel.figure.layout.xaxis.range[1] > 6.0  # axes follow the minimum's own points
+    panel.close()
+    with pytest.raises(ValueError, match="minima must be one of"):
+        region_explorer(minima="mlp")

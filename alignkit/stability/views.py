@@ -6,6 +6,7 @@ widgets or plotly here, so every view is testable and usable without a notebook.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import torch
 
 from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.stability import theory as T
+from alignkit.stability.directional import directional_moments
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
 from alignkit.stability.sweep import SweepResult
 from alignkit.stability.toys import escape_toy_hessians, linear_regression_hessians
@@ -21,6 +23,7 @@ from alignkit.stability.toys import escape_toy_hessians, linear_regression_hessi
 __all__ = [
     "RegionView",
     "region_view",
+    "direction_region_view",
     "ThresholdView",
     "threshold_view",
     "SimulationView",
@@ -56,7 +59,13 @@ class RegionView:
     s_max: torch.Tensor  # (num,) upper edge of the region (inf for GD)
     names: tuple[str, ...]
     points: torch.Tensor  # (P, 2): sharpness, non-uniformity
-    stable: torch.Tensor  # (P,) bool
+    stable: torch.Tensor  # (P,) bool: the 1-D test holds at the point
+    #: True: the points are 1-D minima and the test is exact (an iff). False: they are
+    #: directions (a_v, s_v) of one d-dimensional minimum, where the test is only necessary.
+    exact: bool = True
+    rho: float = math.nan  # ρ(Q) of that d-dimensional minimum (exact stability), else nan
+    #: (λ_max(H), s of :func:`theory.nonuniformity`) of that minimum: not a test in d > 1.
+    global_point: tuple[float, float] | None = None
 
 
 def _check_points(points: Mapping[str, tuple[float, float]] | None) -> None:
@@ -89,6 +98,38 @@ def region_view(
     stable = T.stable_1d(xy[:, 0], xy[:, 1], lr, batch_size, n, replacement=replacement)
     p = T.sampling_factor(n, batch_size, replacement=replacement)
     return RegionView(lr, batch_size, n, replacement, p, a, s_max, tuple(pts), xy, stable)
+
+
+def direction_region_view(
+    per_sample_hessians: torch.Tensor,
+    lr: float,
+    batch_size: int,
+    *,
+    replacement: bool = False,
+) -> RegionView:
+    """The 1-D region with one d-dimensional minimum's eigen-directions as points.
+
+    Each eigenvector v of H in its range (largest eigenvalue first) is placed at
+    (a_v, s_v) = (vᵀHv, std_i vᵀH_i v) (:mod:`alignkit.stability.directional`): a point
+    outside the region proves the minimum unstable; all inside is necessary, not
+    sufficient. The view also carries the exact ρ(Q) and Wu, Ma & E's (λ_max(H), s).
+    """
+    h = T._as_hessians(per_sample_hessians)
+    n = h.shape[0]
+    evals, evecs = torch.linalg.eigh(h.mean(0))
+    keep = evals > 1e-9 * max(float(evals[-1]), 0.0)
+    if not bool(keep.any()):
+        raise ValueError("per_sample_hessians must have a curved direction (H = 0 here)")
+    dirs = evecs[:, keep].flip(1).T  # (r, d), largest eigenvalue first
+    a_v, s_v = directional_moments(h, dirs)
+    points = {
+        ("v1 (top eigenvector)" if k == 0 else f"v{k + 1}"): (float(a_v[k]), float(s_v[k]))
+        for k in range(a_v.numel())
+    }
+    base = region_view(lr, batch_size, n=n, replacement=replacement, points=points)
+    rho = T.spectral_radius(h, base.lr, batch_size, replacement)
+    glob = (T.sharpness(h.mean(0)), T.nonuniformity(h))
+    return dataclasses.replace(base, exact=h.shape[1] == 1, rho=rho, global_point=glob)
 
 
 @dataclass(frozen=True)

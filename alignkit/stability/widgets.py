@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import ipywidgets as W
+import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
@@ -22,12 +23,13 @@ from alignkit.stability.plots.stability import (
 from alignkit.stability.plots.sweep import plot_sweep, update_sweep
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
 from alignkit.stability.sweep import SweepResult, load_sweep, sgd_sweep
-from alignkit.stability.toys import EscapeRun, simulate_escape_toy
+from alignkit.stability.toys import EscapeRun, linear_regression_hessians, simulate_escape_toy
 from alignkit.stability.views import (
     RegionView,
     SimulationView,
     SweepView,
     ThresholdView,
+    direction_region_view,
     region_view,
     simulation_view,
     sweep_view,
@@ -94,33 +96,54 @@ def gd_explorer(
     )  # fmt: skip
 
 
+#: Points of the region explorer: the 1-D escape toy's two minima, or the eigen-directions
+#: of notebook 01's regression minimum (n, d, data seed) = (10, 20, 0).
+REGION_MINIMA = {
+    "escape toy (1-D, n = 2)": None,
+    "regression n = 10, d = 20: directions": (10, 20, 0),
+}
+
+
 def region_explorer(
     *,
     lr: float = 0.7,
     batch_size: int = 1,
     sampling: str = "with replacement",
+    minima: str = "escape toy (1-D, n = 2)",
     n: int = 2,
     hide: Sequence[str] = (),
 ) -> LivePanel[RegionView]:
     """The (sharpness, non-uniformity) stability region reshaping as η and B move (notebook 01).
 
-    The points are the two minima of the escape toy (n = 2): x = 0 (a = 2, s = 0) and
-    x = 1 (a = 2, s = 1.8).
+    ``minima`` picks the points: the two minima of the 1-D escape toy (n = ``n``, default 2):
+    x = 0 (a = 2, s = 0) and x = 1 (a = 2, s = 1.8), where the region is exactly the stable
+    set; or each eigen-direction v of notebook 01's regression minimum at (vᵀHv, std_i vᵀH_i v),
+    where lying inside is only necessary (the title gives the exact ρ(Q)).
     """
-    _check_hide(hide, ("lr", "batch_size", "sampling"))
+    _check_hide(hide, ("lr", "batch_size", "sampling", "minima"))
     lr = check_scalar(lr, "lr", low=0.05, high=2.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=16)
     sampling = _check_sampling(sampling)
+    minima = check_choice(minima, "minima", REGION_MINIMA)
     n = check_int(n, "n", low=1, high=10_000)
+    hessians: dict[str, torch.Tensor] = {}
 
-    def compute(lr: float, batch_size: int, sampling: str) -> RegionView:
-        return region_view(lr, batch_size, n=n, replacement=SAMPLING[sampling])
+    def compute(lr: float, batch_size: int, sampling: str, minima: str) -> RegionView:
+        spec = REGION_MINIMA[minima]
+        if spec is None:
+            return region_view(lr, batch_size, n=n, replacement=SAMPLING[sampling])
+        if minima not in hessians:
+            hessians[minima] = linear_regression_hessians(spec[0], spec[1], seed=spec[2],
+                                                          device="cpu")[1]  # fmt: skip
+        return direction_region_view(hessians[minima], lr, batch_size,
+                                     replacement=SAMPLING[sampling])  # fmt: skip
 
-    view = compute(lr, batch_size, sampling)
+    view = compute(lr, batch_size, sampling, minima)
     controls = {
         "lr": float_slider(lr, 0.05, 2.0, 0.01, "learning rate η"),
         "batch_size": int_slider(batch_size, 1, 16, "batch size B"),
         "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
+        "minima": dropdown(minima, list(REGION_MINIMA), "points"),
     }
     return LivePanel(
         controls, compute, update_region, plot_region(view), key="region_explorer", hide=hide,

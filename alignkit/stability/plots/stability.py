@@ -27,47 +27,78 @@ __all__ = [
     "plot_edge_of_stability",
 ]
 
-A_MAX, S_MAX = 6.0, 4.0  # fixed axes so the region visibly reshapes
+A_MAX, S_MAX = 6.0, 4.0  # fixed axes for the 1-D minima so the region visibly reshapes
+GLOBAL = "(λ_max(H), s) of Wu, Ma & E: not a test in d > 1"
+
+
+def _region_axes(view: RegionView) -> tuple[float, float]:
+    """Axis ranges: fixed for 1-D minima, else fixed by the minimum's own points (not by η)."""
+    if view.exact and view.global_point is None:
+        return A_MAX, S_MAX
+    pts = to_numpy(view.points)
+    a_top, s_top = float(pts[:, 0].max()), float(pts[:, 1].max())
+    if view.global_point is not None:
+        a_top, s_top = max(a_top, view.global_point[0]), max(s_top, view.global_point[1])
+    return 1.5 * a_top, 1.25 * s_top
 
 
 def _region_traces(view: RegionView) -> dict[str, dict[str, object]]:
+    a_max, s_axis = _region_axes(view)
     a = to_numpy(view.a)
-    s = np.minimum(to_numpy(view.s_max), S_MAX * 1.5)
+    s = np.minimum(to_numpy(view.s_max), s_axis * 1.5)
     edge_a = np.concatenate([a, [a[-1]]])
     edge_s = np.concatenate([s, [0.0]])
     pts = to_numpy(view.points)
     stable = to_numpy(view.stable)
     noise_cap = math.inf if view.p == 0 else 1.0 / (view.lr * math.sqrt(view.p))
     sampling = "with" if view.replacement else "without"
-    title = (
-        f"η = {view.lr:.3g}, B = {view.batch_size} ({sampling} replacement, n = {view.n}, "
-        f"p = {view.p:.3g}): {int(stable.sum())} of {len(stable)} minima stable"
-    )
+    head = f"η = {view.lr:.3g}, B = {view.batch_size} ({sampling} replacement, n = {view.n}, "
+    if view.exact:
+        verdict = f"{int(stable.sum())} of {len(stable)} minima stable"
+        labels = ["stable" if ok else "unstable" for ok in stable]
+    else:
+        verdict = (
+            f"{int(stable.sum())} of {len(stable)} eigen-directions pass the 1-D test "
+            f"(necessary only); exact ρ(Q) = {view.rho:.4g}: "
+            f"{'stable' if view.rho <= 1 else 'unstable'}"
+        )
+        labels = ["passes (necessary)" if ok else "fails: unstable" for ok in stable]
+    glob = view.global_point
     return {
         "stable region": {"x": edge_a, "y": edge_s},
-        "a = 2/η (GD limit)": {"x": [2 / view.lr] * 2, "y": [0, S_MAX]},
+        "a = 2/η (GD limit)": {"x": [2 / view.lr] * 2, "y": [0, s_axis]},
         "s = 1/(η√p)": {
-            "x": [0, A_MAX] if math.isfinite(noise_cap) else [],
+            "x": [0, a_max] if math.isfinite(noise_cap) else [],
             "y": [noise_cap] * 2 if math.isfinite(noise_cap) else [],
         },
-        "minima": {
+        "minima (1-D) or directions v": {
             "x": pts[:, 0],
             "y": pts[:, 1],
-            "text": [
-                f"{n}: {'stable' if ok else 'unstable'}"
-                for n, ok in zip(view.names, stable, strict=True)
-            ],
+            "text": [f"{n}: {lab}" for n, lab in zip(view.names, labels, strict=True)],
             "marker.color": [COLORS["third"] if ok else COLORS["bad"] for ok in stable],
             "marker.symbol": ["circle" if ok else "x" for ok in stable],
+            "mode": "markers+text" if view.exact else "markers",
         },
-        "_layout": {"title.text": title},
+        GLOBAL: {"x": [] if glob is None else [glob[0]], "y": [] if glob is None else [glob[1]]},
+        "_layout": {
+            "title.text": head + f"p = {view.p:.3g}):" + (" " if view.exact else "<br>") + verdict,
+            "xaxis.range": [0, a_max],
+            "yaxis.range": [0, s_axis],
+            "yaxis.title.text": "non-uniformity s" if view.exact else "s_v = std_i vᵀH_i v",
+            "xaxis.title.text": "sharpness a" if view.exact else "a_v = vᵀHv",
+        },
     }
 
 
 def plot_region(
     view: RegionView, *, title: str | None = None, width: int | None = 640, height: int = 440
 ) -> go.Figure:
-    """The stability region in the (sharpness a, non-uniformity s) plane with given minima."""
+    """The (a, s) region where the 1-D test (1 − ηa)² + η²p s² ≤ 1 holds, with points.
+
+    For 1-D minima (``view.exact``) the region is exactly the stable set. For the
+    eigen-directions of a d-dimensional minimum it is a necessary condition per direction;
+    the title then gives the exact ρ(Q), and Wu, Ma & E's (λ_max(H), s) is drawn apart.
+    """
     t = _region_traces(view)
     fig = go.Figure()
     fig.add_traces(
@@ -79,13 +110,15 @@ def plot_region(
                        line={"color": COLORS["main"], "dash": "dash"}),
             go.Scatter(name="s = 1/(η√p)", mode="lines",
                        line={"color": COLORS["second"], "dash": "dot"}),
-            go.Scatter(name="minima", mode="markers+text", textposition="top right",
+            go.Scatter(name="minima (1-D) or directions v", mode="markers+text",
+                       textposition="top right",
                        marker={"size": 13, "line": {"width": 1, "color": "black"}},
                        hovertemplate="%{text}<br>a=%{x:.3g}, s=%{y:.3g}<extra></extra>"),
+            go.Scatter(name=GLOBAL, mode="markers",
+                       marker={"size": 13, "symbol": "diamond-open", "color": COLORS["neutral"]},
+                       hovertemplate="λ_max(H)=%{x:.3g}, s=%{y:.3g}<extra></extra>"),
         ]
     )  # fmt: skip
-    fig.update_xaxes(title_text="sharpness a = λ_max(H)", range=[0, A_MAX])
-    fig.update_yaxes(title_text="non-uniformity s", range=[0, S_MAX])
     return finish(fig, t, title=title, width=width, height=height)
 
 
