@@ -47,6 +47,22 @@ TIE_RTOL = 1e-8
 RANK_RTOL = 1e-10
 
 
+def _symmetric(matrix: torch.Tensor, name: str) -> torch.Tensor:
+    """A finite, symmetric, non-empty (d, d) floating tensor, else ValueError naming it."""
+    if not isinstance(matrix, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(matrix).__name__}")
+    square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.shape[0] >= 1
+    check_shape(tuple(matrix.shape), name, "(d, d) with d >= 1", square)
+    if not matrix.is_floating_point():
+        raise ValueError(f"{name} must have a floating dtype, got {matrix.dtype}")
+    if not bool(torch.isfinite(matrix).all()):
+        raise ValueError(f"{name} must be finite (got NaN or inf entries)")
+    scale = float(matrix.abs().max()) or 1.0
+    if float((matrix - matrix.T).abs().max()) > 1e-8 * scale:
+        raise ValueError(f"{name} must be symmetric")
+    return matrix
+
+
 def eigenspaces(
     matrix: torch.Tensor, *, rtol: float = TIE_RTOL
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -58,12 +74,7 @@ def eigenspaces(
     Shapes ``(d, d) -> (d,), (d, d), (d,)``: eigenvalues (descending), eigenvectors
     (columns, same order) and the group label of each (0 for the top eigenspace).
     """
-    check_shape(
-        tuple(matrix.shape),
-        "matrix",
-        "(d, d)",
-        matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1],
-    )
+    matrix = _symmetric(matrix, "matrix")
     rtol = check_scalar(rtol, "rtol", low=0.0, high=1.0, closed="left")
     evals, evecs = torch.linalg.eigh(matrix)
     evals, evecs = evals.flip(0), evecs.flip(1)
@@ -98,8 +109,10 @@ def top_eigenspace_share(
     (float, int)
         The share (nan if Tr Σ = 0) and dim P_k.
     """
+    curvature = _symmetric(curvature, "curvature")
     d = curvature.shape[-1]
     check_shape(tuple(noise.shape), "noise", f"({d}, {d})", tuple(noise.shape) == (d, d))
+    noise = _symmetric(noise, "noise")
     top_k = check_int(top_k, "top_k", low=1, high=d)
     _, evecs, labels = eigenspaces(curvature, rtol=rtol)
     inside = labels <= labels[top_k - 1]
