@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.alignkit-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install lab test test-fast lint format browser-deps bench clean
+.PHONY: install lab test test-fast lint format browser-deps bench site clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.py
 	$(PYTHON) scripts/bootstrap.py --venv $(VENV) --torch "$(TORCH)"
@@ -37,6 +37,10 @@ test-fast: install
 format: install
 	$(VENV)/bin/ruff format alignkit tests benchmarks scripts notebooks
 	$(VENV)/bin/ruff check --fix alignkit tests benchmarks scripts notebooks
+
+# The offline site: every notebook executed, one page each plus an index, in ./site.
+site: install
+	$(VENV)/bin/alignkit render --out site
 
 # Speed comparisons, written to benchmarks/results/*.json (hessian.py: see its docstring).
 bench: install browser-deps

@@ -1,4 +1,5 @@
-"""The ``alignkit`` command: ``doctor`` (check the setup) and ``lab`` (open the notebooks)."""
+"""The ``alignkit`` command: ``doctor`` (check the setup), ``lab`` (open the notebooks),
+``render`` (the offline site) and ``student`` (notebooks without solutions)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,26 @@ def lab(extra: Sequence[str]) -> int:
     return subprocess.call(cmd, env={**os.environ})
 
 
+def _site_command(args: argparse.Namespace) -> int:
+    """``render`` and ``student``: a clear one-line error (exit 2) for bad input."""
+    from alignkit.site import render_site, write_student_notebooks
+
+    try:
+        if args.command == "student":
+            for path in write_student_notebooks(args.out_dir):
+                print(f"wrote {path}")
+            return 0
+        report = render_site(
+            args.out, fast=args.fast, student=args.student, notebooks=args.notebooks or None
+        )
+    except ValueError as exc:
+        print(f"alignkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    for name, size in report.pages.items():
+        print(f"  {name:<45} {size:6.1f} MB")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is not None and (
         isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv)
@@ -126,7 +147,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Open JupyterLab on the notebooks; other options are passed to jupyter lab "
         "(e.g. alignkit lab --no-browser --port 8890).",
     )
+    render = sub.add_parser(
+        "render",
+        help="execute every notebook and write a static site that opens offline",
+        description="Execute the notebooks and write OUT/index.html plus one page per "
+        "notebook; every explorer still moves in the pages (precomputed frames).",
+    )
+    render.add_argument("--out", default="site", help="output folder (default: ./site)")
+    render.add_argument("--fast", action="store_true", help="small sizes (ALIGNKIT_FAST=1)")
+    render.add_argument("--student", action="store_true", help="leave out exercise solutions")
+    render.add_argument("notebooks", nargs="*", help="only these notebooks (default: all)")
+    student = sub.add_parser(
+        "student", help="write the notebooks without exercise solutions to OUT_DIR"
+    )
+    student.add_argument("out_dir", help="folder for the student .ipynb files")
     args, extra = parser.parse_known_args(argv)
+    if args.command in ("render", "student"):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return _site_command(args)
     if args.command == "doctor":
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

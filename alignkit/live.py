@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import html
 import inspect
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -402,8 +403,24 @@ class LivePanel(Generic[R]):
         if self.key is not None and _OPEN_PANELS.get(self.key) is self:
             del _OPEN_PANELS[self.key]
 
+    def static_figure(self, **options: Any) -> go.Figure:
+        """This panel as a plain figure whose controls move without a kernel.
+
+        See :func:`alignkit.static.static_figure` (options: ``budget``, ``max_bytes``,
+        ``max_seconds``, ``points``, ``tag``).
+        """
+        from alignkit.static import static_figure
+
+        return static_figure(self, **options)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if os.environ.get("ALIGNKIT_STATIC") == "1" and isinstance(bundle, dict):
+            # rendering a static site: add a kernel-free figure the page shows instead
+            from alignkit.static import static_html
+
+            bundle["text/html"] = static_html(self.static_figure())
+        return bundle
 
     def __repr__(self) -> str:
         return f"LivePanel(key={self.key!r}, state={self.state!r})"

@@ -1,0 +1,441 @@
+"""Kernel-free explorers: a :class:`~alignkit.live.LivePanel` as a plain figure that still moves.
+
+A rendered page has no kernel, so a panel's callbacks cannot run there. This module
+precomputes the panel's own ``compute`` over a small grid of control values and draws each
+result with the panel's own ``update`` function (so the live and static figures are drawn
+by the same plot code), then stores the results as plotly ``frames``. Native plotly sliders
+(one per slider control) and dropdown menus (one per dropdown) select among them; a short
+script (:data:`FRAME_SCRIPT`) combines the controls' positions into a frame name, animates
+to it (``redraw: false`` where every trace is an SVG scatter or bar and the layout only
+changes in ways ``animate`` handles), and keeps the controls' values in the page's URL
+fragment, so that a link restores a view.
+
+The grid is chosen per control within a frame ``budget`` and a byte budget: every option
+of a dropdown or checkbox, evenly spaced positions of a slider (including its current
+value), fewer positions for the sliders when the product exceeds the budget, and a control
+held at its current value when even two positions do not fit.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import inspect
+import itertools
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+
+from alignkit._checks import check_int, check_scalar
+
+if TYPE_CHECKING:
+    from alignkit.live import LivePanel
+
+__all__ = ["StaticControl", "control_grid", "static_figure", "static_html", "FRAME_SCRIPT"]
+
+SLIDER_POINTS = 9  # most positions per slider before the budget trims them
+_SVG_TYPES = {"scatter", "bar"}
+_SLIDER_PX = 80  # vertical room per native slider
+_LAYOUT_ANIMATABLE = {"xaxis", "yaxis", "xaxis2", "yaxis2", "xaxis3", "yaxis3"}
+
+
+@dataclass(frozen=True)
+class StaticControl:
+    """One control of a static figure: its name, kind and the values it can take.
+
+    ``kind`` is ``"slider"`` (a native plotly slider) or ``"menu"`` (a dropdown menu);
+    ``labels`` are what the reader sees and what the URL fragment stores.
+    """
+
+    name: str
+    description: str
+    kind: str
+    values: tuple[Any, ...]
+    labels: tuple[str, ...]
+    current: int
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.3g}"
+
+
+def _slider_values(widget: W.Widget, points: int) -> list[Any]:
+    """Evenly spaced positions of a slider (log-spaced for a log slider), current included."""
+    if isinstance(widget, W.FloatLogSlider):
+        lo, hi = widget.base**widget.min, widget.base**widget.max
+        values: list[Any] = list(np.geomspace(lo, hi, points))
+    elif isinstance(widget, W.IntSlider):
+        grid = np.linspace(widget.min, widget.max, points).round().astype(int)
+        values = sorted({int(v) for v in grid})
+    else:
+        step = float(widget.step or 0) or (widget.max - widget.min) / 100
+        grid = np.linspace(widget.min, widget.max, points)
+        snapped = {round(round((v - widget.min) / step) * step + widget.min, 12) for v in grid}
+        values = sorted(snapped)
+    current = widget.value
+    # the current view is always a frame: it replaces the nearest interior position
+    # (the range's ends stay), or joins the ends when there is no interior position
+    interior = range(1, len(values) - 1)
+    if interior:
+        nearest = min(interior, key=lambda i: abs(float(values[i]) - float(current)))
+        values[nearest] = current
+    else:
+        values.append(current)
+    values = sorted(set(values), key=float)
+    return [type(current)(v) if isinstance(current, int) else float(v) for v in values]
+
+
+def _options(widget: W.Widget) -> tuple[list[Any], list[str]]:
+    values = list(getattr(widget, "_options_values", ()) or ())
+    labels = list(getattr(widget, "_options_labels", ()) or ())
+    if not values:
+        values = list(widget.options)
+        labels = [str(v) for v in values]
+    return values, [str(label) for label in labels]
+
+
+def control_grid(
+    controls: Mapping[str, W.Widget], *, budget: int = 48, points: int = SLIDER_POINTS
+) -> list[StaticControl]:
+    """The static controls for a panel's visible controls, within ``budget`` frames.
+
+    Dropdowns, toggle/radio buttons and selection sliders keep every option, checkboxes
+    both values; numeric sliders get up to ``points`` positions, fewer when the product of
+    all sizes exceeds ``budget``. Controls that cannot get two positions stay fixed (and
+    are left out). Hidden controls (``layout.display == "none"``) are left out.
+    """
+    budget = check_int(budget, "budget", low=1)
+    points = check_int(points, "points", low=2)
+    visible = {
+        name: w for name, w in controls.items() if getattr(w.layout, "display", None) != "none"
+    }
+    option_like = (W.Dropdown, W.ToggleButtons, W.RadioButtons, W.SelectionSlider)
+    choices: dict[str, tuple[str, list[Any], list[str]]] = {}
+    sliders: dict[str, W.Widget] = {}
+    for name, w in visible.items():
+        if isinstance(w, option_like):
+            values, labels = _options(w)
+            kind = "slider" if isinstance(w, W.SelectionSlider) else "menu"
+            choices[name] = (kind, values, labels)
+        elif isinstance(w, W.Checkbox):
+            choices[name] = ("menu", [False, True], ["off", "on"])
+        elif isinstance(w, (W.FloatSlider, W.FloatLogSlider, W.IntSlider)):
+            sliders[name] = w
+    # fit the option controls first (in panel order), then share the rest among sliders
+    size = 1
+    kept: dict[str, tuple[str, list[Any], list[str]]] = {}
+    for name, (kind, values, labels) in choices.items():
+        if size * len(values) <= budget and len(values) > 1:
+            kept[name] = (kind, values, labels)
+            size *= len(values)
+    per = points
+    while sliders and per > 2 and size * per ** len(sliders) > budget:
+        per -= 1
+    n_fit = len(sliders)
+    while n_fit and size * per**n_fit > budget:
+        n_fit -= 1
+    for name in list(sliders)[:n_fit]:
+        values = _slider_values(sliders[name], per)
+        kept[name] = ("slider", values, [_label(v) for v in values])
+    out = []
+    for name in visible:  # panel order
+        if name not in kept:
+            continue
+        kind, values, labels = kept[name]
+        current = controls[name].value
+        index = next((i for i, v in enumerate(values) if v == current), 0)
+        description = str(getattr(controls[name], "description", "") or name)
+        out.append(StaticControl(name, description, kind, tuple(values), tuple(labels), index))
+    return out
+
+
+def _layout_diff(layout: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in layout.items() if base.get(k) != v and k not in ("template",)}
+
+
+def _as_float32(obj: Any) -> Any:
+    """float64 arrays (plotly's base64 ``{"dtype": "f8", "bdata": ...}``) -> float32.
+
+    Half the bytes; the eye cannot tell on a plot.
+    """
+    if isinstance(obj, dict):
+        if obj.get("dtype") == "f8" and isinstance(obj.get("bdata"), str):
+            data = np.frombuffer(base64.b64decode(obj["bdata"]), dtype="<f8").astype("<f4")
+            return {**obj, "dtype": "f4", "bdata": base64.b64encode(data.tobytes()).decode()}
+        return {k: _as_float32(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_as_float32(v) for v in obj]
+    return obj
+
+
+def _render(panel: LivePanel[Any], base: go.Figure, state: dict[str, Any]) -> go.Figure:
+    """Compute and draw one state with the panel's own functions (on the panel's threads)."""
+    fig = go.Figure(base)
+    kwargs = dict(state)
+    if "progress" in inspect.signature(panel.compute).parameters:
+        from alignkit.live import Progress
+
+        kwargs["progress"] = Progress(W.FloatProgress())
+    saved = torch.get_num_threads()
+    if panel.threads is not None:
+        torch.set_num_threads(panel.threads)
+    try:
+        panel.update(fig, panel.compute(**kwargs))
+    finally:
+        torch.set_num_threads(saved)
+    return fig
+
+
+def static_figure(
+    panel: LivePanel[Any],
+    *,
+    budget: int = 48,
+    max_bytes: int = 4_000_000,
+    max_seconds: float = 20.0,
+    points: int = SLIDER_POINTS,
+    tag: str | None = None,
+) -> go.Figure:
+    """A plain ``go.Figure`` of the panel whose sliders and menus move without a kernel.
+
+    Parameters
+    ----------
+    panel : LivePanel
+        The live explorer; its ``compute`` runs once per frame, its ``update`` draws it.
+    budget : int, default=48
+        Most frames (combinations of control values).
+    max_bytes : int, default=4_000_000
+        Byte budget for all frames together; fewer slider positions when one frame is big.
+    max_seconds : float, default=20
+        Time budget for computing the frames; fewer positions when one compute is slow.
+    points : int, default=9
+        Most positions per slider.
+    tag : str, optional
+        Prefix of this figure's entries in the URL fragment (default: the panel's key).
+
+    Returns
+    -------
+    go.Figure
+        Frames named ``"i-j-..."`` (indices into each control's values), one native
+        slider per slider control and one dropdown per menu control, and
+        ``layout.meta["alignkit"]`` describing them for :data:`FRAME_SCRIPT`.
+    """
+    budget = check_int(budget, "budget", low=1)
+    max_bytes = check_int(max_bytes, "max_bytes", low=10_000)
+    max_seconds = check_scalar(max_seconds, "max_seconds", low=0.0, closed="neither")
+    base = go.Figure(panel.figure)
+    state = panel.state
+    started = time.perf_counter()
+    first = _render(panel, base, state)
+    seconds = time.perf_counter() - started
+    frame_bytes = len(pio.to_json(go.Figure(data=_as_float32(first.to_dict()["data"]))))
+    budget = min(budget, max_bytes // max(frame_bytes, 1), int(max_seconds / max(seconds, 1e-3)))
+    budget = max(1, budget)
+    controls = control_grid(panel.controls, budget=budget, points=points)
+    base_layout = first.to_dict()["layout"]
+    frames = []
+    svg_only = all(t.type in _SVG_TYPES for t in first.data)
+    animatable_layout = True
+    for idx in itertools.product(*(range(len(c.values)) for c in controls)):
+        values = {c.name: c.values[i] for c, i in zip(controls, idx, strict=True)}
+        try:
+            fig = (
+                first
+                if all(i == c.current for c, i in zip(controls, idx, strict=True))
+                else (_render(panel, base, {**state, **values}))
+            )
+        except Exception:  # a setting the compute rejects: no frame, the reader sees no change
+            continue
+        as_dict = fig.to_dict()
+        diff = _layout_diff(as_dict["layout"], base_layout)
+        if set(diff) - _LAYOUT_ANIMATABLE:
+            animatable_layout = False
+        frames.append(
+            go.Frame(
+                name="-".join(str(i) for i in idx),
+                data=_as_float32(as_dict["data"]),
+                layout={k: as_dict["layout"].get(k) for k in (set(diff) | {"title"})},
+                traces=list(range(len(as_dict["data"]))),
+            )
+        )
+    out = go.Figure(first)
+    out.frames = frames
+    redraw = not (svg_only and animatable_layout)
+    sliders: list[dict[str, Any]] = []
+    menus: list[dict[str, Any]] = []
+    meta_controls: list[dict[str, Any]] = []
+    n_sliders = sum(c.kind == "slider" for c in controls)
+    for c in controls:
+        if c.kind == "slider":
+            sliders.append(
+                {
+                    "active": c.current,
+                    "currentvalue": {"prefix": f"{c.description}: ", "font": {"size": 12}},
+                    "pad": {"t": 0, "b": 0},
+                    "yanchor": "top",
+                    "len": 0.9,
+                    "x": 0.05,
+                    "steps": [{"label": label, "method": "skip", "args": []} for label in c.labels],
+                    "name": c.name,
+                }
+            )
+            meta_controls.append({"name": c.name, "kind": "slider", "index": len(sliders) - 1})
+        else:
+            menus.append(
+                {
+                    "type": "dropdown",
+                    "active": c.current,
+                    "x": 1.0,
+                    "xanchor": "right",
+                    "yanchor": "bottom",
+                    "showactive": True,
+                    "buttons": [
+                        {"label": f"{c.description}: {label}", "method": "skip", "args": []}
+                        for label in c.labels
+                    ],
+                    "name": c.name,
+                }
+            )
+            meta_controls.append({"name": c.name, "kind": "menu", "index": len(menus) - 1})
+        meta_controls[-1]["labels"] = list(c.labels)
+    # sliders stacked under whatever the figure already has below its plot (axis titles,
+    # a legend): their y is in paper units, so convert the pixel offsets
+    top = max(out.layout.margin.t or 60, 60 + 35 * len(menus))
+    below = out.layout.margin.b if out.layout.margin.b is not None else 80
+    if out.layout.legend.orientation == "h" and (out.layout.legend.y or 1) < 0:
+        below = max(below, 110)
+    height = (out.layout.height or 420) + _SLIDER_PX * n_sliders + 35 * len(menus)
+    bottom = below + _SLIDER_PX * n_sliders
+    plot_px = max(height - top - bottom, 50)
+    for k, slider in enumerate(sliders):
+        slider["y"] = -(below + _SLIDER_PX * k) / plot_px
+    for k, menu in enumerate(menus):  # top right, above the plot and its subplot titles
+        menu["y"] = 1 + (top - 38 - 35 * k) / plot_px
+    out.update_layout(
+        sliders=sliders,
+        updatemenus=menus,
+        height=height,
+        margin={"b": bottom, "t": top},
+        meta={
+            "alignkit": {
+                "tag": tag or panel.key or "explorer",
+                "controls": meta_controls,
+                "frames": [f.name for f in frames],
+                "redraw": redraw,
+            }
+        },
+    )
+    return out
+
+
+FRAME_SCRIPT = """
+(function () {
+  var gd = document.getElementById('{plot_id}');
+  if (!gd || !gd.layout || !gd.layout.meta || !gd.layout.meta.alignkit) { return; }
+  var meta = gd.layout.meta.alignkit;
+  var active = meta.controls.map(function (c) {
+    var opts = c.kind === 'slider' ? gd.layout.sliders[c.index] : gd.layout.updatemenus[c.index];
+    return (opts && opts.active) || 0;
+  });
+  function readHash() {
+    var out = {};
+    (window.location.hash || '').replace(/^#/, '').split('&').forEach(function (part) {
+      if (!part) { return; }
+      var kv = part.split('=');
+      out[decodeURIComponent(kv[0])] = decodeURIComponent(kv.slice(1).join('='));
+    });
+    return out;
+  }
+  function writeHash() {
+    var parts = readHash();
+    meta.controls.forEach(function (c, k) {
+      parts[meta.tag + '.' + c.name] = c.labels[active[k]];
+    });
+    var text = Object.keys(parts).map(function (key) {
+      return encodeURIComponent(key) + '=' + encodeURIComponent(parts[key]);
+    }).join('&');
+    try { history.replaceState(null, '', '#' + text); } catch (e) { window.location.hash = text; }
+  }
+  function show() {
+    var name = active.join('-');
+    gd.setAttribute('data-alignkit-frame', name);
+    if (meta.frames.indexOf(name) < 0) { return Promise.resolve(); }
+    return Plotly.animate(gd, [name], {
+      mode: 'immediate', frame: {duration: 0, redraw: meta.redraw}, transition: {duration: 0}
+    });
+  }
+  function controlOf(kind, index) {
+    for (var k = 0; k < meta.controls.length; k++) {
+      if (meta.controls[k].kind === kind && meta.controls[k].index === index) { return k; }
+    }
+    return -1;
+  }
+  gd.on('plotly_sliderchange', function (ev) {
+    var k = controlOf('slider', ev.slider._index);
+    if (k < 0) { return; }
+    active[k] = ev.slider.steps.indexOf(ev.step);
+    if (active[k] < 0) { active[k] = ev.step._index || 0; }
+    show(); writeHash();
+  });
+  gd.on('plotly_buttonclicked', function (ev) {
+    var k = controlOf('menu', ev.menu._index);
+    if (k < 0) { return; }
+    active[k] = ev.active;
+    show(); writeHash();
+  });
+  var wanted = readHash(), update = {}, changed = false;
+  meta.controls.forEach(function (c, k) {
+    var label = wanted[meta.tag + '.' + c.name];
+    var i = label === undefined ? -1 : c.labels.indexOf(label);
+    if (i >= 0 && i !== active[k]) {
+      active[k] = i; changed = true;
+      update[(c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active'] = i;
+    }
+  });
+  gd.setAttribute('data-alignkit-frame', active.join('-'));
+  if (changed) { Plotly.relayout(gd, update).then(show); }
+})();
+"""
+"""Page script for a static figure (plotly ``post_script``; ``{plot_id}`` is its div)."""
+
+
+def static_html(fig: go.Figure, *, div_id: str | None = None) -> str:
+    """The figure as an HTML fragment (no plotly.js: the page includes it once).
+
+    Wrapped in a ``<div data-alignkit-static=...>`` so that page builders recognise it.
+    """
+    meta = (fig.layout.meta or {}) if fig.layout.meta else {}
+    tag = html.escape(str(meta.get("alignkit", {}).get("tag", "figure")), quote=True)
+    body = pio.to_html(
+        fig,
+        include_plotlyjs=False,
+        full_html=False,
+        post_script=FRAME_SCRIPT if fig.frames else None,
+        div_id=div_id,
+        config={"responsive": True, "displaylogo": False},
+        auto_play=False,
+    )
+    return f"<div data-alignkit-static='{tag}'>{body}</div>"
+
+
+def describe(fig: go.Figure) -> str:
+    """One line: the controls of a static figure and its number of frames (for logs)."""
+    meta = (fig.layout.meta or {}).get("alignkit", {}) if fig.layout.meta else {}
+    names = [c["name"] for c in meta.get("controls", [])]
+    return json.dumps({"controls": names, "frames": len(fig.frames or ())})
+
+
+def sequence_labels(values: Sequence[Any]) -> list[str]:
+    """Labels as the static controls show them (``_label`` of each value)."""
+    return [_label(v) for v in values]
