@@ -26,6 +26,8 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import alignkit
 from alignkit import _checks, cli, device, live
@@ -1626,3 +1628,128 @@ def test_bad_value_is_rejected_naming_the_argument(key: str, param: str, value: 
     assert "unexpected keyword argument" not in message, f"no parameter {param!r}: {message}"
     token = entry.match.get(param, param)
     assert token in message, f"message does not name {token!r}: {message}"
+
+
+# --- the examples of issue 14, each exactly as reported ---------------------------
+def _issue_examples() -> list[Any]:
+    hs = _hs(10, 20)
+    asym = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    cases = [
+        # explorer arguments outside their control's range were clamped silently
+        (lambda: widgets.gd_explorer(lr=5.0), ValueError, r"lr must be in \[0.01, 1.5\], got 5"),
+        (lambda: widgets.sweep_explorer(lr=NAN, source="precomputed"), ValueError, "lr must"),
+        (lambda: live.float_slider(5.0, 0.01, 1.5, 0.01, "η"), ValueError, r"value \(η\)"),
+        # non-integer batch sizes truncated; bools passed as numbers; integer dtypes truncated
+        (lambda: theory.linear_stability_threshold(hs, 1.5), TypeError, "batch_size must be an"),
+        (lambda: theory.threshold_curve(hs, [1.5, 2]), TypeError, "batch_sizes must be an"),
+        (lambda: quadratic.gd_quadratic(2.0, True), TypeError, "lr must be real numbers"),
+        (lambda: toys.escape_toy_losses(torch.tensor([2])), TypeError, "x must be a floating"),
+        # NaN or asymmetric Hessians gave a sharpness of -0.0 or 1.0
+        (lambda: theory.sharpness(torch.full((2, 2), NAN)), ValueError, "hessian must be finite"),
+        (lambda: theory.sharpness(asym), ValueError, "hessian must be symmetric"),
+        # replacement='no' meant "with replacement"; unknown sampling names were a KeyError
+        (lambda: theory.sampling_factor(10, 2, replacement="no"), TypeError, "replacement must"),
+        (lambda: widgets.escape_explorer(sampling="nope"), ValueError, "sampling must be one of"),
+        # empty inputs gave empty or NaN results
+        (lambda: theory.threshold_curve(hs, []), ValueError, "batch_sizes must hold at least"),
+        (lambda: quadratic.gd_quadratic(torch.zeros(0), 0.1), ValueError, "sharpness must not"),
+        (lambda: toys.escape_toy_losses(torch.zeros(0)), ValueError, "x must not be empty"),
+        # a huge finite lr overflowed into LinAlgError
+        (lambda: theory.spectral_radius(hs, 1e200, 1), ValueError, r"lr must be in \(0, "),
+        (lambda: theory.spectral_radius_curve(hs, [0.1, 1e200], 1), ValueError, "lrs must be in"),
+        # LivePanel(threads=0) escaped the panel; an MPS index was not checked
+        (lambda: live.LivePanel(**{**_panel_base(), "threads": 0}), ValueError, "threads must"),
+        (lambda: device.get_device("mps:1"), ValueError, "mps:1"),
+        # Lanczos from a zero start; B > n without replacement; n <= 0
+        (lambda: lanczos.lanczos(_eye_matvec, torch.zeros(4), k=1, iters=4, tol=1e-4,
+                                 generator=torch.Generator()), ValueError, "start must be non-"),
+        (lambda: minibatch.minibatch_indices(torch.tensor([0]), 0, 5, 6, replacement=False),
+         ValueError, r"batch_size must be an integer in \[1, 5\], got 6"),
+        (lambda: minibatch.minibatch_indices(torch.tensor([0]), 0, 0, 1), ValueError, "n must be"),
+    ]  # fmt: skip
+    return [pytest.param(*c, id=f"example-{i}") for i, c in enumerate(cases)]
+
+
+@pytest.mark.parametrize(("call", "error", "pattern"), _issue_examples())
+def test_issue_examples(call: Callable[[], Any], error: type[Exception], pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+def test_get_device_mps_index_without_mps() -> None:
+    if device._mps_available():
+        pytest.skip("this machine has MPS: 'mps:0' is valid here")
+    with pytest.raises(ValueError, match="MPS is not available"):
+        device.get_device("mps:0")
+
+
+# --- random bad numbers (hypothesis) ----------------------------------------------
+#: not a positive finite real: <= 0 (incl. -inf, -0.0), NaN, +inf, bools, short strings
+BAD_POSITIVE = st.one_of(
+    st.floats(max_value=0.0), st.sampled_from([NAN, INF]), st.booleans(), st.text(max_size=2)
+)
+#: not an integer >= 1: <= 0, non-integer floats (incl. NaN, ±inf), bools, strings
+BAD_COUNT = st.one_of(
+    st.integers(max_value=0),
+    st.floats().filter(lambda f: not float(f).is_integer()),
+    st.booleans(),
+    st.text(max_size=2),
+)
+_H2 = _hs(3, 2)
+
+PROPERTY_TABLE: list[tuple[str, Callable[..., Any], dict[str, Any], str, Any]] = [
+    ("sampling_factor", theory.sampling_factor, {"n": 10, "batch_size": 2}, "n", BAD_COUNT),
+    ("sampling_factor", theory.sampling_factor, {"n": 10, "batch_size": 2}, "batch_size",
+     BAD_COUNT),
+    ("linear_stability_threshold", theory.linear_stability_threshold,
+     {"per_sample_hessians": _H2, "batch_size": 1}, "batch_size", BAD_COUNT),
+    ("spectral_radius", theory.spectral_radius,
+     {"per_sample_hessians": _H2, "lr": 0.1, "batch_size": 1}, "lr", BAD_POSITIVE),
+    ("stability_operator", theory.stability_operator,
+     {"per_sample_hessians": _H2, "lr": 0.1, "batch_size": 1}, "lr", BAD_POSITIVE),
+    ("region_boundary", theory.region_boundary, {"lr": 0.5, "batch_size": 1, "n": 2}, "lr",
+     BAD_POSITIVE),
+    ("gd_quadratic", quadratic.gd_quadratic, {"sharpness": 2.0, "lr": 0.3}, "lr", BAD_POSITIVE),
+    ("gd_quadratic", quadratic.gd_quadratic, {"sharpness": 2.0, "lr": 0.3}, "sharpness",
+     BAD_POSITIVE),
+    ("gd_quadratic", quadratic.gd_quadratic, {"sharpness": 2.0, "lr": 0.3}, "steps", BAD_COUNT),
+    ("simulate_escape_toy", toys.simulate_escape_toy, {"lr": 0.5, "batch_size": 1}, "lr",
+     BAD_POSITIVE),
+    ("simulate_escape_toy", toys.simulate_escape_toy, {"lr": 0.5, "batch_size": 1}, "seeds",
+     BAD_COUNT),
+    ("simulate_linear_sgd", simulate.simulate_linear_sgd,
+     {"per_sample_hessians": _H2, "lr": 0.1, "batch_size": 1}, "steps", BAD_COUNT),
+    ("operator_top_eigenvalues", lanczos.operator_top_eigenvalues,
+     {"matvec": _eye_matvec, "dim": 3}, "k", BAD_COUNT),
+    ("gd_explorer", widgets.gd_explorer, {}, "lr",
+     st.floats().filter(lambda f: not 0.01 <= f <= 1.5)),
+    ("escape_explorer", widgets.escape_explorer, {}, "batch_size",
+     st.one_of(st.integers(min_value=9), BAD_COUNT)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fn", "base", "param", "strategy"),
+    [pytest.param(*row[1:], id=f"{row[0]}-{row[3]}") for row in PROPERTY_TABLE],
+)
+def test_random_bad_numbers_are_rejected(
+    fn: Callable[..., Any], base: dict[str, Any], param: str, strategy: Any
+) -> None:
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(value=strategy)
+    def check(value: Any) -> None:
+        with pytest.raises((ValueError, TypeError)) as info:
+            fn(**{**base, param: value})
+        assert param in str(info.value), str(info.value)
+
+    check()
+
+
+@settings(max_examples=30, deadline=None)
+@given(b=st.floats(min_value=1.0, max_value=10.0).filter(lambda f: not f.is_integer()))
+def test_non_integer_batch_sizes_never_truncate(b: float) -> None:
+    """The issue's linear_stability_threshold(Hs, 1.5) == B = 1 value can no longer happen."""
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        theory.linear_stability_threshold(_hs(10, 4), b)
+    with pytest.raises(TypeError, match="batch_sizes must be an integer"):
+        theory.threshold_curve(_hs(10, 4), torch.tensor([b], dtype=torch.float64))
