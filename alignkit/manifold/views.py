@@ -193,7 +193,8 @@ def _curve(
     grid = torch.tensor(EPS_GRID, dtype=torch.float64)
     x = eps_sweep(model, kind, grid, n, steps=steps, method=method)
     ref = _reference(manifold)
-    dist = torch.nan_to_num(manifold.distance_to_manifold(x.reshape(-1, model.dim)), nan=1e6)
+    dist = manifold.distance_to_manifold(x.reshape(-1, model.dim))
+    dist = torch.nan_to_num(dist, nan=1e6, posinf=1e6)  # diverged runs: flagged as huge
     dist = dist.reshape(len(EPS_GRID), n).mean(1).double()
     tv = torch.tensor(
         [density_shift(manifold, xi, ref, bins=BINS)[0] for xi in x], dtype=torch.float64

@@ -1,0 +1,165 @@
+"""Lyapunov exponents and vectors of a flow: batched torch.func vs a per-sample autograd loop.
+
+Problem (issue 12): 4,096 samples x 100 solver steps (``--methods``, default RK4) of a velocity
+field given by a 3x128 SiLU MLP in R^2 (input [x, t], random init, seed 0), ``--dtypes``
+(default float32), on CPU with ``--threads`` threads (default 1).
+
+Routes, same algorithm (push an orthonormal frame through each step's Jacobian, QR after
+every step, exponents = sum of log |R_ii| / T):
+(a) alignkit: ``alignkit.numerics.ode.lyapunov_qr`` - ``vmap(jacfwd(rk4_step))`` over all
+    samples at once;
+(b) the loop: for every sample and every step, ``torch.autograd.functional.jacobian`` of the
+    solver step, then QR. Timed on ``--repeats`` chunks of ``--loop-samples`` samples,
+    interleaved with the batched runs, and extrapolated linearly from the median chunk (its
+    cost is linear in the number of samples).
+Check: (a)'s exponents of the looped samples equal (b)'s to ``1e-5`` (absolute).
+
+Run: ``.venv/bin/python benchmarks/manifold.py`` -> ``benchmarks/results/manifold.json``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep (shared CPUs)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from alignkit.device import describe, get_device  # noqa: E402
+from alignkit.manifold.fields import init_mlp, mlp_apply  # noqa: E402
+from alignkit.numerics.ode import lyapunov_qr, ode_step  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _loop(field, x0: torch.Tensor, steps: int, method: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Route (b): one autograd Jacobian per sample and step; returns exponents (n, D)."""
+    grid = torch.linspace(0.0, 1.0, steps + 1, dtype=x0.dtype, device=x0.device)
+    out = []
+    for x in x0:
+        q = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
+        logs = torch.zeros(x.numel(), dtype=x.dtype, device=x.device)
+        for k in range(steps):
+            t, h = grid[k], grid[k + 1] - grid[k]
+            jac = torch.autograd.functional.jacobian(
+                lambda y, t=t, h=h: ode_step(field, y, t, h, method=method), x
+            )
+            with torch.no_grad():
+                x = ode_step(field, x, t, h, method=method)
+                q, r = torch.linalg.qr(jac @ q)
+                sign = torch.sign(torch.diagonal(r))
+                q, r = q * sign, r * sign[:, None]
+                logs += torch.log(torch.diagonal(r))
+        out.append(logs / (grid[-1] - grid[0]))
+    return torch.stack(out)
+
+
+def run(args: argparse.Namespace, method: str, dtype: torch.dtype) -> dict[str, object]:
+    """Time both routes for one solver and dtype; check the exponents agree."""
+    dev = get_device(args.device)
+    params = init_mlp([3, 128, 128, 128, 2], seed=0, device=dev, dtype=dtype)
+
+    def field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return mlp_apply(params, torch.cat([x, t.reshape(1).to(x)]))
+
+    gen = torch.Generator(device=dev).manual_seed(1)
+    x0 = torch.randn(args.samples, 2, generator=gen, device=dev, dtype=dtype)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    lyapunov_qr(field, x0[:64], steps=2, method=method)  # warm-up
+    batched, loop_chunks, diffs = [], [], []
+    chunk = args.loop_samples
+    for r in range(args.repeats):  # the two routes interleaved; medians reported
+        sync()
+        t0 = time.perf_counter()
+        res = lyapunov_qr(field, x0, steps=args.steps, method=method)
+        sync()
+        batched.append(time.perf_counter() - t0)
+        sub = x0[r * chunk : (r + 1) * chunk]
+        sync()
+        t0 = time.perf_counter()
+        loop_exp = _loop(field, sub, args.steps, method)
+        sync()
+        loop_chunks.append(time.perf_counter() - t0)
+        diffs.append(float((res.exponents[r * chunk : (r + 1) * chunk] - loop_exp).abs().max()))
+    t_batched = sorted(batched)[len(batched) // 2]
+    t_loop_sub = sorted(loop_chunks)[len(loop_chunks) // 2]
+    t_loop = t_loop_sub * args.samples / chunk
+    diff = max(diffs)
+    print(
+        f"{method} {dtype}: batched {t_batched:.2f} s, loop {t_loop:.1f} s (extrapolated from "
+        f"{args.loop_samples} samples: {t_loop_sub:.2f} s), speed-up {t_loop / t_batched:.0f}x, "
+        f"max |Δλ| = {diff:.2e}",
+        flush=True,
+    )
+    return {
+        "method": method,
+        "dtype": str(dtype),
+        "batched_seconds_median": t_batched,
+        "batched_seconds_all": batched,
+        "loop_seconds_per_chunk_median": t_loop_sub,
+        "loop_seconds_per_chunk_all": loop_chunks,
+        "loop_samples_per_chunk": chunk,
+        "loop_seconds_extrapolated": t_loop,
+        "speedup": t_loop / t_batched,
+        "max_abs_exponent_difference": diff,
+        "exponents_match_1e-5": diff < 1e-5,
+        "mean_exponents": res.exponents.mean(0).tolist(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--loop-samples", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--methods", default="rk4")
+    ap.add_argument("--dtypes", default="float32")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/manifold.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    runs = [
+        run(args, method, getattr(torch, dt))
+        for dt in args.dtypes.split(",")
+        for method in args.methods.split(",")
+    ]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    result = {
+        "problem": f"{args.samples} samples x {args.steps} solver steps, 3x128 SiLU MLP field "
+        "in R^2, Lyapunov exponents + vectors by QR; loop = one autograd Jacobian per sample "
+        "and step, timed on repeats x loop_samples_per_chunk samples (chunks interleaved with the "
+        "batched runs), extrapolated linearly from the median chunk",
+        "runs": runs,
+        "threads": args.threads,
+        "device": describe(args.device),
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": load,
+        "commit": commit,
+        "command": "python benchmarks/manifold.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
+        "torchcfm": "not run: the flow-matching comparison against torchcfm needs a separate "
+        ".venv-bench environment; not done in this round",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
