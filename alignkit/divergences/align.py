@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
 from alignkit.divergences.catalogue import Divergence, get
-from alignkit.divergences.fit import Setting, _batched_integrand
+from alignkit.divergences.fit import Setting, _batched_integrand, one_cpu_thread
 from alignkit.divergences.toylm import ToyLM, entropy, kl
 
 __all__ = [
@@ -170,6 +170,19 @@ def _train(
     steps = check_int(steps, "steps", low=0, high=100_000)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     theta = lm.init_logits(len(settings)).requires_grad_(True)
+    with one_cpu_thread(theta.device):
+        return _train_loop(lm, settings, loss, theta, steps, lr, progress)
+
+
+def _train_loop(
+    lm: ToyLM,
+    settings: Sequence[Setting],
+    loss: Callable[[Tensor, int], Tensor],
+    theta: Tensor,
+    steps: int,
+    lr: float,
+    progress: Callable[[int, int], None] | None,
+) -> AlignmentRun:
     opt = torch.optim.Adam([theta], lr=lr)
     history = []
     frozen = torch.zeros(len(settings), dtype=torch.bool, device=theta.device)
