@@ -323,7 +323,7 @@ def _batch_sizes(batch_sizes: torch.Tensor | list[int] | int, high: int | None) 
             raise TypeError(f"batch_sizes must be integers >= 1, got a {batch_sizes.dtype} tensor")
         values = batch_sizes.reshape(-1).tolist()
     elif hasattr(batch_sizes, "__iter__"):
-        values = list(batch_sizes)  # type: ignore[arg-type]
+        values = list(batch_sizes)
     else:
         values = [batch_sizes]
     if not values:
