@@ -203,9 +203,9 @@ def _measure(
     rank = int((evals > RANK_RTOL * evals[0].clamp_min(0)).sum())
     variance = torch.einsum("dj,de,ej->j", evecs, sigma, evecs)  # u_jᵀ Σ₁ u_j
     groups = int(labels[-1]) + 1
-    sums = torch.zeros(groups, dtype=variance.dtype).index_add_(0, labels, variance)
+    sums = variance.new_zeros(groups).index_add_(0, labels, variance)
     sizes = torch.bincount(labels, minlength=groups)
-    lam = torch.zeros(groups, dtype=evals.dtype).index_add_(0, labels, evals) / sizes
+    lam = evals.new_zeros(groups).index_add_(0, labels, evals) / sizes
     total = float(variance.sum())
     inside = labels <= labels[top_k - 1]
     share = float(variance[inside].sum()) / total if total > 0 else math.nan
