@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -129,7 +130,7 @@ def check_bool(value: Any, name: str) -> bool:
     name = _check_name(name)
     if isinstance(value, bool):
         return value
-    if type(value).__name__ == "bool_":  # numpy.bool_
+    if isinstance(value, np.bool_):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
@@ -146,7 +147,7 @@ def check_choice(value: Any, name: str, choices: Mapping[str, T] | Iterable[str]
 def check_shape(shape: tuple[int, ...], name: str, expected: str, ok: bool) -> None:
     """Raise a ``ValueError`` describing the expected shape when ``ok`` is false."""
     name = _check_name(name)
-    if not isinstance(ok, (bool, torch.Tensor)) and type(ok).__name__ != "bool_":
+    if not isinstance(ok, (bool, np.bool_, torch.Tensor)):
         raise TypeError(f"ok must be a bool (whether {name} has the right shape), got {ok!r}")
     if not bool(ok):
         raise ValueError(f"{name} must have shape {expected}, got {tuple(shape)}")

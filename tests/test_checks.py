@@ -51,3 +51,20 @@ def test_check_shape() -> None:
     check_shape((2, 3, 3), "H", "(n, d, d)", True)
     with pytest.raises(ValueError, match=r"H must have shape \(n, d, d\), got \(2, 3\)"):
         check_shape((2, 3), "H", "(n, d, d)", False)
+
+
+def test_good_values_pass_unchanged() -> None:
+    """The new checks accept every legitimate form and keep Python floats exact (float64)."""
+    import numpy as np
+
+    from alignkit._checks import check_bool, check_float_dtype, check_values
+
+    assert float(check_values(1.6, "lr")) == 1.6  # not rounded through float32
+    assert check_values([1, 2], "b").dtype == torch.float64
+    assert (
+        check_values(torch.tensor([0.5], dtype=torch.float32), "lr", low=0).dtype == torch.float64
+    )
+    assert check_int(np.int64(3), "n") == 3 and check_int(torch.tensor(4), "n") == 4
+    assert check_bool(np.bool_(True), "replacement") is True
+    assert check_float_dtype(torch.float64) == torch.float64
+    assert check_scalar(np.float32(0.25), "lr") == 0.25
