@@ -42,6 +42,7 @@ def landscape(
     mus: Tensor | None = None,
     sigmas: Tensor | None = None,
     per_std: float = 2.5,
+    width: float = 7.0,
     **params: float,
 ) -> Landscape:
     """The divergence over a (σ, μ) grid (default 61 μ × 41 log-spaced σ) and its local minima.
@@ -54,6 +55,7 @@ def landscape(
     sigmas : Tensor (L,), optional — default log-spaced from a third of the narrowest
         mode's std to 2.5 target stds
     per_std : float — quadrature nodes per std of the narrowest mode
+    width : float — the window covers every model ±``width`` of its σ
     """
     div = get(name, **params)
     sd = math.sqrt(float(target.covariance()))
@@ -65,7 +67,7 @@ def landscape(
         smin = float(target.stds.min())
         sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
     corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
-    nodes, h = quadrature_grid(target, corners, per_std=per_std, width=7.0)
+    nodes, h = quadrature_grid(target, corners, per_std=per_std, width=width)
     mu_g = mus[None, :].expand(len(sigmas), len(mus))
     ls_g = torch.log(sigmas)[:, None].expand(len(sigmas), len(mus))
     vals, _ = objective(target, [div], mu_g[None], ls_g[None], nodes, h)

@@ -17,7 +17,7 @@ from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import to_numpy
 from alignkit.divergences.align import metrics, train_fdpg
 from alignkit.divergences.catalogue import LABELS, get, names
-from alignkit.divergences.fit import GaussianFit, fit_panel
+from alignkit.divergences.fit import GaussianFit, fit_panel, objective, quadrature_grid
 from alignkit.divergences.fit_2d import grid_2d
 from alignkit.divergences.landscape import descend_landscape, landscape
 from alignkit.divergences.mixture import GaussianMixture, k_modes
@@ -74,7 +74,7 @@ class FitView:
     init_pdf: np.ndarray  # (G,)
     mean: float
     std: float
-    value: float  # D_f(P‖fit) at the refined minimum's grid point (landscape value)
+    value: float  # D_f(P‖fit) at the refined minimum
     on_edge: bool
     mus: np.ndarray  # (M,) landscape axes
     sigmas: np.ndarray  # (L,)
@@ -96,7 +96,7 @@ def fit_view(
     weight: float = 0.5,
     init_mean: float = 1.0,
     init_std: float = 0.5,
-    resolution: int = 33,
+    resolution: int = 25,
 ) -> FitView:
     """Where descent from (``init_mean``, ``init_std``) ends for D_f(target‖N(μ, σ²)).
 
@@ -116,22 +116,22 @@ def fit_view(
     mus = torch.linspace(lo, hi, resolution, dtype=torch.float64)
     n_sig = max(9, (3 * resolution) // 4)
     sigmas = torch.logspace(
-        math.log10(0.15), math.log10(max(2.6 * sd, 2.0)), n_sig, dtype=torch.float64
+        math.log10(0.2), math.log10(max(1.8 * sd, 1.5)), n_sig, dtype=torch.float64
     )
-    land = landscape(target, divergence, mus=mus, sigmas=sigmas, per_std=2.0, **params)
+    land = landscape(target, divergence, mus=mus, sigmas=sigmas, per_std=2.0, width=6.0, **params)
     walk = descend_landscape(land, init_mean, init_std)
-    x = np.linspace(lo - 2.5, hi + 2.5, 300)
+    x = np.linspace(lo - 2.5, hi + 2.5, 200)
     vals = to_numpy(land.values)
-    end = walk.path[-1]
-    i = int(np.argmin(np.abs(to_numpy(land.sigmas) - end[1])))
-    j = int(np.argmin(np.abs(to_numpy(land.mus) - end[0])))
+    end = torch.tensor([[walk.mean, walk.std]], dtype=torch.float64)
+    nodes, h = quadrature_grid(target, end, per_std=3.0)
+    value = float(objective(target, [div], end[:, :1], torch.log(end[:, 1:]), nodes, h)[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan), 1e-4, 1e4))
     return FitView(
         label=_label(divergence, alpha), behaviour=div.behaviour, x=x,
         target_pdf=to_numpy(target.pdf(torch.from_numpy(x))),
         fit_pdf=_normal_pdf(x, walk.mean, walk.std), init_pdf=_normal_pdf(x, init_mean, init_std),
-        mean=walk.mean, std=walk.std, value=float(vals[i, j]), on_edge=walk.on_edge,
+        mean=walk.mean, std=walk.std, value=value, on_edge=walk.on_edge,
         mus=to_numpy(land.mus), sigmas=to_numpy(land.sigmas), log_values=log_v,
         minima=to_numpy(land.minima).reshape(-1, 2), path=walk.path,
     )  # fmt: skip

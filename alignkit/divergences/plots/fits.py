@@ -22,11 +22,17 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
         f"{view.label} ({view.behaviour}): fit μ = {view.mean:.2f}, σ = {view.std:.2f}, "
         f"D = {value}{edge}"
     )
+    f32 = np.float32
+    x = view.x.astype(f32)
     return {
-        "target p": {"x": view.x, "y": view.target_pdf},
-        "start": {"x": view.x, "y": view.init_pdf},
-        "fit q": {"x": view.x, "y": view.fit_pdf},
-        "log₁₀ D": {"x": view.mus, "y": view.sigmas, "z": view.log_values},
+        "target p": {"x": x, "y": view.target_pdf.astype(f32)},
+        "start": {"x": x, "y": view.init_pdf.astype(f32)},
+        "fit q": {"x": x, "y": view.fit_pdf.astype(f32)},
+        "log₁₀ D": {
+            "x": view.mus.astype(f32),
+            "y": view.sigmas.astype(f32),
+            "z": view.log_values.astype(f32),
+        },
         "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
         "descent": {"x": view.path[:, 0], "y": view.path[:, 1]},
         "end": {"x": [view.mean], "y": [view.std]},

@@ -1,0 +1,169 @@
+"""Theme-2 speed: notebook 03's slider, the batched fit panel vs a loop, one exact f-DPG epoch.
+
+Run ``.venv/bin/python benchmarks/divergences.py``; writes ``benchmarks/results/divergences.json``.
+
+1. **Slider move** (issue 11 target: kernel-side median ≤ 30 ms on CPU): the fit explorer of
+   notebook 03 (divergence ``alpha``) has its α slider, then its start slider, stepped through a
+   cycle of values; the panel runs without an event loop, so ``latencies_ms`` is refit +
+   figure update per control change — the work a kernel does per slider message.
+2. **Batched panel vs loop** (target ≥ 20×): every named catalogue divergence plus 32 α values,
+   each from 8 starts (320 fits), in one ``fit_panel`` call, against a Python loop calling
+   ``fit_panel`` once per (setting, start) with the same steps; the same fits, so the accuracy
+   is compared as the largest difference of the fitted μ, σ and D.
+3. **Toy LM**: one exact f-DPG step (objective over all 4,096 sequences, backward, Adam) for
+   every named divergence at once, against a loop over divergences; on CPU, and on CUDA when
+   available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignkit.device import describe
+from alignkit.divergences import names
+from alignkit.divergences.align import train_fdpg
+from alignkit.divergences.fit import fit_panel
+from alignkit.divergences.mixture import bimodal
+from alignkit.divergences.toylm import count_reward, reward_target, toy_lm
+from alignkit.divergences.widgets import fit_explorer
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIDER_TARGET_MS = 30.0
+PANEL_TARGET_RATIO = 20.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def slider(updates: int) -> dict[str, Any]:
+    panel = fit_explorer(divergence="alpha", alpha=0.5)
+    moves = {"alpha": [0.2, -0.5, 0.9, 1.5, 0.0, 0.6], "init_mean": [-1.0, 0.5, 2.5, -3.0, 1.0]}
+    rows = {}
+    for control, values in moves.items():
+        start = len(panel.latencies_ms)
+        for k in range(updates):
+            panel.controls[control].value = values[k % len(values)]
+        lat = panel.latencies_ms[start:]
+        assert panel.error is None, panel.error
+        rows[control] = {
+            "updates": len(lat),
+            "median_ms": round(statistics.median(lat), 2),
+            "p95_ms": round(_percentile(lat, 0.95), 2),
+            "meets_target": statistics.median(lat) <= SLIDER_TARGET_MS,
+        }
+    panel.close()
+    return rows
+
+
+def panel_vs_loop(steps: int, n_alpha: int, n_init: int) -> dict[str, Any]:
+    target = bimodal()
+    settings = [(n, math.nan) for n in names() if n != "alpha"]
+    settings += [("alpha", float(a)) for a in torch.linspace(-1.0, 2.0, n_alpha)]
+    inits = torch.stack(
+        [torch.linspace(-3.0, 3.0, n_init), torch.full((n_init,), 0.8)], -1
+    ).double()
+    fit_panel(target, settings[:1], inits[:1], steps=2)  # warm-up (first-call costs)
+    t0 = time.perf_counter()
+    batched = fit_panel(target, settings, inits, steps=steps)
+    t_batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loop = [
+        [fit_panel(target, [s], inits[i : i + 1], steps=steps) for i in range(n_init)]
+        for s in settings
+    ]
+    t_loop = time.perf_counter() - t0
+
+    def gather(attr: str) -> torch.Tensor:
+        return torch.stack([torch.cat([getattr(f, attr)[0] for f in row]) for row in loop])
+
+    diff = {
+        attr: float((gather(attr) - getattr(batched, attr)).abs().nan_to_num(0.0).max())
+        for attr in ("mean", "std", "value")
+    }
+    return {
+        "settings": len(settings),
+        "starts": n_init,
+        "fits": len(settings) * n_init,
+        "steps": steps,
+        "batched_s": round(t_batched, 3),
+        "loop_s": round(t_loop, 3),
+        "ratio_loop_to_batched": round(t_loop / t_batched, 1),
+        "max_abs_difference": diff,
+        "diverged_fits": int(batched.diverged.sum()),
+        "meets_target": t_loop / t_batched >= PANEL_TARGET_RATIO,
+    }
+
+
+def fdpg_epoch(device: str, steps: int) -> dict[str, Any]:
+    lm = toy_lm(4, 6, seed=0, device=device)
+    log_p = reward_target(lm, count_reward(lm), 0.1)
+    settings = [(n, math.nan) for n in names() if n != "alpha"]
+
+    def timed(group: list[tuple[str, float]]) -> float:
+        train_fdpg(lm, log_p, group, steps=2)  # warm-up (CUDA kernels, allocator)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        train_fdpg(lm, log_p, group, steps=steps)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / steps
+
+    batched = timed(settings)
+    loop = sum(timed([s]) for s in settings)
+    return {
+        "device": device,
+        "sequences": lm.n_sequences,
+        "divergences": len(settings),
+        "epoch_all_divergences_ms": round(batched * 1e3, 3),
+        "loop_over_divergences_ms": round(loop * 1e3, 3),
+        "ratio_loop_to_batched": round(loop / batched, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--alphas", type=int, default=32)
+    parser.add_argument("--inits", type=int, default=8)
+    parser.add_argument("--fdpg-steps", type=int, default=50)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/divergences.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # what LivePanel and the training loops do on CPU
+    report: dict[str, Any] = {"benchmark": "theme 2 (f-divergences) speed"}
+    report["slider_move_notebook_03"] = {
+        "target_median_ms": SLIDER_TARGET_MS,
+        **slider(args.updates),
+    }
+    report["fit_panel_vs_loop"] = {
+        "target_ratio": PANEL_TARGET_RATIO,
+        **panel_vs_loop(args.steps, args.alphas, args.inits),
+    }
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    report["fdpg_epoch"] = [fdpg_epoch(d, args.fdpg_steps) for d in devices]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    report["machine"] = {**describe("cpu"), "cpu_count": os.cpu_count(),
+                         "load_average": os.getloadavg()}  # fmt: skip
+    report["git_commit"] = commit
+    report["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
