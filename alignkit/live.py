@@ -270,6 +270,8 @@ class LivePanel(Generic[R]):
             raise ValueError(
                 f"set_state got unknown controls {unknown}; known: {sorted(self.controls)}"
             )
+        for name, value in values.items():  # refuse what a widget would clamp or reject
+            _check_control_value(name, self.controls[name], value)
         self._holding = True
         try:
             for name, value in values.items():
@@ -427,6 +429,21 @@ class LivePanel(Generic[R]):
 
 
 # --- control factories (one vocabulary for every explorer) ---------------------
+def _check_control_value(name: str, widget: W.ValueWidget, value: Any) -> None:
+    """``value`` fits ``widget`` as it is: sliders would clamp silently, dropdowns raise."""
+    if isinstance(widget, W.FloatLogSlider):
+        low, high = widget.base**widget.min, widget.base**widget.max
+        check_scalar(value, name, low=low * (1 - 1e-12), high=high * (1 + 1e-12))
+    elif isinstance(widget, W.IntSlider):
+        check_int(value, name, low=widget.min, high=widget.max)
+    elif isinstance(widget, W.FloatSlider):
+        check_scalar(value, name, low=widget.min, high=widget.max)
+    elif isinstance(widget, W.Dropdown):
+        options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+        if value not in options:
+            raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
 def _check_range(
     value: Any, low: Any, high: Any, description: Any, *, step: Any | None = None
 ) -> None:
