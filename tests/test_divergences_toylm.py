@@ -140,3 +140,17 @@ def test_constraint_target_is_infinite_for_zero_forcing_divergences(lm) -> None:
     run = train_fdpg(lm, log_p, NAMED, steps=2, lr=0.1)
     for s, (name, _) in enumerate(NAMED):
         assert bool(run.infinite[s]) == math.isinf(get(name).f_at_zero), name
+
+
+def test_sampled_fdpg_training_tracks_the_exact_run(lm) -> None:  # type: ignore[no-untyped-def]
+    log_p = reward_target(lm, count_reward(lm), 0.3)
+    settings = [("jensen_shannon", math.nan), ("reverse_kl", math.nan)]
+    exact = train_fdpg(lm, log_p, settings, steps=60, lr=0.1)
+    sampled = train_fdpg(lm, log_p, settings, steps=60, lr=0.1, n_samples=512, seed=1)
+    start, end_exact, end_sampled = (
+        exact.objective[:, 0],
+        exact.objective[:, -1],
+        sampled.objective[:, -1],
+    )
+    assert (end_sampled < 0.5 * start).all()  # the sampled gradient trains
+    assert ((end_sampled - end_exact).abs() < 0.25 * (start - end_exact)).all()
