@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import torch
 from torch.func import jacfwd, vmap
 
-from alignkit._checks import check_choice, check_int, check_scalar, check_shape
+from alignkit._checks import (
+    check_bool,
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_scalar,
+    check_shape,
+)
 
 __all__ = [
     "Field",
@@ -65,7 +72,16 @@ SOLVERS: dict[str, Callable[[Field, torch.Tensor, torch.Tensor, torch.Tensor], t
 def ode_step(
     field: Field, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor, *, method: str = "rk4"
 ) -> torch.Tensor:
-    """One step of ``method`` for a single sample: ``(D,) -> (D,)``."""
+    """One step of ``method`` for a single sample: ``(D,) -> (D,)``.
+
+    Type checks only (it may run under ``vmap``/``jacfwd``, where values cannot be read).
+    """
+    _check_field(field)
+    for value, name in ((x, "x"), (t, "t"), (h, "h")):
+        if not isinstance(value, (torch.Tensor, float, int)) or isinstance(value, bool):
+            raise TypeError(f"{name} must be a tensor or a real number, got {value!r}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor (D,), got {x!r}")
     return SOLVERS[check_choice(method, "method", SOLVERS)](field, x, t, h)
 
 
@@ -73,6 +89,10 @@ def time_grid(
     t0: float, t1: float, steps: int, *, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
     """The ``steps + 1`` equally spaced times from ``t0`` to ``t1`` (validated)."""
+    from alignkit.device import get_device
+
+    dtype = check_float_dtype(dtype)
+    device = get_device(device)
     steps = check_int(steps, "steps", low=1)
     t0 = check_scalar(t0, "t0")
     t1 = check_scalar(t1, "t1", low=t0, closed="neither")
@@ -80,10 +100,19 @@ def time_grid(
 
 
 def _check_x0(x0: torch.Tensor) -> torch.Tensor:
-    if not isinstance(x0, torch.Tensor):
-        raise TypeError(f"x0 must be a torch.Tensor, got {type(x0).__name__}")
-    check_shape(tuple(x0.shape), "x0", "(N, D)", x0.ndim == 2 and x0.shape[1] >= 1)
+    if not isinstance(x0, torch.Tensor) or not x0.is_floating_point():
+        got = x0.dtype if isinstance(x0, torch.Tensor) else type(x0).__name__
+        raise TypeError(f"x0 must be a torch.Tensor of floats, shape (N, D), got {got}")
+    ok = x0.ndim == 2 and x0.shape[0] >= 1 and x0.shape[1] >= 1
+    check_shape(tuple(x0.shape), "x0", "(N, D), N and D >= 1", ok)
+    if not bool(torch.isfinite(x0).all()):
+        raise ValueError("x0 must be finite (got NaN or inf entries)")
     return x0
+
+
+def _check_field(field: Field) -> None:
+    if not callable(field):
+        raise TypeError(f"field must be callable as field(x, t), got {type(field).__name__}")
 
 
 def solve(
@@ -112,6 +141,8 @@ def solve(
     trajectory : bool, default=False
         Return every step, shape ``(N, steps + 1, D)``, instead of the end points ``(N, D)``.
     """
+    _check_field(field)
+    trajectory = check_bool(trajectory, "trajectory")
     x = _check_x0(x0)
     grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device)
     one = SOLVERS[check_choice(method, "method", SOLVERS)]
@@ -139,6 +170,7 @@ def flow_jacobian(
     ``(N, D, D)``; computed by ``vmap(jacfwd(...))`` over the whole solve (no Python loop over
     samples). For long solves with strong contraction prefer :func:`lyapunov_qr`.
     """
+    _check_field(field)
     x = _check_x0(x0)
     grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device)
     one = SOLVERS[check_choice(method, "method", SOLVERS)]
@@ -214,6 +246,8 @@ def lyapunov_qr(
     -------
     QRFlow
     """
+    _check_field(field)
+    record = check_bool(record, "record")
     x = _check_x0(x0)
     n, dim = x.shape
     k = dim if k is None else check_int(k, "k", low=1, high=dim)
