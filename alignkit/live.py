@@ -421,7 +421,10 @@ class LivePanel(Generic[R]):
             # rendering a static site: add a kernel-free figure the page shows instead
             from alignkit.static import static_html
 
-            bundle["text/html"] = static_html(self.static_figure())
+            fig = self.static_figure()
+            bundle["text/html"] = static_html(fig)
+            still = go.Figure(fig.to_dict()["data"], layout=self.figure.layout.to_plotly_json())
+            bundle["application/vnd.plotly.v1+json"] = still.to_plotly_json()  # thumbnails
         return bundle
 
     def __repr__(self) -> str:

@@ -19,10 +19,12 @@ held at its current value when even two positions do not fit.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import inspect
 import itertools
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ import plotly.io as pio
 import torch
 
 from alignkit._checks import check_int, check_scalar
+from alignkit.device import pick
 
 if TYPE_CHECKING:
     from alignkit.live import LivePanel
@@ -122,33 +125,39 @@ def control_grid(
         name: w for name, w in controls.items() if getattr(w.layout, "display", None) != "none"
     }
     option_like = (W.Dropdown, W.ToggleButtons, W.RadioButtons, W.SelectionSlider)
-    choices: dict[str, tuple[str, list[Any], list[str]]] = {}
+    fixed: dict[str, tuple[str, list[Any], list[str]]] = {}  # option controls: every option
     sliders: dict[str, W.Widget] = {}
     for name, w in visible.items():
         if isinstance(w, option_like):
             values, labels = _options(w)
             kind = "slider" if isinstance(w, W.SelectionSlider) else "menu"
-            choices[name] = (kind, values, labels)
+            fixed[name] = (kind, values, labels)
         elif isinstance(w, W.Checkbox):
-            choices[name] = ("menu", [False, True], ["off", "on"])
+            fixed[name] = ("menu", [False, True], ["off", "on"])
         elif isinstance(w, (W.FloatSlider, W.FloatLogSlider, W.IntSlider)):
             sliders[name] = w
-    # fit the option controls first (in panel order), then share the rest among sliders
-    size = 1
-    kept: dict[str, tuple[str, list[Any], list[str]]] = {}
-    for name, (kind, values, labels) in choices.items():
-        if size * len(values) <= budget and len(values) > 1:
-            kept[name] = (kind, values, labels)
-            size *= len(values)
-    per = points
-    while sliders and per > 2 and size * per ** len(sliders) > budget:
+
+    def size_of(name: str, per: int) -> int:
+        return len(fixed[name][1]) if name in fixed else len(_slider_values(sliders[name], per))
+
+    # in panel order (the explorer's main control first), each control that still fits
+    chosen: list[str] = []
+    for name in visible:
+        if name not in fixed and name not in sliders:
+            continue
+        need = size_of(name, 2)
+        if need > 1 and math.prod(size_of(n, 2) for n in chosen) * need <= budget:
+            chosen.append(name)
+    per = points  # then as many slider positions as the budget allows
+    while per > 2 and math.prod(size_of(n, per) for n in chosen) > budget:
         per -= 1
-    n_fit = len(sliders)
-    while n_fit and size * per**n_fit > budget:
-        n_fit -= 1
-    for name in list(sliders)[:n_fit]:
-        values = _slider_values(sliders[name], per)
-        kept[name] = ("slider", values, [_label(v) for v in values])
+    kept: dict[str, tuple[str, list[Any], list[str]]] = {}
+    for name in chosen:
+        if name in fixed:
+            kept[name] = fixed[name]
+        else:
+            grid = _slider_values(sliders[name], per)
+            kept[name] = ("slider", grid, [_label(v) for v in grid])
     out = []
     for name in visible:  # panel order
         if name not in kept:
@@ -203,7 +212,7 @@ def static_figure(
     *,
     budget: int = 48,
     max_bytes: int = 4_000_000,
-    max_seconds: float = 20.0,
+    max_seconds: float | None = None,
     points: int = SLIDER_POINTS,
     tag: str | None = None,
 ) -> go.Figure:
@@ -217,8 +226,9 @@ def static_figure(
         Most frames (combinations of control values).
     max_bytes : int, default=4_000_000
         Byte budget for all frames together; fewer slider positions when one frame is big.
-    max_seconds : float, default=20
-        Time budget for computing the frames; fewer positions when one compute is slow.
+    max_seconds : float, optional
+        Time budget for computing the frames (default 20 s, 5 s in fast mode); fewer
+        positions when one compute is slow.
     points : int, default=9
         Most positions per slider.
     tag : str, optional
@@ -233,6 +243,8 @@ def static_figure(
     """
     budget = check_int(budget, "budget", low=1)
     max_bytes = check_int(max_bytes, "max_bytes", low=10_000)
+    if max_seconds is None:
+        max_seconds = pick(20.0, 5.0)
     max_seconds = check_scalar(max_seconds, "max_seconds", low=0.0, closed="neither")
     base = go.Figure(panel.figure)
     state = panel.state
@@ -243,6 +255,15 @@ def static_figure(
     budget = min(budget, max_bytes // max(frame_bytes, 1), int(max_seconds / max(seconds, 1e-3)))
     budget = max(1, budget)
     controls = control_grid(panel.controls, budget=budget, points=points)
+    corner = {c.name: c.values[-1] for c in controls if c.kind == "slider"}
+    if corner:  # cost often grows along a slider (n, d, steps): probe the far corner too
+        t0 = time.perf_counter()
+        with contextlib.suppress(Exception):  # a rejected setting simply gets no frame
+            _render(panel, base, {**state, **corner})
+        typical = (seconds + time.perf_counter() - t0) / 2
+        if budget * typical > max_seconds:
+            budget = max(1, int(max_seconds / max(typical, 1e-3)))
+            controls = control_grid(panel.controls, budget=budget, points=points)
     base_layout = first.to_dict()["layout"]
     frames = []
     svg_only = all(t.type in _SVG_TYPES for t in first.data)
