@@ -24,6 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import ipywidgets as W
@@ -222,12 +223,30 @@ class LivePanel(Generic[R]):
             description="Reset", tooltip="Back to the default values", icon="undo"
         )
         self.reset_button.on_click(lambda _b: self.reset())
+        self.share_button = W.Button(
+            description="Share", tooltip="Show the call that reproduces this view", icon="link"
+        )
+        self.share_button.on_click(lambda _b: self._show_call())
+        self.save_button = W.Button(
+            description="Save", tooltip="Save the figure (PNG) and its data (CSV) here",
+            icon="download",
+        )  # fmt: skip
+        self.save_button.on_click(lambda _b: self._save_here())
+        self.share_box = W.Textarea(
+            value="", layout=W.Layout(display="none", width="95%", height="4.5em")
+        )
         for name in hide:
             self.controls[name].layout.display = "none"
         column: list[W.Widget] = []
         if description:
             column.append(W.HTML(description))
-        column += [*self.controls.values(), self.reset_button, self.progress_bar]
+        buttons = W.HBox(
+            [self.reset_button, self.share_button, self.save_button],
+            layout=W.Layout(flex_flow="row wrap"),
+        )
+        for button in (self.reset_button, self.share_button, self.save_button):
+            button.layout.width = "auto"
+        column += [*self.controls.values(), buttons, self.share_box, self.progress_bar]
         self.widget = W.VBox(
             [
                 W.HBox(  # controls beside the figure; the figure wraps below on narrow screens
@@ -280,6 +299,36 @@ class LivePanel(Generic[R]):
             self._holding = False
         self._mark_pending()
         self._schedule()
+
+    def call(self) -> str:
+        """The one-line call that reproduces this view, e.g. ``gd_explorer(lr=0.5, ...)``.
+
+        Paste it into a cell: the explorers take their controls' names as arguments.
+        """
+        from alignkit.share import view_call
+
+        return view_call(self.key or "explorer", self.state)
+
+    def save(self, path: str | Path) -> Path:
+        """Save the current view: ``.png``/``.svg``/``.pdf`` (kaleido), ``.html``, ``.json``
+        (call, control values and figure) or ``.csv`` (the plotted points)."""
+        from alignkit.share import save_figure
+
+        return save_figure(go.Figure(self.figure), path, call=self.call(), state=self.state)
+
+    def _show_call(self) -> None:
+        self.share_box.value = self.call()
+        self.share_box.layout.display = None
+
+    def _save_here(self) -> None:
+        stem = f"{self.key or 'explorer'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            written = [self.save(Path.cwd() / f"{stem}.csv")]
+            written.append(self.save(Path.cwd() / f"{stem}.png"))
+        except ValueError as exc:  # e.g. no Chromium for the PNG: the CSV is still there
+            self._show_error(str(exc))
+            return
+        self._show_note("saved " + ", ".join(p.name for p in written))
 
     def reset(self) -> None:
         """Put every control back to its default value (one compute)."""
@@ -400,7 +449,8 @@ class LivePanel(Generic[R]):
             widget.unobserve(self._on_change, names="value")
         for widget in (*self.controls.values(), self.figure, self.status, self.progress_bar):
             widget.close()
-        self.reset_button.close()
+        for button in (self.reset_button, self.share_button, self.save_button, self.share_box):
+            button.close()
         self.widget.close()
         if self.key is not None and _OPEN_PANELS.get(self.key) is self:
             del _OPEN_PANELS[self.key]

@@ -1,0 +1,93 @@
+"""Sharing one view of an explorer: the call that reproduces it, and files of its figure and data.
+
+- :func:`view_call`: ``region_explorer(lr=0.3, batch_size=8, sampling='with replacement')``,
+  a line to paste into a cell (the explorers take their controls' names as arguments).
+- :func:`save_figure`: the current figure as PNG/SVG/PDF (kaleido, which drives the system's
+  Chromium), or HTML (a page that opens offline), or JSON (the call, the control values and
+  the figure), or CSV (one row per plotted point: trace, x, y).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+__all__ = ["view_call", "save_figure", "FORMATS"]
+
+FORMATS = ("png", "svg", "pdf", "html", "json", "csv")
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, np.generic):
+        return _literal(value.item())
+    return repr(value)
+
+
+def view_call(function: str, state: Mapping[str, Any]) -> str:
+    """The one-line call that reproduces a view, e.g. ``gd_explorer(lr=0.5, sharpness=2.0)``."""
+    if not function.isidentifier():
+        raise ValueError(f"function must be a Python name, got {function!r}")
+    args = ", ".join(f"{name}={_literal(v)}" for name, v in state.items())
+    return f"{function}({args})"
+
+
+def _rows(fig: go.Figure) -> list[tuple[str, Any, Any]]:
+    rows = []
+    for k, trace in enumerate(fig.data):
+        name = trace.name or f"trace {k}"
+        x = getattr(trace, "x", None)
+        y = getattr(trace, "y", None)
+        if y is None:
+            continue
+        ys = np.asarray(y).reshape(-1)
+        xs = np.arange(ys.size) if x is None else np.asarray(x).reshape(-1)
+        rows += [(name, a, b) for a, b in zip(xs.tolist(), ys.tolist(), strict=False)]
+    return rows
+
+
+def save_figure(
+    fig: go.Figure, path: str | Path, *, call: str | None = None, state: Mapping[str, Any] = {}
+) -> Path:
+    """Write ``fig`` to ``path``; the format is the suffix (one of :data:`FORMATS`).
+
+    Raises ``ValueError`` naming ``path`` for an unknown suffix or a folder that does not
+    exist, and for PNG/SVG/PDF when kaleido cannot find a Chromium to draw with.
+    """
+    target = Path(path)
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"path must end in one of {['.' + f for f in FORMATS]}, got {str(path)!r}")
+    if not target.parent.is_dir():
+        raise ValueError(f"path must be in an existing folder, got {str(path)!r}")
+    still = go.Figure(fig)
+    still.frames = ()
+    if fmt in ("png", "svg", "pdf"):
+        try:
+            pio.write_image(still, target, format=fmt, scale=2 if fmt == "png" else 1)
+        except Exception as exc:  # kaleido without a browser: say what to install
+            raise ValueError(
+                f"path {str(path)!r}: could not draw a {fmt.upper()} ({type(exc).__name__}: "
+                f"{exc}); kaleido needs Chromium (`apt-get install chromium`)"
+            ) from exc
+    elif fmt == "html":
+        pio.write_html(still, target, include_plotlyjs=True, full_html=True)
+    elif fmt == "json":
+        payload = {"call": call, "state": dict(state), "figure": json.loads(still.to_json())}
+        target.write_text(json.dumps(payload, default=str, indent=1))
+    else:
+        with target.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            if call:
+                writer.writerow([f"# {call}"])
+            writer.writerow(["trace", "x", "y"])
+            writer.writerows(_rows(still))
+    return target
