@@ -14,7 +14,25 @@ every step, exponents = sum of log |R_ii| / T):
     cost is linear in the number of samples).
 Check: (a)'s exponents of the looped samples equal (b)'s to ``1e-5`` (absolute).
 
-Run: ``.venv/bin/python benchmarks/manifold.py`` -> ``benchmarks/results/manifold.json``.
+Part 2 (``--part cfm``, needs torchcfm, which is never a kit dependency): flow-matching
+training to a fixed quality on the unit circle (4,096 uniform data points, batch 256, an MLP
+with 3 hidden layers of 64), quality = mean distance to the circle of 2,000 samples (RK4,
+100 steps, the kit's solver for every route). Routes: the kit's ``train_flow_matching``
+(σ = 0 linear path, Adam 3e-3 with cosine decay over the planned steps, SiLU; one run per
+planned step count in ``--cfm-steps``) and torchcfm 1.0.7's README recipe
+(``ConditionalFlowMatcher(sigma)``, ``torchcfm.models.MLP(w=64)`` (SELU), Adam at its default
+1e-3; checkpoints every 500 steps) with σ = 0.1 (the tutorials' value) and σ = 0. Reported:
+training seconds to reach ``--quality`` (evaluation time excluded) and the best quality seen.
+torchcfm lives in a separate environment that also sees the main one::
+
+    .venv/bin/python -m venv .venv-bench
+    echo "import site; site.addsitedir('$PWD/.venv/lib/python3.11/site-packages')" \\
+        > .venv-bench/lib/python3.11/site-packages/_alignkit_venv.pth
+    .venv-bench/bin/pip install --no-deps torchcfm==1.0.7 pot
+    .venv-bench/bin/python benchmarks/manifold.py --part cfm
+
+Run: ``.venv/bin/python benchmarks/manifold.py`` -> ``benchmarks/results/manifold.json`` (each
+part updates its own key of the JSON).
 """
 
 from __future__ import annotations
@@ -34,7 +52,7 @@ import torch  # noqa: E402
 
 from alignkit.device import describe, get_device  # noqa: E402
 from alignkit.manifold.fields import init_mlp, mlp_apply  # noqa: E402
-from alignkit.numerics.ode import lyapunov_qr, ode_step  # noqa: E402
+from alignkit.numerics.ode import lyapunov_qr, ode_step, solve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,6 +136,79 @@ def run(args: argparse.Namespace, method: str, dtype: torch.dtype) -> dict[str, 
     }
 
 
+def _quality(manifold, velocity, n: int = 2000) -> float:  # type: ignore[no-untyped-def]
+    gen = torch.Generator().manual_seed(3)
+    x0 = torch.randn(n, 2, generator=gen)
+    with torch.no_grad():
+        x = solve(velocity, x0, steps=100, method="rk4")
+    return float(manifold.distance_to_manifold(x).mean())
+
+
+def run_cfm(args: argparse.Namespace) -> dict[str, object]:
+    """Time-to-quality of flow-matching training: the kit vs torchcfm's recipe."""
+    from alignkit.manifold.manifolds import get_manifold
+    from alignkit.manifold.training import train_flow_matching
+
+    circle = get_manifold("circle2d", device="cpu")
+    data = circle.sample(4096, seed=1)
+    routes: dict[str, object] = {}
+    kit = []
+    for steps in [int(s) for s in args.cfm_steps.split(",")]:
+        model = train_flow_matching(data, steps=steps, width=64, depth=3, batch=256, seed=0)
+        q = _quality(circle, model.velocity)
+        kit.append({"steps": steps, "train_seconds": model.info["train_seconds"], "quality": q})
+        print(
+            f"kit {steps} steps: {model.info['train_seconds']:.1f} s, quality {q:.4f}", flush=True
+        )
+    reached = [r for r in kit if r["quality"] < args.quality]
+    routes["alignkit"] = {
+        "runs": kit,
+        "seconds_to_quality": min(r["train_seconds"] for r in reached) if reached else None,
+        "best_quality": min(r["quality"] for r in kit),
+    }
+    try:
+        import torchcfm
+        from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
+        from torchcfm.models.models import MLP
+    except ImportError as exc:
+        routes["torchcfm"] = f"not run: {exc} (see the module docstring)"
+        return routes
+    for sigma in (0.1, 0.0):
+        torch.manual_seed(0)  # torchcfm draws from the global generator
+        net = MLP(dim=2, time_varying=True, w=64)
+        opt = torch.optim.Adam(net.parameters())
+        matcher = ConditionalFlowMatcher(sigma=sigma)
+        gen = torch.Generator().manual_seed(0)
+        elapsed, curve, hit = 0.0, [], None
+        for k in range(1, max(int(s) for s in args.cfm_steps.split(",")) + 1):
+            t0 = time.perf_counter()
+            x1 = data[torch.randint(data.shape[0], (256,), generator=gen)]
+            x0 = torch.randn(x1.shape, generator=gen)
+            t, xt, ut = matcher.sample_location_and_conditional_flow(x0, x1)
+            loss = ((net(torch.cat([xt, t[:, None]], dim=-1)) - ut) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            elapsed += time.perf_counter() - t0
+            if k % 500 == 0:
+
+                def field(x: torch.Tensor, tt: torch.Tensor, net=net) -> torch.Tensor:  # type: ignore[no-untyped-def]
+                    return net(torch.cat([x, tt.reshape(1).to(x)]))
+
+                q = _quality(circle, field)
+                curve.append({"steps": k, "train_seconds": elapsed, "quality": q})
+                if hit is None and q < args.quality:
+                    hit = elapsed
+        print(f"torchcfm sigma={sigma}: best {min(c['quality'] for c in curve):.4f}", flush=True)
+        routes[f"torchcfm_sigma_{sigma}"] = {
+            "version": torchcfm.__version__,
+            "checkpoints": curve,
+            "seconds_to_quality": hit,
+            "best_quality": min(c["quality"] for c in curve),
+        }
+    return routes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=4096)
@@ -129,8 +220,24 @@ def main() -> None:
     ap.add_argument("--dtypes", default="float32")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/manifold.json")
+    ap.add_argument("--part", choices=["lyapunov", "cfm", "all"], default="lyapunov")
+    ap.add_argument("--quality", type=float, default=0.025)
+    ap.add_argument("--cfm-steps", default="1500,3000,6000,9000")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    old = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if args.part in ("cfm", "all"):
+        old["flow_matching"] = {
+            "problem": "flow matching on the unit circle to mean distance < quality; "
+            "see the module docstring",
+            "quality": args.quality,
+            "routes": run_cfm(args),
+            "threads": args.threads,
+            "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        }
+        if args.part == "cfm":
+            args.out.write_text(json.dumps(old, indent=2) + "\n")
+            return
     runs = [
         run(args, method, getattr(torch, dt))
         for dt in args.dtypes.split(",")
@@ -141,6 +248,7 @@ def main() -> None:
     ).stdout.strip()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result = {
+        **old,
         "problem": f"{args.samples} samples x {args.steps} solver steps, 3x128 SiLU MLP field "
         "in R^2, Lyapunov exponents + vectors by QR; loop = one autograd Jacobian per sample "
         "and step, timed on repeats x loop_samples_per_chunk samples (chunks interleaved with the "
@@ -154,8 +262,6 @@ def main() -> None:
         "commit": commit,
         "command": "python benchmarks/manifold.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
-        "torchcfm": "not run: the flow-matching comparison against torchcfm needs a separate "
-        ".venv-bench environment; not done in this round",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
