@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_int, check_scalar, check_shape
 
 __all__ = ["ConvergenceWarning", "PerronResult", "perron_root"]
 
@@ -42,6 +42,26 @@ class PerronResult:
     upper: torch.Tensor
     converged: torch.Tensor
     iterations: int
+
+
+def _check_args(apply: object, start: torch.Tensor, weight: torch.Tensor | None, what: str) -> None:
+    if not callable(apply):
+        raise TypeError(f"apply must be callable as apply(X, idx), got {type(apply).__name__}")
+    if not isinstance(what, str):
+        raise TypeError(f"what must be a str (a name for the warning), got {what!r}")
+    if not isinstance(start, torch.Tensor) or not start.is_floating_point():
+        raise TypeError(f"start must be a floating-point tensor (G, r, r), got {start!r}")
+    ok = start.ndim == 3 and start.shape[0] >= 1 and start.shape[1] == start.shape[2] >= 1
+    check_shape(tuple(start.shape), "start", "(G, r, r) with G, r >= 1", ok)
+    if not bool(torch.isfinite(start).all()):
+        raise ValueError("start must be finite (got NaN or inf entries)")
+    if weight is not None:
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"weight must be a tensor (r, r) or None, got {weight!r}")
+        r = start.shape[1]
+        check_shape(tuple(weight.shape), "weight", f"({r}, {r})", tuple(weight.shape) == (r, r))
+        if not bool(torch.isfinite(weight).all()):
+            raise ValueError("weight must be finite (got NaN or inf entries)")
 
 
 def perron_root(
@@ -84,6 +104,7 @@ def perron_root(
     tol = check_scalar(tol, "tol", low=0.0, high=1.0, closed="neither")
     iters = check_int(iters, "iters", low=1)
     check_every = check_int(check_every, "check_every", low=1)
+    _check_args(apply, start, weight, what)
     x = 0.5 * (start + start.transpose(-1, -2))
     g = x.shape[0]
     w = torch.ones_like(x[0]) if weight is None else weight.to(x)

@@ -44,7 +44,7 @@ def directional_moments(
 
 
 def _moments(h: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    v = torch.as_tensor(directions)
+    v = T._tensor(directions, "directions")
     if not v.is_floating_point():
         raise TypeError(f"directions must be a floating-point tensor, got dtype {v.dtype}")
     v = v.to(dtype=torch.float64, device=h.device)
@@ -91,5 +91,6 @@ def directional_test(
     h = T._as_hessians(per_sample_hessians)
     a, s = _moments(h, directions)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    T._check_lrs(lr, h, "lr")  # η² s² must not overflow
     p = T.sampling_factor(h.shape[0], batch_size, replacement=replacement)
     return (1 - lr * a) ** 2 + lr**2 * p * s**2
