@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-__all__ = ["base_layout", "apply_traces", "finish", "COLORS"]
+__all__ = ["base_layout", "apply_traces", "finish", "presenter_mode", "COLORS"]
 
 # Colour-blind-safe (Okabe-Ito); by role, so the same idea has the same colour everywhere.
 COLORS = {
@@ -17,6 +17,24 @@ COLORS = {
     "unstable": "rgba(213,94,0,0.12)",
     "bad": "#b00020",
 }
+
+
+_PRESENTER = {"on": False}
+PRESENTER_SCALE = 1.45  # font and line scale for a projector
+
+
+def presenter_mode(on: bool = True) -> None:
+    """Larger fonts and thicker lines in every figure drawn from now on (for a projector).
+
+    Re-run the explorer cells after switching. ``presenter_mode(False)`` goes back.
+    """
+    if not isinstance(on, bool):
+        raise TypeError(f"on must be a bool, got {type(on).__name__}")
+    _PRESENTER["on"] = on
+
+
+def _scale(size: float) -> float:
+    return round(size * PRESENTER_SCALE) if _PRESENTER["on"] else size
 
 
 def base_layout(
@@ -39,14 +57,18 @@ def base_layout(
             "xanchor": "left",
             "y": 0.985,
             "yanchor": "top",
-            "font": {"size": 15},
+            "font": {"size": _scale(15)},
         },  # fmt: skip
         width=width,
         height=height,
         margin={"l": 60, "r": 20, "t": 95, "b": 55},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
-        font={"size": 13},
+        font={"size": _scale(13)},
     )
+    if _PRESENTER["on"]:
+        fig.update_traces(line={"width": 3.5}, selector={"type": "scatter"})
+        if height is not None:
+            fig.update_layout(height=round(height * 1.2))
     if legend_below:
         fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 120})
     return fig
