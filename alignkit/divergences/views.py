@@ -6,6 +6,7 @@ plotly here, so every view is testable and what the benchmarks time.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from alignkit.divergences.align import metrics, train_fdpg
 from alignkit.divergences.catalogue import LABELS, get, names
 from alignkit.divergences.fit import GaussianFit, fit_panel, objective, quadrature_grid
 from alignkit.divergences.fit_2d import grid_2d
-from alignkit.divergences.landscape import descend_landscape, landscape
+from alignkit.divergences.landscape import Landscape, descend_landscape, landscape
 from alignkit.divergences.mixture import GaussianMixture, k_modes
 from alignkit.divergences.toylm import (
     ToyLM,
@@ -87,6 +88,24 @@ def _normal_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
+@functools.lru_cache(maxsize=32)
+def _fit_landscape(
+    divergence: str, alpha: float, n_modes: int, separation: float, weight: float, resolution: int
+) -> Landscape:
+    """The explorer's landscape, memoised: moving only the start reuses it (a pure function
+    of its arguments; the result is never mutated)."""
+    params = {"alpha": alpha} if divergence == "alpha" else {}
+    target = target_mixture(n_modes, separation, weight)
+    sd = math.sqrt(float(target.covariance()))
+    lo, hi = float(target.means.min()) - 1.5, float(target.means.max()) + 1.5
+    mus = torch.linspace(lo, hi, resolution, dtype=torch.float64)
+    n_sig = max(9, (3 * resolution) // 4)
+    sigmas = torch.logspace(
+        math.log10(0.2), math.log10(max(1.8 * sd, 1.5)), n_sig, dtype=torch.float64
+    )
+    return landscape(target, divergence, mus=mus, sigmas=sigmas, per_std=2.0, width=6.0, **params)
+
+
 def fit_view(
     divergence: str = "reverse_kl",
     alpha: float = 0.5,
@@ -101,7 +120,8 @@ def fit_view(
     """Where descent from (``init_mean``, ``init_std``) ends for D_f(target‖N(μ, σ²)).
 
     The landscape is evaluated once on a ``resolution`` × (¾ ``resolution``) grid over
-    (μ, log σ) and descended cell by cell, then refined (:func:`descend_landscape`).
+    (μ, log σ) (memoised per divergence and target, so moving the start only re-descends)
+    and descended cell by cell, then refined (:func:`descend_landscape`).
     """
     check_choice(divergence, "divergence", names())
     alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
@@ -111,14 +131,10 @@ def fit_view(
     params = {"alpha": alpha} if divergence == "alpha" else {}
     div = get(divergence, **params)
     target = target_mixture(n_modes, separation, weight)
-    sd = math.sqrt(float(target.covariance()))
     lo, hi = float(target.means.min()) - 1.5, float(target.means.max()) + 1.5
-    mus = torch.linspace(lo, hi, resolution, dtype=torch.float64)
-    n_sig = max(9, (3 * resolution) // 4)
-    sigmas = torch.logspace(
-        math.log10(0.2), math.log10(max(1.8 * sd, 1.5)), n_sig, dtype=torch.float64
-    )
-    land = landscape(target, divergence, mus=mus, sigmas=sigmas, per_std=2.0, width=6.0, **params)
+    key_alpha = alpha if divergence == "alpha" else 0.0  # α matters only to the α family
+    land = _fit_landscape(divergence, key_alpha, int(n_modes), float(separation), float(weight),
+                          resolution)  # fmt: skip
     walk = descend_landscape(land, init_mean, init_std)
     x = np.linspace(lo - 2.5, hi + 2.5, 200)
     vals = to_numpy(land.values)
