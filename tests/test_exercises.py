@@ -1,0 +1,33 @@
+"""Exercise checkers: right answers pass, wrong ones get a hint, the solution is never printed."""
+
+from __future__ import annotations
+
+import pytest
+
+from alignkit.exercises import EXERCISES, check, names
+
+
+def test_smallest_batch_checker_against_rho(capsys: pytest.CaptureFixture) -> None:
+    from alignkit.stability import theory
+    from alignkit.stability.toys import linear_regression_hessians
+
+    _, h = linear_regression_hessians(10, 20, seed=0)
+    # independent route: the first B whose spectral radius at eta = 0.2 is <= 1
+    answer = next(b for b in range(1, 11) if theory.spectral_radius(h, 0.2, b) <= 1 + 1e-12)
+    assert check("01-smallest-batch", answer)
+    assert capsys.readouterr().out.strip() == "Right."
+    assert not check("01-smallest-batch", answer - 1)
+    out = capsys.readouterr().out
+    assert out.startswith("Not quite. Hint:") and str(answer) not in out
+    assert not check("01-smallest-batch", "ten")  # a wrong type is just wrong
+
+
+def test_no_answer_asks_for_one(capsys: pytest.CaptureFixture) -> None:
+    assert not check("01-smallest-batch", None)
+    assert "Write your answer first" in capsys.readouterr().out
+
+
+def test_unknown_exercise_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="exercise must be one of"):
+        check("99-nope", 1)
+    assert names() == sorted(EXERCISES)
