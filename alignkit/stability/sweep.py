@@ -12,15 +12,19 @@ chunking or on the device, and settings that share a seed share their initial po
 and their sample order (common random numbers across η and B).
 
 At the end, at each non-diverged final point (in float64), the sweep records the loss,
-λ_max and ‖·‖_F of the Gauss–Newton matrix G (the Hessian at a global minimum) and the
-alignment factor μ of :mod:`alignkit.stability.noise`. Diverged runs (non-finite loss,
-or loss above ``divergence_factor`` × the initial loss at a check) are frozen and
-flagged; a run whose final loss is above its initial loss is flagged as well (it did
-not settle into a minimum; ``diverged_step`` = ``steps``).
+λ_max and ‖·‖_F of the Gauss–Newton matrix G (the Hessian at a global minimum), the
+last iterate's alignment factor μ of :mod:`alignkit.stability.noise` and the range
+[μ_min, μ_max] of μ over directions (:mod:`alignkit.stability.alignment_range`).
+Diverged runs (non-finite loss, or loss above ``divergence_factor`` × the initial loss
+at a check) are frozen and flagged; a run whose final loss is above its initial loss
+is flagged as well (``diverged_step`` = ``steps``). A run has *converged* when its
+full-batch loss is below ``CONVERGED_LOSS`` at each of the last ``SETTLED_CHECKS``
+loss checks; only converged runs sit at a minimum. For the models linear in their
+parameters the result also carries the exact threshold η*(B).
 
 Precompute a bigger sweep (CPU or GPU) with
 ``python -m alignkit.stability.sweep_cli --out data/stability_sweep.npz`` and read it back
-with :func:`load_sweep`. Taught in notebook 01 (noise alignment and flat minima).
+with :func:`load_sweep`. Taught in notebook 02 (flat minima and noise alignment).
 """
 
 from __future__ import annotations
@@ -35,10 +39,21 @@ from torch.func import grad, jacrev, vmap
 
 from alignkit._checks import check_choice, check_int, check_scalar, check_shape
 from alignkit.device import DEFAULT_DTYPE, get_device, pick, to_numpy
+from alignkit.stability.alignment_range import (
+    CONSTANT_HESSIAN_MODELS,
+    alignment_range,
+    constant_hessian_threshold,
+)
 from alignkit.stability.minibatch import SEED_MAX, minibatch_indices
 from alignkit.stability.models import MODELS, FunctionalModel, make_model
 from alignkit.stability.noise import noise_alignment
-from alignkit.stability.sweep_result import DEFAULT_PATH, SweepResult, load_sweep
+from alignkit.stability.sweep_result import (
+    CONVERGED_LOSS,
+    DEFAULT_PATH,
+    SETTLED_CHECKS,
+    SweepResult,
+    load_sweep,
+)
 
 __all__ = [
     "SweepResult",
@@ -47,34 +62,48 @@ __all__ = [
     "load_sweep",
     "default_grid",
     "DEFAULT_PATH",
+    "CONVERGED_LOSS",
+    "SETTLED_CHECKS",
 ]
 
 _DIAG_BYTES = 2**27  # Jacobian memory per diagnostics chunk
 _CHUNK_OVERHEAD = 4096  # per-step cost of one more chunk, in sample evaluations
 
 
-#: Default grids per model: (lrs, batch sizes, seeds, steps), full size and fast mode.
+#: Default grids per model: (lrs, batch sizes, seeds, steps, n, width), full size and
+#: fast mode. Sizes and steps are chosen so that (nearly) every run below the threshold
+#: converges (loss < CONVERGED_LOSS) within ``steps``: n = 16 digits for the random-feature
+#: and MLP models (their feature / tangent-kernel matrices are much better conditioned
+#: than at n = 32) and a wide enough MLP.
 _GRIDS: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "linear": (
-        (np.geomspace(0.25, 8.0, 11), (1, 2, 4, 8, 16, 32), (0, 1, 2), 400),
-        (np.geomspace(0.5, 8.0, 5), (1, 4, 16), (0, 1), 150),
+        (np.geomspace(0.5, 32.0, 7), (1, 2, 4, 8, 16, 32), (0, 1, 2, 3), 3000, 32, 128),
+        ((0.5, 2.0, 8.0, 32.0), (1, 4, 16), (0, 1), 1000, 16, 64),
     ),
     "random_features": (
-        (np.geomspace(0.5, 32.0, 10), (1, 2, 4, 8, 16, 32), (0, 1, 2), 400),
-        (np.geomspace(1.0, 16.0, 5), (1, 4, 16), (0, 1), 150),
+        (np.geomspace(1.0, 64.0, 7), (1, 2, 4, 8, 16), (0, 1, 2, 3), 3000, 16, 256),
+        ((2.0, 4.0, 16.0, 64.0), (1, 4, 16), (0, 1), 1500, 16, 128),
     ),
     "mlp": (
-        (np.geomspace(0.02, 0.64, 6), (1, 4, 16, 32), (0, 1), 400),
-        (np.geomspace(0.05, 0.4, 4), (1, 4, 16), (0,), 150),
+        (np.geomspace(0.05, 1.6, 6), (1, 2, 4, 8, 16), (0, 1, 2, 3), 4000, 16, 32),
+        ((0.2, 0.4, 0.8), (1, 4, 16), (0,), 1500, 16, 32),
     ),
 }
 
 
 def default_grid(model: str) -> dict[str, Any]:
-    """The default ``lrs``, ``batch_sizes``, ``seeds`` and ``steps`` (smaller in fast mode)."""
+    """The default ``lrs``, ``batch_sizes``, ``seeds``, ``steps``, ``n`` and ``width``
+    of :func:`sgd_sweep` (smaller in fast mode)."""
     model = check_choice(model, "model", MODELS)
-    lrs, bs, seeds, steps = pick(*_GRIDS[model])
-    return {"lrs": tuple(float(v) for v in lrs), "batch_sizes": bs, "seeds": seeds, "steps": steps}
+    lrs, bs, seeds, steps, n, width = pick(*_GRIDS[model])
+    return {
+        "lrs": tuple(float(v) for v in lrs),
+        "batch_sizes": bs,
+        "seeds": seeds,
+        "steps": steps,
+        "n": n,
+        "width": width,
+    }
 
 
 def _axis(values: Any, name: str) -> list[Any]:
@@ -159,7 +188,8 @@ def _train_chunk(
             theta = torch.addcmul(theta, lr_col, g, value=-1.0)
         if (t + 1) % check_every == 0 or t + 1 == steps:
             loss = history[-1].clone()
-            loss[alive] = losses(theta)
+            if alive.numel():  # every setting of the chunk may have diverged
+                loss[alive] = losses(theta)
             new = ~torch.isfinite(loss[alive]) | (loss[alive] > threshold[alive])
             history.append(loss)
             if bool(new.any()):
@@ -175,8 +205,15 @@ def _train_chunk(
     return final, diverged | unsettled, div_step, torch.stack(history, dim=1)
 
 
+_DIAG_KEYS = ("loss", "sharpness", "gn_frobenius", "mu", "mu_min", "mu_max")
+
+
 def _diagnostics(model: FunctionalModel, theta: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(loss, sharpness, ‖G‖_F, μ) at each row of theta (S, d), via per-sample Jacobians."""
+    """(loss, sharpness, ‖G‖_F, μ, μ_min, μ_max) at each row of theta (S, d).
+
+    All from the per-sample Jacobians at the final point: μ is the last iterate's,
+    [μ_min, μ_max] its range over directions of the linearised model there.
+    """
 
     def one(th: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         return model.apply(th, xi[None]).reshape(-1)
@@ -186,12 +223,21 @@ def _diagnostics(model: FunctionalModel, theta: torch.Tensor) -> tuple[torch.Ten
     n, k, d = model.n, int(model.y.shape[1]), model.num_params
     size = max(1, _DIAG_BYTES // (8 * n * k * d))
     parts = []
+    fixed = model.name in CONSTANT_HESSIAN_MODELS  # J_i does not depend on θ: one range
+    span = None
     for start in range(0, theta.shape[0], size):
         th = theta[start : start + size]
-        stats = noise_alignment(jac(th, model.x), out(th, model.x) - model.y)
-        parts.append(torch.stack([stats.loss, stats.sharpness, stats.gn_frobenius, stats.mu]))
+        jacobians = jac(th, model.x)
+        stats = noise_alignment(jacobians, out(th, model.x) - model.y)
+        if span is None or not fixed:
+            span = alignment_range(jacobians[:1] if fixed else jacobians)
+        lo, hi = span.mu_min.expand(th.shape[0]), span.mu_max.expand(th.shape[0])
+        parts.append(
+            torch.stack([stats.loss, stats.sharpness, stats.gn_frobenius, stats.mu, lo, hi])
+        )
     if not parts:
-        return tuple(torch.empty(0, dtype=theta.dtype, device=theta.device) for _ in range(4))
+        empty = torch.empty(0, dtype=theta.dtype, device=theta.device)
+        return tuple(empty for _ in _DIAG_KEYS)
     return tuple(torch.cat(parts, dim=1))
 
 
@@ -226,7 +272,8 @@ def sgd_sweep(
     steps : int, optional
         SGD steps per setting (``None``: the default grid's).
     n, width, data_seed :
-        Passed to :func:`alignkit.stability.models.make_model`.
+        Passed to :func:`alignkit.stability.models.make_model` (``None``: the default
+        grid's n and width).
     replacement : bool, default=True
         Draw minibatches with replacement (p = 1/B, the setting of the paper's bound).
     check_every : int, default=10
@@ -237,7 +284,9 @@ def sgd_sweep(
     chunk_size : int, optional
         Settings trained together (memory knob); ``None``: all at once, at most 4096.
     diagnostics : bool, default=True
-        Compute sharpness, ‖G‖_F and μ at the final points (NaN otherwise).
+        Compute sharpness, ‖G‖_F, μ and [μ_min, μ_max] at the final points (NaN
+        otherwise). ``converged`` and, for ``"linear"`` and ``"random_features"``, the
+        exact ``threshold`` η*(B) are always computed.
     keep_params : bool, default=False
         Also return the final parameters, shape (S, d).
     device : str or torch.device, optional
@@ -257,8 +306,10 @@ def sgd_sweep(
     """
     model = check_choice(model, "model", MODELS)
     dev = get_device(device)
-    fm = make_model(model, n=n, width=width, data_seed=data_seed, device=dev, dtype=dtype)
     grid = default_grid(model)
+    n = grid["n"] if n is None else n
+    width = grid["width"] if width is None else width
+    fm = make_model(model, n=n, width=width, data_seed=data_seed, device=dev, dtype=dtype)
     lr_ax, b_ax, s_ax = _check_grid(
         grid["lrs"] if lrs is None else lrs,
         grid["batch_sizes"] if batch_sizes is None else batch_sizes,
@@ -286,7 +337,7 @@ def sgd_sweep(
     S = lr_all.numel()
     records = max(1, math.ceil(steps / check_every)) + 1
     nan = torch.full((S,), math.nan, dtype=diag_model.x.dtype, device=dev)
-    out = {key: nan.clone() for key in ("loss", "sharpness", "gn_frobenius", "mu")}
+    out = {key: nan.clone() for key in _DIAG_KEYS}
     diverged = torch.zeros(S, dtype=torch.bool, device=dev)
     div_step = torch.full((S,), -1, dtype=torch.int64, device=dev)
     history = torch.full((S, records), math.nan, dtype=dtype, device=dev)
@@ -313,8 +364,15 @@ def sgd_sweep(
         ok = sel[~div_c]
         if diagnostics and ok.numel():
             stats = _diagnostics(diag_model, theta[~div_c].to(diag_model.x.dtype))
-            for key, value in zip(("loss", "sharpness", "gn_frobenius", "mu"), stats, strict=True):
+            for key, value in zip(_DIAG_KEYS, stats, strict=True):
                 out[key][ok] = value
+    settled = history[:, -min(SETTLED_CHECKS, records) :] < CONVERGED_LOSS
+    converged = ~diverged & settled.all(dim=1)
+    if model in CONSTANT_HESSIAN_MODELS:
+        curve = constant_hessian_threshold(fm, b_ax, replacement=replacement)
+        threshold = curve.to(device=dev, dtype=nan.dtype)[i_b.to(dev)]
+    else:
+        threshold = nan.clone()
     hist_steps = torch.tensor(
         [0] + [t for t in range(1, steps + 1) if t % check_every == 0 or t == steps]
     )
@@ -324,6 +382,9 @@ def sgd_sweep(
         batch_size=b_all.to(dev),
         seed=s_all.to(dev),
         diverged=diverged,
+        converged=converged,
+        threshold=threshold,
+        converged_loss=CONVERGED_LOSS,
         diverged_step=div_step,
         loss_history=history,
         history_steps=hist_steps.to(dev),
@@ -331,6 +392,8 @@ def sgd_sweep(
         n=fm.n,
         num_params=fm.num_params,
         steps=steps,
+        width=fm.width,
+        data_seed=int(data_seed),
         replacement=replacement,
         params=params,
         **out,

@@ -3,27 +3,41 @@
 ``python -m alignkit.stability.sweep_cli --out data/stability_sweep.npz [--device cuda]``
 runs :func:`alignkit.stability.sweep.sgd_sweep` for each model on the ``big`` preset
 grid and writes the ``.npz`` (read it with :func:`alignkit.stability.sweep.load_sweep`)
-plus a provenance ``.json`` next to it: command, git commit, device, torch version,
-seeds, date and wall time.
+plus a provenance ``.json`` next to it (:func:`alignkit.stability.sweep_result.save_sweep`):
+command, git commit, machine (CPU model, torch version, threads), grids, counts of
+converged / not converged / diverged runs, sha256 of the ``.npz``, date and wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
+import platform
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
+import torch
 
 from alignkit.device import DEFAULT_DTYPE, describe, get_device
 from alignkit.stability.models import MODELS
 from alignkit.stability.sweep import DEFAULT_PATH, default_grid, sgd_sweep
+from alignkit.stability.sweep_result import save_sweep
+
+#: What a regeneration on another machine reproduces (the recompute cell of notebook 02
+#: and tests/test_sweep.py check it with :data:`alignkit.stability.sweep_result.REGEN_RTOL`).
+REPRODUCIBILITY = (
+    "Arrays are reproduced bit for bit only on the same CPU, torch version and thread "
+    "count. Elsewhere float32 rounding differs: the final losses of converged runs differ, "
+    "the last iterate's mu (a 0/0 limit at losses ~1e-14) can move by tens of percent, and "
+    "runs near the threshold may change outcome. Check a regeneration on a slice away from "
+    "the threshold with alignkit.stability.sweep_result.compare_sweeps (flags equal; "
+    "||H||_F, sharpness, mu_min, mu_max within REGEN_RTOL = 1e-4)."
+)
 
 __all__ = ["PRESETS", "main"]
 
@@ -31,22 +45,28 @@ __all__ = ["PRESETS", "main"]
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "big": {
         "linear": dict(
-            lrs=np.geomspace(0.25, 16.0, 17),
+            lrs=np.geomspace(0.5, 32.0, 13),
             batch_sizes=(1, 2, 4, 8, 16, 32),
             seeds=tuple(range(8)),
-            steps=1000,
+            steps=3000,
+            n=32,
+            width=128,
         ),
         "random_features": dict(
-            lrs=np.geomspace(0.5, 64.0, 15),
-            batch_sizes=(1, 2, 4, 8, 16, 32),
+            lrs=np.geomspace(1.0, 64.0, 13),
+            batch_sizes=(1, 2, 4, 8, 16),
             seeds=tuple(range(8)),
-            steps=1000,
+            steps=3000,
+            n=16,
+            width=256,
         ),
         "mlp": dict(
-            lrs=np.geomspace(0.01, 1.28, 15),
-            batch_sizes=(1, 2, 4, 8, 16, 32),
+            lrs=np.geomspace(0.05, 1.6, 11),
+            batch_sizes=(1, 2, 4, 8, 16),
             seeds=tuple(range(6)),
-            steps=1000,
+            steps=4000,
+            n=16,
+            width=32,
         ),
     },
 }
@@ -66,6 +86,25 @@ def _git_commit() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status.strip())}
 
 
+def machine() -> dict[str, Any]:
+    """CPU model, platform, torch version and thread count (arrays differ across machines)."""
+    cpu = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: precompute sweeps into an ``.npz`` plus a provenance ``.json``."""
     parser = argparse.ArgumentParser(
@@ -79,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=None)
     args = parser.parse_args(argv)
     device = get_device(args.device)
-    arrays: dict[str, np.ndarray] = {"models": np.array(args.models)}
+    results = {}
     grids: dict[str, Any] = {}
     began = time.perf_counter()
     for name in args.models:
@@ -87,46 +126,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             default_grid(name) if args.preset == "default" else PRESETS[args.preset][name]
         )
         tic = time.perf_counter()
-        result = sgd_sweep(
+        results[name] = sgd_sweep(
             name, data_seed=args.data_seed, chunk_size=args.chunk_size, device=device, **kwargs
         )
-        arrays.update(result.to_arrays(prefix=f"{name}."))
-        grids[name] = {
-            "lrs": [float(v) for v in kwargs["lrs"]],
-            "batch_sizes": [int(v) for v in kwargs["batch_sizes"]],
-            "seeds": [int(v) for v in kwargs["seeds"]],
-            "steps": int(kwargs["steps"]),
-            "n": result.n,
-            "num_params": result.num_params,
-            "settings": int(result.lr.numel()),
-            "diverged": int(result.diverged.sum()),
-            "wall_time_s": round(time.perf_counter() - tic, 2),
-        }
-        print(
-            f"{name}: {grids[name]['settings']} settings, {grids[name]['diverged']} diverged, "
-            f"{grids[name]['wall_time_s']} s"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cast(Any, np.savez_compressed)(args.out, **arrays)
+        grids[name] = {"wall_time_s": round(time.perf_counter() - tic, 2)}
+        print(f"{name}: {results[name].counts}, {grids[name]['wall_time_s']} s")
     info = describe(device)
+    words = list(sys.argv[1:] if argv is None else argv)
     provenance = {
-        "command": " ".join(["python -m alignkit.stability.sweep_cli", *sys.argv[1:]])
-        if argv is None
-        else " ".join(["python -m alignkit.stability.sweep_cli", *argv]),
+        "command": " ".join(["python -m alignkit.stability.sweep_cli", *words]),
         "git": _git_commit(),
         "device": info["device"],
         "gpu_name": info["gpu_name"],
         "torch": info["torch"],
         "threads": info["threads"],
+        "machine": machine(),
         "data_seed": args.data_seed,
         "preset": args.preset,
         "replacement": True,
         "dtype": str(DEFAULT_DTYPE),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - began, 2),
+        "reproducibility": REPRODUCIBILITY,
         "grids": grids,
     }
-    args.out.with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
+    save_sweep(results, args.out, provenance)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0
 

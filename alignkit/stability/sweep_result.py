@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -12,9 +16,26 @@ import torch
 from alignkit.device import to_numpy
 from alignkit.stability.noise import alignment_bound, alignment_ratio
 
-__all__ = ["SweepResult", "load_sweep", "DEFAULT_PATH"]
+__all__ = [
+    "SweepResult",
+    "SweepDataError",
+    "REGEN_RTOL",
+    "compare_sweeps",
+    "save_sweep",
+    "load_sweep",
+    "read_provenance",
+    "regenerate_command",
+    "DEFAULT_PATH",
+    "CONVERGED_LOSS",
+    "SETTLED_CHECKS",
+]
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "stability_sweep.npz"
+
+#: A run has converged when its full-batch loss L is below this at each of the last
+#: ``SETTLED_CHECKS`` loss checks (every ``check_every`` steps) and it did not diverge.
+CONVERGED_LOSS = 1e-6
+SETTLED_CHECKS = 3
 
 
 @dataclass(frozen=True)
@@ -35,8 +56,21 @@ class SweepResult:
     gn_frobenius : Tensor, shape (S,)
         ‖G‖_F at the final point, i.e. ‖H‖_F at the (near-)global minimum found.
     mu : Tensor, shape (S,)
-        Alignment factor Tr(Σ₁ G) / (2 L ‖G‖_F²) at the final point.
+        The last iterate's alignment factor Tr(Σ₁ G) / (2 L ‖G‖_F²) (a 0/0 limit at a
+        minimum: it depends on the direction of θ − θ*).
+    mu_min, mu_max : Tensor, shape (S,)
+        Range of μ over directions of the model linearised at the final point
+        (:func:`alignkit.stability.alignment_range.alignment_range`); the bound that
+        linear stability implies uses ``mu_min``.
     diverged : Tensor of bool, shape (S,)
+    converged : Tensor of bool, shape (S,)
+        Not diverged and full-batch loss below ``converged_loss`` at each of the last
+        ``SETTLED_CHECKS`` checks of ``loss_history``: the run sits at a minimum.
+    threshold : Tensor, shape (S,)
+        Exact mean-square threshold η*(B) of the setting's batch size for the models
+        linear in their parameters (constant Hessian), NaN for the MLP.
+    converged_loss : float
+        The loss tolerance of ``converged`` (``CONVERGED_LOSS``).
     diverged_step : Tensor of int64, shape (S,)
         Step at which divergence was detected, −1 if never (``steps`` for a run that
         ended above its initial loss without blowing up).
@@ -46,6 +80,8 @@ class SweepResult:
     grid_shape : tuple of int
         (len(lrs), len(batch_sizes), len(seeds)).
     n, num_params, steps : int
+    width, data_seed : int
+        The model's size knob and data seed (rebuild it with ``make_model``).
     replacement : bool
         Minibatches drawn with replacement (p = 1/B) or without.
     params : Tensor, shape (S, d), optional
@@ -60,7 +96,12 @@ class SweepResult:
     sharpness: torch.Tensor
     gn_frobenius: torch.Tensor
     mu: torch.Tensor
+    mu_min: torch.Tensor
+    mu_max: torch.Tensor
     diverged: torch.Tensor
+    converged: torch.Tensor
+    threshold: torch.Tensor
+    converged_loss: float
     diverged_step: torch.Tensor
     loss_history: torch.Tensor
     history_steps: torch.Tensor
@@ -68,6 +109,8 @@ class SweepResult:
     n: int
     num_params: int
     steps: int
+    width: int
+    data_seed: int
     replacement: bool
     params: torch.Tensor | None = None
 
@@ -78,10 +121,32 @@ class SweepResult:
 
     @property
     def bound(self) -> torch.Tensor:
-        """Largest stable ‖H‖_F, 1 / (η √(p μ)), shape (S,) (√(B/μ)/η with replacement)."""
+        """1 / (η √(p μ)) with the last iterate's μ, shape (S,) (√(B/μ)/η with replacement)."""
         return alignment_bound(
             self.mu, self.lr, self.batch_size, n=self.n, replacement=self.replacement
         )
+
+    @property
+    def bound_min(self) -> torch.Tensor:
+        """1 / (η √(p μ_min)), shape (S,): the largest ‖H‖_F of a mean-square stable
+        minimum of the linearised dynamics (infinite where μ_min = 0)."""
+        return alignment_bound(
+            self.mu_min.clamp_min(0),
+            self.lr,
+            self.batch_size,
+            n=self.n,
+            replacement=self.replacement,
+        )
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of settings that converged, did not converge, diverged."""
+        conv, div = int(self.converged.sum()), int(self.diverged.sum())
+        return {
+            "converged": conv,
+            "not_converged": int(self.lr.numel()) - conv - div,
+            "diverged": div,
+        }
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         """Flat dict of numpy arrays (for ``np.savez``), keys ``prefix + field``."""
@@ -103,8 +168,10 @@ class SweepResult:
                 values[f.name] = str(a)
             elif f.name == "grid_shape":
                 values[f.name] = tuple(int(v) for v in a)
-            elif f.name in ("n", "num_params", "steps"):
+            elif f.name in ("n", "num_params", "steps", "width", "data_seed"):
                 values[f.name] = int(a)
+            elif f.name == "converged_loss":
+                values[f.name] = float(a)
             elif f.name == "replacement":
                 values[f.name] = bool(a)
             else:
@@ -112,26 +179,248 @@ class SweepResult:
         return cls(**values)
 
 
-def load_sweep(path: str | Path | None = None) -> dict[str, SweepResult]:
+#: Relative tolerances for a regenerated sweep (another machine, torch version or thread
+#: count) against the shipped one, at settings that converged in both; the diverged and
+#: converged flags must agree. Bit-identical arrays are expected only on the same CPU,
+#: torch version and thread count; elsewhere float32 rounding moves each SGD trajectory
+#: a little. For the linear and random-feature models ‖H‖_F, λ_max, μ_min and μ_max
+#: depend on the data only; for the MLP the minimum moves slightly (re-running an MLP
+#: slice in float64 instead of float32 moved ‖H‖_F by 2e-7 and μ_min by 3e-6, relative).
+#: The last iterate's μ is not compared: it is a 0/0 limit at losses ~1e-14 (the same
+#: float64 re-run moved it by 10%), and so is the final loss (only "< tolerance" counts).
+REGEN_RTOL = {"gn_frobenius": 1e-4, "sharpness": 1e-4, "mu_min": 1e-4, "mu_max": 1e-4}
+
+
+def compare_sweeps(
+    reference: SweepResult, other: SweepResult, *, rows: torch.Tensor | None = None
+) -> dict[str, Any]:
+    """Check a regenerated slice ``other`` against ``reference[rows]`` within REGEN_RTOL.
+
+    Parameters
+    ----------
+    reference : SweepResult
+        E.g. the shipped data.
+    other : SweepResult
+        The same settings recomputed, in the order of ``rows``.
+    rows : Tensor of int64, shape (S',), optional
+        Settings of ``reference`` that ``other`` recomputes (default: all).
+
+    Returns
+    -------
+    dict
+        ``ok`` (bool), ``flags_equal`` (diverged and converged flags agree),
+        ``max_rel_diff`` per field over settings converged in both, ``rtol`` used, and
+        ``loss`` (max final loss of the converged settings, both runs).
+    """
+    if not isinstance(reference, SweepResult) or not isinstance(other, SweepResult):
+        raise TypeError("reference and other must be SweepResult objects")
+    idx = torch.arange(reference.lr.numel()) if rows is None else torch.as_tensor(rows)
+    if idx.numel() != other.lr.numel():
+        raise ValueError(f"rows must select {other.lr.numel()} settings, got {idx.numel()}")
+    same_grid = torch.allclose(reference.lr[idx].double(), other.lr.double(), rtol=1e-12) and (
+        torch.equal(reference.batch_size[idx], other.batch_size)
+    )
+    if not same_grid:
+        raise ValueError("other must recompute the settings reference[rows] (η and B differ)")
+    flags = torch.equal(reference.diverged[idx], other.diverged) and torch.equal(
+        reference.converged[idx], other.converged
+    )
+    both = reference.converged[idx] & other.converged
+    diffs: dict[str, float] = {}
+    for key in REGEN_RTOL:
+        a = getattr(reference, key)[idx][both].double()
+        b = getattr(other, key)[both].double()
+        diffs[key] = float(((a - b).abs() / a.abs()).max()) if a.numel() else math.nan
+    ok = flags and all(diffs[k] <= REGEN_RTOL[k] for k in REGEN_RTOL if not math.isnan(diffs[k]))
+    loss = [float(r.loss[i][c].max()) if bool(c.any()) else math.nan
+            for r, i, c in ((reference, idx, reference.converged[idx]),
+                            (other, torch.arange(other.lr.numel()), other.converged))]  # fmt: skip
+    return {"ok": ok, "flags_equal": flags, "max_rel_diff": diffs, "rtol": REGEN_RTOL,
+            "loss": loss}  # fmt: skip
+
+
+class SweepDataError(ValueError):
+    """A precomputed sweep file that is missing a part, corrupt, or disagrees with its
+    provenance JSON; the message names the file and the command that regenerates it."""
+
+
+#: Provenance fields the loader requires (written by :func:`save_sweep`).
+REQUIRED_PROVENANCE = (
+    "command", "git", "date", "torch", "threads", "machine", "sha256", "converged_loss",
+    "grids",
+)  # fmt: skip
+#: Per-model grid fields the loader compares with the arrays.
+REQUIRED_GRID = ("lrs", "batch_sizes", "seeds", "steps", "n", "num_params", "settings")
+
+
+def regenerate_command(path: str | Path) -> str:
+    """The shell command that rewrites ``path`` and its provenance JSON."""
+    return f"python -m alignkit.stability.sweep_cli --out {path}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_sweep(
+    results: dict[str, SweepResult], path: str | Path, provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """Write sweeps to ``path`` (``.npz``) and a provenance JSON next to it.
+
+    Parameters
+    ----------
+    results : dict
+        Model name -> SweepResult.
+    path : str or Path
+        The ``.npz`` to write; the JSON goes to ``path.with_suffix(".json")``.
+    provenance : dict
+        How the data was made (command, git, machine, ...); this function adds the grids,
+        ``converged_loss`` and the sha256 of the written ``.npz``.
+
+    Returns
+    -------
+    dict
+        The provenance written.
+    """
+    if not isinstance(results, dict) or not results:
+        raise ValueError("results must be a non-empty dict of model name -> SweepResult")
+    for name, result in results.items():
+        if not isinstance(result, SweepResult):
+            raise TypeError(f"results[{name!r}] must be a SweepResult, got {type(result).__name__}")
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {"models": np.array(list(results))}
+    grids: dict[str, Any] = {}
+    for name, r in results.items():
+        arrays.update(r.to_arrays(prefix=f"{name}."))
+        lrs, bs, seeds = (torch.unique(t).tolist() for t in (r.lr, r.batch_size, r.seed))
+        grids[name] = {
+            "lrs": [float(v) for v in lrs],
+            "batch_sizes": [int(v) for v in bs],
+            "seeds": [int(v) for v in seeds],
+            "steps": r.steps,
+            "n": r.n,
+            "width": r.width,
+            "num_params": r.num_params,
+            "settings": int(r.lr.numel()),
+            **r.counts,
+            **dict(provenance.get("grids", {}).get(name, {})),
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cast(Any, np.savez_compressed)(path, **arrays)
+    info = {
+        **provenance,
+        "converged_loss": CONVERGED_LOSS,
+        "settled_checks": SETTLED_CHECKS,
+        "grids": grids,
+        "sha256": _sha256(path),
+    }
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def read_provenance(path: str | Path | None = None) -> dict[str, Any]:
+    """The provenance JSON of a sweep file, checked for the required fields."""
+    path = DEFAULT_PATH if path is None else Path(path)
+    meta = path.with_suffix(".json")
+    fix = f"regenerate both with `{regenerate_command(path)}`"
+    try:
+        info = json.loads(meta.read_text())
+    except FileNotFoundError:
+        raise SweepDataError(f"{path}: provenance {meta.name} is missing; {fix}") from None
+    except (OSError, ValueError) as err:
+        raise SweepDataError(
+            f"{path}: provenance {meta.name} is unreadable ({err}); {fix}"
+        ) from None
+    if not isinstance(info, dict):
+        raise SweepDataError(f"{path}: provenance {meta.name} is not a JSON object; {fix}")
+    missing = [key for key in REQUIRED_PROVENANCE if key not in info]
+    grids = info.get("grids")
+    if not missing and isinstance(grids, dict):
+        missing = [
+            f"grids.{name}.{key}"
+            for name, grid in grids.items()
+            for key in REQUIRED_GRID
+            if not isinstance(grid, dict) or key not in grid
+        ]
+    if missing or not isinstance(grids, dict):
+        raise SweepDataError(f"{path}: provenance lacks {missing or ['grids']}; {fix}")
+    return info
+
+
+def _check_grid(name: str, result: SweepResult, grid: dict[str, Any], where: str) -> None:
+    """Raise SweepDataError when the arrays' grid differs from the provenance's."""
+    lrs, bs, seeds = (torch.unique(t).tolist() for t in (result.lr, result.batch_size, result.seed))
+    checks = {
+        "lrs": np.allclose(lrs, grid["lrs"], rtol=1e-12, atol=0) if len(lrs) == len(
+            grid["lrs"]) else False,
+        "batch_sizes": [int(v) for v in bs] == list(grid["batch_sizes"]),
+        "seeds": [int(v) for v in seeds] == list(grid["seeds"]),
+        "steps": result.steps == grid["steps"],
+        "n": result.n == grid["n"],
+        "num_params": result.num_params == grid["num_params"],
+        "settings": result.lr.numel() == grid["settings"]
+        == math.prod(result.grid_shape) == result.loss.numel(),
+    }  # fmt: skip
+    bad = [key for key, ok in checks.items() if not ok]
+    if bad:
+        raise SweepDataError(f"{where}: {name} arrays disagree with the provenance on {bad}")
+
+
+def load_sweep(path: str | Path | None = None, *, verify: bool = True) -> dict[str, SweepResult]:
     """Read a precomputed sweep (one :class:`SweepResult` per model, CPU tensors).
 
     Parameters
     ----------
     path : str or Path, optional
-        The ``.npz`` written by ``python -m alignkit.stability.sweep_cli``; ``None`` (default)
-        reads the shipped ``data/stability_sweep.npz``.
+        The ``.npz`` written by ``python -m alignkit.stability.sweep_cli`` (via
+        :func:`save_sweep`); ``None`` (default) reads the shipped ``data/stability_sweep.npz``.
+    verify : bool, default=True
+        Check the file against its provenance JSON first: required fields present, the
+        sha256 of the ``.npz`` equal to the recorded one, and each model's grid (η, B,
+        seeds, steps, n, d, number of settings) equal to the recorded grid.
 
     Returns
     -------
     dict
-        Model name -> SweepResult. Provenance is in the JSON next to the file.
+        Model name -> SweepResult. Provenance: :func:`read_provenance`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    SweepDataError
+        (a ``ValueError``) Truncated or corrupt file, missing array or provenance field,
+        checksum mismatch or grid disagreement; the message names the file and the
+        command that regenerates it.
     """
     path = DEFAULT_PATH if path is None else Path(path)
+    fix = f"regenerate it with `{regenerate_command(path)}`"
     if not path.exists():
-        raise FileNotFoundError(
-            f"no sweep at {path}; create it with "
-            f"`python -m alignkit.stability.sweep_cli --out {path}`"
+        raise FileNotFoundError(f"no sweep at {path}; create it with `{regenerate_command(path)}`")
+    info = read_provenance(path) if verify else None
+    if info is not None and _sha256(path) != info["sha256"]:
+        raise SweepDataError(
+            f"{path}: sha256 differs from the one in {path.with_suffix('.json').name} "
+            f"(file changed or truncated after it was written); {fix}"
         )
-    with np.load(path, allow_pickle=False) as arrays:
-        names = [str(v) for v in arrays["models"]]
-        return {name: SweepResult.from_arrays(arrays, prefix=f"{name}.") for name in names}
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            names = [str(v) for v in arrays["models"]]
+            results = {name: SweepResult.from_arrays(arrays, prefix=f"{name}.") for name in names}
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        raise SweepDataError(
+            f"{path}: not a complete sweep file ({type(err).__name__}: {err}); {fix}"
+        ) from None
+    if info is not None:
+        if sorted(names) != sorted(info["grids"]):
+            raise SweepDataError(
+                f"{path}: models {names} differ from the provenance's {sorted(info['grids'])}; "
+                f"{fix}"
+            )
+        for name, result in results.items():
+            _check_grid(name, result, info["grids"][name], f"{path} ({fix})")
+    return results

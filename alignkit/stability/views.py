@@ -233,23 +233,46 @@ def ratio_text(lr: float, threshold: float) -> str:
 class SweepView:
     """One model's sweep, arranged for the headline plot, with one (η, B) highlighted.
 
-    ``x = √B/η`` and ``y = ‖H‖_F √μ`` for every non-diverged setting (shape (M,)); the
-    paper's bound ‖H‖_F ≤ √(B/μ)/η (with replacement) is exactly ``y ≤ x``.
+    Converged minima (shape (M,)): ``x = √B/η`` and ``y = ‖H‖_F √μ_min``, μ_min the
+    smallest alignment factor over directions at the minimum; mean-square stability of
+    the linearised dynamics implies ``y ≤ x`` (with replacement). ``y_last`` uses the
+    last iterate's μ instead (not implied by stability when μ > μ_min). Runs that did
+    not converge are ``other_*`` (shape (U,), drawn apart, not minima). ``outcome``
+    (shape (S,), every setting) is 0 converged, 1 not converged, 2 diverged, at
+    (``all_lr``, ``all_batch``). ``threshold_batch``/``threshold_lr``: the exact η*(B)
+    for constant-Hessian models (empty for the MLP); ``bound_lr``: the largest η the
+    μ_min bound allows at the same B, √(B/μ_min)/‖H‖_F (constant-Hessian models).
     """
 
     model: str
     x: torch.Tensor
     y: torch.Tensor
+    y_last: torch.Tensor
     lr: torch.Tensor
     batch_size: torch.Tensor
     frobenius: torch.Tensor
+    mu_min: torch.Tensor
     mu: torch.Tensor
     selected: torch.Tensor  # (M,) bool: the highlighted (η, B), all seeds
+    other_x: torch.Tensor
+    other_y: torch.Tensor
+    other_lr: torch.Tensor
+    other_batch: torch.Tensor
+    all_lr: torch.Tensor
+    all_batch: torch.Tensor
+    outcome: torch.Tensor
+    threshold_batch: torch.Tensor
+    threshold_lr: torch.Tensor
+    bound_lr: torch.Tensor
     chosen_lr: float
     chosen_batch: int
+    n_converged: int
+    n_not_converged: int
     n_diverged: int
     n_total: int
-    worst_ratio: float  # max y / x over non-diverged settings (≤ 1 means the bound held)
+    worst_ratio: float  # max y / x over converged minima (NaN if none; ≤ 1: bound held)
+    worst_ratio_last: float  # the same with the last iterate's μ
+    converged_loss: float
     replacement: bool
 
 
@@ -262,17 +285,41 @@ def sweep_view(result: SweepResult, lr: float, batch_size: int) -> SweepView:
         raise TypeError(f"result must be a SweepResult, got {type(result).__name__}")
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    ok = ~result.diverged & torch.isfinite(result.gn_frobenius) & torch.isfinite(result.mu)
+    fro, mu_min, mu = (t.double() for t in (result.gn_frobenius, result.mu_min, result.mu))
+    conv = result.converged & torch.isfinite(fro) & torch.isfinite(mu_min)
+    other = ~result.converged & ~result.diverged & torch.isfinite(fro) & torch.isfinite(mu_min)
     lr_t, b_t = result.lr.double(), result.batch_size.double()
     lrs, sizes = torch.unique(lr_t), torch.unique(b_t)
     chosen_lr = float(lrs[(lrs.log() - math.log(lr)).abs().argmin()])
     chosen_b = int(sizes[(sizes - batch_size).abs().argmin()])
     x = b_t.sqrt() / lr_t
-    y = result.gn_frobenius.double() * result.mu.double().clamp_min(0).sqrt()
+    y = fro * mu_min.clamp_min(0).sqrt()
+    y_last = fro * mu.clamp_min(0).sqrt()
     selected = (lr_t == chosen_lr) & (b_t == chosen_b)
-    worst = float((y[ok] / x[ok]).max()) if bool(ok.any()) else math.nan
+    any_conv = bool(conv.any())
+    worst = float((y[conv] / x[conv]).max()) if any_conv else math.nan
+    worst_last = float((y_last[conv] / x[conv]).max()) if any_conv else math.nan
+    outcome = torch.where(result.diverged, 2, torch.where(result.converged, 0, 1))
+    thr = result.threshold.double()
+    if bool(torch.isfinite(thr).any()):
+        keep = torch.isfinite(thr)
+        first = torch.unique(b_t[keep], return_inverse=True)
+        t_batch = first[0]
+        t_lr = torch.stack([thr[keep][first[1] == j][0] for j in range(t_batch.numel())])
+        finite = torch.isfinite(fro) & torch.isfinite(mu_min)
+        const = (fro[finite][0], mu_min[finite][0].clamp_min(0)) if bool(finite.any()) else None
+        bound_lr = (
+            (t_batch / const[1]).sqrt() / const[0] if const is not None
+            else torch.full_like(t_batch, math.nan)
+        )  # fmt: skip
+    else:
+        t_batch = t_lr = bound_lr = torch.empty(0, dtype=torch.float64)
+    counts = result.counts
     return SweepView(
-        result.model, x[ok], y[ok], lr_t[ok], b_t[ok], result.gn_frobenius.double()[ok],
-        result.mu.double()[ok], selected[ok], chosen_lr, chosen_b,
-        int(result.diverged.sum()), int(result.diverged.numel()), worst, result.replacement,
+        result.model, x[conv], y[conv], y_last[conv], lr_t[conv], b_t[conv], fro[conv],
+        mu_min[conv], mu[conv], selected[conv], x[other], y[other], lr_t[other], b_t[other],
+        lr_t, b_t, outcome, t_batch, t_lr, bound_lr, chosen_lr, chosen_b,
+        counts["converged"], counts["not_converged"], counts["diverged"],
+        int(result.lr.numel()), worst, worst_last, float(result.converged_loss),
+        result.replacement,
     )  # fmt: skip

@@ -9,7 +9,7 @@ import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
-from alignkit.stability.models import MODELS, make_model
+from alignkit.stability.models import MODELS
 from alignkit.stability.plots.escape import plot_escape, update_escape
 from alignkit.stability.plots.quadratic import plot_quadratic_gd, update_quadratic_gd
 from alignkit.stability.plots.stability import (
@@ -22,7 +22,7 @@ from alignkit.stability.plots.stability import (
 )
 from alignkit.stability.plots.sweep import plot_sweep, update_sweep
 from alignkit.stability.quadratic import QuadraticRun, gd_quadratic
-from alignkit.stability.sweep import SweepResult, load_sweep, sgd_sweep
+from alignkit.stability.sweep import SweepResult, default_grid, load_sweep, sgd_sweep
 from alignkit.stability.toys import EscapeRun, linear_regression_hessians, simulate_escape_toy
 from alignkit.stability.views import (
     RegionView,
@@ -299,7 +299,7 @@ def sweep_explorer(
         if (model, width) not in cache:
             if not live:
                 raise ValueError("the precomputed sweep has width 1 only; use source='live'")
-            default = make_model(model, device="cpu").width
+            default = default_grid(model)["width"]
             cache[model, width] = sgd_sweep(model, width=max(1, round(default * width)))
         return sweep_view(cache[model, width], lr, batch_size)
 
