@@ -72,7 +72,7 @@ def plot_noise_alignment(
     fig.update_yaxes(title_text="μ, share", range=[0, 1.1 * top], row=1, col=2,
                      secondary_y=False)  # fmt: skip
     fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=2, secondary_y=True,
-                     showgrid=False)  # fmt: skip
+                     showgrid=False, exponentformat="power")  # fmt: skip
     head = f"{trace.model}: η = {trace.lr:g}, B = {trace.batch_size}"
     if trace.diverged:
         default = (

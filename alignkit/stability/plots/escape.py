@@ -132,7 +132,7 @@ def plot_network_escape(
             )
     fig.update_xaxes(title_text="step (GD, then SGD after the red line)")
     fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=1)
-    fig.update_yaxes(title_text="G at the current point (= H only at a minimum)", row=1, col=2)
+    fig.update_yaxes(title_text="G (= H only at a minimum)", row=1, col=2)
     head = f"GD then SGD with B = {run.batch_size} at η = {run.lr:g}"
     if run.diverged:
         default = (
@@ -141,8 +141,10 @@ def plot_network_escape(
         )
     else:
         default = (
-            f"{head}. At the switch (loss {run.switch_loss:.2g}, not a minimum), Gauss–Newton: "
-            f"SGD η*(B) = {run.sgd_threshold:.3g}, GD 2/λ_max(G) = {run.gd_threshold:.3g}"
+            f"{head}<br>at the switch (loss {run.switch_loss:.1e}, not exactly a minimum), "
+            f"Gauss–Newton: SGD η*(B) = {run.sgd_threshold:.3g}, GD 2/λ_max(G) = "
+            f"{run.gd_threshold:.3g}"
         )
     base_layout(fig, title=title or default, width=width, height=height, legend_below=True)
+    fig.update_layout(title_y=0.96)  # room for the two-line default title
     return fig
