@@ -9,11 +9,11 @@ _RANGE = [-2.0, 2.0]
 
 def scene_layout(base_dim: int) -> dict[str, Any]:
     """``fig.update_layout`` keywords for the scene: top view for R², oblique for R³."""
-    eye = {"x": 0.0, "y": 0.0, "z": 1.9} if base_dim == 2 else {"x": 1.3, "y": 1.3, "z": 0.9}
+    eye = {"x": 0.0, "y": 0.0, "z": 1.2} if base_dim == 2 else {"x": 1.0, "y": 1.0, "z": 0.7}
     up = {"x": 0.0, "y": 1.0, "z": 0.0} if base_dim == 2 else {"x": 0.0, "y": 0.0, "z": 1.0}
     axis = {"range": _RANGE, "showspikes": False}
     return {
-        "scene.camera": {"eye": eye, "up": up},
+        "scene.camera": {"eye": eye, "up": up, "projection": {"type": "orthographic"}},
         "scene.xaxis": {**axis, "title": "x"},
         "scene.yaxis": {**axis, "title": "y"},
         "scene.zaxis": {**axis, "title": "z", "visible": base_dim == 3},

@@ -74,7 +74,7 @@ def plot_lyapunov(
     Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
     """
     fig = make_subplots(
-        rows=1, cols=3, column_widths=[0.38, 0.31, 0.31], horizontal_spacing=0.07,
+        rows=1, cols=3, column_widths=[0.36, 0.32, 0.32], horizontal_spacing=0.1,
         specs=[[{"type": "scene"}, {"type": "xy"}, {"type": "xy"}]],
         subplot_titles=("Lyapunov vectors vs tangents", "alignment along the flow",
                         "Lyapunov exponents"),

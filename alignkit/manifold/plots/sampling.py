@@ -58,7 +58,7 @@ def plot_sampling(
     Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
     """
     fig = make_subplots(
-        rows=1, cols=3, column_widths=[0.38, 0.31, 0.31], horizontal_spacing=0.07,
+        rows=1, cols=3, column_widths=[0.36, 0.32, 0.32], horizontal_spacing=0.1,
         specs=[[{"type": "scene"}, {"type": "xy"}, {"type": "xy"}]],
         subplot_titles=("samples (colour: distance)", "density along the manifold",
                         "error size ε"),
@@ -69,8 +69,8 @@ def plot_sampling(
                          marker={"size": 1.5, "color": COLORS["neutral"], "opacity": 0.35}),
             go.Scatter3d(name="samples", mode="markers",
                          marker={"size": 2.5, "colorscale": "Viridis", "cmin": 0.0,
-                                 "cmax": DISTANCE_MAX, "colorbar": {"title": "distance",
-                                 "x": 0.33, "len": 0.7, "thickness": 12}}),
+                                 "cmax": DISTANCE_MAX, "colorbar": {"title": "dist.",
+                                 "x": 0.305, "len": 0.6, "thickness": 10}}),
             go.Bar(name="samples (density)", marker={"color": COLORS["main"]}, opacity=0.6),
             go.Scatter(name="data (density)", mode="lines", line={"color": COLORS["second"],
                        "shape": "hvh", "width": 2}),
@@ -86,7 +86,7 @@ def plot_sampling(
         cols=[1, 1, 2, 2, 3, 3, 3],
     )  # fmt: skip
     fig.update_xaxes(title_text="azimuth φ (rad)", row=1, col=2)
-    fig.update_yaxes(title_text="density", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)  # the subplot title says "density"
     fig.update_xaxes(title_text="error size ε", row=1, col=3)
     fig.update_yaxes(title_text="distance / TV", rangemode="tozero", row=1, col=3)
     return finish(fig, _traces(view), title=title, width=width, height=height, legend_below=True)
