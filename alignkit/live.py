@@ -441,7 +441,10 @@ class LivePanel(Generic[R]):
 
     # --- lifetime and display --------------------------------------------------
     def close(self) -> None:
-        """Unobserve the controls and close every widget of the panel."""
+        """Unobserve the controls and close every widget of the panel (once; again is a no-op)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
