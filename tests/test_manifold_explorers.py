@@ -93,3 +93,39 @@ def test_explorers_update_and_report_errors() -> None:
 def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         sampling_view(**kwargs)  # type: ignore[arg-type]
+
+
+def test_training_reports_progress_and_can_be_cancelled() -> None:
+    from alignkit.manifold.training import train_flow_matching
+
+    data = get_model("circle2d", "exact")[0].sample(256, seed=0)
+    seen: list[tuple[int, int]] = []
+    train_flow_matching(data, steps=120, width=8, progress=lambda k, n: seen.append((k, n)))
+    assert seen == [(50, 120), (100, 120)]
+
+    class Stop(Exception):
+        pass
+
+    def stop(k: int, n: int) -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        train_flow_matching(data, steps=120, width=8, progress=stop)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    from alignkit.manifold.dynamics import lyapunov_analysis
+    from alignkit.manifold.fields import exact_model
+    from alignkit.manifold.manifolds import get_manifold
+
+    out = {}
+    for dev in ("cpu", "cuda"):
+        m = get_manifold("sphere", device=dev)
+        model = exact_model(m.sample(64, seed=1, dtype=torch.float64))
+        a = lyapunov_analysis(model, m, 50, steps=20, seed=0)
+        assert a.end.device.type == dev
+        out[dev] = a
+    # the prior draws differ between devices' generators: compare statistics, not samples
+    assert out["cuda"].mean_cosine == pytest.approx(out["cpu"].mean_cosine, abs=0.1)
+    assert float(out["cuda"].normal_exponents.max()) < 0.0

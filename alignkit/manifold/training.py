@@ -34,11 +34,12 @@ from alignkit.manifold.fields import (
 __all__ = ["train_flow_matching", "train_score_model"]
 
 Loss = Callable[[Params, torch.Tensor, torch.Generator], torch.Tensor]
+Progress = Callable[[int, int], None]
 
 
 def _fit(
     data: torch.Tensor, loss_fn: Loss, *, steps: int, width: int, depth: int, batch: int,
-    lr: float, seed: int | torch.Generator | None,
+    lr: float, seed: int | torch.Generator | None, progress: Progress | None = None,
 ) -> tuple[Params, dict[str, object]]:  # fmt: skip
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"data must be a torch.Tensor, got {type(data).__name__}")
@@ -66,6 +67,8 @@ def _fit(
         opt.step()
         sched.step()
         losses[k] = loss.detach()
+        if progress is not None and (k + 1) % 50 == 0:
+            progress(k + 1, steps)  # may raise to cancel (a live panel's newer value)
     info: dict[str, object] = {
         "steps": steps, "width": width, "depth": depth, "batch": batch, "lr": lr,
         "train_seconds": time.perf_counter() - start, "final_loss": float(losses[-50:].mean()),
@@ -83,11 +86,13 @@ def train_flow_matching(
     batch: int = 256,
     lr: float = 3e-3,
     seed: int | torch.Generator | None = 0,
+    progress: Progress | None = None,
 ) -> GenerativeModel:
     """Conditional flow matching on the linear path, ``(M, D)`` data -> a ``"flow"`` model.
 
     Loss: E |v_θ(x_t, t) − (x₁ − x₀)|², x_t = (1 − t) x₀ + t x₁, x₀ ~ N(0, I), x₁ ~ data,
     t ~ U(0, 1). ``depth`` hidden layers of ``width`` units. Runs on ``data``'s device.
+    ``progress(done, total)`` is called every 50 steps (it may raise to stop training).
     """
 
     def loss(params: Params, x1: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -98,7 +103,15 @@ def train_flow_matching(
         return (pred - (x1 - x0)).square().sum(-1).mean()
 
     params, info = _fit(
-        data, loss, steps=steps, width=width, depth=depth, batch=batch, lr=lr, seed=seed
+        data,
+        loss,
+        steps=steps,
+        width=width,
+        depth=depth,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        progress=progress,
     )
     return flow_model(params, data.shape[1], info)
 
@@ -114,11 +127,12 @@ def train_score_model(
     sigma_min: float = 0.01,
     sigma_max: float = 3.0,
     seed: int | torch.Generator | None = 0,
+    progress: Progress | None = None,
 ) -> GenerativeModel:
     """Denoising score matching, ``(M, D)`` data -> a ``"score"`` model (probability-flow ODE).
 
     Loss: E |ε̂_θ(y + σ ε, log σ) − ε|², log σ ~ U(log σ_min, log σ_max); the score is
-    s = −ε̂/σ.
+    s = −ε̂/σ. ``progress(done, total)`` as in :func:`train_flow_matching`.
     """
     sigma_min = check_scalar(sigma_min, "sigma_min", low=0.0, closed="neither")
     sigma_max = check_scalar(sigma_max, "sigma_max", low=sigma_min, closed="neither")
@@ -132,6 +146,14 @@ def train_score_model(
         return (pred - noise).square().sum(-1).mean()
 
     params, info = _fit(
-        data, loss, steps=steps, width=width, depth=depth, batch=batch, lr=lr, seed=seed
+        data,
+        loss,
+        steps=steps,
+        width=width,
+        depth=depth,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        progress=progress,
     )
     return score_model(params, data.shape[1], NoiseSchedule(sigma_min, sigma_max), info)

@@ -8,10 +8,11 @@ Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import torch
 
@@ -44,6 +45,7 @@ __all__ = [
 MODELS = ("exact", "flow", "score")
 #: The ε values of the distance-vs-ε curve.
 EPS_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+ProgressFn = Callable[[int, int], None]
 _REFERENCE_SIZE = 20000
 _DRAWN = 1500
 BINS = 12  # azimuth histogram bins (TV noise floor ≈ 0.4 √(BINS/n))
@@ -68,10 +70,13 @@ def _sizes() -> dict[str, int]:
     }
 
 
-@lru_cache(maxsize=16)
-def _cached_model(
+_MODEL_CACHE: dict[tuple[object, ...], tuple[Manifold, GenerativeModel]] = {}
+_MODEL_CACHE_SIZE = 16
+
+
+def _build_model(
     manifold: str, embed_dim: int | None, density: str, model: str, train_steps: int, seed: int,
-    device: str,
+    device: str, progress: ProgressFn | None,
 ) -> tuple[Manifold, GenerativeModel]:  # fmt: skip
     m = get_manifold(manifold, embed_dim=embed_dim, density=density, device=device)
     if model == "exact":
@@ -79,7 +84,14 @@ def _cached_model(
     data = m.sample(_sizes()["train_data"], seed=seed + 1)
     train = train_flow_matching if model == "flow" else train_score_model
     width = 64 if m.embed_dim <= 3 else 128
-    return m, train(data, steps=train_steps, width=width, seed=seed)
+    return m, train(data, steps=train_steps, width=width, seed=seed, progress=progress)
+
+
+def _progress_fn(progress: Any) -> ProgressFn | None:
+    """A ``(done, total)`` callback from a panel's ``Progress`` (anything with ``update``)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress.update(done, total, "training")
 
 
 def get_model(
@@ -91,12 +103,14 @@ def get_model(
     train_steps: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = "cpu",
+    progress: Any = None,
 ) -> tuple[Manifold, GenerativeModel]:
     """The manifold and a model of its data (trained once, then cached).
 
     ``model``: ``"exact"`` (reference flow of a finite sample), ``"flow"`` (conditional flow
     matching) or ``"score"`` (denoising score matching + probability-flow ODE);
-    ``train_steps`` defaults to 1500 (700 in fast mode).
+    ``train_steps`` defaults to 1500 (700 in fast mode). ``progress``: an object with
+    ``update(done, total, description)`` (a live panel's progress bar) told about training.
     """
     model = check_choice(model, "model", MODELS)
     steps = _sizes()["train_steps"] if train_steps is None else train_steps
@@ -104,8 +118,14 @@ def get_model(
     seed = check_int(seed, "seed", low=0)
     dev = str(get_device(device))
     dim = None if embed_dim is None else int(embed_dim)
-    with _one_thread():
-        return _cached_model(manifold, dim, density, model, steps, seed, dev)
+    key = (manifold, dim, density, model, steps, seed, dev)
+    if key not in _MODEL_CACHE:
+        with _one_thread():
+            built = _build_model(*key, _progress_fn(progress))
+        if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))  # the oldest
+        _MODEL_CACHE[key] = built
+    return _MODEL_CACHE[key]
 
 
 def eps_sweep(
@@ -219,16 +239,20 @@ def sampling_view(
     embed_dim: int | None = None,
     density: str = "nonuniform",
     seed: int = 0,
+    progress: Any = None,
 ) -> SamplingView:
     """Samples of ``model`` with an error of size ``eps``: how far off, how the density moves.
 
     ``n`` defaults to 1000 (400 in fast mode), for this ε and for each ε of the curve.
+    ``progress`` (a live panel's) is told about the training of a new model.
     """
     eps = check_scalar(eps, "eps", low=0.0)
     steps = check_int(steps, "steps", low=1, high=1000)
     method = check_choice(method, "method", SOLVERS)
     n = check_int(pick(1000, 400) if n is None else n, "n", low=1)
     with _one_thread():
+        get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
+                  progress=progress)  # fmt: skip
         return _sampling_view(
             manifold, model, perturbation, eps, steps, method, n, embed_dim, density, seed
         )
@@ -297,11 +321,17 @@ def lyapunov_view(
     embed_dim: int | None = None,
     density: str = "nonuniform",
     seed: int = 0,
+    progress: Any = None,
 ) -> LyapunovView:
-    """Lyapunov analysis of ``n`` trajectories (default 300, fast 120; steps 40, fast 25)."""
+    """Lyapunov analysis of ``n`` trajectories (default 300, fast 120; steps 40, fast 25).
+
+    ``progress`` (a live panel's) is told about the training of a new model.
+    """
     n = check_int(pick(300, 120) if n is None else n, "n", low=1)
     steps = check_int(pick(40, 25) if steps is None else steps, "steps", low=1, high=1000)
-    m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed)
+    m, base = get_model(
+        manifold, model, embed_dim=embed_dim, density=density, seed=seed, progress=progress
+    )
     with _one_thread():
         a = lyapunov_analysis(base, m, n, steps=steps, method=method, seed=seed)
     assert a.alignment is not None

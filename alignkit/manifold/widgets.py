@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alignkit.live import LivePanel, dropdown, float_slider, int_slider
+from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider
 from alignkit.manifold.fields import PERTURBATIONS
 from alignkit.manifold.manifolds import MANIFOLDS
 from alignkit.manifold.plots.lyapunov import plot_lyapunov, update_lyapunov
@@ -55,8 +55,8 @@ def lyapunov_explorer(
     """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05)."""
     view = lyapunov_view(manifold, model)
 
-    def compute(manifold: str, model: str) -> LyapunovView:
-        return lyapunov_view(manifold, model)
+    def compute(manifold: str, model: str, progress: Progress | None = None) -> LyapunovView:
+        return lyapunov_view(manifold, model, progress=progress)
 
     controls = {
         "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold"),
