@@ -314,3 +314,32 @@ def test_bad_tolerance(overparam: torch.Tensor, tol: float) -> None:
         T.spectral_radius_curve(overparam, 0.1, 2, tol=tol)
     with pytest.raises(ValueError, match="tol must be"):
         T.threshold_curve(overparam, [2], tol=tol)
+
+
+def test_perron_root_closed_forms() -> None:
+    """X ↦ A X A with A diagonal: ρ = max a_i², its eigenvector a rank-one matrix (cone edge)."""
+    from alignkit.numerics.perron import perron_root
+
+    a = torch.tensor([[0.9, 0.5, -0.95], [0.2, 0.3, 0.1]], dtype=torch.float64)  # two maps
+    start = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    res = perron_root(lambda x, idx: a[idx, :, None] * x * a[idx, None, :], start, tol=1e-10)
+    assert bool(res.converged.all())
+    assert res.value.tolist() == pytest.approx([0.9025, 0.09], rel=1e-9)
+    assert bool((res.lower <= res.value).all()) and bool((res.value <= res.upper).all())
+    with pytest.raises(ValueError, match="tol must be"):
+        perron_root(lambda x, idx: x, start, tol=0.0)
+
+
+def test_perron_root_without_an_upper_bound_is_flagged() -> None:
+    """F(X) = tr(X) e₁e₁ᵀ makes every iterate singular: no Collatz–Wielandt bound, a warning."""
+    from alignkit.numerics.perron import ConvergenceWarning, perron_root
+
+    def rank_one(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(x)
+        out[:, 0, 0] = x.diagonal(dim1=1, dim2=2).sum(1)
+        return out
+
+    with pytest.warns(ConvergenceWarning, match="1 of 1 values"):
+        res = perron_root(rank_one, torch.eye(3, dtype=torch.float64)[None], iters=30)
+    assert not bool(res.converged[0]) and float(res.value[0]) == pytest.approx(1.0)
+    assert math.isinf(float(res.upper[0]))

@@ -125,16 +125,20 @@ def perron_root(
                 m = torch.linalg.solve_triangular(chol[ok], half.transpose(1, 2), upper=False)
                 ev = torch.linalg.eigvalsh(0.5 * (m + m.transpose(1, 2)))
                 sel = idx[ok]
+                # An upper value below the (rounding-robust) Rayleigh bound is rounding noise
+                # of an ill-conditioned X: keep the previous bounds there.
+                sane = ev[:, -1] >= lo[sel] * (1 - 1e-12)
+                sel, ev = sel[sane], ev[sane]
                 hi[sel] = torch.minimum(hi[sel], ev[:, -1])
                 lo[sel] = torch.maximum(lo[sel], ev[:, 0])
-            closed = hi[idx] - lo[idx] <= tol * hi[idx].abs()
+            closed = torch.isfinite(hi[idx]) & (hi[idx] - lo[idx] <= tol * hi[idx].abs())
             idx, y = idx[~closed], y[~closed]
             if idx.numel() == 0:
                 done_at = k
                 break
         norm = torch.linalg.matrix_norm(y).clamp_min(torch.finfo(y.dtype).tiny)
         x = y / norm[:, None, None]
-    converged = hi - lo <= tol * hi.abs()
+    converged = torch.isfinite(hi) & (hi - lo <= tol * hi.abs())
     if not bool(converged.all()):
         open_ = (~converged).nonzero()[:, 0]
         widest = int(open_[(hi[open_] - lo[open_]).argmax()])
