@@ -144,6 +144,13 @@ def test_bad_arguments(exact: GenerativeModel, circle: Manifold) -> None:
         generate(exact, 10, steps=0)
     with pytest.raises(ValueError, match=r"method must be one of"):
         generate(exact, 10, method="leapfrog")
+    with pytest.raises(ValueError, match=r"direction must have shape \(2,\), got \(3,\)"):
+        perturb(exact, "bias", 0.1, direction=torch.ones(3))
+    with pytest.raises(ValueError, match="non-zero"):
+        perturb(exact, "endpoint", 0.1, direction=torch.zeros(2))
+    b = perturb(exact, "bias", 1.0, direction=torch.tensor([0.0, 2.0]))
+    x, t = torch.tensor([0.3, 0.1]), torch.tensor(0.5)
+    assert torch.allclose(b.velocity(x, t) - exact.velocity(x, t), torch.tensor([0.0, 1.0]))
     sphere = get_manifold("sphere", device="cpu")
     with pytest.raises(ValueError, match="model dimension 2 must equal the manifold's embed_dim 3"):
         lyapunov_analysis(exact, sphere, 10)

@@ -247,7 +247,13 @@ def perturb(
         if direction is None:
             b = torch.randn(model.dim, generator=gen, device=gen.device, dtype=dtype)
         else:
-            b = direction.to(dtype)
+            if not isinstance(direction, torch.Tensor):
+                raise TypeError(f"direction must be a torch.Tensor, got {type(direction).__name__}")
+            check_shape(tuple(direction.shape), "direction", f"({model.dim},)",
+                        tuple(direction.shape) == (model.dim,))  # fmt: skip
+            if not bool(torch.isfinite(direction).all()) or float(direction.norm()) == 0.0:
+                raise ValueError("direction must be a finite, non-zero vector")
+            b = direction.to(device=model.device, dtype=dtype)
         b = b / b.norm()
         delta = lambda x, t: b  # noqa: E731
         scale = model.output_scale if kind == "bias" else model.endpoint_scale
