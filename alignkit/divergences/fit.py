@@ -23,7 +23,7 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
-from alignkit.divergences.catalogue import Divergence, alpha_integrand, get
+from alignkit.divergences.catalogue import _NEAR_KL, Divergence, alpha_integrand, get
 from alignkit.divergences.mixture import GaussianMixture
 
 __all__ = [
@@ -114,16 +114,20 @@ def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor)
     out = torch.empty_like(log_q)
     per_setting = log_p.ndim == log_q.ndim  # rows (S, ..., N): one target per setting
     lp = (lambda i: log_p[i]) if per_setting else (lambda i: log_p)  # noqa: E731
-    fam = [i for i, d in enumerate(divs) if d.alpha_form is not None]
+    forms = {i: d.alpha_form for i, d in enumerate(divs) if d.alpha_form is not None}
+    # settings at (or within 1e-3 of) α = 0 or 1 take their own exact branch one by one;
+    # all other α values go through one batched call that computes only the generic branch
+    near = [i for i, (a, _) in forms.items() if min(abs(a), abs(a - 1.0)) < _NEAR_KL]
+    fam = [i for i in forms if i not in near]
+    for i in near:
+        out[i] = alpha_integrand(lp(i), log_q[i], *forms[i])
     shape = (-1,) + (1,) * (log_q.ndim - 1)
-    if len(fam) == 1:  # one α: the scalar path computes only its own branch
-        a1, c1 = divs[fam[0]].alpha_form  # type: ignore[misc]
-        out[fam[0]] = alpha_integrand(lp(fam[0]), log_q[fam[0]], a1, c1)
+    if len(fam) == 1:
+        out[fam[0]] = alpha_integrand(lp(fam[0]), log_q[fam[0]], *forms[fam[0]])
     elif fam:
         idx = torch.tensor(fam, device=log_q.device)
-        forms = torch.tensor([divs[i].alpha_form for i in fam], dtype=log_q.dtype)
-        a = forms[:, 0].to(log_q.device).reshape(shape)
-        c = forms[:, 1].to(log_q.device).reshape(shape)
+        ac = torch.tensor([forms[i] for i in fam], dtype=log_q.dtype, device=log_q.device)
+        a, c = ac[:, 0].reshape(shape), ac[:, 1].reshape(shape)
         out[idx] = alpha_integrand(lp(idx), log_q[idx], a, c)
     for i, d in enumerate(divs):
         if d.alpha_form is None:
