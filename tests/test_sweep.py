@@ -404,3 +404,30 @@ def test_cuda_matches_cpu() -> None:
     assert cpu.params is not None and gpu.params is not None
     torch.testing.assert_close(cpu.params[ok], gpu.params.cpu()[ok], rtol=1e-9, atol=1e-10)
     torch.testing.assert_close(cpu.mu, gpu.mu.cpu(), rtol=1e-8, atol=0, equal_nan=True)
+
+
+def test_view_and_title_count_only_converged_minima() -> None:
+    """All-diverged sweep: an honest title (no 'violated at all 0 minima (max = nan)');
+    a mixed sweep: the view keeps converged minima apart from the rest."""
+    from alignkit.stability.plots.sweep import plot_sweep, sweep_title
+    from alignkit.stability.views import sweep_view
+
+    dead = sgd_sweep("linear", lrs=[100.0], batch_sizes=[1, 4], seeds=[0], steps=30, device="cpu")
+    view = sweep_view(dead, 100.0, 1)
+    title = sweep_title(view)
+    assert "no converged minimum" in title and "nan" not in title and "VIOLATED" not in title
+    assert view.x.numel() == 0 and view.n_diverged == 2 and math.isnan(view.worst_ratio)
+    plot_sweep(view)  # draws without error
+    mixed = sgd_sweep(
+        "linear", lrs=[0.5, 100.0], batch_sizes=[1, 4], seeds=[0], steps=1000, n=16, width=64,
+        device="cpu",
+    )  # fmt: skip
+    view = sweep_view(mixed, 0.5, 4)
+    assert view.n_converged == int(mixed.converged.sum()) == view.x.numel() == 2
+    assert int((view.outcome == 2).sum()) == 2 and view.threshold_lr.numel() == 2
+    assert bool((view.bound_lr >= view.threshold_lr).all())  # the μ_min bound is necessary
+    title = sweep_title(view)
+    assert "holds at all 2 converged minima" in title
+    fig = plot_sweep(view)
+    names = {t.name for t in fig.data}
+    assert {"converged minima", "not converged (not minima)", "exact η*(B) (notebook 01)"} <= names
