@@ -12,12 +12,15 @@ g_i = J_iᵀ r_i, full gradient g = (1/n) Σ_i g_i.
 - Gauss–Newton matrix: G(θ) = (1/n) Σ_i J_iᵀ J_i (= the Hessian H at a global minimum).
 - Alignment factor (Wu, Wang & Su 2022): μ(θ) = Tr(Σ₁ G) / (2 L(θ) ‖G‖_F²).
 - Linear-stability bound: a mean-square stable minimum has η² p μ ‖H‖_F² ≤ 1, i.e.
-  ‖H‖_F ≤ (1/η) √(B/μ) with replacement (the paper's O(√B/η) form).
+  ‖H‖_F ≤ (1/η) √(B/μ) with replacement (the paper's O(√B/η) form), where μ must be a
+  lower bound of μ over the directions of θ − θ* (μ_min of
+  :mod:`alignkit.stability.alignment_range`); the last iterate's μ is not one in general.
 
 References
 ----------
 L. Wu, M. Wang, W. Su, "The alignment property of SGD noise and how it helps select flat
-minima: a stability analysis", NeurIPS 2022. Taught in notebook 01 (noise alignment).
+minima: a stability analysis", NeurIPS 2022. Taught in notebook 02 (flat minima and noise
+alignment); the range of μ over directions is in :mod:`alignkit.stability.alignment_range`.
 """
 
 from __future__ import annotations
@@ -373,7 +376,9 @@ def alignment_bound(
     full-batch GD, B = n, where only λ_max ≤ 2/η remains).
 
     Derivation (linearized SGD, S_t = E[x_t x_tᵀ]): Tr(H S_{t+1}) ≥ η² p E Tr(Σ₁ G)
-    ≥ η² p μ ‖H‖_F² Tr(H S_t), so E[2L] can only stay bounded if η² p μ ‖H‖_F² ≤ 1.
+    ≥ η² p μ ‖H‖_F² Tr(H S_t) when μ ≤ μ(x) for every direction x (e.g. μ = μ_min of
+    :func:`alignkit.stability.alignment_range.alignment_range`), so E[2L] can only stay
+    bounded if η² p μ ‖H‖_F² ≤ 1.
 
     Parameters
     ----------
