@@ -34,8 +34,8 @@ def sweep_title(view: SweepView) -> str:
     held = "holds" if view.worst_ratio <= 1 else "is VIOLATED"
     return (
         f"{view.model}: bound with μ_min {held} at all {view.n_converged} converged minima "
-        f"(max ‖H‖_F√μ_min·η/√B = {view.worst_ratio:.3g}; with the last iterate's μ: "
-        f"{view.worst_ratio_last:.3g})<br>{counts}. "
+        f"(max ‖H‖_F√μ_min·η/√B = {view.worst_ratio:.4g}; with the last iterate's μ: "
+        f"{view.worst_ratio_last:.4g})<br>{counts}. "
         f"Highlighted: η = {view.chosen_lr:.3g}, B = {view.chosen_batch}"
     )
 
@@ -97,11 +97,11 @@ def plot_sweep(
     (not-converged runs grey, apart). Right: every run at (B, η) by outcome, with the
     exact η*(B) and the μ_min bound's largest η for constant-Hessian models."""
     fig = make_subplots(
-        rows=1, cols=2,
+        rows=1, cols=2, horizontal_spacing=0.16,
         subplot_titles=("converged minima lie below the line (bound with μ_min)",
                         "which η survive: outcome of every run"),
     )  # fmt: skip
-    colorbar = {"title": {"text": "log₂ B"}, "x": 0.44, "len": 0.8}
+    colorbar = {"title": {"text": "log₂ B"}, "x": 0.42, "len": 0.7, "thickness": 12}
     ring = {"size": 14, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": COLORS["second"]}}
     marks = {
         "converged": {"symbol": "circle", "color": COLORS["third"]},
@@ -145,7 +145,7 @@ def plot_sweep(
     fig.update_xaxes(title_text="batch size B (log)", type="log", row=1, col=2)
     fig.update_yaxes(title_text="learning rate η (log)", type="log", row=1, col=2)
     finish(fig, t, title=title, width=width, height=height, legend_below=True)
-    fig.update_layout(margin={"t": 120}, title_font_size=12)
+    fig.update_layout(margin={"t": 130}, title={"font": {"size": 12}, "y": 0.98, "yanchor": "top"})
     return fig
 
 
