@@ -5,6 +5,15 @@ import os
 import pytest
 
 os.environ.setdefault("ALIGNKIT_FAST", "1")
+# One compute thread everywhere (this process, and the notebook kernels and JupyterLab it
+# starts, which inherit the environment): the tests' tensors are small, and on a shared
+# 2-core machine a 2-thread pool ran them up to ~100x slower (measured here).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)
