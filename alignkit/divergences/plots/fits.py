@@ -84,29 +84,33 @@ def plot_comparison(
     view: ComparisonView, *, start: int = 0, title: str | None = None, width: int | None = 980,
     height: int = 520,
 ) -> go.Figure:  # fmt: skip
-    """Every catalogue divergence's fit from the same start, one small panel each."""
+    """Every named catalogue divergence's fit from the same start, one small panel each
+    (the α sweep's settings are drawn by :func:`plot_alpha_sweep` instead)."""
     fit = view.fit
-    n = len(view.labels)
+    shown = [s for s, (name, _) in enumerate(fit.settings) if name != "alpha"]
+    shown = shown or list(range(len(view.labels)))
+    n = len(shown)
     cols = 4
     rows = math.ceil(n / cols)
     names = []
-    for s, label in enumerate(view.labels):
+    for s in shown:
+        label = view.labels[s]
         bad = " ⚠" if bool(fit.diverged[s, start]) else ""
         names.append(
             f"{label}{bad}<br>μ={float(fit.mean[s, start]):.2f}, σ={float(fit.std[s, start]):.2f}"
         )
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, vertical_spacing=0.16)
     x = view.x
-    for s in range(n):
-        r, c = s // cols + 1, s % cols + 1
+    for k, s in enumerate(shown):
+        r, c = k // cols + 1, k % cols + 1
         mu, sd = float(fit.mean[s, start]), float(fit.std[s, start])
         q = np.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
         fig.add_trace(go.Scatter(x=x, y=view.target_pdf, name="target p", mode="lines",
                                  fill="tozeroy", line={"color": COLORS["neutral"]},
-                                 showlegend=s == 0, legendgroup="p"), row=r, col=c)  # fmt: skip
+                                 showlegend=k == 0, legendgroup="p"), row=r, col=c)  # fmt: skip
         fig.add_trace(go.Scatter(x=x, y=q, name="fit q", mode="lines",
                                  line={"color": COLORS["main"], "width": 2.5},
-                                 showlegend=s == 0, legendgroup="q"), row=r, col=c)  # fmt: skip
+                                 showlegend=k == 0, legendgroup="q"), row=r, col=c)  # fmt: skip
     fig.update_annotations(font_size=11)
     base_layout(fig, width=width, height=height, legend_below=False)
     mu0, s0 = (float(v) for v in fit.init[start])
