@@ -172,6 +172,8 @@ class LivePanel(Generic[R]):
     initial : R, optional
         The result for the current control values, when the caller already computed
         it to build ``figure`` (saves computing it twice); else computed at once.
+    name : str, optional
+        The explorer function's name, used by :meth:`call` (default: ``key``).
     """
 
     def __init__(
@@ -188,6 +190,7 @@ class LivePanel(Generic[R]):
         description: str | None = None,
         threads: int | None = 1,
         initial: R | None = None,
+        name: str | None = None,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -202,6 +205,7 @@ class LivePanel(Generic[R]):
         if key is not None and key in _OPEN_PANELS:
             _OPEN_PANELS.pop(key).close()
         self.key = key
+        self.name = name or key  # the explorer function's name, for call()
         self.controls = dict(controls)
         self.compute = compute
         self.update = update
@@ -307,7 +311,8 @@ class LivePanel(Generic[R]):
         """
         from alignkit.share import view_call
 
-        return view_call(self.key or "explorer", self.state)
+        extra = {"key": self.key} if self.key and self.name and self.key != self.name else {}
+        return view_call(self.name or "explorer", {**self.state, **extra})
 
     def save(self, path: str | Path) -> Path:
         """Save the current view: ``.png``/``.svg``/``.pdf`` (kaleido), ``.html``, ``.json``

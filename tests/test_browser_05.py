@@ -20,7 +20,7 @@ EPS = 0  # the first slider of notebook 05 is the sampling explorer's error size
 
 PROBE = (
     "from alignkit.live import _OPEN_PANELS\n"
-    "p = _OPEN_PANELS['manifold_sampling']\n"
+    "p = _OPEN_PANELS['sampling_explorer']\n"
     "r = p.result\n"
     "print(repr(p.state['eps']), '%.6f' % float(r.points.abs().sum()), r.eps, p.error)\n"
 )

@@ -47,13 +47,13 @@ def test_call_round_trips_and_static_figure_builds(name: str, explorer: Callable
     panel = explorer()
     try:
         assert isinstance(panel, LivePanel)
-        assert panel.key == explorer.__name__, "the key names the explorer (for call())"
+        assert panel.name == explorer.__name__, "the panel names its explorer (for call())"
         params = inspect.signature(explorer).parameters
         missing = [c for c in panel.controls if c not in params]
         assert missing == [], f"{name} has controls it does not take as arguments: {missing}"
         again = explorer(**eval(panel.call().split("(", 1)[1].join(["dict(", ""]), {}))
         assert again.state == panel.state
         fig = panel.static_figure(budget=4, max_seconds=3.0)
-        assert len(fig.frames) >= 1 and fig.layout.meta["alignkit"]["tag"] == explorer.__name__
+        assert len(fig.frames) >= 1 and fig.layout.meta["alignkit"]["tag"] == panel.key
     finally:
         panel.close()

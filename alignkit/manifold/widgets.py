@@ -22,7 +22,7 @@ def sampling_explorer(
     eps: float = 0.5,
     steps: int = 40,
     hide: Sequence[str] = (),
-    key: str = "manifold_sampling",
+    key: str = "sampling_explorer",
 ) -> LivePanel[SamplingView]:
     """Samples of an inexact model: pick manifold, model, error kind and size ε (notebook 05).
 
@@ -41,7 +41,7 @@ def sampling_explorer(
     }
     return LivePanel(
         controls, sampling_view, update_sampling, plot_sampling(view),
-        key=key, hide=hide, initial=view,
+        key=key, hide=hide, initial=view, name="sampling_explorer",
     )  # fmt: skip
 
 
@@ -50,7 +50,7 @@ def lyapunov_explorer(
     manifold: str = "circle2d",
     model: str = "exact",
     hide: Sequence[str] = (),
-    key: str = "manifold_lyapunov",
+    key: str = "lyapunov_explorer",
 ) -> LivePanel[LyapunovView]:
     """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05)."""
     view = lyapunov_view(manifold, model)
@@ -63,5 +63,12 @@ def lyapunov_explorer(
         "model": dropdown(model, MODELS, "model"),
     }
     return LivePanel(
-        controls, compute, update_lyapunov, plot_lyapunov(view), key=key, hide=hide, initial=view
+        controls,
+        compute,
+        update_lyapunov,
+        plot_lyapunov(view),
+        key=key,
+        hide=hide,
+        initial=view,
+        name="lyapunov_explorer",
     )

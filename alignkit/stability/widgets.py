@@ -194,6 +194,7 @@ def simulation_explorer(
     d: int = 20,
     seeds: int = 256,
     steps: int = 150,
+    seed: int = 0,
     hide: Sequence[str] = (),
 ) -> LivePanel[SimulationView]:
     """Linearised SGD runs from the same minimum: mean (mean-square) vs median (typical)."""
@@ -205,6 +206,7 @@ def simulation_explorer(
     d = check_int(d, "d", low=1, high=400)
     seeds = check_int(seeds, "seeds", low=1, high=100_000)
     steps = check_int(steps, "steps", low=1, high=10_000)
+    seed = check_int(seed, "seed", low=0, high=20)
 
     def compute(lr: float, batch_size: int, sampling: str, seed: int) -> SimulationView:
         return simulation_view(
@@ -212,12 +214,12 @@ def simulation_explorer(
             replacement=SAMPLING[sampling], seed=seed,
         )  # fmt: skip
 
-    view = compute(lr, batch_size, sampling, 0)
+    view = compute(lr, batch_size, sampling, seed)
     controls = {
         "lr": float_slider(lr, 0.005, 0.5, 0.005, "learning rate η"),
         "batch_size": int_slider(batch_size, 1, n, "batch size B"),
         "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
-        "seed": int_slider(0, 0, 20, "seed"),
+        "seed": int_slider(seed, 0, 20, "seed"),
     }
     return LivePanel(
         controls, compute, update_simulation, plot_simulation(view),
@@ -232,6 +234,7 @@ def escape_explorer(
     sampling: str = "with replacement",
     steps: int = 60,
     seeds: int = 200,
+    seed: int = 0,
     hide: Sequence[str] = (),
 ) -> LivePanel[EscapeRun]:
     """SGD from the sharp, non-uniform minimum x = 1 of the escape toy (notebook 02)."""
@@ -241,6 +244,7 @@ def escape_explorer(
     sampling = _check_sampling(sampling)
     steps = check_int(steps, "steps", low=1, high=10_000)
     seeds = check_int(seeds, "seeds", low=1, high=100_000)
+    seed = check_int(seed, "seed", low=0, high=20)
 
     def compute(lr: float, batch_size: int, sampling: str, seed: int) -> EscapeRun:
         return simulate_escape_toy(
@@ -248,12 +252,12 @@ def escape_explorer(
             seed=seed, device="cpu",
         )  # fmt: skip
 
-    run = compute(lr, batch_size, sampling, 0)
+    run = compute(lr, batch_size, sampling, seed)
     controls = {
         "lr": float_slider(lr, 0.05, 1.2, 0.01, "learning rate η"),
         "batch_size": int_slider(batch_size, 1, 8, "batch size B"),
         "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
-        "seed": int_slider(0, 0, 20, "seed"),
+        "seed": int_slider(seed, 0, 20, "seed"),
     }
     return LivePanel(
         controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide,

@@ -1,0 +1,87 @@
+"""Shareable views: the one-line call reproduces a view; save() writes figure and data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alignkit.stability import widgets
+
+EXPLORERS = ["gd_explorer", "region_explorer", "escape_explorer", "simulation_explorer"]
+
+
+@pytest.mark.parametrize("name", EXPLORERS)
+def test_the_call_reproduces_the_view(name: str) -> None:
+    panel = getattr(widgets, name)()
+    first = next(iter(panel.controls))
+    w = panel.controls[first]
+    options = getattr(w, "options", None)
+    if options:  # move the first control away from its default
+        panel.set_state(**{first: list(getattr(w, "_options_values", options))[-1]})
+    else:
+        panel.set_state(**{first: w.max})
+    panel.flush()
+    call = panel.call()
+    assert call.startswith(f"{name}(") and f"{first}=" in call
+    again = eval(call, {name: getattr(widgets, name)})  # "accepts it back"
+    assert (
+        again.state == pytest.approx(panel.state) if options is None else again.state == panel.state
+    )
+    again.close()
+
+
+def test_save_writes_csv_json_and_html(tmp_path: Path) -> None:
+    panel = widgets.gd_explorer(lr=0.5)
+    rows = list(csv.reader(panel.save(tmp_path / "view.csv").open()))
+    assert rows[0][0].startswith("# gd_explorer(lr=0.5") and rows[1] == ["trace", "x", "y"]
+    assert len(rows) > 10
+    payload = json.loads(panel.save(tmp_path / "view.json").read_text())
+    assert payload["state"]["lr"] == 0.5 and payload["figure"]["data"]
+    assert "<html>" in panel.save(tmp_path / "view.html").read_text()
+    panel.close()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="kaleido needs Chromium")
+def test_save_png(tmp_path: Path) -> None:
+    panel = widgets.gd_explorer()
+    png = panel.save(tmp_path / "view.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    panel.close()
+
+
+def test_bad_paths_name_the_argument(tmp_path: Path) -> None:
+    panel = widgets.gd_explorer()
+    with pytest.raises(ValueError, match="path must end in one of"):
+        panel.save(tmp_path / "view.docx")
+    with pytest.raises(ValueError, match="path must be in an existing folder"):
+        panel.save(tmp_path / "missing" / "view.csv")
+    panel.close()
+
+
+def test_share_button_shows_the_call() -> None:
+    panel = widgets.gd_explorer(lr=0.25)
+    panel.share_button.click()
+    assert panel.share_box.value == panel.call() and "lr=0.25" in panel.call()
+    panel.close()
+
+
+def test_presenter_mode_enlarges_fonts_and_lines() -> None:
+    from alignkit.plotting import presenter_mode
+
+    normal = widgets.gd_explorer()
+    size = normal.figure.layout.font.size
+    normal.close()
+    presenter_mode(True)
+    try:
+        big = widgets.gd_explorer()
+        assert big.figure.layout.font.size > 1.3 * size
+        assert all(t.line.width >= 3 for t in big.figure.data if t.type == "scatter")
+        big.close()
+    finally:
+        presenter_mode(False)
+    with pytest.raises(TypeError, match="on must be a bool"):
+        presenter_mode("yes")  # type: ignore[arg-type]
