@@ -3,11 +3,11 @@
 Layers, each importable on its own (the pattern every theme follows):
 
 - compute (torch only, batched, cpu or cuda): :mod:`.theory` (ρ(Q), η*(B), bounds),
-  :mod:`.directional` (the per-direction test),
-  :mod:`.simulate` (linearised SGD), :mod:`.toys` (escape toy, u·v valley, regression),
-  :mod:`.quadratic`, :mod:`.edge` (edge of stability), :mod:`.noise` (noise covariance,
-  alignment factor μ), :mod:`.alignment_range` (μ over directions), :mod:`.alignment`, :mod:`.network_escape`, :mod:`.models`,
-  :mod:`.minibatch`, :mod:`.sweep` / :mod:`.sweep_result` (batched SGD sweeps) and
+  :mod:`.directional` (the per-direction test), :mod:`.simulate` (linearised SGD),
+  :mod:`.toys` (escape toy, u·v valley, regression), :mod:`.quadratic`, :mod:`.edge`
+  (edge of stability), :mod:`.noise` (noise covariance, alignment factor μ),
+  :mod:`.alignment_range` (μ over directions), :mod:`.alignment`, :mod:`.network_escape`,
+  :mod:`.models`, :mod:`.minibatch`, :mod:`.sweep` / :mod:`.sweep_result` (batched SGD sweeps) and
   :mod:`.sweep_cli` (the precompute command);
 - views: :mod:`.views`, one pure function per explorer, control values -> result;
 - figures: :mod:`.plots` (a folder: ``result -> go.Figure`` and ``update(fig, result)``);
