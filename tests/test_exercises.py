@@ -31,3 +31,9 @@ def test_unknown_exercise_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="exercise must be one of"):
         check("99-nope", 1)
     assert names() == sorted(EXERCISES)
+
+
+def test_solver_steps_checker(capsys: pytest.CaptureFixture) -> None:
+    assert check("05-solver-steps", "decreases")
+    assert not check("05-solver-steps", "does not decrease")
+    assert "Hint" in capsys.readouterr().out
