@@ -1,0 +1,80 @@
+"""The page script of a kernel-free explorer (see :mod:`alignkit.static`).
+
+Runs once per static figure (plotly's ``post_script``; ``{plot_id}`` is the figure's div):
+keeps the index of every native slider and dropdown, animates to the frame they name
+together (``"i-j-..."``), writes the controls' values into the URL fragment
+(``#<tag>.<control>=<label>&...``) and, on load, restores a view from it. It marks the
+figure's div with ``data-alignkit-frame`` (the frame shown) for tests.
+"""
+
+__all__ = ["FRAME_SCRIPT"]
+
+FRAME_SCRIPT = """
+(function () {
+  var gd = document.getElementById('{plot_id}');
+  if (!gd || !gd.layout || !gd.layout.meta || !gd.layout.meta.alignkit) { return; }
+  var meta = gd.layout.meta.alignkit;
+  var active = meta.controls.map(function (c) {
+    var opts = c.kind === 'slider' ? gd.layout.sliders[c.index] : gd.layout.updatemenus[c.index];
+    return (opts && opts.active) || 0;
+  });
+  function readHash() {
+    var out = {};
+    (window.location.hash || '').replace(/^#/, '').split('&').forEach(function (part) {
+      if (!part) { return; }
+      var kv = part.split('=');
+      out[decodeURIComponent(kv[0])] = decodeURIComponent(kv.slice(1).join('='));
+    });
+    return out;
+  }
+  function writeHash() {
+    var parts = readHash();
+    meta.controls.forEach(function (c, k) {
+      parts[meta.tag + '.' + c.name] = c.labels[active[k]];
+    });
+    var text = Object.keys(parts).map(function (key) {
+      return encodeURIComponent(key) + '=' + encodeURIComponent(parts[key]);
+    }).join('&');
+    try { history.replaceState(null, '', '#' + text); } catch (e) { window.location.hash = text; }
+  }
+  function show() {
+    var name = active.join('-');
+    gd.setAttribute('data-alignkit-frame', name);
+    if (meta.frames.indexOf(name) < 0) { return Promise.resolve(); }
+    return Plotly.animate(gd, [name], {
+      mode: 'immediate', frame: {duration: 0, redraw: meta.redraw}, transition: {duration: 0}
+    });
+  }
+  function controlOf(kind, index) {
+    for (var k = 0; k < meta.controls.length; k++) {
+      if (meta.controls[k].kind === kind && meta.controls[k].index === index) { return k; }
+    }
+    return -1;
+  }
+  gd.on('plotly_sliderchange', function (ev) {
+    var k = controlOf('slider', ev.slider._index);
+    if (k < 0) { return; }
+    active[k] = ev.slider.steps.indexOf(ev.step);
+    if (active[k] < 0) { active[k] = ev.step._index || 0; }
+    show(); writeHash();
+  });
+  gd.on('plotly_buttonclicked', function (ev) {
+    var k = controlOf('menu', ev.menu._index);
+    if (k < 0) { return; }
+    active[k] = ev.active;
+    show(); writeHash();
+  });
+  var wanted = readHash(), update = {}, changed = false;
+  meta.controls.forEach(function (c, k) {
+    var label = wanted[meta.tag + '.' + c.name];
+    var i = label === undefined ? -1 : c.labels.indexOf(label);
+    if (i >= 0 && i !== active[k]) {
+      active[k] = i; changed = true;
+      update[(c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active'] = i;
+    }
+  });
+  gd.setAttribute('data-alignkit-frame', active.join('-'));
+  if (changed) { Plotly.relayout(gd, update).then(show); }
+})();
+"""
+"""Page script for a static figure (plotly ``post_script``; ``{plot_id}`` is its div)."""
