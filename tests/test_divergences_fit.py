@@ -161,3 +161,16 @@ def test_bad_mixture_and_fit_inputs() -> None:
         fit_gaussian(bimodal(), "kullback")
     with pytest.raises(ValueError, match="alpha must be a finite"):
         fit_gaussian(bimodal(), "alpha", alpha=math.inf)
+
+
+def test_two_d_fit_gaussian_and_bad_covariances() -> None:
+    g = GaussianMixture([[0.0, 0.0], [3.0, 0.0]], [0.5, 0.5])
+    fit = fit_gaussian(g, "forward_kl", init=(1.0, 0.5, 1.0), steps=120)
+    assert fit.mean.shape == (2,) and fit.std.shape == (2, 2)  # covariance in d-D
+    torch.testing.assert_close(fit.mean, g.mean(), atol=0.02, rtol=0)
+    s = g.sample(100_000, seed=2)
+    torch.testing.assert_close(torch.cov(s.T), g.covariance(), atol=0.03, rtol=0)
+    with pytest.raises(ValueError, match="covs must be symmetric positive definite"):
+        GaussianMixture([[0.0, 0.0]], covs=[[[1.0, 2.0], [2.0, 1.0]]])
+    with pytest.raises(ValueError, match="init must be rows"):
+        fit_gaussian(g, "forward_kl", init=(0.0, 0.0, -1.0))
