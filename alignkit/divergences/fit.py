@@ -108,9 +108,9 @@ def quadrature_grid(
 
 
 def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor) -> Tensor:
-    """Integrand for S settings: log_q (S, ..., N), log_p broadcasting (or one row per setting,
-    shape (S, ..., N)); one batched α-family
-    call for every setting with an α form, one call per other generator."""
+    """q·f̃(p/q) for S settings: log_q (S, ..., N); log_p broadcasting, or one row per setting
+    (S, ..., N). One batched call for the α-family settings (named members included), one
+    call per other generator: a loop over generator kinds, never over settings."""
     out = torch.empty_like(log_q)
     per_setting = log_p.ndim == log_q.ndim  # rows (S, ..., N): one target per setting
     lp = (lambda i: log_p[i]) if per_setting else (lambda i: log_p)  # noqa: E731
