@@ -52,6 +52,43 @@ def _distance_shrinks_with_steps() -> str:
     return "decreases" if dist[1] < dist[0] else "does not decrease"
 
 
+def _light_mode_divergences() -> frozenset[str]:
+    import math
+
+    from alignkit.device import pick
+    from alignkit.divergences import names as divergence_names
+    from alignkit.divergences.fit import fit_panel
+    from alignkit.divergences.views import target_mixture
+
+    target = target_mixture(n_modes=2, separation=4.0, weight=0.8)
+    settings = [(n, math.nan) for n in divergence_names() if n != "alpha"]
+    fits = fit_panel(target, settings, init=(1.5, 0.5), steps=pick(300, 200))
+    means, stds = fits.mean[:, 0].tolist(), fits.std[:, 0].tolist()
+    return frozenset(
+        name for (name, _), mu, sd in zip(settings, means, stds, strict=True) if mu > 1 and sd < 1
+    )
+
+
+def _entropy_increases_with_alpha() -> bool:
+    from alignkit.device import pick
+    from alignkit.divergences.align import metrics, train_fdpg
+    from alignkit.divergences.toylm import count_reward, reward_target, toy_lm
+
+    lm = toy_lm(4, 6, seed=0)
+    reward = count_reward(lm)
+    target = reward_target(lm, reward, 0.1)
+    alphas = (-1.0, 0.0, 0.5, 1.0, 2.0)
+    run = train_fdpg(lm, target, [("alpha", a) for a in alphas], steps=pick(300, 150))
+    entropy = metrics(lm, run.log_pi, target, reward=reward)["entropy"].tolist()
+    return all(h1 < h2 for h1, h2 in zip(entropy[:-1], entropy[1:], strict=True))
+
+
+def _same_names(got: Any, want: frozenset[str]) -> bool:
+    if isinstance(got, str) or not hasattr(got, "__iter__"):
+        return False
+    return frozenset(str(g) for g in got) == want
+
+
 EXERCISES: dict[str, Exercise] = {
     "01-smallest-batch": Exercise(
         question="notebook 01: the smallest batch size (without replacement) for which the "
@@ -67,6 +104,22 @@ EXERCISES: dict[str, Exercise] = {
         hint="the normal contraction rate 1/(1 - t) grows without bound near t = 1: what can a "
         "coarse solver do with a fast contraction? Try sampling_view(..., steps=s) for a few s.",
         compare=lambda got, want: str(got).strip().lower() == want,
+    ),
+    "03-light-mode": Exercise(
+        question="notebook 03: the catalogue divergences (names from divergences.names(), "
+        "without 'alpha') whose fit from mu0 = 1.5, sigma0 = 0.5 ends on the light mode (a list)",
+        expected=_light_mode_divergences,
+        hint="a divergence locks onto the nearby light mode when it is mode-seeking: look at "
+        "f(0) in the table, then check with one fit_panel call and the fits' means and stds.",
+        compare=_same_names,
+    ),
+    "04-entropy-alpha": Exercise(
+        question="notebook 04: does the trained model's entropy increase with alpha over "
+        "(-1, 0, 0.5, 1, 2) against the beta = 0.1 reward target (True or False)",
+        expected=_entropy_increases_with_alpha,
+        hint="alpha <= 0 is mode-seeking and alpha >= 1 mass-covering: train all five alphas "
+        "in one train_fdpg call and compare metrics(...)['entropy'].",
+        compare=lambda got, want: isinstance(got, bool) and got == want,
     ),
 }
 

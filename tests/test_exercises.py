@@ -37,3 +37,16 @@ def test_solver_steps_checker(capsys: pytest.CaptureFixture) -> None:
     assert check("05-solver-steps", "decreases")
     assert not check("05-solver-steps", "does not decrease")
     assert "Hint" in capsys.readouterr().out
+
+
+def test_theme_2_checkers(capsys: pytest.CaptureFixture) -> None:
+    from alignkit.exercises import _light_mode_divergences
+
+    light = _light_mode_divergences()
+    assert "reverse_kl" in light and "forward_kl" not in light  # mode-seeking vs covering
+    assert check("03-light-mode", sorted(light))
+    assert not check("03-light-mode", ["forward_kl"])
+    assert not check("03-light-mode", "reverse_kl")  # a bare string is not a list of names
+    assert check("04-entropy-alpha", True)
+    assert not check("04-entropy-alpha", "yes")
+    assert "Hint" in capsys.readouterr().out
