@@ -47,6 +47,8 @@ bench: install browser-deps
 	$(PY) benchmarks/explorers.py
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/divergences.py
+	$(PY) benchmarks/manifold.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
