@@ -199,6 +199,8 @@ class LivePanel(Generic[R]):
             )
         if description is not None and not isinstance(description, str):
             raise TypeError(f"description must be a str or None, got {description!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be the explorer's name (a str) or None, got {name!r}")
         unknown = sorted(set(hide) - set(controls))
         if unknown:
             raise ValueError(f"hide must name controls among {sorted(controls)}, got {unknown}")

@@ -378,6 +378,7 @@ TABLE: dict[str, Entry] = {
             "scheduler": [3],
             "description": [3],
             "threads": [0, -1, 1.5, True],
+            "name": [3, b"gd"],
         },
     ),
     "alignkit.live.LivePanel.set_state": Entry(
@@ -959,6 +960,7 @@ TABLE: dict[str, Entry] = {
             "d": count(1),
             "seeds": count(1),
             "steps": count(1),
+            "seed": [-1, 21, 1.5, True],
             "hide": HIDE,
         },
     ),
@@ -971,6 +973,7 @@ TABLE: dict[str, Entry] = {
             "sampling": NAME,
             "steps": count(1),
             "seeds": count(1),
+            "seed": [-1, 21, 1.5, True],
             "hide": HIDE,
         },
     ),
