@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.func import grad, jacrev, vmap
 
-from alignkit._checks import check_choice, check_int, check_scalar, check_shape
+from alignkit._checks import check_bool, check_choice, check_int, check_scalar, check_shape
 from alignkit.device import DEFAULT_DTYPE, get_device, pick, to_numpy
 from alignkit.stability.alignment_range import (
     CONSTANT_HESSIAN_MODELS,
@@ -305,6 +305,8 @@ def sgd_sweep(
         Unknown model, η <= 0, B outside [1, n], bad seeds, steps or sizes.
     """
     model = check_choice(model, "model", MODELS)
+    diagnostics = check_bool(diagnostics, "diagnostics")
+    keep_params = check_bool(keep_params, "keep_params")
     dev = get_device(device)
     grid = default_grid(model)
     n = grid["n"] if n is None else n
