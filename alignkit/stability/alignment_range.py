@@ -193,6 +193,10 @@ def directional_alignment(jacobians: torch.Tensor, directions: torch.Tensor) -> 
         tuple(directions.shape), "directions", f"(m, {d})", directions.ndim == 2
         and directions.shape[1] == d,
     )  # fmt: skip
+    if directions.shape[0] == 0 or not bool(torch.isfinite(directions).all()):
+        raise ValueError(
+            f"directions must be finite with m >= 1 rows, got {tuple(directions.shape)}"
+        )
     x = directions.to(jacobians.dtype)
     gn = torch.einsum("nkd,nke->de", jacobians, jacobians) / n
     r = torch.einsum("nkd,md->mnk", jacobians, x)  # r_i = J_i x
