@@ -694,7 +694,7 @@ TABLE: dict[str, Entry] = {
         theory.region_boundary,
         lambda: {"lr": 0.5, "batch_size": 1, "n": 2},
         {
-            "lr": POS,
+            "lr": [*POS, 1e200],
             "batch_size": [0, 3, 1.5, True],
             "n": count(1),
             "replacement": FLAG,
@@ -707,7 +707,7 @@ TABLE: dict[str, Entry] = {
         {
             "sharpness": [NAN, -1.0, True, "a", []],
             "nonuniformity": [NAN, -1.0, True, []],
-            "lr": POS,
+            "lr": [*POS, 1e200],
             "batch_size": [0, 3, 1.5, True],
             "n": count(1),
             "replacement": FLAG,
@@ -868,7 +868,7 @@ TABLE: dict[str, Entry] = {
         views.region_view,
         lambda: {"lr": 0.5, "batch_size": 1},
         {
-            "lr": POS,
+            "lr": [*POS, 1e200],
             "batch_size": [0, 1.5, True],
             "n": count(1),
             "replacement": FLAG,

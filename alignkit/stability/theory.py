@@ -45,6 +45,9 @@ __all__ = [
 EXPLICIT_LIMIT = 40  # largest rank r for which the r² × r² operator is built explicitly
 
 
+#: largest η of the closed-form 1-D test: η² must stay a finite float (every such η diverges).
+LR_MAX_1D = 1e150
+
 #: largest η · max_i ‖H_i‖_F accepted: beyond it η² D overflows float64 (every such η diverges).
 LR_SCALE_LIMIT = 1e100
 
@@ -385,7 +388,7 @@ def stable_1d(
     """
     check_values(sharpness, "sharpness", low=0.0)
     check_values(nonuniformity, "nonuniformity", low=0.0)
-    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    lr = check_scalar(lr, "lr", low=0.0, high=LR_MAX_1D, closed="neither")
     p = sampling_factor(n, batch_size, replacement=replacement)
     a = torch.as_tensor(sharpness, dtype=torch.float64)
     s = torch.as_tensor(nonuniformity, dtype=torch.float64)
@@ -401,7 +404,7 @@ def region_boundary(
     (a_v, s_v) must lie (necessary only). Returns ``a`` on [0, 2/η] (shape (num,)) and
     s_max(a) = sqrt(a (2 − ηa) / (η p)), ``inf`` where p = 0 (GD only needs a ≤ 2/η).
     """
-    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    lr = check_scalar(lr, "lr", low=0.0, high=LR_MAX_1D, closed="neither")
     num = check_int(num, "num", low=2)
     p = sampling_factor(n, batch_size, replacement=replacement)
     a = torch.linspace(0.0, 2.0 / lr, num, dtype=torch.float64)
