@@ -90,8 +90,14 @@ def region_view(
     replacement: bool = True,
     points: Mapping[str, tuple[float, float]] | None = None,
 ) -> RegionView:
-    """Stability region of the 1-D test (1 − ηa)² + η² p s² ≤ 1 and the given minima."""
+    """Stability region of the 1-D test (1 − ηa)² + η² p s² ≤ 1 and the given minima.
+
+    Without ``points`` the minima are the escape toy's, whose loss has two samples: then
+    ``n`` must be 2 (p, and so the region, depends on n).
+    """
     _check_points(points)
+    if points is None and n != 2:
+        raise ValueError(f"n must be 2 for the escape toy's minima (two samples), got {n!r}")
     pts = dict(ESCAPE_POINTS if points is None else points)
     a, s_max = T.region_boundary(lr, batch_size, n, replacement=replacement, num=200)
     xy = torch.tensor(list(pts.values()), dtype=torch.float64).reshape(-1, 2)

@@ -110,12 +110,11 @@ def region_explorer(
     batch_size: int = 1,
     sampling: str = "with replacement",
     minima: str = "escape toy (1-D, n = 2)",
-    n: int = 2,
     hide: Sequence[str] = (),
 ) -> LivePanel[RegionView]:
     """The (sharpness, non-uniformity) stability region reshaping as η and B move (notebook 01).
 
-    ``minima`` picks the points: the two minima of the 1-D escape toy (n = ``n``, default 2):
+    ``minima`` picks the points: the two minima of the 1-D escape toy (two samples, n = 2):
     x = 0 (a = 2, s = 0) and x = 1 (a = 2, s = 1.8), where the region is exactly the stable
     set; or each eigen-direction v of notebook 01's regression minimum at (vᵀHv, std_i vᵀH_i v),
     where lying inside is only necessary (the title gives the exact ρ(Q)).
@@ -125,13 +124,12 @@ def region_explorer(
     batch_size = check_int(batch_size, "batch_size", low=1, high=16)
     sampling = _check_sampling(sampling)
     minima = check_choice(minima, "minima", REGION_MINIMA)
-    n = check_int(n, "n", low=1, high=10_000)
     hessians: dict[str, torch.Tensor] = {}
 
     def compute(lr: float, batch_size: int, sampling: str, minima: str) -> RegionView:
         spec = REGION_MINIMA[minima]
         if spec is None:
-            return region_view(lr, batch_size, n=n, replacement=SAMPLING[sampling])
+            return region_view(lr, batch_size, n=2, replacement=SAMPLING[sampling])
         if minima not in hessians:
             hessians[minima] = linear_regression_hessians(spec[0], spec[1], seed=spec[2],
                                                           device="cpu")[1]  # fmt: skip
