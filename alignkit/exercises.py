@@ -52,6 +52,20 @@ def _distance_shrinks_with_steps() -> str:
     return "decreases" if dist[1] < dist[0] else "does not decrease"
 
 
+def _larger_batch_converges_at_larger_lr() -> bool:
+    import torch
+
+    from alignkit.stability.sweep_result import load_sweep
+
+    mlp = load_sweep()["mlp"]
+    tops = []
+    for b in torch.unique(mlp.batch_size).tolist():
+        rows = mlp.converged & (mlp.batch_size == b)
+        if bool(rows.any()):
+            tops.append(float(mlp.lr[rows].max()))
+    return len(tops) > 1 and all(a <= b for a, b in zip(tops, tops[1:], strict=False))
+
+
 def _light_mode_divergences() -> frozenset[str]:
     import math
 
@@ -104,6 +118,14 @@ EXERCISES: dict[str, Exercise] = {
         hint="the normal contraction rate 1/(1 - t) grows without bound near t = 1: what can a "
         "coarse solver do with a fast contraction? Try sampling_view(..., steps=s) for a few s.",
         compare=lambda got, want: str(got).strip().lower() == want,
+    ),
+    "02-larger-batch": Exercise(
+        question="notebook 02: in the shipped MLP sweep, does a larger B let SGD converge at a "
+        "larger (or equal) largest learning rate (True or False)",
+        expected=_larger_batch_converges_at_larger_lr,
+        hint="for each batch size keep the converged runs (sweep.converged) and take the largest "
+        "lr among them; then compare across batch sizes.",
+        compare=lambda got, want: isinstance(got, bool) and got == want,
     ),
     "03-light-mode": Exercise(
         question="notebook 03: the catalogue divergences (names from divergences.names(), "

@@ -50,3 +50,18 @@ def test_theme_2_checkers(capsys: pytest.CaptureFixture) -> None:
     assert check("04-entropy-alpha", True)
     assert not check("04-entropy-alpha", "yes")
     assert "Hint" in capsys.readouterr().out
+
+
+def test_sweep_checker_reads_the_shipped_data() -> None:
+    import torch
+
+    from alignkit.stability.sweep_result import load_sweep
+
+    mlp = load_sweep()["mlp"]  # independent: the largest converged lr per batch size, by hand
+    tops = [
+        float(mlp.lr[mlp.converged & (mlp.batch_size == b)].max())
+        for b in torch.unique(mlp.batch_size).tolist()
+        if bool((mlp.converged & (mlp.batch_size == b)).any())
+    ]
+    want = tops == sorted(tops)
+    assert check("02-larger-batch", want) and not check("02-larger-batch", not want)
