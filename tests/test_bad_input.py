@@ -97,6 +97,7 @@ RESULT_CLASSES = {
     "alignkit.stability.noise.NoiseAlignment",
     "alignkit.stability.alignment_range.AlignmentRange",
     "alignkit.numerics.ode.QRFlow",
+    "alignkit.numerics.ode.SVDFlow",
     "alignkit.numerics.perron.PerronResult",
     "alignkit.static.StaticControl",
 }
@@ -194,8 +195,8 @@ def _lazy(modname: str, name: str) -> Callable[..., Any]:
 
     def call(**kwargs: Any) -> Any:
         mod = _optional(modname)
-        if mod is None:
-            pytest.skip(f"{modname} is not in this checkout")
+        if mod is None or not hasattr(mod, name):
+            pytest.skip(f"{modname}.{name} is not in this checkout")
         return getattr(mod, name)(**kwargs)
 
     return call
@@ -933,7 +934,6 @@ TABLE: dict[str, Entry] = {
             "batch_size": [0, 17, 1.5, True],
             "sampling": NAME,
             "minima": NAME,
-            "n": count(1),
             "hide": HIDE,
         },
     ),
@@ -1376,7 +1376,7 @@ TABLE: dict[str, Entry] = {
     ),
     **{
         f"alignkit.numerics.ode.{name}": Entry(
-            getattr(ode, name),
+            _lazy("alignkit.numerics.ode", name),
             lambda: {
                 "field": lambda x, t: -x,
                 "x0": torch.ones(2, 3, dtype=torch.float64),
@@ -1401,6 +1401,7 @@ TABLE: dict[str, Entry] = {
             ("solve", {"trajectory": FLAG}),
             ("flow_jacobian", {}),
             ("lyapunov_qr", {"k": [0, 4, 1.5], "record": FLAG}),
+            ("lyapunov_svd", {"record": FLAG}),
         )
     },
     "alignkit.numerics.ode.ode_step": Entry(
