@@ -69,6 +69,17 @@ def test_lyapunov_vectors_align_with_tangents_near_the_end(analysis: LyapunovAna
     assert torch.allclose(q.transpose(1, 2) @ q, torch.eye(2).expand(N, 2, 2), atol=1e-5)
 
 
+def test_exponents_are_log_singular_values_of_the_whole_solve_jacobian(
+    exact: GenerativeModel, circle: Manifold
+) -> None:
+    # independent route: one jacfwd through the whole solve (not the product of step Jacobians)
+    model = exact_model(circle.sample(128, seed=1).double())
+    a = lyapunov_analysis(model, circle, 20, steps=STEPS, seed=3, record=False)
+    _, jac = flow_jacobian(model.velocity, a.start, t1=model.t_end, steps=STEPS)
+    expected = torch.linalg.svdvals(jac).log() / model.t_end
+    assert torch.allclose(a.exponents, expected, atol=1e-8)
+
+
 def test_helix_in_r16_also_aligns() -> None:
     helix = get_manifold("helix", embed_dim=16, device="cpu")
     a = lyapunov_analysis(exact_model(helix.sample(128, seed=1)), helix, 100, steps=30, seed=2)
@@ -96,6 +107,27 @@ def test_aligned_errors_move_samples_along_the_manifold(
 def test_counter_example_leaves_the_manifold(exact: GenerativeModel, circle: Manifold) -> None:
     x = generate(perturb(exact, "endpoint", 0.5, seed=4), N, steps=STEPS, seed=3)
     assert float(circle.distance_to_manifold(x).mean()) > 0.25
+    # the samples land on the circle shifted by b, and the top Lyapunov vector is that circle's
+    # tangent: the alignment holds, what fails is the bounded error near t = 1
+    b = torch.tensor([1.0, 0.0])
+    shifted = perturb(exact, "endpoint", 1.0, direction=b)
+    a = lyapunov_analysis(shifted, circle, 100, steps=STEPS, record=False)
+    rel = a.end - b
+    assert float((rel.norm(dim=1) - 1.0).abs().mean()) < 0.03  # on the shifted circle
+    tangent = torch.stack([-rel[:, 1], rel[:, 0]], dim=1) / rel.norm(dim=1, keepdim=True)
+    cos = (a.vectors[:, :, 0] * tangent).sum(1).abs()
+    assert float(cos.mean()) >= 0.95 and float(a.distance.mean()) > 0.5
+
+
+def test_weight_noise_breaks_the_alignment_itself(circle: Manifold) -> None:
+    model = train_flow_matching(circle.sample(1024, seed=1), steps=400, width=32, seed=0)
+    clean = lyapunov_analysis(model, circle, 100, steps=25, seed=2, record=False)
+    noisy = lyapunov_analysis(
+        perturb(model, "weights", 2.0, seed=1), circle, 100, steps=25, seed=2, record=False
+    )
+    assert clean.mean_cosine >= 0.85
+    assert noisy.mean_cosine < 0.7  # a random line in the plane has mean |cos| 2/π ≈ 0.64
+    assert float(noisy.distance.mean()) > 3 * float(clean.distance.mean())
 
 
 def test_trained_models_learn_the_circle(circle: Manifold) -> None:

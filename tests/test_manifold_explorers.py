@@ -95,6 +95,51 @@ def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
         sampling_view(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        (
+            {"embed_dim": 3.7},
+            TypeError,
+            r"embed_dim must be an integer in \[1, 64\], got float 3.7",
+        ),
+        ({"embed_dim": "16"}, TypeError, r"embed_dim must be an integer"),
+        ({"embed_dim": float("nan")}, TypeError, r"embed_dim must be an integer"),
+        ({"embed_dim": 100}, ValueError, r"embed_dim must be an integer in \[1, 64\], got 100"),
+    ],
+)
+def test_bad_embed_dim(kwargs: dict[str, object], error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        sampling_view("helix", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(error, match=pattern):
+        lyapunov_view("helix", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"hide": 5}, TypeError, r"hide must be a sequence of control names among"),
+        ({"hide": "eps"}, TypeError, r"hide must be a sequence of control names among"),
+        ({"hide": ["size"]}, ValueError, r"hide must name controls among"),
+        ({"steps": 200}, ValueError, r"steps must be an integer in \[1, 100\], got 200"),
+        ({"eps": 3.0}, ValueError, r"eps must be in \[0, 2\], got 3"),
+    ],
+)
+def test_bad_explorer_arguments(kwargs: dict[str, object], error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        sampling_explorer(**kwargs)  # type: ignore[arg-type]
+
+
+def test_explorers_accept_what_the_views_accept() -> None:
+    panel = sampling_explorer(steps=1)  # one solver step is a valid (coarse) solve
+    assert panel.error is None
+    panel.close()
+    with pytest.raises(TypeError, match=r"hide must be a sequence of control names among"):
+        lyapunov_explorer(hide=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"data_size must be an integer in \[1, 100000\]"):
+        get_model("circle2d", data_size=0)
+
+
 def test_training_reports_progress_and_can_be_cancelled() -> None:
     from alignkit.manifold.training import train_flow_matching
 

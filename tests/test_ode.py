@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from alignkit.numerics.ode import SOLVERS, flow_jacobian, lyapunov_qr, solve
+from alignkit.numerics.ode import SOLVERS, flow_jacobian, lyapunov_qr, lyapunov_svd, solve
 
 A = torch.tensor([[-0.5, 2.0], [-2.0, -0.3]], dtype=torch.float64)
 
@@ -81,6 +81,35 @@ def test_qr_exponents_sum_to_the_log_determinant_and_top_vector_matches_svd() ->
     assert torch.allclose(qr.q[:, :, 0], image, atol=1e-10)
 
 
+def test_svd_exponents_are_log_singular_values_of_the_matrix_exponential() -> None:
+    # non-normal linear field: the flow map is exp(B T); its singular values are the closed form
+    b = torch.tensor([[-0.5, 4.0], [0.0, -2.0]], dtype=torch.float64)
+    fl = lyapunov_svd(lambda x, t: b @ x, X0, t1=1.5, steps=200, record=True)
+    sig = torch.linalg.svdvals(torch.linalg.matrix_exp(1.5 * b))
+    assert torch.allclose(fl.exponents, (sig.log() / 1.5).expand(3, 2), atol=1e-8)
+    assert bool((fl.exponents[:, 0] >= fl.exponents[:, 1]).all())  # ordered
+    u = torch.linalg.svd(torch.linalg.matrix_exp(1.5 * b))[0]
+    assert torch.allclose(
+        (fl.vectors.transpose(1, 2) @ u).abs(),
+        torch.eye(2, dtype=b.dtype).expand(3, 2, 2),
+        atol=1e-8,
+    )
+    assert fl.u_path is not None and fl.u_path.shape == (3, 201, 2, 2)
+
+
+def test_svd_exponents_do_not_depend_on_the_frame_qr_ones_do() -> None:
+    # the same non-normal field in rotated coordinates: SVD exponents agree, QR's (which start
+    # from the standard basis) do not
+    b = torch.tensor([[-0.5, 4.0], [0.0, -2.0]], dtype=torch.float64)
+    c, s = math.cos(0.7), math.sin(0.7)
+    r = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+    rb = r @ b @ r.T
+    ex = [lyapunov_svd(lambda x, t, m=m: m @ x, X0, steps=80).exponents for m in (b, rb)]
+    assert torch.allclose(ex[0], ex[1], atol=1e-8)
+    qr = [lyapunov_qr(lambda x, t, m=m: m @ x, X0, steps=80).exponents for m in (b, rb)]
+    assert float((qr[0] - qr[1]).abs().max()) > 0.1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
@@ -94,6 +123,8 @@ def test_bad_arguments(kwargs: dict[str, object], pattern: str) -> None:
         solve(linear, X0, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=pattern):
         lyapunov_qr(linear, X0, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=pattern):
+        lyapunov_svd(linear, X0, **kwargs)  # type: ignore[arg-type]
 
 
 def test_bad_x0() -> None:

@@ -1,13 +1,14 @@
 """Sampling, Lyapunov analysis and tangent alignment of generative flows (theme 3).
 
 For a model's flow map Φ from t = 0 to t_end, the finite-time Lyapunov exponents and
-vectors come from QR re-orthonormalisation of the step Jacobians along each trajectory
-(:func:`alignkit.numerics.ode.lyapunov_qr`). The first d Lyapunov vectors (the most
-expanding directions) at time t span the *estimated tangent space*; its alignment with the
-manifold's true tangent space at the closest point is measured by the cosines of the
-principal angles (singular values of Tᵀ Q_d). Alignment near t_end together with strongly
-negative remaining (normal) exponents is the mechanism by which errors of the field move
-samples along the manifold instead of off it.
+vectors are the log-singular values (divided by t_end) and left singular vectors of the
+flow-map Jacobian DΦ, propagated by forward mode through the solver
+(:func:`alignkit.numerics.ode.lyapunov_svd`): ordered and independent of any start frame.
+The first d vectors (the most expanding directions) at time t span the *estimated tangent
+space*; its alignment with the manifold's true tangent space at the closest point is
+measured by the cosines of the principal angles (singular values of Tᵀ U_d). Alignment near
+t_end together with strongly negative remaining (normal) exponents is the mechanism by which
+errors of the field move samples along the manifold instead of off it.
 
 Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
 """
@@ -22,7 +23,7 @@ from alignkit._checks import check_choice, check_int
 from alignkit.device import make_generator
 from alignkit.manifold.fields import GenerativeModel
 from alignkit.manifold.manifolds import Manifold
-from alignkit.numerics.ode import SOLVERS, lyapunov_qr, solve
+from alignkit.numerics.ode import SOLVERS, lyapunov_svd, solve
 
 __all__ = [
     "prior_sample",
@@ -72,9 +73,10 @@ def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class LyapunovAnalysis:
     """Lyapunov exponents/vectors of N trajectories and their alignment with the manifold.
 
-    ``start``, ``end``: (N, D); ``exponents``: (N, D) finite-time exponents over
-    [0, t_end], most expanding first (the last D − d are the normal ones when aligned);
-    ``vectors``: (N, D, D) Lyapunov vectors at the end points (columns);
+    ``start``, ``end``: (N, D); ``exponents``: (N, D) finite-time exponents
+    log σ_i(DΦ) / t_end over [0, t_end], most expanding first (the last D − d are the normal
+    ones when aligned); ``vectors``: (N, D, D) Lyapunov vectors (left singular vectors of DΦ)
+    at the end points (columns);
     ``true_tangent``: (N, D, d) at the closest points; ``cosines``: (N, d) principal-angle
     cosines between the top-d vectors and the true tangents at the end; ``times``: (K+1,);
     ``alignment``: (N, K+1) mean cosine along the trajectory (None if not recorded);
@@ -123,21 +125,22 @@ def lyapunov_analysis(
         )
     check_choice(method, "method", SOLVERS)
     x0 = prior_sample(model, n, seed=seed)
-    qr = lyapunov_qr(model.velocity, x0, t1=model.t_end, steps=steps, method=method, record=record)
+    fl = lyapunov_svd(model.velocity, x0, t1=model.t_end, steps=steps, method=method,
+                      record=record)  # fmt: skip
     d = manifold.dim
-    tangent = manifold.tangent_basis(qr.x)
-    cosines = principal_cosines(qr.q[..., :d], tangent)
+    tangent = manifold.tangent_basis(fl.x)
+    cosines = principal_cosines(fl.vectors[..., :d], tangent)
     alignment = None
     if record:
-        assert qr.path is not None and qr.q_path is not None
-        k1 = qr.path.shape[1]
-        flat = qr.path.reshape(-1, model.dim)
+        assert fl.path is not None and fl.u_path is not None
+        k1 = fl.path.shape[1]
+        flat = fl.path.reshape(-1, model.dim)
         t_all = manifold.tangent_basis(flat).reshape(n, k1, model.dim, d)
-        alignment = principal_cosines(qr.q_path[..., :d], t_all).mean(-1)
+        alignment = principal_cosines(fl.u_path[..., :d], t_all).mean(-1)
     return LyapunovAnalysis(
-        start=x0, end=qr.x, exponents=qr.exponents, vectors=qr.q, true_tangent=tangent,
-        cosines=cosines, times=qr.times, alignment=alignment,
-        distance=manifold.distance_to_manifold(qr.x), intrinsic_dim=d,
+        start=x0, end=fl.x, exponents=fl.exponents, vectors=fl.vectors, true_tangent=tangent,
+        cosines=cosines, times=fl.times, alignment=alignment,
+        distance=manifold.distance_to_manifold(fl.x), intrinsic_dim=d,
     )  # fmt: skip
 
 

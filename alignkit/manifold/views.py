@@ -76,11 +76,11 @@ _MODEL_CACHE_SIZE = 16
 
 def _build_model(
     manifold: str, embed_dim: int | None, density: str, model: str, train_steps: int, seed: int,
-    device: str, progress: ProgressFn | None,
+    device: str, data_size: int, progress: ProgressFn | None,
 ) -> tuple[Manifold, GenerativeModel]:  # fmt: skip
     m = get_manifold(manifold, embed_dim=embed_dim, density=density, device=device)
     if model == "exact":
-        return m, exact_model(m.sample(_sizes()["data"], seed=seed + 1))
+        return m, exact_model(m.sample(data_size, seed=seed + 1))
     data = m.sample(_sizes()["train_data"], seed=seed + 1)
     train = train_flow_matching if model == "flow" else train_score_model
     width = 64 if m.embed_dim <= 3 else 128
@@ -103,13 +103,17 @@ def get_model(
     train_steps: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = "cpu",
+    data_size: int | None = None,
     progress: Any = None,
 ) -> tuple[Manifold, GenerativeModel]:
     """The manifold and a model of its data (trained once, then cached).
 
     ``model``: ``"exact"`` (reference flow of a finite sample), ``"flow"`` (conditional flow
     matching) or ``"score"`` (denoising score matching + probability-flow ODE);
-    ``train_steps`` defaults to 1500 (700 in fast mode). ``progress``: an object with
+    ``train_steps`` defaults to 1500 (700 in fast mode). ``data_size``: the number M of data
+    points (drawn with ``seed + 1``) behind the exact field (default 256, fast 128; the
+    trained models always see 2048). ``embed_dim``: None (the manifold's own space) or an
+    integer D (isometric embedding in R^D). ``progress``: an object with
     ``update(done, total, description)`` (a live panel's progress bar) told about training.
     """
     model = check_choice(model, "model", MODELS)
@@ -117,8 +121,10 @@ def get_model(
     steps = check_int(steps, "train_steps", low=1)
     seed = check_int(seed, "seed", low=0)
     dev = str(get_device(device))
-    dim = None if embed_dim is None else int(embed_dim)
-    key = (manifold, dim, density, model, steps, seed, dev)
+    dim = None if embed_dim is None else check_int(embed_dim, "embed_dim", low=1, high=64)
+    size = _sizes()["data"] if data_size is None else data_size
+    size = check_int(size, "data_size", low=1, high=100_000)
+    key = (manifold, dim, density, model, steps, seed, dev, size)
     if key not in _MODEL_CACHE:
         with _one_thread():
             built = _build_model(*key, _progress_fn(progress))
@@ -321,17 +327,18 @@ def lyapunov_view(
     embed_dim: int | None = None,
     density: str = "nonuniform",
     seed: int = 0,
+    data_size: int | None = None,
     progress: Any = None,
 ) -> LyapunovView:
     """Lyapunov analysis of ``n`` trajectories (default 300, fast 120; steps 40, fast 25).
 
-    ``progress`` (a live panel's) is told about the training of a new model.
+    ``data_size``: data points behind the exact field (see :func:`get_model`). ``progress``
+    (a live panel's) is told about the training of a new model.
     """
     n = check_int(pick(300, 120) if n is None else n, "n", low=1)
     steps = check_int(pick(40, 25) if steps is None else steps, "steps", low=1, high=1000)
-    m, base = get_model(
-        manifold, model, embed_dim=embed_dim, density=density, seed=seed, progress=progress
-    )
+    m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
+                        data_size=data_size, progress=progress)  # fmt: skip
     with _one_thread():
         a = lyapunov_analysis(base, m, n, steps=steps, method=method, seed=seed)
     assert a.alignment is not None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from alignkit._checks import check_int, check_scalar
 from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider
 from alignkit.manifold.fields import PERTURBATIONS
 from alignkit.manifold.manifolds import MANIFOLDS
@@ -12,6 +14,21 @@ from alignkit.manifold.plots.sampling import plot_sampling, update_sampling
 from alignkit.manifold.views import MODELS, LyapunovView, SamplingView, lyapunov_view, sampling_view
 
 __all__ = ["sampling_explorer", "lyapunov_explorer"]
+
+EPS_MAX = 2.0  # the ε slider's range is [0, EPS_MAX]
+STEPS_MAX = 100  # the solver-steps slider's range is [1, STEPS_MAX]
+
+
+def _check_hide(hide: Any, names: Sequence[str]) -> None:
+    """``hide`` is a sequence of this explorer's control names (checked before any compute)."""
+    ok = isinstance(hide, (list, tuple, set, frozenset)) and all(isinstance(h, str) for h in hide)
+    if not ok:
+        raise TypeError(
+            f"hide must be a sequence of control names among {list(names)}, got {hide!r}"
+        )
+    unknown = sorted(set(hide) - set(names))
+    if unknown:
+        raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
 
 
 def sampling_explorer(
@@ -26,18 +43,23 @@ def sampling_explorer(
 ) -> LivePanel[SamplingView]:
     """Samples of an inexact model: pick manifold, model, error kind and size ε (notebook 05).
 
-    Errors of size ε in the velocity (``bias``, ``smooth``) or the weights move samples along
-    the manifold (the density changes, the distance stays small); ``endpoint`` (an error in
-    the predicted clean sample) is the counter-example that leaves it. ``key`` names the
-    panel: re-running a cell with the same key replaces its panel.
+    Errors of size ε in the velocity (``bias``, ``smooth``) move samples along the manifold
+    (the density changes, the distance stays small); noise on the ``weights`` of a trained
+    model (it breaks the alignment itself at large ε) and ``endpoint`` (an error in the
+    predicted clean sample) are counter-examples that leave it. ``eps`` in [0, 2], ``steps``
+    in [1, 100] (the sliders' ranges). ``key`` names the panel: re-running a cell with the
+    same key replaces its panel.
     """
-    view = sampling_view(manifold, model, perturbation, eps, steps=steps)  # validates
+    eps = check_scalar(eps, "eps", low=0.0, high=EPS_MAX)
+    steps = check_int(steps, "steps", low=1, high=STEPS_MAX)
+    _check_hide(hide, ("manifold", "model", "perturbation", "eps", "steps"))
+    view = sampling_view(manifold, model, perturbation, eps, steps=steps)  # validates the rest
     controls = {
         "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold"),
         "model": dropdown(model, MODELS, "model"),
         "perturbation": dropdown(perturbation, PERTURBATIONS, "error kind"),
-        "eps": float_slider(eps, 0.0, 2.0, 0.05, "error size ε"),
-        "steps": int_slider(steps, 2, 100, "solver steps"),
+        "eps": float_slider(eps, 0.0, EPS_MAX, 0.05, "error size ε"),
+        "steps": int_slider(steps, 1, STEPS_MAX, "solver steps"),
     }
     return LivePanel(
         controls, sampling_view, update_sampling, plot_sampling(view),
@@ -53,6 +75,7 @@ def lyapunov_explorer(
     key: str = "lyapunov_explorer",
 ) -> LivePanel[LyapunovView]:
     """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05)."""
+    _check_hide(hide, ("manifold", "model"))
     view = lyapunov_view(manifold, model)
 
     def compute(manifold: str, model: str, progress: Progress | None = None) -> LyapunovView:

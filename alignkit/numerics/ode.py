@@ -6,7 +6,10 @@ axis with ``torch.func.vmap``; because every step is plain torch, forward-mode t
 (``jvp``/``jacfwd``) pass through the solver. :func:`flow_jacobian` returns the Jacobian of
 the discrete flow map of every sample; :func:`lyapunov_qr` propagates an orthonormal
 frame with the step Jacobians and re-orthonormalises it by QR after every step (the
-discrete variational equation), giving finite-time Lyapunov exponents and vectors.
+discrete variational equation, Benettin's method: its exponents depend on the start frame
+over a finite time); :func:`lyapunov_svd` multiplies the step Jacobians into the flow-map
+Jacobian and takes its singular values and vectors (frame-independent finite-time Lyapunov
+exponents log σ_i / T, ordered; for small D and moderate contraction).
 
 Shape signature: ``(N, D) -> (N, D)`` for :func:`solve`, ``(N, D) -> (N, D), (N, D, D)``
 for :func:`flow_jacobian`. Used by theme 3 (``notebooks/05_generative_manifold_alignment``).
@@ -38,6 +41,8 @@ __all__ = [
     "flow_jacobian",
     "QRFlow",
     "lyapunov_qr",
+    "SVDFlow",
+    "lyapunov_svd",
 ]
 
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -275,4 +280,84 @@ def lyapunov_qr(
         times=grid,
         path=torch.stack(path, dim=1) if record else None,
         q_path=torch.stack(q_path, dim=1) if record else None,
+    )
+
+
+@dataclass(frozen=True)
+class SVDFlow:
+    """Result of :func:`lyapunov_svd` for N samples, D dimensions, K steps.
+
+    ``x``: (N, D) end points; ``exponents``: (N, D) finite-time Lyapunov exponents
+    log σ_i(DΦ) / (t1 − t0), largest first; ``vectors``: (N, D, D) left singular vectors of
+    DΦ (columns, at the end points: the directions the flow stretches most first);
+    ``times``: (K + 1,); ``path``: (N, K + 1, D) or None; ``u_path``: (N, K + 1, D, D) left
+    singular vectors of the flow map from t0 to every grid time, or None.
+    """
+
+    x: torch.Tensor
+    exponents: torch.Tensor
+    vectors: torch.Tensor
+    times: torch.Tensor
+    path: torch.Tensor | None
+    u_path: torch.Tensor | None
+
+
+def lyapunov_svd(
+    field: Field,
+    x0: torch.Tensor,
+    *,
+    t0: float = 0.0,
+    t1: float = 1.0,
+    steps: int = 50,
+    method: str = "rk4",
+    record: bool = False,
+) -> SVDFlow:
+    """Finite-time Lyapunov exponents and vectors from the SVD of the flow-map Jacobian.
+
+    The step Jacobians (``vmap(jacfwd(step))``, forward mode through the solver) are
+    multiplied into ``J = DΦ_{t0→t}``; ``J = U diag(σ) Vᵀ`` gives exponents
+    ``log σ_i / (t1 − t0)`` (ordered, independent of any start frame) and vectors ``U``.
+    Memory N·D² (N·(K+1)·D² with ``record``); meant for D up to ~64 and contractions that
+    stay above the dtype's resolution (use :func:`lyapunov_qr` for long, stiff solves).
+
+    Parameters
+    ----------
+    field, x0, t0, t1, steps, method
+        As in :func:`solve`.
+    record : bool, default=False
+        Keep the trajectory and the left singular vectors after every step.
+
+    Returns
+    -------
+    SVDFlow
+    """
+    _check_field(field)
+    record = check_bool(record, "record")
+    x = _check_x0(x0)
+    n, dim = x.shape
+    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device)
+    one = SOLVERS[check_choice(method, "method", SOLVERS)]
+
+    def step(y: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        nxt = one(field, y, t, h)
+        return nxt, nxt
+
+    step_jac = vmap(jacfwd(step, has_aux=True), in_dims=(0, None, None))
+    jac = torch.eye(dim, dtype=x.dtype, device=x.device).expand(n, dim, dim).contiguous()
+    path, jacs = [x], [jac]
+    for i in range(grid.numel() - 1):
+        j_step, x = step_jac(x, grid[i], grid[i + 1] - grid[i])
+        jac = j_step @ jac
+        if record:
+            path.append(x)
+            jacs.append(jac)
+    u, sig, _ = torch.linalg.svd(jac)
+    u_path = torch.linalg.svd(torch.stack(jacs, dim=1))[0] if record else None
+    return SVDFlow(
+        x=x,
+        exponents=torch.log(sig) / (grid[-1] - grid[0]),
+        vectors=u,
+        times=grid,
+        path=torch.stack(path, dim=1) if record else None,
+        u_path=u_path,
     )
