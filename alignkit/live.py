@@ -321,6 +321,9 @@ class LivePanel(Generic[R]):
         (call, control values and figure) or ``.csv`` (the plotted points)."""
         from alignkit.share import save_figure
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or pathlib.Path, got {path!r}")
+
         return save_figure(go.Figure(self.figure), path, call=self.call(), state=self.state)
 
     def _show_call(self) -> None:

@@ -1475,7 +1475,6 @@ VAR_KEYWORD = {  # **kwargs parameters: the bad value is a dict of keyword argum
 # expected failure until the owner adds the check, and passes (xpass) once they do.
 _S, _LEAD = "helper S (sweep)", "static site / share"
 GAPS: dict[str, str] = {
-    "alignkit.live.LivePanel.save:path": f"{_LEAD}: path=3 / None give a raw TypeError",
     "alignkit.stability.sweep_result.load_sweep:path": f"{_S}: raw TypeError / FileNotFoundError",
     "alignkit.stability.sweep_result.load_sweep:verify": f"{_S}: non-bool verify accepted",
     "alignkit.stability.sweep_result.read_provenance:path": f"{_S}: path type not checked",
