@@ -1044,7 +1044,7 @@ TABLE: dict[str, Entry] = {
     "alignkit.stability.sweep_result.load_sweep": Entry(
         sweep_result.load_sweep,
         lambda: {},
-        {"path": [3, "/nonexistent/sweep.npz"], "verify": FLAG},
+        {"path": [3, b"data.npz"], "verify": FLAG},  # a missing file: FileNotFoundError
     ),
     "alignkit.stability.toys.uv_growth_rates": Entry(
         toys.uv_growth_rates,
@@ -1358,7 +1358,10 @@ TABLE: dict[str, Entry] = {
         },
     ),
     "alignkit.stability.sweep_result.read_provenance": Entry(
-        sweep_result.read_provenance, lambda: {}, {"path": [3, "/nonexistent/sweep.npz"]}
+        sweep_result.read_provenance,
+        lambda: {},
+        {"path": [3, "/nonexistent/sweep.npz"]},
+        match={"path": ("path", "/nonexistent/sweep.npz")},
     ),
     "alignkit.stability.sweep_result.regenerate_command": Entry(
         sweep_result.regenerate_command, lambda: {"path": "data/x.npz"}, {"path": [3, None]}
@@ -1475,12 +1478,6 @@ VAR_KEYWORD = {  # **kwargs parameters: the bad value is a dict of keyword argum
 # expected failure until the owner adds the check, and passes (xpass) once they do.
 _S, _LEAD = "helper S (sweep)", "static site / share"
 GAPS: dict[str, str] = {
-    "alignkit.stability.sweep_result.load_sweep:path": f"{_S}: raw TypeError / FileNotFoundError",
-    "alignkit.stability.sweep_result.load_sweep:verify": f"{_S}: non-bool verify accepted",
-    "alignkit.stability.sweep_result.read_provenance:path": f"{_S}: path type not checked",
-    "alignkit.stability.sweep_result.regenerate_command:path": f"{_S}: path type not checked",
-    "alignkit.stability.sweep_result.save_sweep:path": f"{_S}: path type not checked",
-    "alignkit.stability.sweep_result.save_sweep:provenance": f"{_S}: provenance not checked",
     "alignkit.stability.sweep_result.SweepResult.to_arrays:prefix": f"{_S}: prefix not checked",
     "alignkit.stability.sweep_result.SweepResult.from_arrays:arrays": f"{_S}: raw TypeError",
     "alignkit.stability.sweep_result.SweepResult.from_arrays:prefix": f"{_S}: raw TypeError",

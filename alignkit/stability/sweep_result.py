@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from alignkit._checks import check_bool
 from alignkit.device import to_numpy
 from alignkit.stability.noise import alignment_bound, alignment_ratio
 
@@ -253,8 +255,16 @@ REQUIRED_PROVENANCE = (
 REQUIRED_GRID = ("lrs", "batch_sizes", "seeds", "steps", "n", "num_params", "settings")
 
 
+def _check_path(path: Any, name: str = "path") -> Path:
+    """``path`` as a Path (a str or os.PathLike), else a TypeError naming it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or pathlib.Path, got {path!r}")
+    return Path(path)
+
+
 def regenerate_command(path: str | Path) -> str:
     """The shell command that rewrites ``path`` and its provenance JSON."""
+    _check_path(path)
     return f"python -m alignkit.stability.sweep_cli --out {path}"
 
 
@@ -288,6 +298,9 @@ def save_sweep(
     """
     if not isinstance(results, dict) or not results:
         raise ValueError("results must be a non-empty dict of model name -> SweepResult")
+    path = _check_path(path)
+    if not isinstance(provenance, dict):
+        raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}")
     for name, result in results.items():
         if not isinstance(result, SweepResult):
             raise TypeError(f"results[{name!r}] must be a SweepResult, got {type(result).__name__}")
@@ -324,7 +337,7 @@ def save_sweep(
 
 def read_provenance(path: str | Path | None = None) -> dict[str, Any]:
     """The provenance JSON of a sweep file, checked for the required fields."""
-    path = DEFAULT_PATH if path is None else Path(path)
+    path = DEFAULT_PATH if path is None else _check_path(path)
     meta = path.with_suffix(".json")
     fix = f"regenerate both with `{regenerate_command(path)}`"
     try:
@@ -397,7 +410,8 @@ def load_sweep(path: str | Path | None = None, *, verify: bool = True) -> dict[s
         checksum mismatch or grid disagreement; the message names the file and the
         command that regenerates it.
     """
-    path = DEFAULT_PATH if path is None else Path(path)
+    verify = check_bool(verify, "verify")
+    path = DEFAULT_PATH if path is None else _check_path(path)
     fix = f"regenerate it with `{regenerate_command(path)}`"
     if not path.exists():
         raise FileNotFoundError(f"no sweep at {path}; create it with `{regenerate_command(path)}`")
