@@ -1478,10 +1478,10 @@ VAR_KEYWORD = {  # **kwargs parameters: the bad value is a dict of keyword argum
 # expected failure until the owner adds the check, and passes (xpass) once they do.
 _S, _LEAD = "helper S (sweep)", "static site / share"
 GAPS: dict[str, str] = {
-    "alignkit.stability.sweep_result.SweepResult.to_arrays:prefix": f"{_S}: prefix not checked",
-    "alignkit.stability.sweep_result.SweepResult.from_arrays:arrays": f"{_S}: raw TypeError",
-    "alignkit.stability.sweep_result.SweepResult.from_arrays:prefix": f"{_S}: raw TypeError",
-    "alignkit.stability.sweep_cli.main:argv": f"{_S}: argv type not checked",
+    "alignkit.stability.sweep_result.SweepResult.from_arrays:prefix": f"{_S}: a prefix matching "
+    "no field gives the raw 'missing positional arguments' TypeError",
+    "alignkit.stability.sweep_result.SweepResult.from_arrays:arrays": f"{_S}: arrays={{}} gives "
+    "a raw 'missing positional arguments' TypeError",
     "alignkit.stability.sweep_result.compare_sweeps:rows": f"{_S}: rows='a' raw error",
     **{
         f"alignkit.static.{fn}:{p}": f"{_LEAD}: {p} not checked (AttributeError or accepted)"

@@ -107,6 +107,10 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: precompute sweeps into an ``.npz`` plus a provenance ``.json``."""
+    if argv is not None and (
+        isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv)
+    ):
+        raise TypeError(f"argv must be a list of str (or None), got {argv!r}")
     parser = argparse.ArgumentParser(
         prog="python -m alignkit.stability.sweep_cli", description=main.__doc__
     )

@@ -152,6 +152,8 @@ class SweepResult:
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         """Flat dict of numpy arrays (for ``np.savez``), keys ``prefix + field``."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {prefix!r}")
         return {
             prefix + f.name: np.asarray(to_numpy(getattr(self, f.name)))
             for f in fields(self)
@@ -161,6 +163,10 @@ class SweepResult:
     @classmethod
     def from_arrays(cls, arrays: Any, prefix: str = "") -> SweepResult:
         """Inverse of :meth:`to_arrays` (tensors on the CPU)."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {prefix!r}")
+        if not (hasattr(arrays, "__contains__") and hasattr(arrays, "__getitem__")):
+            raise TypeError(f"arrays must be a mapping (e.g. np.load(...)), got {arrays!r}")
         values: dict[str, Any] = {}
         for f in fields(cls):
             if prefix + f.name not in arrays:
