@@ -34,8 +34,9 @@ def test_unknown_exercise_lists_the_valid_ones() -> None:
 
 
 def test_solver_steps_checker(capsys: pytest.CaptureFixture) -> None:
-    assert check("05-solver-steps", "decreases")
-    assert not check("05-solver-steps", "does not decrease")
+    assert check("05-solver-steps", True)  # converged: the first-order estimate holds
+    assert not check("05-solver-steps", False)
+    assert not check("05-solver-steps", "decreases")  # the old answer is not accepted
     assert "Hint" in capsys.readouterr().out
 
 
