@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "check_instance",
     "check_scalar",
     "check_int",
     "check_bool",
@@ -133,6 +134,23 @@ def check_bool(value: Any, name: str) -> bool:
     if isinstance(value, np.bool_):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def check_instance(value: Any, name: str, kinds: type | tuple[type, ...], what: str) -> Any:
+    """Return ``value`` if it is an instance of ``kinds``, else ``TypeError`` naming ``what``."""
+    name = _check_name(name)
+    kind_tuple = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not kind_tuple or not all(isinstance(k, type) for k in kind_tuple):
+        raise TypeError(f"kinds must be a type or a tuple of types, got {kinds!r}")
+    if not isinstance(what, str):
+        raise TypeError(f"what must be a str describing the expected type, got {what!r}")
+    if (
+        not isinstance(value, kinds)
+        or isinstance(value, bool)
+        and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))
+    ):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r:.80}")
+    return value
 
 
 def check_choice(value: Any, name: str, choices: Mapping[str, T] | Iterable[str]) -> str:

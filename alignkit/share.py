@@ -19,6 +19,8 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from alignkit._checks import check_instance
+
 __all__ = ["view_call", "save_figure", "FORMATS"]
 
 FORMATS = ("png", "svg", "pdf", "html", "json", "csv")
@@ -34,6 +36,8 @@ def _literal(value: Any) -> str:
 
 def view_call(function: str, state: Mapping[str, Any]) -> str:
     """The one-line call that reproduces a view, e.g. ``gd_explorer(lr=0.5, sharpness=2.0)``."""
+    check_instance(function, "function", str, "the explorer's name, a str")
+    check_instance(state, "state", Mapping, "a mapping of control names to values")
     if not function.isidentifier():
         raise ValueError(f"function must be a Python name, got {function!r}")
     args = ", ".join(f"{name}={_literal(v)}" for name, v in state.items())
@@ -62,6 +66,11 @@ def save_figure(
     Raises ``ValueError`` naming ``path`` for an unknown suffix or a folder that does not
     exist, and for PNG/SVG/PDF when kaleido cannot find a Chromium to draw with.
     """
+    check_instance(fig, "fig", go.Figure, "a plotly go.Figure")
+    check_instance(path, "path", (str, Path), "a str or pathlib.Path")
+    if call is not None:
+        check_instance(call, "call", str, "a str or None")
+    check_instance(state, "state", Mapping, "a mapping of control names to values")
     target = Path(path)
     fmt = target.suffix.lower().lstrip(".")
     if fmt not in FORMATS:

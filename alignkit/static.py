@@ -36,7 +36,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_instance, check_int, check_scalar
 from alignkit.device import pick
 from alignkit.static_script import FRAME_SCRIPT
 
@@ -120,6 +120,9 @@ def control_grid(
     all sizes exceeds ``budget``. Controls that cannot get two positions stay fixed (and
     are left out). Hidden controls (``layout.display == "none"``) are left out.
     """
+    check_instance(controls, "controls", Mapping, "a mapping of names to ipywidgets controls")
+    for key, widget in controls.items():
+        check_instance(widget, f"controls[{key!r}]", W.ValueWidget, "an ipywidgets control")
     budget = check_int(budget, "budget", low=1)
     points = check_int(points, "points", low=2)
     visible = {
@@ -242,6 +245,11 @@ def static_figure(
         slider per slider control and one dropdown per menu control, and
         ``layout.meta["alignkit"]`` describing them for :data:`FRAME_SCRIPT`.
     """
+    from alignkit.live import LivePanel
+
+    check_instance(panel, "panel", LivePanel, "an alignkit.live.LivePanel")
+    if tag is not None:
+        check_instance(tag, "tag", str, "a str or None")
     budget = check_int(budget, "budget", low=1)
     max_bytes = check_int(max_bytes, "max_bytes", low=10_000)
     if max_seconds is None:
@@ -366,6 +374,9 @@ def static_html(fig: go.Figure, *, div_id: str | None = None) -> str:
 
     Wrapped in a ``<div data-alignkit-static=...>`` so that page builders recognise it.
     """
+    check_instance(fig, "fig", go.Figure, "a plotly go.Figure")
+    if div_id is not None:
+        check_instance(div_id, "div_id", str, "a str or None")
     meta = (fig.layout.meta or {}) if fig.layout.meta else {}
     tag = html.escape(str(meta.get("alignkit", {}).get("tag", "figure")), quote=True)
     body = pio.to_html(

@@ -56,7 +56,8 @@ NAN, INF = math.nan, math.inf
 # Theme 1 and the shared layers: a public name here without an entry fails the test.
 REQUIRED_PREFIXES = (
     "alignkit._checks", "alignkit.device", "alignkit.live", "alignkit.cli",
-    "alignkit.numerics", "alignkit.stability",
+    "alignkit.numerics", "alignkit.stability", "alignkit.static", "alignkit.share",
+    "alignkit.site", "alignkit.exercises",
 )  # fmt: skip
 # Themes 2 and 3 (alignkit.divergences, alignkit.manifold) have their own bad-input tests;
 # they are skipped here. Other shared modules (the static site builder) are enumerated and
@@ -69,6 +70,8 @@ EXEMPT_FUNCTIONS: dict[str, str] = {
     "alignkit.cli.doctor": "no parameters",
     "alignkit.cli.notebooks_dir": "no parameters",
     "alignkit.device.fast_mode": "no parameters",
+    "alignkit.exercises.names": "no parameters",
+    "alignkit.exercises.Exercise.compare": "a comparison each registry entry defines, not input",
     # any object is a valid argument
     "alignkit.device.pick": "returns one of its two arguments unchanged; any object is valid",
     # exceptions and handles the kit builds for itself
@@ -100,12 +103,15 @@ RESULT_CLASSES = {
     "alignkit.numerics.ode.SVDFlow",
     "alignkit.numerics.perron.PerronResult",
     "alignkit.static.StaticControl",
+    "alignkit.site.build.SiteReport",
+    "alignkit.exercises.Exercise",
 }
 # Figures draw a result object made by a validated compute or view function; their own
 # keywords (title, width, height) go to plotly, which validates them. Not an input boundary.
 EXEMPT_MODULE_PREFIXES = ("alignkit.stability.plots", "alignkit.plotting")
 EXEMPT_PARAMS: dict[tuple[str, str], str] = {
     ("alignkit.live.LivePanel", "initial"): "any result type R of the panel's compute",
+    ("alignkit.exercises.check", "answer"): "any value is an answer: a wrong one is just wrong",
     ("alignkit._checks.check_shape", "shape"): "what was received: any tuple is reported as is",
     ("alignkit._checks.check_shape", "expected"): "free text describing the expected shape",
     ("alignkit._checks.check_values", "allow_empty"): "the helper's own mode switch",
@@ -145,6 +151,16 @@ def _panel_base() -> dict[str, Any]:
 
 
 @functools.cache
+def _quiet(_message: str) -> None:
+    """A log function for the site builder that prints nothing."""
+
+
+def _empty_notebook() -> Any:
+    import nbformat
+
+    return nbformat.v4.new_notebook()
+
+
 def _gd_panel() -> live.LivePanel[Any]:
     return widgets.gd_explorer()
 
@@ -331,6 +347,12 @@ TABLE: dict[str, Entry] = {
         lambda: {"value": True, "name": "flag"},
         {"value": ["no", 1, None, 0.0], "name": [3]},
         match={"value": "flag"},
+    ),
+    "alignkit._checks.check_instance": Entry(
+        _checks.check_instance,
+        lambda: {"value": 1, "name": "count", "kinds": int, "what": "an int"},
+        {"value": ["1", None, True, 1.0], "name": [3], "kinds": [3], "what": [3]},
+        match={"value": "count", "kinds": "kinds", "what": "what"},
     ),
     "alignkit._checks.check_choice": Entry(
         _checks.check_choice,
@@ -1467,6 +1489,64 @@ TABLE: dict[str, Entry] = {
         lambda: {"fig": go.Figure()},
         {"fig": [3, None], "div_id": [3]},
     ),
+    # ---- sharing, the site, exercises ----
+    "alignkit.share.view_call": Entry(
+        _lazy("alignkit.share", "view_call"),
+        lambda: {"function": "gd_explorer", "state": {"lr": 0.5}},
+        {"function": [3, "not a name", None], "state": [3, [("lr", 0.5)]]},
+    ),
+    "alignkit.share.save_figure": Entry(
+        _lazy("alignkit.share", "save_figure"),
+        lambda: {"fig": go.Figure(), "path": "/nonexistent/view.csv"},
+        {
+            "fig": [3, None],
+            "path": [3, None, "/tmp/view.docx", "/nonexistent/view.csv"],
+            "call": [3],
+            "state": [3],
+        },
+    ),
+    "alignkit.site.build.render_site": Entry(
+        _lazy("alignkit.site.build", "render_site"),
+        lambda: {"out": "/nonexistent-parent-file", "notebooks": ["nope"], "log": _quiet},
+        {
+            "out": [3, None],
+            "fast": [1, "yes"],
+            "student": [1, "yes"],
+            "notebooks": ["00_welcome", [3], ["nope"]],
+            "folder": ["notebooks", 3],
+            "timeout": [0, 1.5, True],
+            "log": [3],
+        },
+    ),
+    "alignkit.site.build.strip_solutions": Entry(
+        _lazy("alignkit.site.build", "strip_solutions"), lambda: {"nb": None}, {"nb": [3, None]}
+    ),
+    "alignkit.site.build.write_student_notebooks": Entry(
+        _lazy("alignkit.site.build", "write_student_notebooks"),
+        lambda: {"out": "/tmp/alignkit-student-bad-input"},
+        {"out": [3, None], "folder": ["notebooks", 3]},
+    ),
+    "alignkit.site.page.is_solution": Entry(
+        _lazy("alignkit.site.page", "is_solution"), lambda: {"cell": {}}, {"cell": [3, None]}
+    ),
+    "alignkit.site.page.notebook_title": Entry(
+        _lazy("alignkit.site.page", "notebook_title"), lambda: {"nb": None}, {"nb": [3, None]}
+    ),
+    "alignkit.site.page.notebook_summary": Entry(
+        _lazy("alignkit.site.page", "notebook_summary"),
+        lambda: {"nb": _empty_notebook()},
+        {"nb": [3, None], "limit": [0, 1.5, True]},
+    ),
+    "alignkit.site.page.render_page": Entry(
+        _lazy("alignkit.site.page", "render_page"),
+        lambda: {"nb": _empty_notebook()},
+        {"nb": [3, None], "index_href": [3]},
+    ),
+    "alignkit.exercises.check": Entry(
+        _lazy("alignkit.exercises", "check"),
+        lambda: {"exercise": "01-smallest-batch", "answer": None},
+        {"exercise": ["nope", 3, None]},
+    ),
 }
 
 VAR_KEYWORD = {  # **kwargs parameters: the bad value is a dict of keyword arguments
@@ -1476,23 +1556,8 @@ VAR_KEYWORD = {  # **kwargs parameters: the bad value is a dict of keyword argum
 
 # Checks missing in modules owned by other helpers (reported to them); each case is an
 # expected failure until the owner adds the check, and passes (xpass) once they do.
-_S, _LEAD = "helper S (sweep)", "static site / share"
+_S = "helper S (sweep)"
 GAPS: dict[str, str] = {
-    "alignkit.stability.sweep_result.SweepResult.from_arrays:prefix": f"{_S}: a prefix matching "
-    "no field gives the raw 'missing positional arguments' TypeError",
-    "alignkit.stability.sweep_result.SweepResult.from_arrays:arrays": f"{_S}: arrays={{}} gives "
-    "a raw 'missing positional arguments' TypeError",
-    "alignkit.stability.sweep_result.compare_sweeps:rows": f"{_S}: rows='a' raw error",
-    **{
-        f"alignkit.static.{fn}:{p}": f"{_LEAD}: {p} not checked (AttributeError or accepted)"
-        for fn, p in (
-            ("control_grid", "controls"),
-            ("static_figure", "panel"),
-            ("static_figure", "tag"),
-            ("static_html", "fig"),
-            ("static_html", "div_id"),
-        )
-    },
 }
 
 

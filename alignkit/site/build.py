@@ -21,7 +21,9 @@ from typing import Any
 
 import nbformat
 
+from alignkit._checks import check_bool, check_instance, check_int
 from alignkit.site.page import (
+    _check_notebook,
     is_solution,
     notebook_summary,
     notebook_title,
@@ -62,6 +64,7 @@ def notebook_paths(names: Sequence[str] | None, folder: Path) -> list[Path]:
 
 def strip_solutions(nb: Any) -> Any:
     """A copy of the notebook without exercise solutions (the exercises stay)."""
+    _check_notebook(nb)
     out = nbformat.from_dict(nb)
     cells = []
     for cell in out.cells:
@@ -83,6 +86,8 @@ def write_student_notebooks(out: str | Path, *, folder: Path | None = None) -> l
     from alignkit.cli import notebooks_dir
 
     target = _writable_folder(out, "out")
+    if folder is not None:
+        check_instance(folder, "folder", Path, "a pathlib.Path or None")
     written = []
     for path in notebook_paths(None, folder or notebooks_dir()):
         nb = strip_solutions(nbformat.read(path, as_version=4))
@@ -92,6 +97,7 @@ def write_student_notebooks(out: str | Path, *, folder: Path | None = None) -> l
 
 
 def _writable_folder(out: str | Path, name: str) -> Path:
+    check_instance(out, name, (str, Path), "a folder path (str or pathlib.Path)")
     path = Path(out).expanduser().resolve()
     parent = path if path.is_dir() else path.parent
     blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
@@ -195,6 +201,17 @@ def render_site(
     """
     from alignkit.cli import notebooks_dir
 
+    check_instance(out, "out", (str, Path), "a folder path (str or pathlib.Path)")
+    fast, student = check_bool(fast, "fast"), check_bool(student, "student")
+    if notebooks is not None:
+        check_instance(notebooks, "notebooks", (list, tuple), "a list of notebook names or None")
+        for name in notebooks:
+            check_instance(name, "notebooks", str, "a list of notebook names (str)")
+    if folder is not None:
+        check_instance(folder, "folder", Path, "a pathlib.Path or None")
+    timeout = check_int(timeout, "timeout", low=1)
+    if not callable(log):
+        raise TypeError(f"log must be callable (e.g. print), got {type(log).__name__}")
     source = folder or notebooks_dir()
     paths = notebook_paths(notebooks, source)
     target = Path(out).expanduser().resolve()

@@ -23,6 +23,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from alignkit._checks import check_instance, check_int
+
 __all__ = ["notebook_title", "notebook_summary", "render_page", "is_solution", "STATIC_MARK"]
 
 STATIC_MARK = "data-alignkit-static"
@@ -54,14 +56,22 @@ def markdown_html(text: str) -> str:
     return re.sub(r"@@MATH(\d+)@@", lambda m: maths[int(m.group(1))], body)
 
 
+def _check_notebook(nb: Any, name: str = "nb") -> None:
+    if not hasattr(nb, "cells") or not isinstance(nb.cells, list):
+        raise TypeError(f"{name} must be a notebook (nbformat.read(...)), got {type(nb).__name__}")
+
+
 def is_solution(cell: Any) -> bool:
     """A hidden exercise solution: tagged ``solution``, or ``hide-cell`` + ``# Solution``."""
+    check_instance(cell, "cell", dict, "a notebook cell (a dict)")
     tags = set(cell.get("metadata", {}).get("tags", []))
     source = "".join(cell.get("source", ""))
     return "solution" in tags or ("hide-cell" in tags and source.lstrip().startswith("# Solution"))
 
 
 def notebook_title(nb: Any) -> str:
+    """The notebook's first level-1 heading (``"notebook"`` without one)."""
+    _check_notebook(nb)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
@@ -72,6 +82,8 @@ def notebook_title(nb: Any) -> str:
 
 def notebook_summary(nb: Any, limit: int = 220) -> str:
     """The first paragraph after the title, as plain text (for the index)."""
+    _check_notebook(nb)
+    limit = check_int(limit, "limit", low=10)
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
@@ -172,6 +184,8 @@ def page_shell(title: str, body: str, *, plotly: bool, extra_head: str = "") -> 
 
 def render_page(nb: Any, *, index_href: str = "index.html") -> str:
     """The HTML page of an executed notebook."""
+    _check_notebook(nb)
+    check_instance(index_href, "index_href", str, "a relative link, a str")
     figure_id = [0]
     cells = "".join(_cell_html(c, figure_id) for c in nb.cells)
     nav = (

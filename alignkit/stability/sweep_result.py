@@ -7,7 +7,7 @@ import json
 import math
 import os
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -184,6 +184,14 @@ class SweepResult:
                 values[f.name] = bool(a)
             else:
                 values[f.name] = torch.from_numpy(a.copy())
+        required = [f.name for f in fields(cls) if f.default is MISSING]
+        absent = [name for name in required if name not in values]
+        if absent:
+            where = "arrays" if not values else "prefix"
+            raise ValueError(
+                f"{where}: no complete sweep under prefix {prefix!r} (missing "
+                f"{[prefix + a for a in absent][:5]}{' ...' if len(absent) > 5 else ''})"
+            )
         return cls(**values)
 
 
@@ -222,7 +230,21 @@ def compare_sweeps(
     """
     if not isinstance(reference, SweepResult) or not isinstance(other, SweepResult):
         raise TypeError("reference and other must be SweepResult objects")
-    idx = torch.arange(reference.lr.numel()) if rows is None else torch.as_tensor(rows)
+    if rows is None:
+        idx = torch.arange(reference.lr.numel())
+    else:
+        try:
+            idx = torch.as_tensor(rows)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(
+                f"rows must be integer indices (a tensor or list), got {rows!r}"
+            ) from exc
+        if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+            raise TypeError(f"rows must be integer indices, got dtype {idx.dtype}")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= reference.lr.numel()):
+            raise ValueError(
+                f"rows must be in [0, {reference.lr.numel() - 1}], got {idx.tolist()[:8]}"
+            )
     if idx.numel() != other.lr.numel():
         raise ValueError(f"rows must select {other.lr.numel()} settings, got {idx.numel()}")
     same_grid = torch.allclose(reference.lr[idx].double(), other.lr.double(), rtol=1e-12) and (
