@@ -343,3 +343,13 @@ def test_perron_root_without_an_upper_bound_is_flagged() -> None:
         res = perron_root(rank_one, torch.eye(3, dtype=torch.float64)[None], iters=30)
     assert not bool(res.converged[0]) and float(res.value[0]) == pytest.approx(1.0)
     assert math.isinf(float(res.upper[0]))
+
+
+def test_review_edge_cases_raise_named_errors() -> None:
+    """Found by an independent review: a subnormal η and a minimum with no curvature."""
+    from alignkit.stability.simulate import simulate_linear_sgd
+
+    with pytest.raises(ValueError, match="lr must be in"):
+        T.region_boundary(1e-320, 1, 2)
+    with pytest.raises(ValueError, match="per_sample_hessians must have a curved direction"):
+        simulate_linear_sgd(torch.zeros(3, 2, 2, dtype=torch.float64), 0.1, 2)

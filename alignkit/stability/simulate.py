@@ -94,6 +94,10 @@ def simulate_linear_sgd(
     lrs = check_values(lr, "lr", low=0.0, closed="neither").reshape(-1)
     dev = get_device(device)
     hr, _ = _reduce(h)  # work on the range of H: the valley never moves
+    if hr.shape[1] == 0:
+        raise ValueError(
+            "per_sample_hessians must have a curved direction (every H_i is 0: SGD does not move)"
+        )
     hr, lrs = hr.to(dev), lrs.to(dev)
     g, r = lrs.numel(), hr.shape[1]
     gen = make_generator(seed, dev)

@@ -47,6 +47,8 @@ EXPLICIT_LIMIT = 40  # largest rank r for which the r² × r² operator is built
 
 #: largest η of the closed-form 1-D test: η² must stay a finite float (every such η diverges).
 LR_MAX_1D = 1e150
+#: smallest η of the region boundary, whose sharpness axis ends at 2/η (must stay finite).
+LR_MIN_1D = 1e-150
 
 #: largest η · max_i ‖H_i‖_F accepted (every such η diverges): near 1e100 η² D overflows
 #: float64 in the matrix-free iteration (measured: NaN at 1e99, rank 60), so 1e50 keeps margin.
@@ -405,7 +407,7 @@ def region_boundary(
     (a_v, s_v) must lie (necessary only). Returns ``a`` on [0, 2/η] (shape (num,)) and
     s_max(a) = sqrt(a (2 − ηa) / (η p)), ``inf`` where p = 0 (GD only needs a ≤ 2/η).
     """
-    lr = check_scalar(lr, "lr", low=0.0, high=LR_MAX_1D, closed="neither")
+    lr = check_scalar(lr, "lr", low=LR_MIN_1D, high=LR_MAX_1D, closed="right")
     num = check_int(num, "num", low=2)
     p = sampling_factor(n, batch_size, replacement=replacement)
     a = torch.linspace(0.0, 2.0 / lr, num, dtype=torch.float64)
