@@ -326,9 +326,9 @@ def static_figure(
                 {
                     "type": "dropdown",
                     "active": c.current,
-                    "x": 1.0,
-                    "xanchor": "right",
-                    "yanchor": "bottom",
+                    "x": 0.0,
+                    "xanchor": "left",
+                    "yanchor": "top",
                     "showactive": True,
                     "buttons": [
                         {"label": f"{c.description}: {label}", "method": "skip", "args": []}
@@ -350,8 +350,8 @@ def static_figure(
     plot_px = max(height - top - bottom, 50)
     for k, slider in enumerate(sliders):
         slider["y"] = -(below + _SLIDER_PX * k) / plot_px
-    for k, menu in enumerate(menus):  # top right, above the plot and its subplot titles
-        menu["y"] = 1 + (top - 38 - 35 * k) / plot_px
+    for k, menu in enumerate(menus):  # under the title, left (the mode bar is top right)
+        menu["y"] = 1 + (top - 32 - 35 * k) / plot_px
     out.update_layout(
         sliders=sliders,
         updatemenus=menus,
