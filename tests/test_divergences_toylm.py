@@ -154,3 +154,29 @@ def test_sampled_fdpg_training_tracks_the_exact_run(lm) -> None:  # type: ignore
     )
     assert (end_sampled < 0.5 * start).all()  # the sampled gradient trains
     assert ((end_sampled - end_exact).abs() < 0.25 * (start - end_exact)).all()
+
+
+def test_lbfgs_polish_reaches_a_stationary_point(lm) -> None:  # type: ignore[no-untyped-def]
+    """Adam alone leaves Neyman χ² ~1e6 above its minimum; the polish must reach a point where
+    the exact gradient (autograd through the enumeration) has vanished."""
+    log_p = reward_target(lm, count_reward(lm), 0.1)
+    settings = [("neyman_chi2", math.nan), ("reverse_kl", math.nan)]
+    adam = train_fdpg(lm, log_p, settings, steps=30)
+    run = train_fdpg(lm, log_p, settings, steps=30, polish=600)
+    assert adam.final[0] > 1e3 and run.final[0] < 2.0  # Neyman: ~1e6 -> 1.81
+    assert (run.final <= adam.final).all() and (run.rel_change < 1e-3).all()
+    torch.testing.assert_close(exact_objective(
+        [get(n) for n, _ in settings], log_p, run.log_pi), run.final)  # fmt: skip
+    divs = [get(n) for n, _ in settings]
+    g_adam = exact_gradient(lm, divs, log_p, adam.logits).flatten(1).norm(dim=1)
+    g_end = exact_gradient(lm, divs, log_p, run.logits).flatten(1).norm(dim=1)
+    assert (g_end < 1e-3 * g_adam).all(), (g_adam, g_end)
+
+
+def test_train_fdpg_rejects_a_target_of_the_wrong_shape(lm) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="log_p.*4096.*\\(5,\\)"):
+        train_fdpg(lm, torch.zeros(5), [("forward_kl", math.nan)], steps=1)
+    with pytest.raises(TypeError, match="log_p"):
+        train_fdpg(lm, [0.0] * 4096, [("forward_kl", math.nan)], steps=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="polish"):
+        train_fdpg(lm, torch.zeros(4096), [("forward_kl", math.nan)], steps=1, polish=-1)
