@@ -174,6 +174,10 @@ class LivePanel(Generic[R]):
         it to build ``figure`` (saves computing it twice); else computed at once.
     name : str, optional
         The explorer function's name, used by :meth:`call` (default: ``key``).
+    show_when : mapping, optional
+        ``{control: (other, values)}``: show ``control`` only while ``other``'s value is
+        one of ``values`` (e.g. the α slider only for the α family), so that every visible
+        control changes the figure.
     """
 
     def __init__(
@@ -191,6 +195,7 @@ class LivePanel(Generic[R]):
         threads: int | None = 1,
         initial: R | None = None,
         name: str | None = None,
+        show_when: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -243,6 +248,8 @@ class LivePanel(Generic[R]):
         )
         for name in hide:
             self.controls[name].layout.display = "none"
+        self._show_when = self._check_show_when(show_when, hide)
+        self._apply_show_when()
         column: list[W.Widget] = []
         if description:
             column.append(W.HTML(description))
@@ -281,6 +288,33 @@ class LivePanel(Generic[R]):
             self._run()  # draw the first figure synchronously
         else:
             self.result = initial
+
+    # --- dependent controls ------------------------------------------------------
+    def _check_show_when(
+        self, show_when: Mapping[str, tuple[str, Sequence[Any]]] | None, hide: Sequence[str]
+    ) -> dict[str, tuple[str, tuple[Any, ...]]]:
+        if show_when is None:
+            return {}
+        if not isinstance(show_when, Mapping):
+            raise TypeError(f"show_when must be a mapping or None, got {show_when!r}")
+        out: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        for dependent, rule in show_when.items():
+            ok = isinstance(rule, tuple) and len(rule) == 2 and rule[0] in self.controls
+            if dependent not in self.controls or not ok or dependent == rule[0]:
+                raise ValueError(
+                    "show_when must map a control to (another control, values), controls "
+                    f"{sorted(self.controls)}; got {dependent!r}: {rule!r}"
+                )
+            if dependent not in hide:
+                out[dependent] = (rule[0], tuple(rule[1]))
+        for other in {rule[0] for rule in out.values()}:
+            self.controls[other].observe(lambda _c: self._apply_show_when(), names="value")
+        return out
+
+    def _apply_show_when(self) -> None:
+        for dependent, (other, values) in self._show_when.items():
+            shown = self.controls[other].value in values
+            self.controls[dependent].layout.display = None if shown else "none"
 
     # --- state -----------------------------------------------------------------
     @property

@@ -418,6 +418,7 @@ TABLE: dict[str, Entry] = {
             "description": [3],
             "threads": [0, -1, 1.5, True],
             "name": [3, b"gd"],
+            "show_when": [3, {"nope": ("lr", (1,))}, {"lr": "lr"}, {"lr": ("lr", (1,))}],
         },
     ),
     "alignkit.live.LivePanel.set_state": Entry(

@@ -181,3 +181,19 @@ def test_initial_result_is_not_recomputed() -> None:
     assert calls == [] and panel.result == 1.0
     panel.controls["slope"].value = 2.0
     assert calls == [2.0] and panel.result == 2.0
+
+
+def test_show_when_hides_a_control_that_would_change_nothing() -> None:
+    from alignkit.divergences.widgets import fit_explorer
+
+    panel = fit_explorer(divergence="reverse_kl")
+    alpha = panel.controls["alpha"]
+    assert alpha.layout.display == "none"  # α means nothing for reverse KL
+    panel.set_state(divergence="alpha")
+    panel.flush()
+    assert alpha.layout.display is None
+    before = panel.figure.layout.title.text
+    panel.set_state(alpha=2.0)
+    panel.flush()
+    assert panel.figure.layout.title.text != before  # visible, and it moves the figure
+    panel.close()

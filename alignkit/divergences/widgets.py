@@ -56,7 +56,7 @@ def fit_explorer(
     }
     return LivePanel(
         controls, _compute, update_fit, plot_fit(view), key="fit_explorer", hide=hide,
-        initial=view,
+        initial=view, show_when={"alpha": ("divergence", ("alpha",))},
     )  # fmt: skip
 
 

@@ -280,6 +280,8 @@ class SweepView:
     worst_ratio_last: float  # the same with the last iterate's μ
     converged_loss: float
     replacement: bool
+    requested_lr: float = math.nan  # the control values, before snapping to the grid
+    requested_batch: int = 0
 
 
 def sweep_view(result: SweepResult, lr: float, batch_size: int) -> SweepView:
@@ -327,5 +329,5 @@ def sweep_view(result: SweepResult, lr: float, batch_size: int) -> SweepView:
         lr_t, b_t, outcome, t_batch, t_lr, bound_lr, chosen_lr, chosen_b,
         counts["converged"], counts["not_converged"], counts["diverged"],
         int(result.lr.numel()), worst, worst_last, float(result.converged_loss),
-        result.replacement,
+        result.replacement, lr, batch_size,
     )  # fmt: skip

@@ -80,6 +80,7 @@ def _sweep_traces(view: SweepView) -> dict[str, dict[str, object]]:
         traces[f"runs: {name}"] = {"x": spread[pick], "y": all_lr[pick]}
     chosen = (all_lr == view.chosen_lr) & (all_b == view.chosen_batch)
     traces["highlighted runs"] = {"x": spread[chosen], "y": all_lr[chosen]}
+    traces["your (η, B)"] = {"x": [view.requested_batch], "y": [view.requested_lr]}
     traces["exact η*(B) (notebook 01)"] = {
         "x": to_numpy(view.threshold_batch), "y": to_numpy(view.threshold_lr),
     }  # fmt: skip
@@ -132,12 +133,16 @@ def plot_sweep(
         ]
         + [
             go.Scatter(name="highlighted runs", mode="markers", marker=ring, showlegend=False),
+            go.Scatter(name="your (η, B)", mode="markers",
+                       marker={"size": 13, "symbol": "star", "color": COLORS["second"]},
+                       hovertemplate="sliders: B=%{x}, η=%{y:.3g}<br>(the ringed runs are the"
+                                     " nearest grid point)<extra></extra>"),
             go.Scatter(name="exact η*(B) (notebook 01)", mode="lines+markers",
                        line={"color": "black"}),
             go.Scatter(name="largest η the μ_min bound allows", mode="lines",
                        line={"color": COLORS["bad"], "dash": "dot"}),
         ],
-        rows=[1] * 10, cols=[1, 1, 1, 1, 2, 2, 2, 2, 2, 2],
+        rows=[1] * 11, cols=[1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2],
     )  # fmt: skip
     t = _sweep_traces(view)
     fig.update_xaxes(title_text="√B / η (log)", type="log", row=1, col=1)
