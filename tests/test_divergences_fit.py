@@ -174,3 +174,38 @@ def test_two_d_fit_gaussian_and_bad_covariances() -> None:
         GaussianMixture([[0.0, 0.0]], covs=[[[1.0, 2.0], [2.0, 1.0]]])
     with pytest.raises(ValueError, match="init must be rows"):
         fit_gaussian(g, "forward_kl", init=(0.0, 0.0, -1.0))
+
+
+def test_chi2_objectives_are_infinite_exactly_where_the_closed_form_says() -> None:
+    """Pearson χ² against one Gaussian N(0, s²): ∫p²/q − 1 = σ²/(s√(2σ² − s²)) − 1, finite iff
+    σ² > s²/2; Neyman χ² = Pearson with the roles swapped, finite iff σ² < 2s². A truncated
+    quadrature window returned finite numbers on the wrong side."""
+    s = 0.5
+    target = GaussianMixture([0.0], [s])
+    sig = torch.tensor([[0.8 * s, 0.72 * s, 0.70 * s, 1.0 * s, 1.40 * s, 1.42 * s]],
+                       dtype=torch.float64)  # fmt: skip
+    divs = [get("pearson_chi2"), get("neyman_chi2")]
+    nodes, h = quadrature_grid(
+        target, torch.stack([torch.zeros(6), sig[0]], -1).double(), divs=divs
+    )
+    mu = torch.zeros(2, 6, dtype=torch.float64)
+    val, _ = objective(target, divs, mu, torch.log(sig).expand(2, 6), nodes, h)
+    pearson = sig[0] ** 2 / (s * torch.sqrt(2 * sig[0] ** 2 - s**2)) - 1  # NaN where infinite
+    assert torch.isinf(val[0, 2]) and torch.isfinite(val[0, [0, 1, 3, 4, 5]]).all()
+    torch.testing.assert_close(val[0, [0, 3, 4]], pearson[[0, 3, 4]], rtol=1e-6, atol=1e-9)
+    neyman = s**2 / (sig[0] * torch.sqrt(2 * s**2 - sig[0] ** 2)) - 1  # σ ↔ s
+    assert torch.isinf(val[1, 5]) and torch.isfinite(val[1, :5]).all()
+    torch.testing.assert_close(val[1, [0, 3, 4]], neyman[[0, 3, 4]], rtol=1e-6, atol=1e-9)
+
+
+def test_alpha_fit_beyond_the_finite_region_is_flagged_not_a_number() -> None:
+    """α = −2 on ½N(−.75,.5²)+½N(.75,.5²): finite only for σ² < 3s²/2 (σ < 0.612); the fit from
+    (0.5, 0.4) used to end at σ = 0.637 with a finite D = 0.22."""
+    target = GaussianMixture([-0.75, 0.75], [0.5, 0.5])
+    fit = fit_gaussian(target, "alpha", alpha=-2.0, init=(0.5, 0.4), steps=300)
+    assert not fit.diverged and float(fit.std) < 0.5 * math.sqrt(1.5)  # on the cliff, inside
+    assert abs(float(fit.value) - 0.237) < 0.002  # brute force (window ±300): infimum 0.2371
+    land = landscape(target, "alpha", alpha=-2.0)
+    assert (land.minima[:, 1] < 0.5 * math.sqrt(1.5)).all()
+    big = land.sigmas >= 0.5 * math.sqrt(1.5)
+    assert torch.isinf(land.values[big]).all() and torch.isfinite(land.values[~big]).all()

@@ -35,12 +35,15 @@ __all__ = [
     "objective",
     "descend",
     "one_cpu_thread",
+    "infinite_tails",
 ]
 
 Tensor = torch.Tensor
 _LOG_2PI = math.log(2.0 * math.pi)
 #: A divergence setting: (registry name, α) with α ignored (NaN) outside the α family.
 Setting = tuple[str, float]
+#: The α family's integrand tail is covered up to this many target stds from the centre.
+_TAIL_CAP = 100.0
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,18 @@ def quadrature_grid(
     *,
     per_std: float = 3.0,
     width: float = 10.0,
+    divs: Sequence[Divergence] = (),
 ) -> tuple[Tensor, float]:
     """1-D trapezoid nodes covering the target and the models, ``per_std`` nodes per std of
     the narrowest target mode.
 
     The window is each mode ±``width`` of its std, the mixture ±``width`` overall stds, and
-    each model row (μ, σ) of ``models`` (shape (M, 2)) ±``width`` σ. Returns
-    ``(nodes (N,), spacing h)``.
+    each model row (μ, σ) of ``models`` (shape (M, 2)) ±``width`` σ — or, for the α family
+    in ``divs``, ±``width`` of the integrand p^α q^{1−α}'s own tail std 1/√κ,
+    κ = α/s² + (1 − α)/σ² (s the widest mode's std), which grows without bound near the
+    edge of the finite region (:func:`infinite_tails`), up to that edge; capped at 100 target
+    stds.
+    Returns ``(nodes (N,), spacing h)``.
     """
     mu, s = target.means, target.stds
     m, sd = float(target.mean()), math.sqrt(float(target.covariance()))
@@ -102,6 +110,20 @@ def quadrature_grid(
         models = models.reshape(-1, 2)
         lo = min(lo, float((models[:, 0] - width * models[:, 1]).min()))
         hi = max(hi, float((models[:, 0] + width * models[:, 1]).max()))
+        alphas = [d.alpha_form[0] for d in divs if d.alpha_form is not None]
+        alphas = [a for a in alphas if a < 0.0 or a > 1.0]
+        if alphas:
+            # models may travel up to the cliff of the finite region: cover it too
+            a = torch.tensor(alphas, dtype=models.dtype, device=models.device)[:, None]
+            edge = float(s.max()) * torch.sqrt(((1.0 - a) / (-a)).where(a < 0, (a - 1.0) / a))
+            edge = edge * torch.where(a < 0, 0.999, 1.001)  # (A, 1)
+            sig = torch.cat([models[:, 1].expand(len(alphas), -1), edge], 1)  # (A, M + 1)
+            cen = torch.cat([models[:, 0].expand(len(alphas), -1), torch.full_like(edge, m)], 1)
+            kappa = a / s.max() ** 2 + (1.0 - a) / sig**2
+            tail = torch.where(kappa > 0, kappa.clamp_min(1e-300).rsqrt(), 0.0)
+            tail = tail.clamp_max(_TAIL_CAP * sd / width)
+            lo = min(lo, float((cen - width * tail).min()))
+            hi = max(hi, float((cen + width * tail).max()))
     n = max(201, int(math.ceil((hi - lo) / (float(s.min()) / per_std))) + 1)
     nodes = torch.linspace(lo, hi, n, dtype=target.means.dtype, device=target.means.device)
     return nodes, (hi - lo) / (n - 1)
@@ -135,6 +157,22 @@ def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor)
     return out
 
 
+def _log_sigma_box(
+    target: GaussianMixture, divs: Sequence[Divergence], dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """Per-setting bounds (S, 1) on log σ keeping D_f finite (:func:`infinite_tails`), 0.1 %
+    inside the cliff: σ < s√((1 − α)/(−α)) for α < 0, σ > s√((α − 1)/α) for α > 1."""
+    s = float(target.stds.max())
+    lo, hi = [], []
+    for d in divs:
+        a = d.alpha_form[0] if d.alpha_form is not None else 0.5
+        hi.append(math.log(0.999 * s * math.sqrt((1 - a) / -a)) if a < 0 else math.inf)
+        lo.append(math.log(1.001 * s * math.sqrt((a - 1) / a)) if a > 1 else -math.inf)
+    dev = target.means.device
+    return (torch.tensor(lo, dtype=dtype, device=dev)[:, None],
+            torch.tensor(hi, dtype=dtype, device=dev)[:, None])  # fmt: skip
+
+
 def _normal_log_prob(x: Tensor, mu: Tensor, log_sigma: Tensor) -> Tensor:
     z = (x - mu[..., None]) * torch.exp(-log_sigma)[..., None]
     return -0.5 * z * z - log_sigma[..., None] - 0.5 * _LOG_2PI
@@ -156,7 +194,30 @@ def objective(
     log_p = target.log_prob(nodes)
     log_q = _normal_log_prob(nodes, mu, log_sigma)
     vals = _batched_integrand(divs, log_p, log_q)
-    return vals.sum(-1) * h, torch.exp(log_q).sum(-1) * h
+    value = vals.sum(-1) * h
+    value = torch.where(infinite_tails(target, divs, log_sigma), math.inf, value)
+    return value, torch.exp(log_q).sum(-1) * h
+
+
+def infinite_tails(
+    target: GaussianMixture, divs: Sequence[Divergence], log_sigma: Tensor
+) -> Tensor:
+    """Where D_f(P‖N(μ, σ²)) is infinite in closed form, for the α family: (S, ...) bool.
+
+    D_α involves ∫ p^α q^{1−α}; in the tails p ∝ exp(−x²/2s²) with s the widest mode's std.
+    For α < 0 the integral is finite iff σ² < (1 − α)s²/(−α) (Neyman χ²: σ² < 2s²); for α > 1
+    iff σ² > (α − 1)s²/α (Pearson χ²: σ² > s²/2). A truncated quadrature window cannot see
+    this (it returns a finite number), so the objective takes ∞ from here. Other generators
+    are finite for every Gaussian model.
+    """
+    nan = math.nan
+    shape = (-1,) + (1,) * (log_sigma.ndim - 1)
+    a = torch.tensor([d.alpha_form[0] if d.alpha_form is not None else nan for d in divs],
+                     dtype=log_sigma.dtype, device=log_sigma.device).reshape(shape)  # fmt: skip
+    s2, var = target.stds.max() ** 2, torch.exp(2.0 * log_sigma.detach())
+    below = (a < 0) & (var * (-a) >= (1.0 - a) * s2)
+    above = (a > 1) & (var * a <= (a - 1.0) * s2)
+    return below | above
 
 
 def _inits_1d(target: GaussianMixture, init: object, seed: int | None) -> Tensor:
@@ -277,12 +338,16 @@ def fit_panel(
     divs = _divergences(settings)
     inits = _inits_1d(target, init, seed)
     n_s, n_i = len(divs), inits.shape[0]
-    nodes, h = quadrature_grid(target, inits)
+    nodes, h = quadrature_grid(target, inits, divs=divs)
     mu = inits[:, 0].expand(n_s, n_i).clone().requires_grad_(True)
     log_sigma = torch.log(inits[:, 1]).expand(n_s, n_i).clone().requires_grad_(True)
     path = torch.empty(n_s, n_i, steps + 1, 2, dtype=mu.dtype, device=mu.device)
 
+    lo, hi = _log_sigma_box(target, divs, mu.dtype)
+
     def value() -> Tensor:
+        with torch.no_grad():  # project onto the finite region (the α family's cliff)
+            log_sigma.copy_(torch.minimum(torch.maximum(log_sigma, lo), hi))
         return objective(target, divs, mu, log_sigma, nodes, h)[0]
 
     def record(t: int) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from alignkit.divergences.catalogue import get
-from alignkit.divergences.fit import objective, quadrature_grid
+from alignkit.divergences.fit import infinite_tails, objective, quadrature_grid
 from alignkit.divergences.mixture import GaussianMixture
 
 __all__ = ["Landscape", "landscape", "LandscapeDescent", "descend_landscape"]
@@ -67,7 +67,10 @@ def landscape(
         smin = float(target.stds.min())
         sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
     corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
-    nodes, h = quadrature_grid(target, corners, per_std=per_std, width=width)
+    finite = ~infinite_tails(target, [div], torch.log(sigmas))[0]
+    widest = sigmas[finite].max() if finite.any() else sigmas[-1]
+    corners = torch.cat([corners, torch.stack([mus[[0, -1]], widest.expand(2)], -1)])
+    nodes, h = quadrature_grid(target, corners, per_std=per_std, width=width, divs=[div])
     mu_g = mus[None, :].expand(len(sigmas), len(mus))
     ls_g = torch.log(sigmas)[:, None].expand(len(sigmas), len(mus))
     vals, _ = objective(target, [div], mu_g[None], ls_g[None], nodes, h)
