@@ -66,3 +66,19 @@ def test_catalogue_figures_build() -> None:
     assert plot_table(view).data[0].cells.values[3][1] == "mode-seeking"
     assert len(plot_weighting(view).data) == len(view.labels) - 1  # TV has h = 0: not drawn
     assert plot_fit(fit_view()).layout.title.text
+
+
+def test_fit_view_reports_the_fit_not_a_grid_estimate() -> None:
+    """The explorer's (μ, σ) agree with fit_gaussian's 300-step fits (forward KL: the moment
+    match σ = √4.25); the grid alone was 1-10 % off (forward KL 2.088, Neyman 0.447)."""
+    from alignkit.divergences.fit import fit_gaussian
+    from alignkit.divergences.views import target_mixture
+
+    target = target_mixture(2, 4.0, 0.5)
+    for name, alpha in (("forward_kl", 0.5), ("pearson_chi2", 0.5), ("alpha", -1.0)):
+        view = fit_view(name, alpha, init_mean=1.0)
+        params = {"alpha": alpha} if name == "alpha" else {}
+        ref = fit_gaussian(target, name, init=(1.0, 0.5), **params)
+        assert abs(view.std - float(ref.std)) < 3e-3, (name, view.std, float(ref.std))
+        assert abs(view.mean - float(ref.mean)) < 3e-3, (name, view.mean, float(ref.mean))
+    assert abs(fit_view("forward_kl").std - math.sqrt(4.25)) < 2e-3

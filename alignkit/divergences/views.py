@@ -121,7 +121,8 @@ def fit_view(
 
     The landscape is evaluated once on a ``resolution`` × (¾ ``resolution``) grid over
     (μ, log σ) (memoised per divergence and target, so moving the start only re-descends)
-    and descended cell by cell, then refined (:func:`descend_landscape`).
+    and descended cell by cell, refined (:func:`descend_landscape`), then polished by 60
+    gradient steps on the quadrature objective (:func:`fit_panel`) from the grid's minimum.
     """
     check_choice(divergence, "divergence", names())
     alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
@@ -138,16 +139,23 @@ def fit_view(
     walk = descend_landscape(land, init_mean, init_std)
     x = np.linspace(lo - 2.5, hi + 2.5, 200)
     vals = to_numpy(land.values)
-    end = torch.tensor([[walk.mean, walk.std]], dtype=torch.float64)
-    nodes, h = quadrature_grid(target, end, per_std=3.0)
+    # polish the grid minimum with a short gradient descent on the exact quadrature objective,
+    # so the reported (μ, σ, D) are the fit's, not a grid estimate
+    setting = [(divergence, alpha if divergence == "alpha" else math.nan)]
+    polished = fit_panel(target, setting, init=(walk.mean, walk.std), steps=60, lr=0.02)
+    ok = not bool(polished.diverged[0, 0])
+    mean = float(polished.mean[0, 0]) if ok else walk.mean
+    std = float(polished.std[0, 0]) if ok else walk.std
+    end = torch.tensor([[mean, std]], dtype=torch.float64)
+    nodes, h = quadrature_grid(target, end, per_std=3.0, divs=[div])
     value = float(objective(target, [div], end[:, :1], torch.log(end[:, 1:]), nodes, h)[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan), 1e-4, 1e4))
     return FitView(
         label=_label(divergence, alpha), behaviour=div.behaviour, x=x,
         target_pdf=to_numpy(target.pdf(torch.from_numpy(x))),
-        fit_pdf=_normal_pdf(x, walk.mean, walk.std), init_pdf=_normal_pdf(x, init_mean, init_std),
-        mean=walk.mean, std=walk.std, value=value, on_edge=walk.on_edge,
+        fit_pdf=_normal_pdf(x, mean, std), init_pdf=_normal_pdf(x, init_mean, init_std),
+        mean=mean, std=std, value=value, on_edge=walk.on_edge,
         mus=to_numpy(land.mus), sigmas=to_numpy(land.sigmas), log_values=log_v,
         minima=to_numpy(land.minima).reshape(-1, 2), path=walk.path,
     )  # fmt: skip
