@@ -26,7 +26,8 @@ _SIGNATURE = """(el) => {
   const cell = el.closest('.jp-Cell');
   const plots = cell ? [...cell.querySelectorAll('.js-plotly-plot')] : [];
   return plots.map(p => [...p.querySelectorAll('.main-svg .trace path, .main-svg .gtitle')]
-    .map(e => e.getAttribute('d') || e.textContent || '').join('|')).join('#');
+    .map(e => (e.getAttribute('d') || e.textContent || '') + (e.getAttribute('transform') || ''))
+    .join('|')).join('#');
 }"""
 _RED = """(el) => {
   const cell = el.closest('.jp-Cell');
