@@ -31,12 +31,14 @@ from alignkit.stability.sweep_result import save_sweep
 #: What a regeneration on another machine reproduces (the recompute cell of notebook 02
 #: and tests/test_sweep.py check it with :data:`alignkit.stability.sweep_result.REGEN_RTOL`).
 REPRODUCIBILITY = (
-    "Arrays are reproduced bit for bit only on the same CPU, torch version and thread "
-    "count. Elsewhere float32 rounding differs: the final losses of converged runs differ, "
-    "the last iterate's mu (a 0/0 limit at losses ~1e-14) can move by tens of percent, and "
-    "runs near the threshold may change outcome. Check a regeneration on a slice away from "
-    "the threshold with alignkit.stability.sweep_result.compare_sweeps (flags equal; "
-    "||H||_F, sharpness, mu_min, mu_max within REGEN_RTOL = 1e-4)."
+    "Arrays are not reproduced bit for bit in general: float32 rounding depends on the CPU, "
+    "the torch version, the thread count and on how many settings train together (a slice "
+    "recomputed alone on the same machine already moves the final losses at the 1e-14 "
+    "level). The final losses of converged runs differ, the last iterate's mu (a 0/0 limit "
+    "at losses ~1e-14) can move by tens of percent, and runs near the threshold may change "
+    "outcome. Check a regeneration on a slice with "
+    "alignkit.stability.sweep_result.compare_sweeps (flags equal; ||H||_F, sharpness, "
+    "mu_min, mu_max within REGEN_RTOL = 1e-4)."
 )
 
 __all__ = ["PRESETS", "main"]

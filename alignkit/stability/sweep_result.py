@@ -197,11 +197,12 @@ class SweepResult:
 
 #: Relative tolerances for a regenerated sweep (another machine, torch version or thread
 #: count) against the shipped one, at settings that converged in both; the diverged and
-#: converged flags must agree. Bit-identical arrays are expected only on the same CPU,
-#: torch version and thread count; elsewhere float32 rounding moves each SGD trajectory
-#: a little. For the linear and random-feature models ‖H‖_F, λ_max, μ_min and μ_max
-#: depend on the data only; for the MLP the minimum moves slightly (re-running an MLP
-#: slice in float64 instead of float32 moved ‖H‖_F by 2e-7 and μ_min by 3e-6, relative).
+#: converged flags must agree. Bit-identical arrays are not expected: float32 rounding
+#: (which depends on the CPU, torch, threads and how many settings train together) moves
+#: each SGD trajectory a little. For the linear and random-feature models ‖H‖_F, λ_max,
+#: μ_min and μ_max depend on the data only; for the MLP the minimum moves slightly
+#: (re-running an MLP slice in float64 instead of float32 moved ‖H‖_F by 2e-7 and μ_min
+#: by 3e-6, relative).
 #: The last iterate's μ is not compared: it is a 0/0 limit at losses ~1e-14 (the same
 #: float64 re-run moved it by 10%), and so is the final loss (only "< tolerance" counts).
 REGEN_RTOL = {"gn_frobenius": 1e-4, "sharpness": 1e-4, "mu_min": 1e-4, "mu_max": 1e-4}
