@@ -182,7 +182,7 @@ def test_chi2_objectives_are_infinite_exactly_where_the_closed_form_says() -> No
     quadrature window returned finite numbers on the wrong side."""
     s = 0.5
     target = GaussianMixture([0.0], [s])
-    sig = torch.tensor([[0.8 * s, 0.72 * s, 0.70 * s, 1.0 * s, 1.40 * s, 1.42 * s]],
+    sig = torch.tensor([[0.8 * s, 0.72 * s, 0.70 * s, 1.0 * s, 1.25 * s, 1.42 * s]],
                        dtype=torch.float64)  # fmt: skip
     divs = [get("pearson_chi2"), get("neyman_chi2")]
     nodes, h = quadrature_grid(

@@ -43,7 +43,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 #: A divergence setting: (registry name, α) with α ignored (NaN) outside the α family.
 Setting = tuple[str, float]
 #: The α family's integrand tail is covered up to this many target stds from the centre.
-_TAIL_CAP = 100.0
+_TAIL_CAP = 20.0
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def quadrature_grid(
     each model row (μ, σ) of ``models`` (shape (M, 2)) ±``width`` σ — or, for the α family
     in ``divs``, ±``width`` of the integrand p^α q^{1−α}'s own tail std 1/√κ,
     κ = α/s² + (1 − α)/σ² (s the widest mode's std), which grows without bound near the
-    edge of the finite region (:func:`infinite_tails`), up to that edge; capped at 100 target
+    edge of the finite region (:func:`infinite_tails`), up to that edge; capped at 20 target
     stds.
     Returns ``(nodes (N,), spacing h)``.
     """
