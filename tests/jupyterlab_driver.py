@@ -696,6 +696,21 @@ def open_notebook(
     return nb
 
 
+@contextlib.contextmanager
+def notebook_after_run_all(notebook: str, *, timeout: float = 300.0) -> Iterator[NotebookPage]:
+    """A fresh JupyterLab and Chromium with ``notebook`` open and every cell run.
+
+    For module-scoped fixtures; the caller skips first when :func:`find_chromium` is None.
+    """
+    with running_lab(timeout=120) as lab, chromium() as browser:
+        nb = open_notebook(browser, lab, notebook, timeout=120)
+        try:
+            nb.run_all(timeout=timeout)
+            yield nb
+        finally:
+            nb.close()
+
+
 # --- one server per test session ----------------------------------------------------
 _SHARED: LabServer | None = None
 

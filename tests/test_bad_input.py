@@ -1557,9 +1557,7 @@ VAR_KEYWORD = {  # **kwargs parameters: the bad value is a dict of keyword argum
 
 # Checks missing in modules owned by other helpers (reported to them); each case is an
 # expected failure until the owner adds the check, and passes (xpass) once they do.
-_S = "helper S (sweep)"
-GAPS: dict[str, str] = {
-}
+GAPS: dict[str, str] = {}
 
 
 # --- API enumeration ----------------------------------------------------------------

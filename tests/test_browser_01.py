@@ -8,10 +8,8 @@ import pytest
 from jupyterlab_driver import (
     INSTALL_HINT,
     NotebookPage,
-    chromium,
     find_chromium,
-    open_notebook,
-    running_lab,
+    notebook_after_run_all,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
@@ -23,13 +21,8 @@ REGION_LR = 0  # the first slider of notebook 01 is the region explorer's learni
 def stability() -> Iterator[NotebookPage]:
     if find_chromium() is None:
         pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
-    with running_lab(timeout=120) as lab, chromium() as browser:
-        nb = open_notebook(browser, lab, "01_sgd_stability.ipynb", timeout=120)
-        try:
-            nb.run_all(timeout=300)
-            yield nb
-        finally:
-            nb.close()
+    with notebook_after_run_all("01_sgd_stability.ipynb") as nb:
+        yield nb
 
 
 def test_notebook_01_runs_and_region_moves_with_the_learning_rate(

@@ -8,10 +8,8 @@ import pytest
 from jupyterlab_driver import (
     INSTALL_HINT,
     NotebookPage,
-    chromium,
     find_chromium,
-    open_notebook,
-    running_lab,
+    notebook_after_run_all,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
@@ -30,13 +28,8 @@ PROBE = (
 def manifold() -> Iterator[NotebookPage]:
     if find_chromium() is None:
         pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
-    with running_lab(timeout=120) as lab, chromium() as browser:
-        nb = open_notebook(browser, lab, "05_generative_manifold_alignment.ipynb", timeout=120)
-        try:
-            nb.run_all(timeout=300)
-            yield nb
-        finally:
-            nb.close()
+    with notebook_after_run_all("05_generative_manifold_alignment.ipynb") as nb:
+        yield nb
 
 
 def test_notebook_05_runs_and_samples_move_with_eps(manifold: NotebookPage) -> None:
