@@ -88,4 +88,5 @@ def alignment_explorer(
     return LivePanel(
         controls, compute, update_alignment, plot_alignment(view), key="alignment_explorer",
         hide=hide, initial=view,
+        show_when={"alpha": ("divergence", ("alpha",)), "beta": ("target", ("reward",))},
     )  # fmt: skip

@@ -16,8 +16,9 @@ def _alignment_traces(view: AlignmentView) -> dict[str, dict[str, object]]:
     m, b = view.metrics, view.base_metrics
     what = "E_π[r]" if view.target == "reward" else "π(constraint)"
     state = " — D = ∞ (model mass off the target's support): not trained" if view.infinite else ""
+    which = f"reward target (β = {view.beta:g})" if view.target == "reward" else "constraint target"
     title = (
-        f"{view.label}, {view.target} target (β = {view.beta:g}): {what} = {m['alignment']:.3f} "
+        f"{view.label}, {which}: {what} = {m['alignment']:.3f} "
         f"(base {b['alignment']:.3f}), entropy {m['entropy']:.2f} nats "
         f"(target {m['target_entropy']:.2f}), KL(π‖a) = {m['kl_base']:.2f}{state}"
     )
