@@ -111,6 +111,11 @@ def _entropy_increases_with_alpha() -> bool:
     return all(h1 < h2 for h1, h2 in zip(entropy[:-1], entropy[1:], strict=True))
 
 
+def _same_bool(got: Any, want: bool) -> bool:
+    """A True/False answer: only a real bool can be right."""
+    return isinstance(got, bool) and got == want
+
+
 def _same_names(got: Any, want: frozenset[str]) -> bool:
     if isinstance(got, str) or not hasattr(got, "__iter__"):
         return False
@@ -132,7 +137,7 @@ EXERCISES: dict[str, Exercise] = {
         expected=_converged_distance_matches_first_order,
         hint="a distance from a coarse grid is solver error (it can be too large or too small): "
         "increase the steps (10 ... 640) until the distance stops changing, then compare.",
-        compare=lambda got, want: isinstance(got, bool) and got == want,
+        compare=_same_bool,
     ),
     "02-larger-batch": Exercise(
         question="notebook 02: in the shipped MLP sweep, does a larger B let SGD converge at a "
@@ -140,7 +145,7 @@ EXERCISES: dict[str, Exercise] = {
         expected=_larger_batch_converges_at_larger_lr,
         hint="for each batch size keep the converged runs (sweep.converged) and take the largest "
         "lr among them; then compare across batch sizes.",
-        compare=lambda got, want: isinstance(got, bool) and got == want,
+        compare=_same_bool,
     ),
     "03-light-mode": Exercise(
         question="notebook 03: the catalogue divergences (names from divergences.names(), "
@@ -157,7 +162,7 @@ EXERCISES: dict[str, Exercise] = {
         expected=_entropy_increases_with_alpha,
         hint="alpha <= 0 is mode-seeking and alpha >= 1 mass-covering: train all five alphas "
         "in one train_fdpg call and compare metrics(...)['entropy'].",
-        compare=lambda got, want: isinstance(got, bool) and got == want,
+        compare=_same_bool,
     ),
 }
 

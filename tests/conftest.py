@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,3 +21,12 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 def _no_device_override(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose their device explicitly; a developer's ALIGNKIT_DEVICE must not leak in."""
     monkeypatch.delenv("ALIGNKIT_DEVICE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_compute_thread() -> Iterator[None]:
+    """Every test on one torch thread (small tensors; immune to a busy 2-core machine)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

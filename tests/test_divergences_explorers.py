@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from alignkit.divergences.plots import plot_catalogue, plot_fit, plot_table, plot_weighting
 from alignkit.divergences.views import catalogue_view, fit_view
 from alignkit.divergences.widgets import fit_explorer
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one intra-op thread is fastest and immune to a busy 2-core machine."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 def test_fit_view_locks_or_covers_by_divergence() -> None:

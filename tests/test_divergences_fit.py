@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,16 +16,6 @@ from alignkit.divergences.fit import (
 )
 from alignkit.divergences.landscape import descend_landscape, landscape
 from alignkit.divergences.mixture import GaussianMixture, bimodal
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one intra-op thread is fastest and immune to a busy 2-core machine."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
 
 D = torch.float64
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,15 +11,6 @@ from alignkit.manifold.manifolds import MANIFOLDS, get_manifold
 
 F64 = torch.float64
 CASES = [(name, dim) for name in sorted(MANIFOLDS) for dim in (None, 7)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one thread is fastest and immune to a busy CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize(("name", "embed_dim"), CASES)

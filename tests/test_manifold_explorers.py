@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -11,14 +9,6 @@ from alignkit.manifold.dynamics import generate
 from alignkit.manifold.fields import perturb
 from alignkit.manifold.views import EPS_GRID, eps_sweep, get_model, lyapunov_view, sampling_view
 from alignkit.manifold.widgets import lyapunov_explorer, sampling_explorer
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("kind", ["bias", "smooth", "endpoint"])

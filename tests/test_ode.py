@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -11,15 +10,6 @@ import torch
 from alignkit.numerics.ode import SOLVERS, flow_jacobian, lyapunov_qr, lyapunov_svd, solve
 
 A = torch.tensor([[-0.5, 2.0], [-2.0, -0.3]], dtype=torch.float64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one thread is fastest and immune to a busy CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def linear(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
