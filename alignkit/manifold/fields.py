@@ -34,6 +34,7 @@ import torch
 from alignkit._checks import check_choice, check_scalar, check_shape
 from alignkit.device import make_generator
 from alignkit.numerics.ode import Field
+from alignkit.numerics.tangent import MLPField
 
 __all__ = [
     "GenerativeModel",
@@ -119,15 +120,11 @@ def mlp_apply(params: Params, z: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def _time_input(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return torch.cat([x, (t * torch.ones_like(x[..., :1]))], dim=-1)
-
-
 def flow_model(params: Params, dim: int, info: dict[str, Any] | None = None) -> GenerativeModel:
     """A flow-matching model: ``v(x, t) = MLP([x, t])`` from N(0, I) at 0 to data at 1."""
 
-    def build(p: Params) -> Field:
-        return lambda x, t: mlp_apply(p, _time_input(x, t))
+    def build(p: Params) -> Field:  # v = MLP([x, t]), tangents by hand (numerics.tangent)
+        return MLPField(p, dim)
 
     one = lambda t: torch.ones_like(t)  # noqa: E731
     end = lambda t: 1.0 / (1.0 - t).clamp_min(1e-3)  # noqa: E731
@@ -158,12 +155,14 @@ def score_model(
     """A score model: noise predictor ε̂ = MLP([x, log σ]) and its probability-flow ODE."""
     big_l = schedule.log_ratio
 
-    def build(p: Params) -> Field:
-        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            sig = schedule.sigma(t)
-            return -sig * big_l * mlp_apply(p, _time_input(x, torch.log(sig)))
+    def log_sigma(t: torch.Tensor) -> torch.Tensor:
+        return torch.log(schedule.sigma(t))
 
-        return velocity
+    def scale(t: torch.Tensor) -> torch.Tensor:
+        return -schedule.sigma(t) * big_l
+
+    def build(p: Params) -> Field:  # v = −σ L · MLP([x, log σ]), tangents by hand
+        return MLPField(p, dim, feature=log_sigma, scale=scale)
 
     out = lambda t: schedule.sigma(t) * big_l  # noqa: E731
     end = lambda t: big_l * torch.ones_like(t)  # noqa: E731
