@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import plotly.graph_objects as go
 
-__all__ = ["base_layout", "apply_traces", "finish", "presenter_mode", "COLORS"]
+__all__ = ["base_layout", "apply_traces", "finish", "presenter_mode", "set_theme", "COLORS"]
+
+# The kit's red for failures, per theme: #b00020 would vanish on a dark background (2.6:1 on
+# #111111); the dark one reads there (7:1). The dark theme swaps it (alignkit.theme).
+_BAD_RED = {"light": "#b00020", "dark": "#ff6e7f"}
+_DARK_START = os.environ.get("ALIGNKIT_THEME", "").strip().lower() == "dark"
 
 # Colour-blind-safe (Okabe-Ito); by role, so the same idea has the same colour everywhere.
 COLORS = {
@@ -15,8 +22,19 @@ COLORS = {
     "neutral": "#7f7f7f",
     "stable": "rgba(0,158,115,0.18)",
     "unstable": "rgba(213,94,0,0.12)",
-    "bad": "#b00020",
+    "bad": _BAD_RED["dark" if _DARK_START else "light"],
 }
+
+
+def set_theme(theme: str) -> None:
+    """Figure colours for figures built from now on: ``"light"``, ``"dark"`` or ``"auto"``.
+
+    ``"auto"`` (the default, or ``ALIGNKIT_THEME``) follows JupyterLab's light or dark
+    theme; see :func:`alignkit.theme.set_theme`. Re-run the explorer cells after switching.
+    """
+    from alignkit.theme import set_theme as _set_theme
+
+    _set_theme(theme)
 
 
 _PRESENTER = {"on": False}
@@ -45,12 +63,16 @@ def base_layout(
     height: int | None = 420,
     legend_below: bool = False,
 ) -> go.Figure:
-    """Apply the kit's layout (explicit size, white template, legend on top) in place.
+    """Apply the kit's layout (explicit size, the theme's template, legend on top) in place.
 
-    ``legend_below`` puts the legend under the plot (for figures with many traces).
+    ``legend_below`` puts the legend under the plot (for figures with many traces). The
+    template follows :func:`alignkit.theme.set_theme` (light by default; see
+    :mod:`alignkit.theme` for JupyterLab's dark theme).
     """
+    from alignkit.theme import theme_layout
+
     fig.update_layout(
-        template="plotly_white",
+        **theme_layout(),
         title={
             "text": title or "",
             "x": 0.01,

@@ -79,6 +79,12 @@ LAB_SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Extra user settings (``start_lab(settings=DARK_THEME)``) that open JupyterLab in its dark
+#: theme, as a user who picked *Settings > Theme > JupyterLab Dark* sees it.
+DARK_THEME: dict[str, dict[str, Any]] = {
+    "@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
+}
+
 
 def find_chromium() -> str | None:
     """Path of a Chromium/Chrome executable on PATH, or ``None``."""
@@ -697,12 +703,15 @@ def open_notebook(
 
 
 @contextlib.contextmanager
-def notebook_after_run_all(notebook: str, *, timeout: float = 300.0) -> Iterator[NotebookPage]:
+def notebook_after_run_all(
+    notebook: str, *, timeout: float = 300.0, **lab_options: Any
+) -> Iterator[NotebookPage]:
     """A fresh JupyterLab and Chromium with ``notebook`` open and every cell run.
 
     For module-scoped fixtures; the caller skips first when :func:`find_chromium` is None.
+    ``lab_options`` go to :func:`start_lab` (e.g. ``settings=DARK_THEME``).
     """
-    with running_lab(timeout=120) as lab, chromium() as browser:
+    with running_lab(timeout=120, **lab_options) as lab, chromium() as browser:
         nb = open_notebook(browser, lab, notebook, timeout=120)
         try:
             nb.run_all(timeout=timeout)
