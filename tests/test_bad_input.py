@@ -78,6 +78,12 @@ EXEMPT_FUNCTIONS: dict[str, str] = {
     "alignkit.live.Interrupted": "an exception class",
     "alignkit.live.Progress": "handle the panel builds and passes to compute; not user input",
     "alignkit.live.Progress.update": "called by the kit's own compute functions with counts",
+    # the tangent-field interface: called by the ODE solvers' inner loop on validated input
+    "alignkit.numerics.tangent.TangentField": "an interface (no parameters); subclasses check",
+    "alignkit.numerics.tangent.TangentField.batched": "solver inner loop, input validated there",
+    "alignkit.numerics.tangent.TangentField.tangent": "solver inner loop, input validated there",
+    "alignkit.numerics.tangent.MLPField.batched": "solver inner loop, input validated there",
+    "alignkit.numerics.tangent.MLPField.tangent": "solver inner loop, input validated there",
 }
 # Frozen result dataclasses: containers filled by the kit's validated functions, not an
 # input boundary (their constructors are exempt; their public methods are covered).
@@ -1436,6 +1442,7 @@ TABLE: dict[str, Entry] = {
                 "t1": REAL,
                 "steps": count(1),
                 "method": NAME,
+                "route": NAME,
                 **extra,
             },
         )
@@ -1466,6 +1473,38 @@ TABLE: dict[str, Entry] = {
         ode.time_grid,
         lambda: {"t0": 0.0, "t1": 1.0, "steps": 4, "dtype": torch.float64, "device": "cpu"},
         {"t0": REAL, "t1": REAL, "steps": count(1), "dtype": DTYPE, "device": DEVICE},
+    ),
+    "alignkit.numerics.tangent.MLPField": Entry(
+        _lazy("alignkit.numerics.tangent", "MLPField"),
+        lambda: {
+            "params": (torch.ones(4, 3), torch.ones(4), torch.ones(2, 4), torch.ones(2)),
+            "dim": 2,
+        },  # fmt: skip
+        {
+            "params": [
+                None,
+                (torch.ones(4, 3),),
+                (torch.ones(4, 3), torch.ones(4), torch.ones(3, 4), torch.ones(3)),
+                (torch.ones(4, 2), torch.ones(4), torch.ones(2, 4), torch.ones(2)),
+                (torch.ones(4, 3, dtype=torch.int64), torch.ones(4, dtype=torch.int64)),
+            ],
+            "dim": count(1),
+            "feature": [3],
+            "scale": [3],
+            "offset": ["t"],
+        },
+    ),
+    "alignkit.numerics.tangent.gram_schmidt": Entry(
+        _lazy("alignkit.numerics.tangent", "gram_schmidt"),
+        lambda: {"a": torch.ones(2, 3, 4)},
+        {
+            "a": [
+                torch.ones(3, 5, 2),
+                torch.ones(4, 4),
+                torch.ones(2, 3, 4, dtype=torch.int64),
+                [1.0],
+            ]
+        },
     ),
     # ---- static site figures (kernel-free) ----
     "alignkit.static.control_grid": Entry(

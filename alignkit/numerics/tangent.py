@@ -29,17 +29,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice
+from alignkit._checks import check_choice, check_int, check_shape
 
-__all__ = [
-    "ROUTES",
-    "TangentField",
-    "MLPField",
-    "gram_schmidt",
-    "tangent_frames",
-    "stacked_solve",
-    "use_tangent_route",
-]
+__all__ = ["ROUTES", "TangentField", "MLPField", "gram_schmidt"]
 
 TimeFn = Callable[[torch.Tensor], torch.Tensor]
 Step = Callable[..., torch.Tensor]
@@ -114,8 +106,8 @@ class MLPField(TangentField):
         the time feature), ``W_L`` of shape (D, width).
     dim : int
         D.
-    feature : callable ``t -> ()``, default identity
-        The time input of the MLP (e.g. log σ(t) for a score model).
+    feature : callable ``t -> ()``, optional
+        The time input of the MLP (default: t itself; e.g. log σ(t) for a score model).
     scale : callable ``t -> ()``, optional
         A scalar factor of the output (default 1).
     offset : callable ``t -> (D,)``, optional
@@ -124,13 +116,36 @@ class MLPField(TangentField):
 
     params: tuple[torch.Tensor, ...]
     dim: int
-    feature: TimeFn = _identity
+    feature: TimeFn | None = None
     scale: TimeFn | None = None
     offset: TimeFn | None = None
 
+    def __post_init__(self) -> None:
+        dim = check_int(self.dim, "dim", low=1)
+        p = self.params
+        if not isinstance(p, (tuple, list)) or not all(isinstance(v, torch.Tensor) for v in p):
+            raise TypeError(f"params must be a tuple of tensors (W1, b1, ...), got {type(p)}")
+        if len(p) < 2 or len(p) % 2 or not all(v.is_floating_point() for v in p):
+            raise ValueError(
+                f"params must be an even number (>= 2) of float tensors (W1, b1, ...), "
+                f"got {len(p)} with dtypes {[v.dtype for v in p]}"
+            )
+        fan_in = dim + 1
+        for i in range(0, len(p), 2):
+            w, b = p[i], p[i + 1]
+            ok = w.ndim == 2 and w.shape[1] == fan_in and tuple(b.shape) == (w.shape[0],)
+            check_shape(tuple(w.shape), f"params[{i}]", f"(out, {fan_in}) with a bias (out,)", ok)
+            fan_in = w.shape[0]
+        check_shape(tuple(p[-2].shape), "params[-2]", f"({dim}, width): D outputs", fan_in == dim)
+        for name in ("feature", "scale", "offset"):
+            fn = getattr(self, name)
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable as {name}(t), got {fn!r}")
+        object.__setattr__(self, "params", tuple(p))
+
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         p = self.params
-        z = torch.cat([x, self.feature(t) * torch.ones_like(x[..., :1])], dim=-1)
+        z = torch.cat([x, (self.feature or _identity)(t) * torch.ones_like(x[..., :1])], dim=-1)
         n = len(p) // 2
         for i in range(n):
             z = z @ p[2 * i].T + p[2 * i + 1]
@@ -155,7 +170,7 @@ class MLPField(TangentField):
         for i in range(layers):
             w, b = p[2 * i], p[2 * i + 1]
             if i == 0:  # the time column enters the points only, as a bias
-                b = torch.addcmul(b, first[:, d], self.feature(t).to(b))
+                b = torch.addcmul(b, first[:, d], (self.feature or _identity)(t).to(b))
                 w = first[:, :d]
             # few outputs (the last layer): W·zᵀ is several times faster than z·Wᵀ on CPU
             h = (w @ z.T).T if w.shape[0] < 8 else z @ w.T
@@ -182,6 +197,9 @@ def gram_schmidt(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     hand for k ≤ 8 (the frame is re-orthonormalised every step, so the columns are close to
     orthogonal and well conditioned); ``torch.linalg.qr`` (Householder) above.
     """
+    if not isinstance(a, torch.Tensor) or not a.is_floating_point():
+        raise TypeError(f"a must be a float tensor (k, N, D), got {a!r}")
+    check_shape(tuple(a.shape), "a", "(k, N, D), k <= D", a.ndim == 3 and a.shape[0] <= a.shape[2])
     k = a.shape[0]
     if k > _GRAM_SCHMIDT_MAX_K:
         q, r = torch.linalg.qr(a.permute(1, 2, 0))
