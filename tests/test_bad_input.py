@@ -425,6 +425,7 @@ TABLE: dict[str, Entry] = {
             "threads": [0, -1, 1.5, True],
             "name": [3, b"gd"],
             "show_when": [3, {"nope": ("lr", (1,))}, {"lr": "lr"}, {"lr": ("lr", (1,))}],
+            "cache_size": [-1, 1.5, True],
         },
     ),
     "alignkit.live.LivePanel.set_state": Entry(

@@ -106,8 +106,9 @@ def test_reset_and_state() -> None:
     panel, calls = _line_panel()
     panel.set_state(slope=2.5)
     assert panel.state == {"slope": 2.5}
-    panel.reset()
-    assert panel.state == {"slope": 1.0} and calls[-1] == 1.0
+    panel.reset()  # back to a computed state: served from the result cache
+    assert panel.state == {"slope": 1.0} and calls == [1.0, 2.5]
+    assert list(panel.figure.data[0].y) == [0, 1, 2, 3, 4] and panel.stats.cached[-1]
     with pytest.raises(ValueError, match="unknown controls"):
         panel.set_state(nope=1)
 
@@ -197,3 +198,48 @@ def test_show_when_hides_a_control_that_would_change_nothing() -> None:
     panel.flush()
     assert panel.figure.layout.title.text != before  # visible, and it moves the figure
     panel.close()
+
+
+def test_moving_back_is_served_from_the_cache_and_the_cache_is_bounded() -> None:
+    panel, calls = _line_panel(cache_size=2)
+    for v in (2.0, 3.0, 2.0):  # 1.0 leaves the 2-entry cache when 3.0 comes in
+        panel.controls["slope"].value = v
+    assert calls == [1.0, 2.0, 3.0]
+    assert list(panel.figure.data[0].y) == [0, 2, 4, 6, 8] and panel.result == [0, 2, 4, 6, 8]
+    assert panel.stats.cached == [False, False, False, True]
+    assert "(cached)" in panel.status.value
+    panel.controls["slope"].value = 1.0  # evicted: computed again
+    assert calls == [1.0, 2.0, 3.0, 1.0] and list(panel.figure.data[0].y) == [0, 1, 2, 3, 4]
+    assert len(panel.cache) == 2 and panel.cache.hits == 1
+
+
+def test_cache_off_refresh_and_new_compute_recompute() -> None:
+    panel, calls = _line_panel(cache_size=0)
+    panel.controls["slope"].value = 2.0
+    panel.controls["slope"].value = 1.0
+    assert calls == [1.0, 2.0, 1.0] and not any(panel.stats.cached)
+    cached, calls2 = _line_panel()
+    cached.controls["slope"].value = 2.0
+    cached.refresh()  # data behind the panel may have changed: compute again
+    assert calls2 == [1.0, 2.0, 2.0]
+    cached.compute = lambda slope: [0.0] * 5  # a new compute drops the old results
+    cached.controls["slope"].value = 1.0
+    assert list(cached.figure.data[0].y) == [0.0] * 5 and calls2 == [1.0, 2.0, 2.0]
+
+
+def test_errors_are_not_cached() -> None:
+    panel, calls = _line_panel()
+    panel.controls["slope"].value = -1.0
+    panel.controls["slope"].value = 1.0  # cached
+    panel.controls["slope"].value = -1.0  # failed before: computed (and fails) again
+    assert calls == [1.0, -1.0, -1.0] and panel.error is not None
+    with pytest.raises(ValueError, match="cache_size must be"):
+        _line_panel(cache_size=-1)
+
+
+def test_split_package_keeps_every_public_name_at_alignkit_live() -> None:
+    import alignkit.live as live
+
+    for name in live.__all__:
+        assert getattr(live, name).__module__ == "alignkit.live", name
+    from alignkit.live import _OPEN_PANELS, LivePanel  # noqa: F401 - browser tests use both

@@ -5,10 +5,12 @@ panel *pending* and schedules one compute on the kernel's event loop; changes th
 arrive before it runs only move the pending state, so a burst of slider events
 computes the latest value once (stale values are dropped, never queued). After a
 compute the next one waits at least ``min_interval_s`` so events queued during a
-slow compute coalesce too. Errors raised by ``compute`` or ``update`` are shown in
-the panel (red) and kept in :attr:`LivePanel.error`; the next change recomputes and
-clears them. Each update records its latency (first unserved control change ->
-figure updated) in :attr:`LivePanel.latencies_ms`.
+slow compute coalesce too; a change after a quiet spell runs at once. Results are
+cached by control values (``compute`` is pure), so moving back redraws at once.
+Errors raised by ``compute`` or ``update`` are shown in the panel (red) and kept in
+:attr:`LivePanel.error`; the next change recomputes and clears them. Each update
+records its latency (first unserved control change -> figure updated) in
+:attr:`LivePanel.latencies_ms`.
 
 ``compute(**state)`` is pure (no widgets); ``update(fig, result)`` sets traces by
 name and runs inside ``fig.batch_update()``.
@@ -16,129 +18,35 @@ name and runs inside ``fig.batch_update()``.
 
 from __future__ import annotations
 
-import asyncio
-import html
 import inspect
 import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import ipywidgets as W
 import plotly.graph_objects as go
 import torch
 
-from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit._checks import check_int
+from alignkit.live import view
+from alignkit.live.controls import _check_control_value, _check_panel_args, _check_show_when
+from alignkit.live.scheduler import (
+    Interrupted,
+    Progress,
+    ResultCache,
+    _default_scheduler,
+    _Handle,
+    _Stats,
+)
 
-__all__ = [
-    "LivePanel",
-    "Progress",
-    "Interrupted",
-    "float_slider",
-    "log_slider",
-    "int_slider",
-    "dropdown",
-]
+__all__ = ["LivePanel"]
 
 R = TypeVar("R")
 
-
-class Interrupted(Exception):
-    """Raised inside ``compute`` by :meth:`Progress.update` when the panel cancels it."""
-
-
-class _Handle(Protocol):
-    def cancel(self) -> None: ...
-
-
-class _Immediate:
-    """Stand-in scheduler when no event loop runs (plain Python): run at once."""
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> _Handle | None:
-        fn()
-        return None
-
-
-def _default_scheduler() -> Any:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    try:  # ipykernel's loop may be set but not "running" in this frame's sense
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-        if loop.is_running():
-            return loop
-    except RuntimeError:
-        pass
-    return _Immediate()
-
-
-@dataclass
-class Progress:
-    """Progress handle passed to a ``compute`` that accepts a ``progress`` argument.
-
-    Call ``progress.update(done, total)`` from inside long work; the panel's bar
-    moves, and :class:`Interrupted` is raised if the panel cancelled the work.
-    """
-
-    bar: W.FloatProgress
-    cancelled: bool = False
-
-    def update(self, done: float, total: float, description: str = "") -> None:
-        if self.cancelled:
-            raise Interrupted("cancelled by a newer control value")
-        self.bar.layout.visibility = "visible"
-        self.bar.max = float(max(total, 1e-12))
-        self.bar.value = float(done)
-        if description:
-            self.bar.description = description
-
-
-@dataclass
-class _Stats:
-    latencies_ms: list[float] = field(default_factory=list)
-    compute_ms: list[float] = field(default_factory=list)
-    n_computes: int = 0
-    n_changes: int = 0
-
-
 _OPEN_PANELS: dict[str, LivePanel[Any]] = {}
-
-
-def _check_panel_args(
-    controls: Any,
-    compute: Any,
-    update: Any,
-    figure: Any,
-    key: Any,
-    min_interval_s: Any,
-    hide: Any,
-    threads: Any,
-) -> None:
-    """Validate :class:`LivePanel`'s arguments (before any widget is built)."""
-    if not isinstance(controls, Mapping) or not controls:
-        raise TypeError(f"controls must be a non-empty mapping name -> widget, got {controls!r}")
-    for name, widget in controls.items():
-        if not isinstance(name, str) or not isinstance(widget, W.ValueWidget):
-            raise TypeError(
-                f"controls must map str names to ipywidgets value widgets, got {name!r}: "
-                f"{type(widget).__name__}"
-            )
-    for label, fn in (("compute", compute), ("update", update)):
-        if not callable(fn):
-            raise TypeError(f"{label} must be callable, got {type(fn).__name__}")
-    if not isinstance(figure, go.Figure):
-        raise TypeError(f"figure must be a plotly go.Figure, got {type(figure).__name__}")
-    if key is not None and not isinstance(key, str):
-        raise TypeError(f"key must be a str or None, got {key!r}")
-    check_scalar(min_interval_s, "min_interval_s", low=0.0, high=60.0)
-    if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
-        raise TypeError(f"hide must be a sequence of control names (str), got {hide!r}")
-    if threads is not None:
-        check_int(threads, "threads", low=1, high=1024)
 
 
 class LivePanel(Generic[R]):
@@ -178,6 +86,10 @@ class LivePanel(Generic[R]):
         ``{control: (other, values)}``: show ``control`` only while ``other``'s value is
         one of ``values`` (e.g. the α slider only for the α family), so that every visible
         control changes the figure.
+    cache_size : int, default=32
+        How many results to keep by control values (``compute`` is pure): moving a
+        control back redraws without computing. ``0`` turns the cache off;
+        :meth:`refresh` and assigning :attr:`compute` clear it.
     """
 
     def __init__(
@@ -196,6 +108,7 @@ class LivePanel(Generic[R]):
         initial: R | None = None,
         name: str | None = None,
         show_when: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
+        cache_size: int = 32,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -214,12 +127,12 @@ class LivePanel(Generic[R]):
         self.key = key
         self.name = name or key  # the explorer function's name, for call()
         self.controls = dict(controls)
+        self.cache: ResultCache[R] = ResultCache(check_int(cache_size, "cache_size", low=0))
         self.compute = compute
         self.update = update
         self.min_interval_s = float(min_interval_s)
         self._scheduler = scheduler
         self.threads = threads
-        self._takes_progress = "progress" in inspect.signature(compute).parameters
         self.defaults = self.state
         self.stats = _Stats()
         self.error: str | None = None
@@ -230,48 +143,24 @@ class LivePanel(Generic[R]):
         self.progress_bar = W.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=W.Layout(visibility="hidden", width="95%")
         )
-        self.reset_button = W.Button(
-            description="Reset", tooltip="Back to the default values", icon="undo"
+        self.reset_button, self.share_button, self.save_button = view.buttons(
+            [self.reset, self._show_call, self._save_here]
         )
-        self.reset_button.on_click(lambda _b: self.reset())
-        self.share_button = W.Button(
-            description="Share", tooltip="Show the call that reproduces this view", icon="link"
-        )
-        self.share_button.on_click(lambda _b: self._show_call())
-        self.save_button = W.Button(
-            description="Save", tooltip="Save the figure (PNG) and its data (CSV) here",
-            icon="download",
-        )  # fmt: skip
-        self.save_button.on_click(lambda _b: self._save_here())
         self.share_box = W.Textarea(
             value="", layout=W.Layout(display="none", width="95%", height="4.5em")
         )
         for name in hide:
             self.controls[name].layout.display = "none"
-        self._show_when = self._check_show_when(show_when, hide)
+        self._show_when = _check_show_when(show_when, self.controls, hide)
+        for other in {rule[0] for rule in self._show_when.values()}:
+            self.controls[other].observe(lambda _c: self._apply_show_when(), names="value")
         self._apply_show_when()
-        column: list[W.Widget] = []
-        if description:
-            column.append(W.HTML(description))
         buttons = W.HBox(
             [self.reset_button, self.share_button, self.save_button],
             layout=W.Layout(flex_flow="row wrap"),
         )
-        for button in (self.reset_button, self.share_button, self.save_button):
-            button.layout.width = "auto"
-        column += [*self.controls.values(), buttons, self.share_box, self.progress_bar]
-        self.widget = W.VBox(
-            [
-                W.HBox(  # controls beside the figure; the figure wraps below on narrow screens
-                    [
-                        W.VBox(column, layout=W.Layout(width="300px", min_width="260px")),
-                        self.figure,
-                    ],
-                    layout=W.Layout(flex_flow="row wrap", align_items="flex-start"),
-                ),
-                self.status,
-            ]
-        )
+        column = [*self.controls.values(), buttons, self.share_box, self.progress_bar]
+        self.widget = view.arrange(column, self.figure, self.status, description)
 
         self._pending = False
         self._first_pending: float | None = None
@@ -288,28 +177,19 @@ class LivePanel(Generic[R]):
             self._run()  # draw the first figure synchronously
         else:
             self.result = initial
+            self.cache.put(self.cache.key(self.state), initial)
 
-    # --- dependent controls ------------------------------------------------------
-    def _check_show_when(
-        self, show_when: Mapping[str, tuple[str, Sequence[Any]]] | None, hide: Sequence[str]
-    ) -> dict[str, tuple[str, tuple[Any, ...]]]:
-        if show_when is None:
-            return {}
-        if not isinstance(show_when, Mapping):
-            raise TypeError(f"show_when must be a mapping or None, got {show_when!r}")
-        out: dict[str, tuple[str, tuple[Any, ...]]] = {}
-        for dependent, rule in show_when.items():
-            ok = isinstance(rule, tuple) and len(rule) == 2 and rule[0] in self.controls
-            if dependent not in self.controls or not ok or dependent == rule[0]:
-                raise ValueError(
-                    "show_when must map a control to (another control, values), controls "
-                    f"{sorted(self.controls)}; got {dependent!r}: {rule!r}"
-                )
-            if dependent not in hide:
-                out[dependent] = (rule[0], tuple(rule[1]))
-        for other in {rule[0] for rule in out.values()}:
-            self.controls[other].observe(lambda _c: self._apply_show_when(), names="value")
-        return out
+    # --- compute and dependent controls -------------------------------------------
+    @property
+    def compute(self) -> Callable[..., R]:
+        """The pure compute ``(**state) -> R``; assigning another clears the result cache."""
+        return self._compute
+
+    @compute.setter
+    def compute(self, fn: Callable[..., R]) -> None:
+        self._compute = fn
+        self._takes_progress = "progress" in inspect.signature(fn).parameters
+        self.cache.clear()
 
     def _apply_show_when(self) -> None:
         for dependent, (other, values) in self._show_when.items():
@@ -365,14 +245,7 @@ class LivePanel(Generic[R]):
         self.share_box.layout.display = None
 
     def _save_here(self) -> None:
-        stem = f"{self.key or 'explorer'}-{time.strftime('%Y%m%d-%H%M%S')}"
-        try:
-            written = [self.save(Path.cwd() / f"{stem}.csv")]
-            written.append(self.save(Path.cwd() / f"{stem}.png"))
-        except ValueError as exc:  # e.g. no Chromium for the PNG: the CSV is still there
-            self._show_error(str(exc))
-            return
-        self._show_note("saved " + ", ".join(p.name for p in written))
+        self.status.value = view.save_here(self)
 
     def reset(self) -> None:
         """Put every control back to its default value (one compute)."""
@@ -418,6 +291,7 @@ class LivePanel(Generic[R]):
 
     def refresh(self) -> None:
         """Recompute with the current state (e.g. after changing data behind the panel)."""
+        self.cache.clear()
         self._mark_pending()
         self.flush()
 
@@ -433,14 +307,18 @@ class LivePanel(Generic[R]):
         saved_threads = torch.get_num_threads()
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        key = self.cache.key(state)
         try:
-            if self._takes_progress:
-                self._running = Progress(self.progress_bar)
-                result = self.compute(**state, progress=self._running)
-            else:
-                result = self.compute(**state)
+            hit, result = self.cache.get(key)
+            if not hit:
+                if self._takes_progress:
+                    self._running = Progress(self.progress_bar)
+                    result = self.compute(**state, progress=self._running)
+                else:
+                    result = self.compute(**state)
+                self.cache.put(key, result)
             with self.figure.batch_update():
-                self.update(self.figure, result)
+                self.update(self.figure, cast(R, result))
         except Interrupted:
             self._show_note("superseded by a newer value")
         except KeyboardInterrupt:
@@ -455,10 +333,8 @@ class LivePanel(Generic[R]):
             end = time.perf_counter()
             self.stats.latencies_ms.append((end - started) * 1e3)
             self.stats.compute_ms.append((end - t0) * 1e3)
-            self.status.value = (
-                f"<span style='color:#666;font-size:smaller'>updated in "
-                f"{(end - t0) * 1e3:.1f} ms</span>"
-            )
+            self.stats.cached.append(hit)
+            self.status.value = view.timing_html((end - t0) * 1e3, hit)
         finally:
             torch.set_num_threads(saved_threads)
             self.stats.n_computes += 1
@@ -469,19 +345,10 @@ class LivePanel(Generic[R]):
             self._schedule()
 
     def _show_error(self, message: str, details: str = "") -> None:
-        body = f"<b>&#9888; {html.escape(message)}</b>"
-        if details:
-            body += (
-                "<details><summary>traceback</summary><pre style='font-size:smaller'>"
-                f"{html.escape(details)}</pre></details>"
-            )
-        self.status.value = (
-            "<div style='color:#b00020;border-left:3px solid #b00020;padding-left:6px'>"
-            f"{body}</div>"
-        )
+        self.status.value = view.error_html(message, details)
 
     def _show_note(self, message: str) -> None:
-        self.status.value = f"<span style='color:#666'>{html.escape(message)}</span>"
+        self.status.value = view.note_html(message)
 
     # --- lifetime and display --------------------------------------------------
     def close(self) -> None:
@@ -513,107 +380,7 @@ class LivePanel(Generic[R]):
         return static_figure(self, **options)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        if os.environ.get("ALIGNKIT_STATIC") == "1" and isinstance(bundle, dict):
-            # rendering a static site: add a kernel-free figure the page shows instead
-            from alignkit.static import static_html
-
-            fig = self.static_figure()
-            bundle["text/html"] = static_html(fig)
-            still = go.Figure(fig.to_dict()["data"], layout=self.figure.layout.to_plotly_json())
-            bundle["application/vnd.plotly.v1+json"] = still.to_plotly_json()  # thumbnails
-        return bundle
+        return view.mimebundle(self, **kwargs)
 
     def __repr__(self) -> str:
         return f"LivePanel(key={self.key!r}, state={self.state!r})"
-
-
-# --- control factories (one vocabulary for every explorer) ---------------------
-def _check_control_value(name: str, widget: W.ValueWidget, value: Any) -> None:
-    """``value`` fits ``widget`` as it is: sliders would clamp silently, dropdowns raise."""
-    if isinstance(widget, W.FloatLogSlider):
-        low, high = widget.base**widget.min, widget.base**widget.max
-        check_scalar(value, name, low=low * (1 - 1e-12), high=high * (1 + 1e-12))
-    elif isinstance(widget, W.IntSlider):
-        check_int(value, name, low=widget.min, high=widget.max)
-    elif isinstance(widget, W.FloatSlider):
-        check_scalar(value, name, low=widget.min, high=widget.max)
-    elif isinstance(widget, W.Dropdown):
-        options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
-        if value not in options:
-            raise ValueError(f"{name} must be one of {options}, got {value!r}")
-
-
-def _check_range(
-    value: Any, low: Any, high: Any, description: Any, *, step: Any | None = None
-) -> None:
-    """A control's value inside its range: the slider never clamps behind the user's back."""
-    if not isinstance(description, str):
-        raise TypeError(f"description must be a str, got {description!r}")
-    lo = check_scalar(low, "low")
-    hi = check_scalar(high, "high")
-    if lo >= hi:
-        raise ValueError(f"low must be < high, got low={lo:g}, high={hi:g}")
-    if step is not None:
-        check_scalar(step, "step", low=0.0, high=hi - lo, closed="right")
-    check_scalar(value, f"value ({description})", low=lo, high=hi)
-
-
-_STYLE = {"description_width": "110px"}
-_LAYOUT = {"width": "290px"}
-
-
-def float_slider(
-    value: float, low: float, high: float, step: float, description: str, *, fmt: str = ".3g"
-) -> W.FloatSlider:
-    """A continuous float slider (updates while dragging; the panel debounces).
-
-    ``value`` outside ``[low, high]`` is a ``ValueError`` (ipywidgets would clamp it silently).
-    """
-    _check_range(value, low, high, description, step=step)
-    if not isinstance(fmt, str):
-        raise TypeError(f"fmt must be a format string such as '.3g', got {fmt!r}")
-    return W.FloatSlider(
-        value=value, min=low, max=high, step=step, description=description,
-        readout_format=fmt, continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
-    )  # fmt: skip
-
-
-def log_slider(
-    value: float, low: float, high: float, description: str, *, steps_per_decade: int = 20
-) -> W.FloatLogSlider:
-    """A slider over ``[low, high]`` on a log scale (``0 < low``; ``value`` inside)."""
-    import math
-
-    check_scalar(low, "low", low=0.0, closed="neither")
-    _check_range(value, low, high, description)
-    steps_per_decade = check_int(steps_per_decade, "steps_per_decade", low=1, high=10_000)
-    return W.FloatLogSlider(
-        value=value, base=10, min=math.log10(low), max=math.log10(high),
-        step=1 / steps_per_decade, description=description, readout_format=".3g",
-        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
-    )  # fmt: skip
-
-
-def int_slider(value: int, low: int, high: int, description: str, *, step: int = 1) -> W.IntSlider:
-    """An integer slider (``value`` an integer inside ``[low, high]``)."""
-    value = check_int(value, "value", low=check_int(low, "low"), high=check_int(high, "high"))
-    step = check_int(step, "step", low=1)
-    _check_range(value, low, high, description)
-    return W.IntSlider(
-        value=value, min=low, max=high, step=step, description=description,
-        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
-    )  # fmt: skip
-
-
-def dropdown(value: str, options: Sequence[str], description: str) -> W.Dropdown:
-    """A dropdown over a registry's names (``value`` must be one of them)."""
-    if isinstance(options, str) or not all(isinstance(o, str) for o in options):
-        raise TypeError(f"options must be a sequence of str, got {options!r}")
-    if not isinstance(description, str):
-        raise TypeError(f"description must be a str, got {description!r}")
-    check_choice(value, "value", options)
-    return W.Dropdown(
-        value=value, options=list(options), description=description, style=_STYLE,
-        layout=W.Layout(**_LAYOUT),
-    )  # fmt: skip

@@ -1,0 +1,31 @@
+"""Live explorers: controls -> pure compute -> FigureWidget update, debounced and cached.
+
+- :mod:`.panel`: :class:`LivePanel` (layout, scheduling of computes, errors, sharing);
+- :mod:`.scheduler`: the event-loop scheduler, :class:`Progress`, :class:`Interrupted`
+  and the result cache;
+- :mod:`.controls`: the control factories every explorer uses (:func:`float_slider`,
+  :func:`log_slider`, :func:`int_slider`, :func:`dropdown`) and the argument checks.
+
+Every public name is importable from ``alignkit.live`` (and documented as living there).
+"""
+
+from __future__ import annotations
+
+from alignkit.live.controls import dropdown, float_slider, int_slider, log_slider
+from alignkit.live.panel import _OPEN_PANELS, LivePanel
+from alignkit.live.scheduler import Interrupted, Progress
+
+__all__ = [
+    "LivePanel",
+    "Progress",
+    "Interrupted",
+    "float_slider",
+    "log_slider",
+    "int_slider",
+    "dropdown",
+]
+
+for _obj in (LivePanel, Progress, Interrupted, float_slider, log_slider, int_slider, dropdown):
+    _obj.__module__ = __name__  # one public home, as before the split into modules
+del _obj
+_ = _OPEN_PANELS  # re-exported: browser tests and benchmarks find open panels here

@@ -1,0 +1,158 @@
+"""Control factories (one vocabulary for every explorer) and the panel's argument checks.
+
+Every factory refuses a value outside its range (ipywidgets would clamp it silently) and
+returns a ``continuous_update`` widget: the panel debounces, so every move redraws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from alignkit._checks import check_choice, check_int, check_scalar
+
+_STYLE = {"description_width": "110px"}
+_LAYOUT = {"width": "290px"}
+
+
+def _check_panel_args(
+    controls: Any,
+    compute: Any,
+    update: Any,
+    figure: Any,
+    key: Any,
+    min_interval_s: Any,
+    hide: Any,
+    threads: Any,
+) -> None:
+    """Validate :class:`LivePanel`'s arguments (before any widget is built)."""
+    if not isinstance(controls, Mapping) or not controls:
+        raise TypeError(f"controls must be a non-empty mapping name -> widget, got {controls!r}")
+    for name, widget in controls.items():
+        if not isinstance(name, str) or not isinstance(widget, W.ValueWidget):
+            raise TypeError(
+                f"controls must map str names to ipywidgets value widgets, got {name!r}: "
+                f"{type(widget).__name__}"
+            )
+    for label, fn in (("compute", compute), ("update", update)):
+        if not callable(fn):
+            raise TypeError(f"{label} must be callable, got {type(fn).__name__}")
+    if not isinstance(figure, go.Figure):
+        raise TypeError(f"figure must be a plotly go.Figure, got {type(figure).__name__}")
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be a str or None, got {key!r}")
+    check_scalar(min_interval_s, "min_interval_s", low=0.0, high=60.0)
+    if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
+        raise TypeError(f"hide must be a sequence of control names (str), got {hide!r}")
+    if threads is not None:
+        check_int(threads, "threads", low=1, high=1024)
+
+
+def _check_show_when(
+    show_when: Any, controls: Mapping[str, W.ValueWidget], hide: Sequence[str]
+) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """``{control: (other, values)}`` checked against the panel's controls (hidden ones dropped)."""
+    if show_when is None:
+        return {}
+    if not isinstance(show_when, Mapping):
+        raise TypeError(f"show_when must be a mapping or None, got {show_when!r}")
+    out: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for dependent, rule in show_when.items():
+        ok = isinstance(rule, tuple) and len(rule) == 2 and rule[0] in controls
+        if dependent not in controls or not ok or dependent == rule[0]:
+            raise ValueError(
+                "show_when must map a control to (another control, values), controls "
+                f"{sorted(controls)}; got {dependent!r}: {rule!r}"
+            )
+        if dependent not in hide:
+            out[dependent] = (rule[0], tuple(rule[1]))
+    return out
+
+
+def _check_control_value(name: str, widget: W.ValueWidget, value: Any) -> None:
+    """``value`` fits ``widget`` as it is: sliders would clamp silently, dropdowns raise."""
+    if isinstance(widget, W.FloatLogSlider):
+        low, high = widget.base**widget.min, widget.base**widget.max
+        check_scalar(value, name, low=low * (1 - 1e-12), high=high * (1 + 1e-12))
+    elif isinstance(widget, W.IntSlider):
+        check_int(value, name, low=widget.min, high=widget.max)
+    elif isinstance(widget, W.FloatSlider):
+        check_scalar(value, name, low=widget.min, high=widget.max)
+    elif isinstance(widget, W.Dropdown):
+        options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+        if value not in options:
+            raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
+def _check_range(
+    value: Any, low: Any, high: Any, description: Any, *, step: Any | None = None
+) -> None:
+    """A control's value inside its range: the slider never clamps behind the user's back."""
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {description!r}")
+    lo = check_scalar(low, "low")
+    hi = check_scalar(high, "high")
+    if lo >= hi:
+        raise ValueError(f"low must be < high, got low={lo:g}, high={hi:g}")
+    if step is not None:
+        check_scalar(step, "step", low=0.0, high=hi - lo, closed="right")
+    check_scalar(value, f"value ({description})", low=lo, high=hi)
+
+
+def float_slider(
+    value: float, low: float, high: float, step: float, description: str, *, fmt: str = ".3g"
+) -> W.FloatSlider:
+    """A continuous float slider (updates while dragging; the panel debounces).
+
+    ``value`` outside ``[low, high]`` is a ``ValueError`` (ipywidgets would clamp it silently).
+    """
+    _check_range(value, low, high, description, step=step)
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt must be a format string such as '.3g', got {fmt!r}")
+    return W.FloatSlider(
+        value=value, min=low, max=high, step=step, description=description,
+        readout_format=fmt, continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def log_slider(
+    value: float, low: float, high: float, description: str, *, steps_per_decade: int = 20
+) -> W.FloatLogSlider:
+    """A slider over ``[low, high]`` on a log scale (``0 < low``; ``value`` inside)."""
+
+    check_scalar(low, "low", low=0.0, closed="neither")
+    _check_range(value, low, high, description)
+    steps_per_decade = check_int(steps_per_decade, "steps_per_decade", low=1, high=10_000)
+    return W.FloatLogSlider(
+        value=value, base=10, min=math.log10(low), max=math.log10(high),
+        step=1 / steps_per_decade, description=description, readout_format=".3g",
+        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def int_slider(value: int, low: int, high: int, description: str, *, step: int = 1) -> W.IntSlider:
+    """An integer slider (``value`` an integer inside ``[low, high]``)."""
+    value = check_int(value, "value", low=check_int(low, "low"), high=check_int(high, "high"))
+    step = check_int(step, "step", low=1)
+    _check_range(value, low, high, description)
+    return W.IntSlider(
+        value=value, min=low, max=high, step=step, description=description,
+        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def dropdown(value: str, options: Sequence[str], description: str) -> W.Dropdown:
+    """A dropdown over a registry's names (``value`` must be one of them)."""
+    if isinstance(options, str) or not all(isinstance(o, str) for o in options):
+        raise TypeError(f"options must be a sequence of str, got {options!r}")
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {description!r}")
+    check_choice(value, "value", options)
+    return W.Dropdown(
+        value=value, options=list(options), description=description, style=_STYLE,
+        layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
