@@ -1,8 +1,8 @@
 """Fit a Gaussian Q to a mixture target P by minimising D_f(P‖Q), by quadrature in log space.
 
 One call fits a whole panel: settings (divergence, α) × initialisations are a batch of
-independent parameter vectors optimised together (Adam on μ and log σ, or on the mean and
-a Cholesky factor in d-D). The objective is the trapezoid rule on a fixed grid that
+independent parameter vectors optimised together (Adam on μ and log σ, its gradient in
+closed form (:mod:`.quadrature`), or on the mean and a Cholesky factor in d-D). The objective is the trapezoid rule on a fixed grid that
 resolves both the target's narrowest mode and the widest model, with the integrand
 q·f̃(p/q) computed from log densities (:meth:`Divergence.integrand`), so it stays finite
 and NaN-free when the model sits far from the target. Settings whose objective becomes
@@ -23,8 +23,14 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
-from alignkit.divergences.catalogue import _NEAR_KL, Divergence, alpha_integrand, get
+from alignkit.divergences.catalogue import Divergence, get
 from alignkit.divergences.mixture import GaussianMixture
+from alignkit.divergences.quadrature import (
+    _batched_integrand,
+    _plan,
+    _WithGradient,
+    quadrature_value_and_grad,
+)
 
 __all__ = [
     "Setting",
@@ -92,20 +98,25 @@ def quadrature_grid(
     divs: Sequence[Divergence] = (),
 ) -> tuple[Tensor, float]:
     """1-D trapezoid nodes covering the target and the models, ``per_std`` nodes per std of
-    the narrowest target mode.
+    the narrowest target mode (at least 200 intervals over the target's own window).
 
     The window is each mode ±``width`` of its std, the mixture ±``width`` overall stds, and
     each model row (μ, σ) of ``models`` (shape (M, 2)) ±``width`` σ — or, for the α family
     in ``divs``, ±``width`` of the integrand p^α q^{1−α}'s own tail std 1/√κ,
     κ = α/s² + (1 − α)/σ² (s the widest mode's std), which grows without bound near the
     edge of the finite region (:func:`infinite_tails`), up to that edge; capped at 20 target
-    stds.
+    stds. The nodes lie on a lattice fixed by the target (its window's left end and h), so
+    the grid of a batch contains the grid of each of its fits.
     Returns ``(nodes (N,), spacing h)``.
     """
     mu, s = target.means, target.stds
     m, sd = float(target.mean()), math.sqrt(float(target.covariance()))
     lo = min(float((mu - width * s).min()), m - width * sd)
     hi = max(float((mu + width * s).max()), m + width * sd)
+    # the spacing and the lattice depend on the target alone: a window widened for other
+    # models or settings only adds nodes on the same lattice, so a fit gets the same
+    # quadrature (up to far-tail nodes) alone or inside any batch
+    t_lo, h = lo, min(float(s.min()) / per_std, (hi - lo) / 200)
     if models is not None and models.numel():
         models = models.reshape(-1, 2)
         lo = min(lo, float((models[:, 0] - width * models[:, 1]).min()))
@@ -124,37 +135,10 @@ def quadrature_grid(
             tail = tail.clamp_max(_TAIL_CAP * sd / width)
             lo = min(lo, float((cen - width * tail).min()))
             hi = max(hi, float((cen + width * tail).max()))
-    n = max(201, int(math.ceil((hi - lo) / (float(s.min()) / per_std))) + 1)
-    nodes = torch.linspace(lo, hi, n, dtype=target.means.dtype, device=target.means.device)
-    return nodes, (hi - lo) / (n - 1)
-
-
-def _batched_integrand(divs: Sequence[Divergence], log_p: Tensor, log_q: Tensor) -> Tensor:
-    """q·f̃(p/q) for S settings: log_q (S, ..., N); log_p broadcasting, or one row per setting
-    (S, ..., N). One batched call for the α-family settings (named members included), one
-    call per other generator: a loop over generator kinds, never over settings."""
-    out = torch.empty_like(log_q)
-    per_setting = log_p.ndim == log_q.ndim  # rows (S, ..., N): one target per setting
-    lp = (lambda i: log_p[i]) if per_setting else (lambda i: log_p)  # noqa: E731
-    forms = {i: d.alpha_form for i, d in enumerate(divs) if d.alpha_form is not None}
-    # settings at (or within 1e-3 of) α = 0 or 1 take their own exact branch one by one;
-    # all other α values go through one batched call that computes only the generic branch
-    near = [i for i, (a, _) in forms.items() if min(abs(a), abs(a - 1.0)) < _NEAR_KL]
-    fam = [i for i in forms if i not in near]
-    for i in near:
-        out[i] = alpha_integrand(lp(i), log_q[i], *forms[i])
-    shape = (-1,) + (1,) * (log_q.ndim - 1)
-    if len(fam) == 1:
-        out[fam[0]] = alpha_integrand(lp(fam[0]), log_q[fam[0]], *forms[fam[0]])
-    elif fam:
-        idx = torch.tensor(fam, device=log_q.device)
-        ac = torch.tensor([forms[i] for i in fam], dtype=log_q.dtype, device=log_q.device)
-        a, c = ac[:, 0].reshape(shape), ac[:, 1].reshape(shape)
-        out[idx] = alpha_integrand(lp(idx), log_q[idx], a, c)
-    for i, d in enumerate(divs):
-        if d.alpha_form is None:
-            out[i] = d.integrand(lp(i), log_q[i])
-    return out
+    k_lo = math.floor((lo - t_lo) / h + 1e-9)
+    k_hi = math.ceil((hi - t_lo) / h - 1e-9)
+    k = torch.arange(k_lo, k_hi + 1, dtype=target.means.dtype, device=target.means.device)
+    return t_lo + h * k, h
 
 
 def _log_sigma_box(
@@ -344,11 +328,17 @@ def fit_panel(
     path = torch.empty(n_s, n_i, steps + 1, 2, dtype=mu.dtype, device=mu.device)
 
     lo, hi = _log_sigma_box(target, divs, mu.dtype)
+    plan, log_p = _plan(divs, mu.dtype, mu.device), target.log_prob(nodes)
 
     def value() -> Tensor:
-        with torch.no_grad():  # project onto the finite region (the α family's cliff)
+        # project onto the finite region (the α family's cliff; inside it the objective is
+        # finite, so :func:`infinite_tails` need not be checked per step), then the value
+        # with its analytic gradient (same minimisers as autograd, a third of the work)
+        with torch.no_grad():
             log_sigma.copy_(torch.minimum(torch.maximum(log_sigma, lo), hi))
-        return objective(target, divs, mu, log_sigma, nodes, h)[0]
+            val, d_mu, d_ls = quadrature_value_and_grad(plan, log_p, mu, log_sigma, nodes, h)
+        out: Tensor = _WithGradient.apply(mu, log_sigma, val, d_mu, d_ls)
+        return out
 
     def record(t: int) -> None:
         path[:, :, t, 0] = mu
