@@ -1,10 +1,14 @@
 """Hessians of a network's training loss through ``torch.func`` (theme 1).
 
 One design throughout: a model and its data become a pure function of the *flat* parameter
-vector theta of shape (d,) (``loss_fn``), and every Hessian product is forward-over-reverse,
-``jvp(grad(f), (theta,), (v,))``, so nothing of size d x d is ever built except by the two
-explicit helpers for small models. The matrix-free algorithms (Lanczos, power iteration,
-Hutchinson) live in :mod:`alignkit.numerics.lanczos` and work on any ``matvec``.
+vector theta of shape (d,) (``loss_fn``), and every Hessian product goes through
+:func:`alignkit.numerics.hvp.hvp_operator`: ``route="auto"`` picks a double backward on a
+retained gradient graph (built once per call) on CPU and forward-over-reverse
+``jvp(grad(f))``, ``vmap``-ed over blocks, elsewhere. Nothing of size d x d is ever built
+except by the two explicit helpers for small models (always forward-over-reverse). The
+matrix-free algorithms (Lanczos, power iteration, Hutchinson) live in
+:mod:`alignkit.numerics.lanczos` and :mod:`alignkit.numerics.trace` and work on any
+``matvec``; :func:`top_eigenvalues_and_trace` shares one Lanczos run between the two.
 
 Loss convention (the kit's, see ``alignkit.stability.models``):
 L(theta) = (1/n) sum_i l_i(theta) with
@@ -23,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.func import functional_call, grad, hessian, jvp, vmap
+from torch.func import functional_call, hessian, vmap
 
 from alignkit._checks import check_choice, check_int, check_shape
 from alignkit.numerics.functional import (
@@ -34,11 +38,11 @@ from alignkit.numerics.functional import (
     flat_params,
     loss_fn,
 )
-from alignkit.numerics.lanczos import (
-    EigenResult,
-    Estimate,
+from alignkit.numerics.hvp import HVP_ROUTES, _make
+from alignkit.numerics.lanczos import EigenResult, Estimate, operator_top_eigenvalues
+from alignkit.numerics.trace import (
     operator_frobenius_norm,
-    operator_top_eigenvalues,
+    operator_top_eigenvalues_and_trace,
     operator_trace,
 )
 
@@ -53,6 +57,7 @@ __all__ = [
     "per_sample_hessians",
     "top_eigenvalues",
     "hutchinson_trace",
+    "top_eigenvalues_and_trace",
     "frobenius_norm",
 ]
 
@@ -63,24 +68,17 @@ EXPLICIT_MAX_DIM = 4096
 """Largest d for which the explicit d x d Hessian is built by default (128 MiB in float64)."""
 
 
-def _operator(f: Callable[[Tensor], Tensor], theta: Tensor) -> Matvec:
-    """Forward-over-reverse H v; a (b, d) block of directions is vmapped."""
-    g = grad(f)
-
-    def hvp(v: Tensor) -> Tensor:
-        return jvp(g, (theta,), (v,))[1]
-
-    def matvec(v: Tensor) -> Tensor:
-        return vmap(hvp)(v) if v.ndim == 2 else hvp(v)
-
-    return matvec
-
-
 def _prepared_operator(
-    model: torch.nn.Module, x: Tensor, y: Tensor, loss: str, params: Tensor | None
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    loss: str,
+    params: Tensor | None,
+    route: str = "forward_over_reverse",
 ) -> tuple[Matvec, Tensor]:
+    route = check_choice(route, "route", HVP_ROUTES)
     spec, theta = _prepare(model, x, y, loss, params)
-    return _operator(_closure(model, spec, x, y, loss), theta), theta
+    return _make(_closure(model, spec, x, y, loss), theta, route), theta
 
 
 def hessian_operator(
@@ -90,15 +88,18 @@ def hessian_operator(
     *,
     loss: str = "mse",
     params: Tensor | None = None,
+    route: str = "auto",
 ) -> Matvec:
     """The Hessian of the training loss as a ``matvec``, (d,) -> (d,) or (b, d) -> (b, d).
 
-    Each call is one forward-over-reverse product ``jvp(grad(f))``; a (b, d) block is
-    ``vmap``-ed. Pass it to the ``operator_*`` functions of :mod:`alignkit.numerics.lanczos`.
+    ``route`` (``"auto"``, ``"double_backward"``, ``"forward_over_reverse"``) picks how each
+    product is computed (:func:`alignkit.numerics.hvp.hvp_operator`; ``"auto"``: a double
+    backward on a gradient graph built here once, on CPU). Pass it to the ``operator_*``
+    functions of :mod:`alignkit.numerics.lanczos` and :mod:`alignkit.numerics.trace`.
     ``params`` (d,) evaluates at theta other than the model's current parameters.
     Other arguments as in :func:`loss_fn`.
     """
-    return _prepared_operator(model, x, y, loss, params)[0]
+    return _prepared_operator(model, x, y, loss, params, route)[0]
 
 
 def hessian_vector_product(
@@ -109,6 +110,7 @@ def hessian_vector_product(
     *,
     loss: str = "mse",
     params: Tensor | None = None,
+    route: str = "auto",
 ) -> Tensor:
     """H v for the Hessian H of the training loss, never forming H.
 
@@ -120,18 +122,21 @@ def hessian_vector_product(
         Direction(s) in parameter space (cast to the model's dtype).
     params : Tensor, shape (d,), optional
         Where to evaluate H; default: the model's current parameters.
+    route : {"auto", "double_backward", "forward_over_reverse"}, default="auto"
+        How the product is computed (:func:`alignkit.numerics.hvp.hvp_operator`).
 
     Returns
     -------
     Tensor, shape of ``v``
-        ``(d,) -> (d,)`` or ``(b, d) -> (b, d)``: forward-over-reverse, ``jvp`` over ``grad``.
+        ``(d,) -> (d,)`` or ``(b, d) -> (b, d)``.
 
     Raises
     ------
     ValueError
         If ``v`` is not of shape (d,) or (b, d), or as in :func:`loss_fn`.
     """
-    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    route = check_choice(route, "route", HVP_ROUTES)
+    spec, theta = _prepare(model, x, y, loss, params)
     d = theta.shape[0]
     if not isinstance(v, Tensor):
         raise TypeError(f"v must be a torch.Tensor of shape ({d},) or (b, {d}), got {v!r}")
@@ -139,7 +144,7 @@ def hessian_vector_product(
     check_shape(tuple(v.shape), "v", f"({d},) or (b, {d}) with b >= 1, on {theta.device}", ok)
     if v.dtype == torch.bool or v.is_complex() or not bool(torch.isfinite(v).all()):
         raise ValueError(f"v must hold finite real numbers, got a {v.dtype} tensor with NaN/inf")
-    return matvec(v.to(theta.dtype))
+    return _make(_closure(model, spec, x, y, loss), theta, route)(v.to(theta.dtype))
 
 
 def _check_dim(d: int, max_dim: int) -> None:
@@ -248,19 +253,21 @@ def top_eigenvalues(
     tol: float = 1e-4,
     seed: int | torch.Generator | None = 0,
     params: Tensor | None = None,
+    route: str = "auto",
 ) -> EigenResult:
     """The k largest Hessian eigenvalues (``values[0]`` is the sharpness a), matrix-free.
 
     Lanczos (default) or power iteration on :func:`hessian_operator`; see
     :func:`alignkit.numerics.lanczos.operator_top_eigenvalues` for ``k``, ``method``,
-    ``iters``, ``tol`` (residual ||Hu - lambda u|| <= tol |lambda|) and ``seed``.
+    ``iters``, ``tol`` (residual ||Hu - lambda u|| <= tol |lambda|) and ``seed``, and
+    :func:`hessian_operator` for ``route``.
 
     Returns
     -------
     EigenResult
         ``values`` (k,), ``vectors`` (k, d), ``residuals`` (k,), ``matvecs``, ``converged``.
     """
-    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    matvec, theta = _prepared_operator(model, x, y, loss, params, route)
     d, dt, dev = theta.shape[0], theta.dtype, theta.device
     return operator_top_eigenvalues(
         matvec, d, k=k, method=method, iters=iters, tol=tol, seed=seed, dtype=dt, device=dev
@@ -278,22 +285,64 @@ def hutchinson_trace(
     block_size: int = 1,
     seed: int | torch.Generator | None = 0,
     params: Tensor | None = None,
+    route: str = "auto",
 ) -> Estimate:
     """Tr(H) by Hutchinson's estimator with Rademacher probes, matrix-free.
 
     ``deflate = m`` first spends m Lanczos steps and treats that subspace exactly
-    (unbiased, lower variance); ``block_size`` probes share one ``vmap``-ed call. See
-    :func:`alignkit.numerics.lanczos.operator_trace`.
+    (unbiased, lower variance); ``block_size`` probes share one ``matvec`` call. See
+    :func:`alignkit.numerics.trace.operator_trace`, and :func:`hessian_operator` for
+    ``route``. To get the top eigenvalues as well, :func:`top_eigenvalues_and_trace` shares
+    their Lanczos vectors with the deflation.
 
     Returns
     -------
     Estimate
         ``value`` (), ``stderr`` (), ``matvecs`` = deflate + samples.
     """
-    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    matvec, theta = _prepared_operator(model, x, y, loss, params, route)
     d, dt, dev = theta.shape[0], theta.dtype, theta.device
     kw = {"samples": samples, "deflate": deflate, "block_size": block_size}
     return operator_trace(matvec, d, **kw, seed=seed, dtype=dt, device=dev)
+
+
+def top_eigenvalues_and_trace(
+    model: torch.nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    loss: str = "mse",
+    k: int = 1,
+    iters: int = 100,
+    tol: float = 1e-4,
+    samples: int = 100,
+    deflate: int = 0,
+    block_size: int = 1,
+    seed: int | torch.Generator | None = 0,
+    params: Tensor | None = None,
+    route: str = "auto",
+) -> tuple[EigenResult, Estimate]:
+    """The k largest Hessian eigenvalues and Tr(H) from one operator and one Lanczos run.
+
+    The Lanczos vectors found for the eigenvalues (at least ``deflate`` of them) deflate the
+    Hutchinson trace estimate, so the trace costs ``samples`` products beyond the eigen-solve
+    (:func:`alignkit.numerics.trace.operator_top_eigenvalues_and_trace`, which documents
+    ``k``, ``iters``, ``tol``, ``samples``, ``deflate``, ``block_size`` and ``seed``; the
+    other arguments are as in :func:`top_eigenvalues`).
+
+    Returns
+    -------
+    eigen : EigenResult
+        ``values`` (k,), ``vectors`` (k, d), ``residuals`` (k,); ``matvecs`` = Lanczos steps.
+    trace : Estimate
+        ``value`` (), ``stderr`` (); ``matvecs`` = ``samples`` (total: the sum of both).
+    """
+    matvec, theta = _prepared_operator(model, x, y, loss, params, route)
+    d, dt, dev = theta.shape[0], theta.dtype, theta.device
+    kw = {"samples": samples, "deflate": deflate, "block_size": block_size}
+    return operator_top_eigenvalues_and_trace(
+        matvec, d, k=k, iters=iters, tol=tol, **kw, seed=seed, dtype=dt, device=dev
+    )
 
 
 FROBENIUS_METHODS = ("auto", "exact", "stochastic")
@@ -311,6 +360,7 @@ def frobenius_norm(
     seed: int | torch.Generator | None = 0,
     params: Tensor | None = None,
     max_dim: int = EXPLICIT_MAX_DIM,
+    route: str = "auto",
 ) -> Estimate:
     """||H||_F, the quantity the alignment bound ||H||_F <= sqrt(B / mu) / eta controls.
 
@@ -320,7 +370,7 @@ def frobenius_norm(
         ``"exact"`` builds H (:func:`hessian_matrix`, d <= ``max_dim``); ``"stochastic"``
         estimates sqrt(E ||H z||^2) with ``samples`` Rademacher probes z;
         ``"auto"`` is exact when d <= ``max_dim`` and stochastic otherwise.
-    samples, block_size, seed
+    samples, block_size, seed, route
         For the stochastic estimate, as in :func:`hutchinson_trace`.
     Other parameters as in :func:`hessian_vector_product`.
 
@@ -333,14 +383,16 @@ def frobenius_norm(
     max_dim = check_int(max_dim, "max_dim", low=1)
     samples = check_int(samples, "samples", low=1)
     block_size = check_int(block_size, "block_size", low=1)
+    route = check_choice(route, "route", HVP_ROUTES)
     if seed is not None and not isinstance(seed, torch.Generator):
         check_int(seed, "seed", low=0, high=2**63 - 1)
-    matvec, theta = _prepared_operator(model, x, y, loss, params)
+    spec, theta = _prepare(model, x, y, loss, params)
     d = theta.shape[0]
     if method == "exact" or (method == "auto" and d <= max_dim):
         h = hessian_matrix(model, x, y, loss=loss, params=theta, max_dim=max_dim)
         value = torch.linalg.matrix_norm(h)
         return Estimate(value, torch.zeros_like(value), d)
+    matvec = _make(_closure(model, spec, x, y, loss), theta, route)
     dt, dev = theta.dtype, theta.device
     return operator_frobenius_norm(
         matvec, d, samples=samples, block_size=block_size, seed=seed, dtype=dt, device=dev

@@ -8,13 +8,17 @@ and any other operator of the kit. Shapes: ``d`` is the operator's dimension.
 Stopping rule shared by both eigen-solvers: a pair (lambda, u) with ||u|| = 1 has
 converged when its residual ||A u - lambda u|| <= tol * |lambda|; then some eigenvalue of A
 lies within that residual of lambda (Parlett, *The Symmetric Eigenvalue Problem*, Thm 4.5.1).
+
+The trace and Frobenius estimators (Hutchinson, deflated Hutchinson, one Lanczos run shared
+by the top eigenvalues and the trace) live in :mod:`alignkit.numerics.trace`; their names
+are still importable from here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -26,8 +30,6 @@ __all__ = [
     "Estimate",
     "EIGEN_METHODS",
     "operator_top_eigenvalues",
-    "operator_trace",
-    "operator_frobenius_norm",
     "lanczos",
     "power_iteration",
     "rademacher",
@@ -141,7 +143,8 @@ def lanczos(
 
     Returns (result, basis Q of shape (m, d), tridiagonal T = Q A Q^T of shape (m, m)).
 
-    ``tol = 0`` runs ``iters`` steps unless the Krylov space is exhausted first. A breakdown
+    ``tol = 0`` runs ``iters`` steps unless the Krylov space is exhausted first (a residual
+    that rounds to 0 does not stop it). A breakdown
     (beta ~ 0) means the block's span is invariant and its Ritz values are exact; the
     iteration then restarts from a random vector orthogonal to the basis, and stops once the
     k-th value found is >= the top of the last finished block, which bounds every eigenvalue
@@ -162,8 +165,23 @@ def lanczos(
     iters = check_int(iters, "iters", low=1)
     tol = check_scalar(tol, "tol", low=0.0)
     _check_generator(generator)
+    return _lanczos(matvec, start, k=k, iters=iters, tol=tol, generator=generator)
+
+
+def _lanczos(
+    matvec: Matvec,
+    start: torch.Tensor,
+    *,
+    k: int,
+    iters: int,
+    tol: float,
+    generator: torch.Generator,
+    min_steps: int = 0,
+) -> tuple[EigenResult, torch.Tensor, torch.Tensor]:
+    """:func:`lanczos` on checked arguments; at least ``min_steps`` steps (capped at d) even
+    after the top k pairs have converged (the extra vectors deflate a trace estimate)."""
     d = start.shape[0]
-    m_max = min(iters, d)
+    m_max = min(max(iters, min_steps), d)
     basis = torch.zeros(m_max + 1, d, dtype=start.dtype, device=start.device)
     basis[0] = start / start.norm()
     alpha: list[torch.Tensor] = []
@@ -188,11 +206,13 @@ def lanczos(
         theta_b, s_b = torch.linalg.eigh(tri[block:, block:])  # the current block alone
         if breakdown:  # the block is exact: its top bounds all eigenvalues not yet seen
             converged = top == k and (j + 1 == d or bool(values[-1] >= theta_b[-1]))
-        else:
+        elif tol > 0:
             conv_top = bool((residuals <= tol * values.abs().clamp(min=tiny)).all())
             conv_block = bool((b * s_b[-1, -1]).abs() <= tol * theta_b[-1].abs().clamp(min=tiny))
             converged = top == k and conv_top and conv_block
-        if converged or j + 1 == m_max:
+        else:  # tol = 0: run on (a float32 residual can round to exactly 0 long before)
+            converged = False
+        if (converged and j + 1 >= min_steps) or j + 1 == m_max:
             break
         if breakdown:
             beta[-1] = torch.zeros_like(b)
@@ -317,116 +337,13 @@ def operator_top_eigenvalues(
     return lanczos(matvec, start, k=k, iters=max(iters, k), tol=tol, generator=gen)[0]
 
 
-def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    n = samples.shape[0]
-    mean = samples.mean()
-    if n < 2:
-        return mean, torch.full_like(mean, math.nan)
-    return mean, samples.std() / math.sqrt(n)
+_MOVED = ("operator_trace", "operator_frobenius_norm")
 
 
-def _probe_blocks(samples: int, block_size: int) -> list[int]:
-    sizes = [block_size] * (samples // block_size)
-    return sizes + ([samples % block_size] if samples % block_size else [])
+def __getattr__(name: str) -> Any:
+    """The trace estimators moved to :mod:`alignkit.numerics.trace`; old imports still work."""
+    if name in _MOVED:
+        from alignkit.numerics import trace  # lazy: trace imports this module
 
-
-def operator_trace(
-    matvec: Matvec,
-    dim: int,
-    *,
-    samples: int = 100,
-    deflate: int = 0,
-    block_size: int = 1,
-    seed: int | torch.Generator | None = 0,
-    dtype: torch.dtype = DEFAULT_DTYPE,
-    device: str | torch.device | None = None,
-) -> Estimate:
-    """Hutchinson trace estimate, optionally deflated by a Lanczos basis.
-
-    Tr(A) = E[z^T A z] for Rademacher z (Hutchinson 1989), with variance
-    2 (||A||_F^2 - sum_i A_ii^2) per probe. With ``deflate = m > 0``, m Lanczos steps from a
-    random start give an orthonormal Q (m, d) capturing the top of the spectrum, and
-    Tr(A) = Tr(Q A Q^T) + E[z^T P A P z] with P = I - Q^T Q: the first term is exact (the sum
-    of the Lanczos alphas), the second is Hutchinson on what is left, unbiased and with a
-    much smaller variance when a few eigenvalues dominate (as for network Hessians). This is
-    the deflation idea of Hutch++ (Meyer, Musco, Musco & Woodruff, SOSA 2021) with a Krylov
-    sketch (Chen & Hallman, SIMAX 2023).
-
-    Parameters
-    ----------
-    matvec : callable, (d,) -> (d,), or (b, d) -> (b, d) when ``block_size > 1``
-    dim : int
-        d (>= 1).
-    samples : int, default=100
-        Number of Rademacher probes (>= 1; the standard error needs >= 2).
-    deflate : int, default=0
-        Lanczos steps used for deflation, in [0, d]. Total matvecs: ``deflate + samples``.
-    block_size : int, default=1
-        Probes per ``matvec`` call (>= 1); > 1 needs a batched ``matvec``.
-    seed, dtype, device
-        As in :func:`operator_top_eigenvalues`.
-
-    Returns
-    -------
-    Estimate
-        ``value`` (), ``stderr`` () (Monte Carlo only; the deflated part is exact), matvecs.
-    """
-    _check_matvec(matvec)
-    dtype = check_float_dtype(dtype)
-    dim = check_int(dim, "dim", low=1)
-    samples = check_int(samples, "samples", low=1)
-    deflate = check_int(deflate, "deflate", low=0, high=dim)
-    block_size = check_int(block_size, "block_size", low=1)
-    dev = get_device(device)
-    gen = make_generator(seed, dev)
-    exact = torch.zeros((), dtype=dtype, device=dev)
-    q = torch.zeros(0, dim, dtype=dtype, device=dev)
-    matvecs = 0
-    if deflate > 0:
-        start = torch.randn(dim, generator=gen, device=dev, dtype=dtype)
-        lz, q, tri = lanczos(matvec, start, k=deflate, iters=deflate, tol=0.0, generator=gen)
-        matvecs += lz.matvecs
-        exact = torch.diagonal(tri).sum()  # Tr(Q A Q^T) = sum_j q_j^T A q_j
-    quads = []
-    for b in _probe_blocks(samples, block_size):
-        z = rademacher((b, dim), gen, dtype=dtype)
-        if q.shape[0] > 0:
-            z = z - (z @ q.T) @ q
-        az = matvec(z[0]).unsqueeze(0) if block_size == 1 else matvec(z)
-        quads.append((z * az).sum(dim=1))
-        matvecs += b
-    mean, stderr = _mean_and_stderr(torch.cat(quads))
-    return Estimate(exact + mean, stderr, matvecs)
-
-
-def operator_frobenius_norm(
-    matvec: Matvec,
-    dim: int,
-    *,
-    samples: int = 100,
-    block_size: int = 1,
-    seed: int | torch.Generator | None = 0,
-    dtype: torch.dtype = DEFAULT_DTYPE,
-    device: str | torch.device | None = None,
-) -> Estimate:
-    """Estimate ||A||_F = sqrt(E ||A z||^2) with Rademacher z (E z z^T = I).
-
-    The mean of ||A z||^2 is unbiased for ||A||_F^2; its square root is reported with the
-    delta-method standard error stderr(mean) / (2 ||A||_F) (slightly biased low, by Jensen).
-    Parameters as in :func:`operator_trace`.
-    """
-    _check_matvec(matvec)
-    dtype = check_float_dtype(dtype)
-    dim = check_int(dim, "dim", low=1)
-    samples = check_int(samples, "samples", low=1)
-    block_size = check_int(block_size, "block_size", low=1)
-    dev = get_device(device)
-    gen = make_generator(seed, dev)
-    sq = []
-    for b in _probe_blocks(samples, block_size):
-        z = rademacher((b, dim), gen, dtype=dtype)
-        az = matvec(z[0]).unsqueeze(0) if block_size == 1 else matvec(z)
-        sq.append(az.pow(2).sum(dim=1))
-    mean, stderr = _mean_and_stderr(torch.cat(sq))
-    norm = mean.clamp(min=0.0).sqrt()
-    return Estimate(norm, stderr / (2 * norm.clamp(min=torch.finfo(norm.dtype).tiny)), samples)
+        return getattr(trace, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
