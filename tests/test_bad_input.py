@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 import alignkit
 from alignkit import _checks, cli, device, live
-from alignkit.numerics import functional, hessian, lanczos, ode
+from alignkit.numerics import functional, hessian, hvp, lanczos, ode, trace
 from alignkit.stability import (
     alignment,
     edge,
@@ -509,7 +509,7 @@ TABLE: dict[str, Entry] = {
         match=_NET_MATCH,
     ),
     "alignkit.numerics.hessian.hessian_operator": Entry(
-        hessian.hessian_operator, _model_kw(), _NET_BAD, match=_NET_MATCH
+        hessian.hessian_operator, _model_kw(), {**_NET_BAD, "route": NAME}, match=_NET_MATCH
     ),
     "alignkit.numerics.hessian.hessian_vector_product": Entry(
         hessian.hessian_vector_product,
@@ -522,6 +522,7 @@ TABLE: dict[str, Entry] = {
                 torch.zeros(0, 4),
                 [1.0],
             ],
+            "route": NAME,
         },
         match=_NET_MATCH,
     ),
@@ -547,6 +548,7 @@ TABLE: dict[str, Entry] = {
             "iters": count(1),
             "tol": NONNEG,
             "seed": SEED,
+            "route": NAME,
         },
         match=_NET_MATCH,
     ),
@@ -559,6 +561,23 @@ TABLE: dict[str, Entry] = {
             "deflate": [-1, 5, 1.5],
             "block_size": count(1),
             "seed": SEED,
+            "route": NAME,
+        },
+        match=_NET_MATCH,
+    ),
+    "alignkit.numerics.hessian.top_eigenvalues_and_trace": Entry(
+        hessian.top_eigenvalues_and_trace,
+        _model_kw(samples=4),
+        {
+            **_NET_BAD,
+            "k": [0, 5, 1.5],
+            "iters": count(1),
+            "tol": NONNEG,
+            "samples": count(1),
+            "deflate": [-1, 5, 1.5],
+            "block_size": count(1),
+            "seed": SEED,
+            "route": NAME,
         },
         match=_NET_MATCH,
     ),
@@ -572,6 +591,7 @@ TABLE: dict[str, Entry] = {
             "block_size": count(1),
             "seed": SEED,
             "max_dim": count(1),
+            "route": NAME,
         },
         match=_NET_MATCH,
     ),
@@ -580,13 +600,46 @@ TABLE: dict[str, Entry] = {
         lambda: {"matvec": _eye_matvec, "dim": 4, "device": "cpu"},
         {**_OP_BAD, "k": [0, 5, 1.5], "method": NAME, "iters": count(1), "tol": NONNEG},
     ),
-    "alignkit.numerics.lanczos.operator_trace": Entry(
-        lanczos.operator_trace,
+    "alignkit.numerics.trace.operator_trace": Entry(
+        trace.operator_trace,
         lambda: {"matvec": _eye_matvec, "dim": 4, "samples": 3, "device": "cpu"},
         {**_OP_BAD, "samples": count(1), "deflate": [-1, 5, 1.5], "block_size": count(1)},
     ),
-    "alignkit.numerics.lanczos.operator_frobenius_norm": Entry(
-        lanczos.operator_frobenius_norm,
+    "alignkit.numerics.trace.operator_top_eigenvalues_and_trace": Entry(
+        trace.operator_top_eigenvalues_and_trace,
+        lambda: {"matvec": _eye_matvec, "dim": 4, "samples": 3, "device": "cpu"},
+        {
+            **_OP_BAD,
+            "k": [0, 5, 1.5],
+            "iters": count(1),
+            "tol": NONNEG,
+            "samples": count(1),
+            "deflate": [-1, 5, 1.5],
+            "block_size": count(1),
+        },
+    ),
+    "alignkit.numerics.hvp.hvp_operator": Entry(
+        hvp.hvp_operator,
+        lambda: {"f": lambda t: (t**2).sum(), "theta": torch.ones(3), "route": "auto"},
+        {
+            "f": ["f", None],
+            "theta": [
+                torch.ones(2, 3),
+                torch.zeros(0),
+                torch.full((3,), NAN),
+                [1.0],
+                torch.ones(3, dtype=torch.int64),
+            ],
+            "route": NAME,
+        },
+    ),
+    "alignkit.numerics.hvp.resolve_route": Entry(
+        hvp.resolve_route,
+        lambda: {"route": "auto", "device": "cpu"},
+        {"route": NAME, "device": ["tpu", 3, None]},
+    ),
+    "alignkit.numerics.trace.operator_frobenius_norm": Entry(
+        trace.operator_frobenius_norm,
         lambda: {"matvec": _eye_matvec, "dim": 4, "samples": 3, "device": "cpu"},
         {**_OP_BAD, "samples": count(1), "block_size": count(1)},
     ),
