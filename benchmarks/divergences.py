@@ -10,7 +10,8 @@ Run ``.venv/bin/python benchmarks/divergences.py``; writes ``benchmarks/results/
 2. **Batched panel vs loop** (target ≥ 20×): every named catalogue divergence plus 32 α values,
    each from 8 starts (320 fits), in one ``fit_panel`` call, against a Python loop calling
    ``fit_panel`` once per (setting, start) with the same steps; the same fits, so the accuracy
-   is compared as the largest difference of the fitted μ, σ and D.
+   is compared as the largest difference of the fitted μ, σ and D (total variation apart:
+   its kinked objective leaves Adam in a jitter band, measured and reported).
 3. **Toy LM**: one exact f-DPG step (objective over all 4,096 sequences, backward, Adam) for
    every named divergence at once, against a loop over divergences; on CPU, and on CUDA when
    available.
@@ -34,7 +35,8 @@ import torch
 from alignkit.device import describe
 from alignkit.divergences import names
 from alignkit.divergences.align import train_fdpg
-from alignkit.divergences.fit import fit_panel
+from alignkit.divergences.fit import _divergences as _divs
+from alignkit.divergences.fit import fit_panel, quadrature_grid
 from alignkit.divergences.mixture import bimodal
 from alignkit.divergences.toylm import count_reward, reward_target, toy_lm
 from alignkit.divergences.widgets import fit_explorer
@@ -95,19 +97,49 @@ def panel_vs_loop(steps: int, n_alpha: int, n_init: int) -> dict[str, Any]:
     def gather(attr: str) -> torch.Tensor:
         return torch.stack([torch.cat([getattr(f, attr)[0] for f in row]) for row in loop])
 
-    diff = {
-        attr: float((gather(attr) - getattr(batched, attr)).abs().nan_to_num(0.0).max())
-        for attr in ("mean", "std", "value")
-    }
+    tv = torch.tensor([n == "total_variation" for n, _ in settings])
+
+    def diff(attr: str, rows: torch.Tensor) -> float:
+        return float((gather(attr) - getattr(batched, attr))[rows].abs().nan_to_num(0.0).max())
+
+    # total variation: ½∫|p − q| has a kink wherever p = q, so its gradient does not vanish
+    # at the minimum and Adam keeps stepping by about its final learning rate; two runs
+    # that differ by rounding (sums over a different number of far-tail nodes) split there
+    paths = torch.stack([torch.cat([f.trajectory[0] for f in row]) for row in loop])
+    split = (paths - batched.trajectory).abs().amax(-1) > 1e-12  # (S, I, T+1)
+    first = torch.where(split.any(-1), split.float().argmax(-1), -1)[tv]
+    last = batched.trajectory[tv][:, :, -20:]  # (1, I, 20, 2): the last 20 steps
+    jitter = (last.amax(-2) - last.amin(-2)).reshape(-1, 2).amax(0)  # largest range of μ, σ
     return {
         "settings": len(settings),
         "starts": n_init,
         "fits": len(settings) * n_init,
         "steps": steps,
+        "algorithm": (
+            "both sides call fit_panel: Adam on log D over (mu, log sigma), the same fixed "
+            f"{steps} steps and cosine learning rate, the trapezoid objective with its "
+            "gradient in closed form, on the same node lattice (the loop's window per fit is "
+            "a subset of the batch's nodes); the loop is one fit_panel call per (setting, start)"
+        ),
         "batched_s": round(t_batched, 3),
         "loop_s": round(t_loop, 3),
         "ratio_loop_to_batched": round(t_loop / t_batched, 1),
-        "max_abs_difference": diff,
+        "quadrature_nodes_batched": int(
+            quadrature_grid(target, inits, divs=_divs(settings))[0].numel()
+        ),
+        "max_abs_difference_smooth": {a: diff(a, ~tv) for a in ("mean", "std", "value")},
+        "max_abs_difference_total_variation": {a: diff(a, tv) for a in ("mean", "std", "value")},
+        "total_variation_note": (
+            "total variation's integrand |p - q|/2 has a kink where p = q, so the gradient "
+            "does not vanish at the minimum: Adam keeps stepping by about its final learning "
+            "rate (lr_final) and a fit ends anywhere in that jitter band. Batched and loop "
+            "trajectories agree to 1e-12 until the step listed (rounding from sums over "
+            "different node counts), then split within the band: the differences above are "
+            "no larger than the band's width (jitter over the last 20 steps)"
+        ),
+        "total_variation_lr_final": 0.01 * 0.05,
+        "total_variation_first_split_step": first.tolist(),
+        "total_variation_jitter_last20": {"mean": float(jitter[0]), "std": float(jitter[1])},
         "diverged_fits": int(batched.diverged.sum()),
         "meets_target": t_loop / t_batched >= PANEL_TARGET_RATIO,
     }

@@ -94,33 +94,40 @@ def _integrand_and_slope(plan: _Plan, log_p: Tensor, log_q: Tensor) -> tuple[Ten
     ``log_p`` broadcasts against ``log_q`` (one target for every setting). Exponents below
     −700 are raised to −700 (a density of 10⁻³⁰⁴ instead of less, far below every sum's
     resolution): the CPU's exp takes a slow path for results below the smallest normal
-    double, 20× slower, and the far tails of the quadrature window are full of them.
+    double, 20× slower, and the far tails of the quadrature window are full of them. The
+    α family's exponent log T is floored only once formed (its size is what makes the
+    divergence infinite beyond the cliff), never log p inside it.
     """
     shape = (-1,) + (1,) * (log_q.ndim - 1)
     q = torch.exp(log_q.clamp_min(_EXP_FLOOR))
     if plan.generic:
         a, c = plan.alpha.reshape(shape), plan.scale.reshape(shape)
-        p = torch.exp(log_p)
+        p = torch.exp(log_p.clamp_min(_EXP_FLOOR))
         arg = torch.addcmul(a * log_p, 1.0 - a, log_q).clamp_min_(_EXP_FLOOR)
         t_q = torch.exp_(arg).sub_(q)  # T − q
         value = torch.addcmul(t_q, a, p - q, value=-1.0).mul_(c / (a * (a - 1.0)))
         slope = t_q.mul_(-c / a)
     else:
         value, slope = torch.empty_like(log_q), torch.empty_like(log_q)
+    # the rows outside the generic pass (within 10⁻³ of α = 0 or 1, other generators) are
+    # finite wherever the model is a Gaussian, so both their densities are floored
+    lp = log_p.clamp_min(_EXP_FLOOR)
     for i in plan.near:
         a_i, c_i = plan.divs[i].alpha_form  # type: ignore[misc]
-        value[i] = alpha_integrand(log_p, log_q[i], a_i, c_i)
-        d = log_p - log_q[i]
+        lq = log_q[i].clamp_min(_EXP_FLOOR)
+        value[i] = alpha_integrand(lp, lq, a_i, c_i)
+        d = lp - lq
         ratio = d if a_i == 0.0 else torch.expm1(a_i * d) / a_i
         slope[i] = -c_i * q[i] * ratio
     for i in plan.other:
         div = plan.divs[i]
-        value[i] = div.integrand(log_p, log_q[i])
-        known = _slope_other(div.name, log_p, log_q[i])
+        lq = log_q[i].clamp_min(_EXP_FLOOR)
+        value[i] = div.integrand(lp, lq)
+        known = _slope_other(div.name, lp, lq)
         if known is None:  # a generator without a closed form here: autograd, elementwise
             with torch.enable_grad():
-                lq = log_q[i].detach().requires_grad_(True)
-                known = torch.autograd.grad(div.integrand(log_p, lq).sum(), lq)[0]
+                lq = lq.detach().requires_grad_(True)
+                known = torch.autograd.grad(div.integrand(lp, lq).sum(), lq)[0]
         slope[i] = known
     return value, slope
 
