@@ -100,13 +100,28 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
     """Set the data of each trace selected by name (the live ``update_*`` functions' core).
 
     ``traces`` maps a trace ``name`` to the properties to set; the key ``"_layout"``
-    holds ``fig.update_layout`` keywords instead.
+    holds ``fig.update_layout`` keywords instead. Only properties whose values differ
+    from the figure's current ones are set (a live update then sends, and the browser
+    redraws, only the traces that changed), and long float64 arrays go as float32 where
+    that loses nothing visible (see :mod:`alignkit._traces`).
     """
+    from plotly.basedatatypes import BaseTraceType
+
+    from alignkit._traces import changed_props
+
+    by_name: dict[object, list[BaseTraceType]] = {}
+    for trace in fig.data:
+        by_name.setdefault(trace.name, []).append(trace)
     for name, props in traces.items():
         if name == "_layout":
-            fig.update_layout(**props)
-        else:
-            fig.update_traces(selector={"name": name}, **props)
+            changed = changed_props(fig.layout, props)
+            if changed:
+                fig.update_layout(changed)
+            continue
+        for trace in by_name.get(name, []):
+            changed = changed_props(trace, props)
+            if changed:
+                trace.update(changed)
 
 
 def finish(

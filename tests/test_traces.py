@@ -1,0 +1,82 @@
+"""apply_traces sends only what changed, and long arrays as float32 where nothing is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from alignkit._traces import LEAN_MIN_SIZE, changed_props, lean
+from alignkit.plotting import apply_traces
+
+
+def _widget() -> tuple[go.FigureWidget, list[Any]]:
+    fig = go.FigureWidget(
+        [go.Scatter(name="a", x=[0.0, 1.0], y=[0.0, 1.0]), go.Scatter(name="b", x=[0.0], y=[0.0])]
+    )
+    sent: list[Any] = []
+
+    def record(restyle_data: Any, relayout_data: Any, trace_indexes: Any = None, **_: Any) -> None:
+        sent.append((restyle_data, relayout_data, trace_indexes))
+
+    fig._send_update_msg = record  # type: ignore[method-assign]
+    return fig, sent
+
+
+def _apply(fig: go.FigureWidget, traces: dict[str, dict[str, object]]) -> None:
+    with fig.batch_update():
+        apply_traces(fig, traces)
+
+
+def test_only_changed_traces_and_layout_are_sent() -> None:
+    fig, sent = _widget()
+    x = np.linspace(0, 1, 5)
+    traces = {
+        "a": {"x": x, "y": x**2},
+        "b": {"x": x, "y": -x, "marker": {"color": "red"}},
+        "_layout": {"title.text": "t1"},
+    }
+    _apply(fig, traces)
+    assert len(sent) == 1 and sent[0][2] == [0, 1] and sent[0][1] == {"title.text": "t1"}
+    _apply(fig, {k: dict(v) for k, v in traces.items()})  # equal values, new arrays
+    assert len(sent) == 1, "an update with nothing new sent a message"
+    _apply(fig, {**traces, "b": {"x": x, "y": x, "marker": {"color": "red"}}})
+    restyle, relayout, idx = sent[-1]
+    assert len(sent) == 2 and idx == [1] and set(restyle) == {"y"} and not relayout
+    np.testing.assert_array_equal(fig.data[1].y, x)
+    _apply(fig, {"_layout": {"title.text": "t2"}, "b": {"marker": {"color": "blue"}}})
+    assert sent[-1][1] == {"title.text": "t2"} and fig.data[1].marker.color == "blue"
+
+
+def test_compares_with_what_the_figure_holds_now() -> None:
+    fig, sent = _widget()
+    _apply(fig, {"a": {"y": [5.0, 6.0]}})
+    fig.data[0].y = [0.0, 0.0]  # changed behind apply_traces' back (other code, a browser edit)
+    _apply(fig, {"a": {"y": [5.0, 6.0]}})
+    assert list(fig.data[0].y) == [5.0, 6.0]
+    assert changed_props(fig.data[0], {"y": [5.0, 6.0], "x": [0.0, 1.0]}) == {}
+    assert changed_props(fig.data[0], {"y": [5.0, float("nan")]}) != {}
+    assert changed_props(fig.layout, {"no_such_thing": 1}) == {"no_such_thing": 1}
+
+
+def test_lean_arrays_are_float32_only_where_nothing_visible_is_lost() -> None:
+    n = LEAN_MIN_SIZE
+    wide = np.linspace(-3.0, 3.0, n)
+    assert lean(wide).dtype == np.float32
+    np.testing.assert_allclose(lean(wide), wide, rtol=1e-7, atol=1e-7)
+    assert lean(torch.linspace(0, 1, n, dtype=torch.float64)).dtype == np.float32
+    with_gaps = np.r_[wide[:-2], np.nan, np.inf]
+    assert lean(with_gaps).dtype == np.float32  # gaps stay gaps
+    assert np.isnan(lean(with_gaps)[-2]) and np.isinf(lean(with_gaps)[-1])
+    tiny = np.full(n, 1e-300)  # a log axis floor: float32 would make it 0
+    assert lean(tiny).dtype == np.float64
+    assert lean(np.full(n, 1e40)).dtype == np.float64
+    assert lean(wide[: n - 1]).dtype == np.float64  # short: a few bytes, keep exact
+    assert lean([1.0, 2.0]) == [1.0, 2.0] and lean("x") == "x"
+    fig, sent = _widget()
+    _apply(fig, {"a": {"x": wide, "y": wide}})
+    assert fig.data[0].y.dtype == np.float32
+    _apply(fig, {"a": {"x": wide, "y": wide}})  # float64 again: equal after lean, not resent
+    assert len(sent) == 1
