@@ -1,0 +1,269 @@
+"""Figures in JupyterLab's dark theme, measured in a real JupyterLab (headless Chromium).
+
+JupyterLab starts in *JupyterLab Dark* (its user settings, as a user who picked the theme)
+with the default figure theme (``"auto"``: no code change). Notebook 00 runs, and a small
+notebook adds a theme-2 explorer (heatmap, colour bar, lines) and a plain table figure.
+For every text of every figure, the test reads the computed fill and the background it is
+actually drawn on (the page's backgrounds, the figure's paper, any plot-area or legend box
+under it, a table cell for cell text), composites them and asserts WCAG contrast >= 4.5.
+It checks that the panel's stylesheet was not sanitised away, that a redraw after a slider
+move stays readable, then switches JupyterLab to *JupyterLab Light* live and checks that
+every text is drawn exactly as plotly wrote it (the stylesheet is inert there) on a white
+paper. Screenshots go to ``tests/artifacts/lab/`` (``dark_*.png``, ``light_*.png``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyterlab_driver import (
+    DARK_THEME,
+    INSTALL_HINT,
+    LabServer,
+    NotebookPage,
+    chromium,
+    find_chromium,
+    open_notebook,
+    running_lab,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "lab"
+WELCOME = "00_welcome.ipynb"
+EXTRA = "dark_theme_check.ipynb"
+MIN_TEXT_CONTRAST = 4.5  # WCAG AA for text
+
+
+def _extra_notebook() -> str:
+    cells = [
+        "from alignkit.divergences.plots import plot_table\n"
+        "from alignkit.divergences.views import catalogue_view\n"
+        "from alignkit.divergences.widgets import fit_explorer\n\n"
+        "plot_table(catalogue_view(alpha=0.5))",
+        'fit_explorer(divergence="reverse_kl", init_mean=1.0)',
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    return str(nbformat.writes(nb))
+
+
+# Page-side measurement: every visible text of every plotly figure of the notebook.
+_MEASURE = r"""
+() => {
+  const parse = (c) => {
+    const m = (c || '').match(/rgba?\(([^)]+)\)/);
+    if (!m) return c === 'white' ? [255, 255, 255, 1] : null;
+    const p = m[1].split(',').map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, below) => {
+    const a = top[3];
+    return [0, 1, 2].map(i => top[i] * a + below[i] * (1 - a)).concat([1]);
+  };
+  const lum = (c) => {
+    const l = c.slice(0, 3).map(v => { v /= 255;
+      return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+  };
+  const contrast = (a, b) => {
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const pageBackground = (el) => {  // the HTML ancestors' backgrounds, root first
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.push(e);
+    let bg = [255, 255, 255, 1];  // the canvas
+    for (const e of chain.reverse()) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) bg = over(c, bg);
+    }
+    return bg;
+  };
+  const shapeFill = (el) => {
+    const cs = getComputedStyle(el);
+    const c = parse(cs.fill);
+    if (!c) return null;
+    c[3] *= Number(cs.fillOpacity) * Number(cs.opacity);
+    return c[3] > 0 ? c : null;
+  };
+  const inside = (box, x, y) => box.left <= x && x <= box.right && box.top <= y && y <= box.bottom;
+  const out = [];
+  document.querySelectorAll('.jp-Notebook .js-plotly-plot').forEach((plot, k) => {
+    let base = pageBackground(plot);
+    const paper = plot.querySelector('.main-svg');
+    const paperColour = parse(getComputedStyle(paper).backgroundColor);
+    if (paperColour && paperColour[3] > 0) base = over(paperColour, base);
+    const boxes = Array.from(plot.querySelectorAll(
+      '.bglayer rect, .plotbg rect, .plotbg path, .legend rect.bg'));
+    plot.querySelectorAll('text').forEach(t => {
+      const text = (t.textContent || '').trim();
+      const r = t.getBoundingClientRect();
+      if (!text || r.width === 0 || t.closest('.hoverlayer')) return;
+      const cs = getComputedStyle(t);
+      if (cs.display === 'none' || cs.visibility === 'hidden') return;
+      const x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
+      let bg = base;
+      const under = boxes.slice();
+      const cell = t.closest('.column-cell');
+      if (cell) under.push(...cell.querySelectorAll('rect.cell-rect'));
+      const menu = t.closest('.updatemenu-button, .updatemenu-header');
+      if (menu) under.push(...menu.querySelectorAll('rect'));
+      for (const b of under) {
+        const f = shapeFill(b);
+        if (f && inside(b.getBoundingClientRect(), x, y)) bg = over(f, bg);
+      }
+      const fill = parse(cs.fill);
+      fill[3] *= Number(cs.fillOpacity) * Number(cs.opacity);
+      out.push({plot: k, text: text.slice(0, 24), fill: cs.fill,
+                inline: ((t.getAttribute('style') || '').match(/fill: ([^;]+)/) || [])[1] || '',
+                bg: bg.slice(0, 3).map(Math.round).join(','),
+                contrast: contrast(over(fill, bg), bg)});
+    });
+  });
+  return out;
+}
+"""
+
+_PAPERS = """() => Array.from(document.querySelectorAll('.jp-Notebook .js-plotly-plot'))
+  .map(p => getComputedStyle(p.querySelector('.main-svg')).backgroundColor)"""
+
+
+def _measure(nb: NotebookPage) -> list[dict[str, Any]]:
+    return list(nb.page.evaluate(_MEASURE))
+
+
+def _low_contrast(texts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [t for t in texts if t["contrast"] < MIN_TEXT_CONTRAST]
+
+
+def _screenshot(nb: NotebookPage, name: str, index: int = 0) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    area = nb.page.locator(".jp-OutputArea-child:has(.js-plotly-plot)").nth(index)
+    area.scroll_into_view_if_needed()
+    area.screenshot(path=str(path))
+    return path
+
+
+def _set_lab_theme(nb: NotebookPage, name: str, light: bool) -> None:
+    nb.page.evaluate(
+        "(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", name
+    )
+    nb.page.wait_for_function(
+        "(v) => document.body.dataset.jpThemeLight === v", arg=str(light).lower(), timeout=30_000
+    )
+    nb.page.wait_for_timeout(500)  # the theme's stylesheet loads after the attribute flips
+
+
+@pytest.fixture(scope="module")
+def dark_lab() -> Iterator[LabServer]:
+    if find_chromium() is None:
+        pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
+    with running_lab(timeout=120, settings=DARK_THEME, extra_files={EXTRA: _extra_notebook()}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if find_chromium() is None:
+        pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
+    with chromium() as context:
+        yield context
+
+
+@pytest.fixture(scope="module")
+def welcome(dark_lab: LabServer, browser: Any) -> Iterator[NotebookPage]:
+    nb = open_notebook(browser, dark_lab, WELCOME, timeout=120)
+    try:
+        nb.run_all(timeout=180)
+        nb.wait_for_plots(1, timeout=60)
+        yield nb
+    finally:
+        nb.close()
+
+
+def test_lab_is_dark_and_the_panel_stylesheet_survives(welcome: NotebookPage) -> None:
+    assert welcome.error_outputs() == [], welcome.diagnostics()
+    assert welcome.page.evaluate("() => document.body.dataset.jpThemeLight") == "false"
+    n_styles = welcome.page.evaluate(
+        "() => document.querySelectorAll('.jp-OutputArea-output .alignkit-theme-css style').length"
+    )
+    assert n_styles >= 1, "the panel's <style> was sanitised away or never shown"
+    papers = welcome.page.evaluate(_PAPERS)
+    assert papers and all(p == "rgba(0, 0, 0, 0)" for p in papers), papers
+
+
+def test_dark_text_contrast_notebook_00(welcome: NotebookPage) -> None:
+    texts = _measure(welcome)
+    path = _screenshot(welcome, "dark_00_welcome_explorer")
+    assert len(texts) >= 10, texts  # title, tick labels, axis titles, legend
+    low = _low_contrast(texts)
+    assert not low, f"text below {MIN_TEXT_CONTRAST}:1 in JupyterLab Dark: {low}"
+    assert all(t["bg"] == "17,17,17" for t in texts), {t["bg"] for t in texts}  # #111
+    print(
+        f"\nJupyterLab Dark, notebook 00: {len(texts)} texts, contrast min "
+        f"{min(t['contrast'] for t in texts):.2f}; screenshot {path}"
+    )
+
+
+def test_dark_stays_readable_after_a_redraw(welcome: NotebookPage) -> None:
+    before = welcome.trace_signature(0)
+    welcome.measure_key_latency(0, "ArrowRight", presses=2)
+    assert welcome.trace_signature(0) != before, "the explorer did not redraw"
+    report = welcome.kernel_eval(
+        "from alignkit.live import _OPEN_PANELS as _p\nprint(repr(_p['gd_explorer'].error))"
+    )
+    assert report.strip() == "None", report
+    low = _low_contrast(_measure(welcome))
+    assert not low, f"after a redraw: {low}"
+
+
+def test_theme_2_explorer_and_table_in_dark(dark_lab: LabServer, browser: Any) -> None:
+    nb = open_notebook(browser, dark_lab, EXTRA, timeout=120)
+    try:
+        nb.run_all(timeout=180)
+        nb.page.wait_for_function(  # a table and a heatmap have no trace paths to wait for
+            "() => document.querySelectorAll('.jp-Notebook .js-plotly-plot .main-svg text')"
+            ".length > 40 && document.querySelectorAll('.jp-Notebook .js-plotly-plot')"
+            ".length >= 2",
+            timeout=60_000,
+        )
+        assert nb.error_outputs() == [], nb.diagnostics()
+        texts = _measure(nb)
+        _screenshot(nb, "dark_theme2_table", 0)
+        path = _screenshot(nb, "dark_theme2_fit_explorer", 1)
+        cells = [t for t in texts if t["plot"] == 0 and t["bg"] != "17,17,17"]
+        assert cells, "the table's cell texts keep their light cells"
+        assert {t["plot"] for t in texts} == {0, 1}
+        low = _low_contrast(texts)
+        assert not low, f"text below {MIN_TEXT_CONTRAST}:1 in JupyterLab Dark: {low}"
+        print(
+            f"\ntheme-2 explorer and table in JupyterLab Dark: {len(texts)} texts, contrast "
+            f"min {min(t['contrast'] for t in texts):.2f}; screenshot {path}"
+        )
+    finally:
+        nb.close()
+
+
+def test_switching_to_light_leaves_figures_as_plotly_draws_them(welcome: NotebookPage) -> None:
+    """Live switch to JupyterLab Light: no re-run, and every figure is the light one."""
+    welcome.page.bring_to_front()
+    _set_lab_theme(welcome, "JupyterLab Light", light=True)
+    try:
+        texts = _measure(welcome)
+        path = _screenshot(welcome, "light_00_welcome_explorer")
+        changed = [t for t in texts if t["inline"] and t["fill"] != t["inline"]]
+        assert not changed, f"the stylesheet acted in light mode: {changed}"
+        papers = welcome.page.evaluate(_PAPERS)
+        assert papers and all(p == "rgb(255, 255, 255)" for p in papers), papers
+        assert not _low_contrast(texts)
+        assert all(t["bg"] == "255,255,255" for t in texts)
+        print(f"\nJupyterLab Light: {len(texts)} texts as plotly drew them; screenshot {path}")
+    finally:
+        _set_lab_theme(welcome, "JupyterLab Dark", light=False)
+    assert not _low_contrast(_measure(welcome)), "back in dark: text unreadable"
