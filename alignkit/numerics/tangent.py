@@ -273,9 +273,8 @@ def tangent_frames(
     k = frame0.shape[1]
     size = chunk or _chunk_size(n, 1 + k, field)
     fn = field.tangent
-    hs = (grid[1:] - grid[:-1]).tolist()
     ts = list(grid[:-1].unbind())
-    hts = [torch.as_tensor(h, dtype=grid.dtype, device=grid.device) for h in hs]
+    hts = (grid[1:] - grid[:-1]).tolist()  # Python floats: fewer tensor ops per stage
     parts: list[tuple[torch.Tensor, ...]] = []
     with torch.no_grad():
         for xc in x0.split(size):
