@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import alignkit
-from alignkit import _checks, cli, device, live
+from alignkit import _checks, cli, device, live, theme
 from alignkit.numerics import functional, hessian, hvp, lanczos, ode, trace
 from alignkit.stability import (
     alignment,
@@ -57,7 +57,7 @@ NAN, INF = math.nan, math.inf
 REQUIRED_PREFIXES = (
     "alignkit._checks", "alignkit.device", "alignkit.live", "alignkit.cli",
     "alignkit.numerics", "alignkit.stability", "alignkit.static", "alignkit.share",
-    "alignkit.site", "alignkit.exercises",
+    "alignkit.site", "alignkit.exercises", "alignkit.theme",
 )  # fmt: skip
 # Themes 2 and 3 (alignkit.divergences, alignkit.manifold) have their own bad-input tests;
 # they are skipped here. Other shared modules (the static site builder) are enumerated and
@@ -71,6 +71,9 @@ EXEMPT_FUNCTIONS: dict[str, str] = {
     "alignkit.cli.notebooks_dir": "no parameters",
     "alignkit.device.fast_mode": "no parameters",
     "alignkit.exercises.names": "no parameters",
+    "alignkit.theme.get_theme": "no parameters (a bad ALIGNKIT_THEME: test_plotting_theme.py)",
+    "alignkit.theme.theme_layout": "no parameters",
+    "alignkit.theme.panel_style_widget": "no parameters",
     "alignkit.exercises.Exercise.compare": "a comparison each registry entry defines, not input",
     # any object is a valid argument
     "alignkit.device.pick": "returns one of its two arguments unchanged; any object is valid",
@@ -408,6 +411,22 @@ TABLE: dict[str, Entry] = {
         device.describe, lambda: {"device": "cpu"}, {"device": DEVICE}
     ),
     "alignkit.device.to_numpy": Entry(device.to_numpy, lambda: {"x": [1.0]}, {"x": [object()]}),
+    # ---- alignkit.theme (figure colours; alignkit.plotting.set_theme forwards here) ----
+    "alignkit.theme.set_theme": Entry(
+        theme.set_theme, lambda: {"theme": "auto"}, {"theme": ["blue", "Dark", "", None, 3]}
+    ),
+    "alignkit.theme.theme_css": Entry(
+        theme.theme_css,
+        lambda: {},
+        {
+            "scope": ["", "body { x", 3],
+            "fg": [None, "red;}"],
+            "muted": ["</style>"],
+            "grid": [""],
+            "surface": [1.5],
+            "figures": [1, "yes"],
+        },
+    ),
     # ---- alignkit.live ----
     "alignkit.live.LivePanel": Entry(
         live.LivePanel,
