@@ -23,7 +23,8 @@ Three modes, chosen with :func:`set_theme` or the ``ALIGNKIT_THEME`` environment
     plotly's ``plotly_dark`` template (background ``#111111``, JupyterLab Dark's own) and a
     lighter red for ``COLORS["bad"]``, for figures built afterwards.
 
-A theme applies to figures built after the call: re-run the explorer cells.
+A theme applies to figures built after the call: re-run the explorer cells. The rendered
+site (:mod:`alignkit.site.page`) uses the same stylesheet under ``prefers-color-scheme: dark``.
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def theme_css(
         f"{{ stroke: {_DARK_RED} !important; }}",
         f"{fig} .menulayer rect.updatemenu-item-rect {{ fill: {surface} !important; }}",
         f"{fig} .menulayer text {{ fill: {fg} !important; }}",
+        f"{fig} rect.slider-rail-rect {{ fill: {surface} !important; }}",
         f"{fig} .modebar-group {{ background: transparent !important; }}",
         f"{fig} .modebar-btn path {{ fill: {muted} !important; }}",
         f"{fig} .gl-container > div {{ background: #fff; border-radius: 6px; }}",

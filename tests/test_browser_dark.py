@@ -14,11 +14,13 @@ paper. Screenshots go to ``tests/artifacts/lab/`` (``dark_*.png``, ``light_*.png
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import plotly.graph_objects as go
 import pytest
 from jupyterlab_driver import (
     DARK_THEME,
@@ -34,9 +36,11 @@ from jupyterlab_driver import (
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "lab"
+SITE_ARTIFACTS = ARTIFACTS.parent / "site"
 WELCOME = "00_welcome.ipynb"
 EXTRA = "dark_theme_check.ipynb"
 MIN_TEXT_CONTRAST = 4.5  # WCAG AA for text
+_PLOTLY = "application/vnd.plotly.v1+json"
 
 
 def _extra_notebook() -> str:
@@ -54,7 +58,7 @@ def _extra_notebook() -> str:
 
 # Page-side measurement: every visible text of every plotly figure of the notebook.
 _MEASURE = r"""
-() => {
+(root) => {
   const parse = (c) => {
     const m = (c || '').match(/rgba?\(([^)]+)\)/);
     if (!m) return c === 'white' ? [255, 255, 255, 1] : null;
@@ -93,7 +97,7 @@ _MEASURE = r"""
   };
   const inside = (box, x, y) => box.left <= x && x <= box.right && box.top <= y && y <= box.bottom;
   const out = [];
-  document.querySelectorAll('.jp-Notebook .js-plotly-plot').forEach((plot, k) => {
+  document.querySelectorAll(root + ' .js-plotly-plot').forEach((plot, k) => {
     let base = pageBackground(plot);
     const paper = plot.querySelector('.main-svg');
     const paperColour = parse(getComputedStyle(paper).backgroundColor);
@@ -129,12 +133,12 @@ _MEASURE = r"""
 }
 """
 
-_PAPERS = """() => Array.from(document.querySelectorAll('.jp-Notebook .js-plotly-plot'))
+_PAPERS = """(root) => Array.from(document.querySelectorAll(root + ' .js-plotly-plot'))
   .map(p => getComputedStyle(p.querySelector('.main-svg')).backgroundColor)"""
 
 
 def _measure(nb: NotebookPage) -> list[dict[str, Any]]:
-    return list(nb.page.evaluate(_MEASURE))
+    return list(nb.page.evaluate(_MEASURE, ".jp-Notebook"))
 
 
 def _low_contrast(texts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,7 +198,7 @@ def test_lab_is_dark_and_the_panel_stylesheet_survives(welcome: NotebookPage) ->
         "() => document.querySelectorAll('.jp-OutputArea-output .alignkit-theme-css style').length"
     )
     assert n_styles >= 1, "the panel's <style> was sanitised away or never shown"
-    papers = welcome.page.evaluate(_PAPERS)
+    papers = welcome.page.evaluate(_PAPERS, ".jp-Notebook")
     assert papers and all(p == "rgba(0, 0, 0, 0)" for p in papers), papers
 
 
@@ -259,7 +263,7 @@ def test_switching_to_light_leaves_figures_as_plotly_draws_them(welcome: Noteboo
         path = _screenshot(welcome, "light_00_welcome_explorer")
         changed = [t for t in texts if t["inline"] and t["fill"] != t["inline"]]
         assert not changed, f"the stylesheet acted in light mode: {changed}"
-        papers = welcome.page.evaluate(_PAPERS)
+        papers = welcome.page.evaluate(_PAPERS, ".jp-Notebook")
         assert papers and all(p == "rgb(255, 255, 255)" for p in papers), papers
         assert not _low_contrast(texts)
         assert all(t["bg"] == "255,255,255" for t in texts)
@@ -267,3 +271,68 @@ def test_switching_to_light_leaves_figures_as_plotly_draws_them(welcome: Noteboo
     finally:
         _set_lab_theme(welcome, "JupyterLab Dark", light=False)
     assert not _low_contrast(_measure(welcome)), "back in dark: text unreadable"
+
+
+def _site_page(out: Path) -> Path:
+    """A rendered page (alignkit.site) with a static explorer, a figure and a table."""
+    from alignkit.divergences.plots import plot_table
+    from alignkit.divergences.views import catalogue_view
+    from alignkit.site.page import render_page
+    from alignkit.stability.widgets import gd_explorer
+    from alignkit.static import static_html
+
+    panel = gd_explorer()
+    try:
+        explorer = static_html(panel.static_figure())
+        still = json.loads(go.Figure(panel.figure).to_json())
+    finally:
+        panel.close()
+    table = json.loads(plot_table(catalogue_view(alpha=0.5)).to_json())
+    cell = nbformat.v4.new_code_cell("gd_explorer()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", {"text/html": explorer, "text/plain": "panel"}),
+        nbformat.v4.new_output("display_data", {_PLOTLY: still, "text/plain": "figure"}),
+        nbformat.v4.new_output("display_data", {_PLOTLY: table, "text/plain": "table"}),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Dark page"), cell])
+    path = out / "page.html"
+    path.write_text(render_page(nb))
+    return path
+
+
+def test_site_page_follows_prefers_color_scheme(browser: Any, tmp_path: Path) -> None:
+    """The rendered site: a dark system gets dark, readable figures; a light one, plotly's."""
+    url = _site_page(tmp_path).as_uri()
+    SITE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page()
+    try:
+        for scheme in ("dark", "light"):
+            page.emulate_media(color_scheme=scheme)
+            page.goto(url)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.js-plotly-plot .main-svg text').length > 30"
+                " && document.querySelectorAll('.js-plotly-plot').length >= 3",
+                timeout=60_000,
+            )
+            texts = list(page.evaluate(_MEASURE, "body"))
+            papers = page.evaluate(_PAPERS, "body")
+            page.screenshot(path=str(SITE_ARTIFACTS / f"{scheme}_page.png"), full_page=True)
+            assert {t["plot"] for t in texts} == {0, 1, 2}, texts
+            low = _low_contrast(texts)
+            assert not low, f"{scheme}: text below {MIN_TEXT_CONTRAST}:1: {low}"
+            if scheme == "dark":
+                assert all(p == "rgba(0, 0, 0, 0)" for p in papers), papers
+                on_page = [t for t in texts if t["bg"] == "22,24,28"]  # --bg #16181c
+                assert len(on_page) > len(texts) // 2
+                sliders = [t for t in texts if t["text"].startswith("learning rate η")]
+                assert sliders, "the static explorer's slider label was not measured"
+            else:
+                assert all(p == "rgb(255, 255, 255)" for p in papers), papers
+                changed = [t for t in texts if t["inline"] and t["fill"] != t["inline"]]
+                assert not changed, f"the dark rules acted on a light page: {changed}"
+            print(
+                f"\nsite page, {scheme} scheme: {len(texts)} texts, contrast min "
+                f"{min(t['contrast'] for t in texts):.2f}"
+            )
+    finally:
+        page.close()

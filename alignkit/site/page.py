@@ -24,6 +24,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from alignkit._checks import check_instance, check_int
+from alignkit.theme import theme_css
 
 __all__ = ["notebook_title", "notebook_summary", "render_page", "is_solution", "STATIC_MARK"]
 
@@ -169,6 +170,20 @@ nav.top button { font: inherit; }
 table { border-collapse: collapse; } td, th { border: 1px solid var(--line); padding: .2rem .5rem; }
 math[display="block"] { margin: .8rem 0; font-size: 1.1em; }
 """
+# A reader whose system is dark gets dark figures too: the stylesheet JupyterLab Dark gets
+# (alignkit.theme), scoped by the media query and drawn in the page's own colours; code is
+# highlighted with a dark Pygments style.
+CSS += (
+    _formatter.get_style_defs(".hl")
+    + "\n@media (prefers-color-scheme: dark) {\n"
+    ".figure, .explorer { background: var(--bg); }\n"
+    "pre.error { color: #ff6e7f; } a { color: #8ab4f8; }\n"
+    + theme_css("body", fg="var(--fg)", muted="var(--muted)", grid="var(--line)",
+                surface="var(--code)")
+    + "\n"
+    + HtmlFormatter(style="github-dark").get_style_defs(".hl")
+    + "\n.code .hl { background: var(--code); }\n}\n"
+)  # fmt: skip
 
 
 def page_shell(title: str, body: str, *, plotly: bool, extra_head: str = "") -> str:
@@ -177,7 +192,7 @@ def page_shell(title: str, body: str, *, plotly: bool, extra_head: str = "") -> 
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{CSS}{_formatter.get_style_defs('.hl')}"
+        f"<title>{html.escape(title)}</title><style>{CSS}"
         f"</style>{extra_head}{script}</head><body>{body}</body></html>"
     )
 
