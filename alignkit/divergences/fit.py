@@ -2,12 +2,12 @@
 
 One call fits a whole panel: settings (divergence, α) × initialisations are a batch of
 independent parameter vectors optimised together (Adam on μ and log σ, its gradient in
-closed form (:mod:`.quadrature`), or on the mean and a Cholesky factor in d-D). The objective is the trapezoid rule on a fixed grid that
-resolves both the target's narrowest mode and the widest model, with the integrand
-q·f̃(p/q) computed from log densities (:meth:`Divergence.integrand`), so it stays finite
-and NaN-free when the model sits far from the target. Settings whose objective becomes
-infinite or whose model leaves the quadrature window are flagged (``diverged``), not
-raised.
+closed form (:mod:`.quadrature`), or on the mean and a Cholesky factor in d-D). The
+objective is the trapezoid rule on a fixed grid that resolves both the target's narrowest
+mode and the widest model, with the integrand q·f̃(p/q) computed from log densities
+(:meth:`Divergence.integrand`), so it stays finite and NaN-free when the model sits far
+from the target. Settings whose objective becomes infinite or whose model leaves the
+quadrature window are flagged (``diverged``), not raised.
 
 Taught in ``notebooks/03_f_divergences_mode_seeking.ipynb``.
 """

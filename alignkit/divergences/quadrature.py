@@ -16,7 +16,7 @@ import torch
 
 from alignkit.divergences.catalogue import _LOG2, _NEAR_KL, Divergence, alpha_integrand
 
-__all__ = ["quadrature_value_and_grad"]
+__all__: list[str] = []  # the fits' inner loop: callers check the arguments
 
 Tensor = torch.Tensor
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -74,16 +74,35 @@ def _batched_integrand(
     return out
 
 
-def _slope_other(name: str, log_p: Tensor, log_q: Tensor) -> Tensor | None:
-    """∂(q·f̃(p/q))/∂log q in closed form for the generators outside the α family."""
-    p, q = torch.exp(log_p), torch.exp(log_q)
+def _other_value_and_slope(name: str, lp: Tensor, lq: Tensor) -> tuple[Tensor, Tensor] | None:
+    """q·f̃(p/q) and its slope in log q in closed form for the generators outside the α
+    family (``None`` for any other): sharing the exponentials between the two."""
+    p, q = torch.exp(lp), torch.exp(lq)
     if name == "jensen_shannon":  # ½[p(log p − log m) + q(log q − log m)], m = (p + q)/2
-        return 0.5 * q * (log_q - torch.logaddexp(log_p, log_q) + _LOG2)
+        log_m = torch.logaddexp(lp, lq) - _LOG2
+        slope = 0.5 * q * (lq - log_m)
+        return 0.5 * p * (lp - log_m) + slope, slope
     if name == "total_variation":  # ½|p − q| (subgradient 0 where p = q)
-        return -0.5 * q * torch.sign(p - q)
+        diff = p - q
+        return 0.5 * diff.abs(), -0.5 * q * torch.sign(diff)
     if name == "jeffreys":  # (p − q)(log p − log q)
-        return -q * (log_p - log_q) - (p - q)
+        diff, d = p - q, lp - lq
+        return diff * d, -q * d - diff
     return None
+
+
+def _near_value_and_slope(a: float, c: float, lp: Tensor, lq: Tensor) -> tuple[Tensor, Tensor]:
+    """The α family within 10⁻³ of α = 0 or 1 (:func:`alpha_integrand`'s exact branches:
+    [q·r_α − (p − q)]/(α − 1) near 0, [p·r_{α−1} − (p − q)]/α near 1, r_β = expm1(βd)/β,
+    r_0 = d) and its slope −c·q·r_α."""
+    p, q, d = torch.exp(lp), torch.exp(lq), lp - lq
+    r = d if a == 0.0 else torch.expm1(a * d) / a
+    if abs(a) < _NEAR_KL:
+        value = (q * r - (p - q)) / (a - 1.0)
+    else:
+        b = a - 1.0
+        value = (p * (d if b == 0.0 else torch.expm1(b * d) / b) - (p - q)) / a
+    return c * value, -c * q * r
 
 
 def _integrand_and_slope(plan: _Plan, log_p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
@@ -98,61 +117,66 @@ def _integrand_and_slope(plan: _Plan, log_p: Tensor, log_q: Tensor) -> tuple[Ten
     α family's exponent log T is floored only once formed (its size is what makes the
     divergence infinite beyond the cliff), never log p inside it.
     """
-    shape = (-1,) + (1,) * (log_q.ndim - 1)
-    q = torch.exp(log_q.clamp_min(_EXP_FLOOR))
+    # the rows outside the generic pass (within 10⁻³ of α = 0 or 1, other generators) are
+    # finite wherever the model is a Gaussian, so both their densities are floored
+    lp = log_p.clamp_min(_EXP_FLOOR)
+    rows: dict[int, tuple[Tensor, Tensor]] = {}
+    for i in plan.near:
+        a_i, c_i = plan.divs[i].alpha_form  # type: ignore[misc]
+        rows[i] = _near_value_and_slope(a_i, c_i, lp, log_q[i].clamp_min(_EXP_FLOOR))
+    for i in plan.other:
+        div, lq = plan.divs[i], log_q[i].clamp_min(_EXP_FLOOR)
+        known = _other_value_and_slope(div.name, lp, lq)
+        if known is None:  # a generator without a closed form here: autograd, elementwise
+            with torch.enable_grad():
+                lq = lq.detach().requires_grad_(True)
+                value_i = div.integrand(lp, lq)
+                known = value_i.detach(), torch.autograd.grad(value_i.sum(), lq)[0]
+        rows[i] = known
+    if not plan.generic and len(rows) == 1 == log_q.shape[0]:  # one setting: no copies
+        return rows[0][0][None], rows[0][1][None]
     if plan.generic:
+        shape = (-1,) + (1,) * (log_q.ndim - 1)
         a, c = plan.alpha.reshape(shape), plan.scale.reshape(shape)
-        p = torch.exp(log_p.clamp_min(_EXP_FLOOR))
+        q = torch.exp(log_q.clamp_min(_EXP_FLOOR))
+        p = torch.exp(lp)
         arg = torch.addcmul(a * log_p, 1.0 - a, log_q).clamp_min_(_EXP_FLOOR)
         t_q = torch.exp_(arg).sub_(q)  # T − q
         value = torch.addcmul(t_q, a, p - q, value=-1.0).mul_(c / (a * (a - 1.0)))
         slope = t_q.mul_(-c / a)
     else:
         value, slope = torch.empty_like(log_q), torch.empty_like(log_q)
-    # the rows outside the generic pass (within 10⁻³ of α = 0 or 1, other generators) are
-    # finite wherever the model is a Gaussian, so both their densities are floored
-    lp = log_p.clamp_min(_EXP_FLOOR)
-    for i in plan.near:
-        a_i, c_i = plan.divs[i].alpha_form  # type: ignore[misc]
-        lq = log_q[i].clamp_min(_EXP_FLOOR)
-        value[i] = alpha_integrand(lp, lq, a_i, c_i)
-        d = lp - lq
-        ratio = d if a_i == 0.0 else torch.expm1(a_i * d) / a_i
-        slope[i] = -c_i * q[i] * ratio
-    for i in plan.other:
-        div = plan.divs[i]
-        lq = log_q[i].clamp_min(_EXP_FLOOR)
-        value[i] = div.integrand(lp, lq)
-        known = _slope_other(div.name, lp, lq)
-        if known is None:  # a generator without a closed form here: autograd, elementwise
-            with torch.enable_grad():
-                lq = lq.detach().requires_grad_(True)
-                known = torch.autograd.grad(div.integrand(lp, lq).sum(), lq)[0]
-        slope[i] = known
+    for i, (value_i, slope_i) in rows.items():
+        value[i], slope[i] = value_i, slope_i
     return value, slope
 
 
 class _WithGradient(torch.autograd.Function):
-    """Returns ``value`` with the precomputed gradients ``d_mu``, ``d_ls`` of (μ, log σ)."""
+    """Returns ``value`` (S, ...) with precomputed gradients ``d_a``, ``d_b`` of two parameter
+    tensors (shapes (S, ...) or (S, ..., k)): autograd then only scales them."""
 
     @staticmethod
     def forward(
         ctx: torch.autograd.function.FunctionCtx,
-        mu: Tensor,
-        log_sigma: Tensor,
+        param_a: Tensor,
+        param_b: Tensor,
         value: Tensor,
-        d_mu: Tensor,
-        d_ls: Tensor,
+        d_a: Tensor,
+        d_b: Tensor,
     ) -> Tensor:
-        ctx.save_for_backward(d_mu, d_ls)
+        ctx.save_for_backward(d_a, d_b)
         return value.clone()
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
     ) -> tuple[Tensor, Tensor, None, None, None]:
-        d_mu, d_ls = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * d_mu, grad * d_ls, None, None, None
+        d_a, d_b = ctx.saved_tensors  # type: ignore[attr-defined]
+
+        def scaled(d: Tensor) -> Tensor:
+            return grad.reshape(grad.shape + (1,) * (d.ndim - grad.ndim)) * d
+
+        return scaled(d_a), scaled(d_b), None, None, None
 
 
 def quadrature_value_and_grad(

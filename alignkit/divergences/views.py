@@ -19,7 +19,6 @@ from alignkit.device import to_numpy
 from alignkit.divergences.align import metrics, train_fdpg
 from alignkit.divergences.catalogue import LABELS, Divergence, get, names
 from alignkit.divergences.fit import GaussianFit, fit_panel, objective, quadrature_grid
-from alignkit.divergences.fit_2d import grid_2d
 from alignkit.divergences.landscape import (
     Landscape,
     _quadratic_min,
@@ -35,6 +34,7 @@ from alignkit.divergences.toylm import (
     reward_target,
     toy_lm,
 )
+from alignkit.divergences.views_2d import Fit2DView, fit2d_explorer_view, fit2d_view, target_2d
 
 __all__ = [
     "FitView",
@@ -47,6 +47,7 @@ __all__ = [
     "comparison_view",
     "Fit2DView",
     "fit2d_view",
+    "fit2d_explorer_view",
     "AlignmentView",
     "alignment_view",
     "TradeoffView",
@@ -248,48 +249,6 @@ def comparison_view(
     x = np.linspace(float(target.means.min()) - 4, float(target.means.max()) + 4, 300)
     labels = tuple(_label(n, a) for n, a in settings)
     return ComparisonView(labels, x, to_numpy(target.pdf(torch.from_numpy(x))), fit)
-
-
-def target_2d() -> GaussianMixture:
-    """The 2-D explorers' target: three modes of std 0.6, weights 0.4, 0.35, 0.25."""
-    return GaussianMixture(
-        [[-2.0, -1.0], [2.0, -1.0], [0.0, 2.2]], [0.6, 0.6, 0.6], [0.4, 0.35, 0.25]
-    )
-
-
-@dataclass(frozen=True)
-class Fit2DView:
-    """2-D target density on a grid and the Gaussian fits (means, covariances) per divergence."""
-
-    labels: tuple[str, ...]
-    axis_x: np.ndarray  # (n,)
-    axis_y: np.ndarray  # (n,)
-    density: np.ndarray  # (n, n) target density, [y, x]
-    means: np.ndarray  # (S, 2)
-    covariances: np.ndarray  # (S, 2, 2)
-    values: np.ndarray  # (S,)
-    diverged: np.ndarray  # (S,)
-
-
-def fit2d_view(
-    divergences: tuple[str, ...] = ("forward_kl", "reverse_kl", "jensen_shannon"),
-    *,
-    init: tuple[float, float, float] = (0.5, 0.5, 1.0),
-    steps: int = 200,
-) -> Fit2DView:
-    """Fit N(m, Σ) to a three-mode 2-D mixture with each divergence, from one start."""
-    target = target_2d()
-    settings = [(n, math.nan) for n in divergences]
-    fit = fit_panel(target, settings, torch.tensor([init], dtype=torch.float64), steps=steps)
-    nodes, axis, _ = grid_2d(target, per_std=1.0, max_n=80)
-    n = len(axis)
-    dens = to_numpy(target.pdf(nodes)).reshape(n, n).T  # rows y, columns x
-    xs = to_numpy(nodes[:, 0].reshape(n, n)[:, 0])
-    ys = to_numpy(nodes[:, 1].reshape(n, n)[0, :])
-    return Fit2DView(
-        tuple(LABELS[d] for d in divergences), xs, ys, dens, to_numpy(fit.mean[:, 0]),
-        to_numpy(fit.std[:, 0]), to_numpy(fit.value[:, 0]), to_numpy(fit.diverged[:, 0]),
-    )  # fmt: skip
 
 
 # --- the toy LM (notebook 04) ---------------------------------------------------------

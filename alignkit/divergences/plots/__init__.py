@@ -13,7 +13,7 @@ from alignkit.divergences.plots.fits import (
     plot_fit,
     update_fit,
 )
-from alignkit.divergences.plots.fits2d import plot_fit2d
+from alignkit.divergences.plots.fits2d import plot_fit2d, plot_fit2d_live, update_fit2d
 
 __all__ = [
     "plot_alignment",
@@ -27,4 +27,6 @@ __all__ = [
     "plot_fit",
     "update_fit",
     "plot_fit2d",
+    "plot_fit2d_live",
+    "update_fit2d",
 ]

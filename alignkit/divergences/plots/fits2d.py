@@ -1,14 +1,15 @@
-"""Figure of the 2-D Gaussian fits (notebook 03)."""
+"""Figures of the 2-D Gaussian fits (notebook 03): several divergences side by side, and the
+live 2-D explorer's one fit with its descent."""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from alignkit.divergences.views import Fit2DView
-from alignkit.plotting import COLORS, base_layout
+from alignkit.divergences.views_2d import Fit2DView
+from alignkit.plotting import COLORS, apply_traces, base_layout
 
-__all__ = ["plot_fit2d"]
+__all__ = ["plot_fit2d", "plot_fit2d_live", "update_fit2d"]
 
 _CYCLE = [COLORS["main"], COLORS["second"], COLORS["third"], COLORS["accent"]]
 
@@ -43,3 +44,54 @@ def plot_fit2d(
     base_layout(fig, width=width, height=height)
     fig.update_layout(title_text=title or "2-D: Gaussian fits (2σ ellipses) to a three-mode target")
     return fig
+
+
+def _live_traces(view: Fit2DView) -> dict[str, dict[str, object]]:
+    mean, cov = view.means[0], view.covariances[0]
+    e = _ellipse(mean, cov)
+    flag = " ⚠ diverged" if view.diverged[0] else ""
+    value = f"{view.values[0]:.3g}" if np.isfinite(view.values[0]) else "∞"
+    sd = np.sqrt(np.maximum(np.linalg.eigvalsh(cov), 0.0))
+    title = (
+        f"{view.labels[0]}: mean ({mean[0]:.2f}, {mean[1]:.2f}), axes σ = {sd[1]:.2f}, "
+        f"{sd[0]:.2f}, D = {value}{flag}"
+    )
+    path = view.paths[0] if view.paths is not None else mean[None]
+    start = view.start if view.start is not None else np.full(3, np.nan)
+    return {
+        "target p": {"x": view.axis_x, "y": view.axis_y, "z": view.density},
+        "start": {"x": [start[0]], "y": [start[1]]},
+        "descent of the mean": {"x": path[:, 0], "y": path[:, 1]},
+        "fit (2σ ellipse)": {"x": e[0], "y": e[1]},
+        "fit mean": {"x": [mean[0]], "y": [mean[1]]},
+        "_layout": {"title.text": title},
+    }
+
+
+def plot_fit2d_live(view: Fit2DView, *, width: int | None = 640, height: int = 560) -> go.Figure:
+    """One fit on the 2-D target: density contours, the start, the descent of the mean and
+    the fitted 2σ ellipse (the 2-D explorer of notebook 03; :func:`update_fit2d` moves it)."""
+    fig = go.Figure(
+        [
+            go.Contour(name="target p", colorscale="Greys", showscale=False,
+                       contours={"coloring": "fill"}, ncontours=12, opacity=0.6),
+            go.Scatter(name="start", mode="markers",
+                       marker={"color": COLORS["accent"], "size": 11, "symbol": "x"}),
+            go.Scatter(name="descent of the mean", mode="lines",
+                       line={"color": COLORS["accent"], "dash": "dot"}),
+            go.Scatter(name="fit (2σ ellipse)", mode="lines",
+                       line={"color": COLORS["main"], "width": 3}),
+            go.Scatter(name="fit mean", mode="markers",
+                       marker={"color": COLORS["main"], "size": 10}),
+        ]
+    )  # fmt: skip
+    fig.update_xaxes(title_text="x₁")
+    fig.update_yaxes(title_text="x₂", scaleanchor="x", scaleratio=1)
+    base_layout(fig, width=width, height=height)
+    update_fit2d(fig, view)
+    return fig
+
+
+def update_fit2d(fig: go.Figure, view: Fit2DView) -> None:
+    """Move a :func:`plot_fit2d_live` figure to a new view (traces by name)."""
+    apply_traces(fig, _live_traces(view))
