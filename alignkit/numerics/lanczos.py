@@ -117,8 +117,18 @@ def rademacher(
         raise TypeError(f"dtype must be a real torch dtype (not bool), got {dtype!r}")
     if not dtype.is_floating_point and dtype.is_signed is False:
         raise ValueError(f"dtype must be signed (entries are -1 and +1), got {dtype}")
-    bits = torch.randint(0, 2, shape, generator=generator, device=generator.device)
-    return (2 * bits - 1).to(dtype)
+    bits = torch.randint(0, 2, shape, generator=generator, device=generator.device, dtype=dtype)
+    return bits.mul_(2).sub_(1)  # the stream of randint's int64 bits, drawn in dtype directly
+
+
+def _reorthogonalise(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """w minus its projection on q's orthonormal rows: classical Gram-Schmidt, repeated once
+    when the first pass removed most of w (Daniel, Gragg, Kaufman & Stewart 1976)."""
+    before = w.norm()
+    w = w - q.T @ (q @ w)
+    if bool(w.norm() < 0.7071 * before):
+        w = w - q.T @ (q @ w)
+    return w
 
 
 def _tridiagonal(alpha: list[torch.Tensor], beta: list[torch.Tensor]) -> torch.Tensor:
@@ -191,9 +201,11 @@ def _lanczos(
     for j in range(m_max):
         w = matvec(basis[j])
         alpha.append(torch.dot(w, basis[j]))
+        w = w - alpha[j] * basis[j]  # the three-term recurrence, then full reorthogonalisation
+        if j > 0:
+            w = w - beta[j - 1] * basis[j - 1]  # beta is 0 where a block restarted
         q = basis[: j + 1]
-        w = w - q.T @ (q @ w)
-        w = w - q.T @ (q @ w)  # twice is enough (Kahan-Parlett)
+        w = _reorthogonalise(w, q)
         b = w.norm()
         beta.append(b)
         tri = _tridiagonal(alpha, beta[:-1])
@@ -217,8 +229,7 @@ def _lanczos(
         if breakdown:
             beta[-1] = torch.zeros_like(b)
             w = torch.randn(d, generator=generator, device=w.device, dtype=w.dtype)
-            w = w - q.T @ (q @ w)
-            w = w - q.T @ (q @ w)
+            w = _reorthogonalise(_reorthogonalise(w, q), q)
             b = w.norm()
             block = j + 1
         basis[j + 1] = w / b

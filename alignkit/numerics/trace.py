@@ -43,6 +43,9 @@ def _probe_blocks(samples: int, block_size: int) -> list[int]:
     return sizes + ([samples % block_size] if samples % block_size else [])
 
 
+_PROJECT_ROWS = 32  # probes drawn and projected together (Q is read once per chunk)
+
+
 def _deflated_hutchinson(
     matvec: Matvec,
     q: torch.Tensor,
@@ -55,12 +58,14 @@ def _deflated_hutchinson(
     ``q`` (m, d) has orthonormal rows (m = 0: plain Hutchinson).
     """
     quads = []
-    for b in _probe_blocks(samples, block_size):
-        z = rademacher((b, q.shape[1]), gen, dtype=q.dtype)
+    chunk = max(block_size, _PROJECT_ROWS)  # project many probes per pass over Q
+    for c in _probe_blocks(samples, chunk):
+        zc = rademacher((c, q.shape[1]), gen, dtype=q.dtype)
         if q.shape[0] > 0:
-            z = z - (z @ q.T) @ q
-        az = matvec(z[0]).unsqueeze(0) if block_size == 1 else matvec(z)
-        quads.append((z * az).sum(dim=1))
+            zc = zc - (zc @ q.T) @ q
+        for z in zc.split(block_size):
+            az = matvec(z[0]).unsqueeze(0) if block_size == 1 else matvec(z)
+            quads.append((z * az).sum(dim=1))
     return _mean_and_stderr(torch.cat(quads))
 
 
