@@ -470,6 +470,54 @@ def profile(
     return out
 
 
+def trace_accuracy(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    tr_ref: float,
+    n_eig: int,
+    deflate: int,
+    probes_a: int,
+    probes_plain: int,
+    seeds: int,
+) -> dict[str, Any]:
+    """Actual errors of the two trace estimators as timed, over ``seeds`` fresh seeds (untimed).
+
+    (a)'s shared Lanczos run with its deflation and probes, and plain Hutchinson with the
+    plain probe count (the estimator of a0, b and c: Rademacher probes, the same law).
+    """
+    if seeds < 1:
+        return {}
+    kw: dict[str, Any] = {"loss": "cross_entropy"}
+    err_a, err_p, rse_a, rse_p = [], [], [], []
+    for s in range(seeds):
+        _, tr = top_eigenvalues_and_trace(
+            model, x, y, iters=n_eig, tol=0.0, samples=probes_a, deflate=deflate,
+            seed=5000 + s, **kw,
+        )  # fmt: skip
+        plain = hutchinson_trace(model, x, y, samples=probes_plain, seed=6000 + s, **kw)
+        err_a.append(float(tr.value) / tr_ref - 1)
+        err_p.append(float(plain.value) / tr_ref - 1)
+        rse_a.append(float(tr.stderr) / abs(tr_ref))
+        rse_p.append(float(plain.stderr) / abs(tr_ref))
+
+    def rms(v: list[float]) -> float:
+        return float(np.sqrt(np.mean(np.square(v))))
+
+    return {
+        "seeds": seeds,
+        "a: rms_rel_err": rms(err_a),
+        "plain (a0, b, c): rms_rel_err": rms(err_p),
+        "a: predicted_rse_pooled": rms(rse_a),
+        "plain (a0, b, c): predicted_rse_pooled": rms(rse_p),
+        "a: rel_err": err_a,
+        "plain: rel_err": err_p,
+        "note": "rms_rel_err includes the reference's own standard error "
+        "(reference.trace_stderr / trace); predicted_rse_pooled is the root mean square "
+        "of the runs' own standard errors",
+    }
+
+
 def benchmark(
     name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -599,6 +647,12 @@ def benchmark(
             for part in ("total", "eig", "trace"):
                 key = f"{part}_s_median"
                 ratios[f"{part}: {num} / {den}"] = routes[num][key] / routes[den][key]
+    ratios_min = {
+        f"total: {num} / a": routes[num]["total_s_min"] / routes["a"]["total_s_min"]
+        for num in ("c", "b", "a1", "a0")
+        if num in routes and "a" in routes
+    }
+    accuracy = trace_accuracy(model, x, y, tr_ref, n_lz, m_a, n_a, n_plain, args.accuracy_seeds)
     prof = profile(
         model, x, y, n_lz, m_a, n_a, hvps.get("c_pyhessian") or hvps["b_power"] or 1, n_plain
     )
@@ -635,6 +689,8 @@ def benchmark(
         },
         "routes": routes,
         "time_ratios_median": ratios,
+        "time_ratios_of_minima": ratios_min,
+        "trace_accuracy_untimed": accuracy,
         "profile": prof,
         "trajectories_rel_err_start0": {
             k: [abs(e - lam) / abs(lam) for e in ts[0][:40]] for k, ts in trajs.items()
@@ -660,7 +716,11 @@ def main() -> None:
     p.add_argument("--starts", type=int, default=3, help="start vectors per route for counts")
     p.add_argument("--block", type=int, default=16, help="probes per vmapped call in (a1)")
     p.add_argument("--checkpoints", nargs="+", default=["brief", "converged"])
+    p.add_argument("--accuracy-seeds", type=int, default=12, help="untimed trace-error runs")
     p.add_argument("--out", type=Path, default=RESULT)
+    p.add_argument(
+        "--merge", action="store_true", help="keep --out's other checkpoints (run them apart)"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -699,6 +759,13 @@ def main() -> None:
         "checkpoints": results,
         "wall_seconds": time.perf_counter() - t0,
     }
+    if args.merge and args.out.exists():  # checkpoints run in separate processes (short locks)
+        old = json.loads(args.out.read_text())
+        ran = {r["checkpoint"] for r in results}
+        kept = [r for r in old.get("checkpoints", []) if r["checkpoint"] not in ran]
+        order = sorted(kept + results, key=lambda r: not r["checkpoint"].startswith("brief"))
+        report["checkpoints"] = order
+        report["environment"]["earlier_parts"] = old.get("environment")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for res in results:
