@@ -5,8 +5,12 @@
   Frobenius norm) for a model given as a pure function of its flat parameters.
 - :mod:`alignkit.numerics.functional`: a module and its data as a pure function of the flat
   parameters (loss conventions, ``loss_fn``), the plumbing under ``hessian``.
-- :mod:`alignkit.numerics.lanczos`: matrix-free Lanczos, power iteration and Hutchinson
-  (optionally deflated) on any ``matvec``.
+- :mod:`alignkit.numerics.hvp`: Hessian-vector products of any scalar function of a flat
+  vector, by the route that is cheaper on the device (double backward on a retained
+  gradient graph on CPU, ``jvp`` over ``grad`` with ``vmap``-ed blocks elsewhere).
+- :mod:`alignkit.numerics.lanczos`: matrix-free Lanczos and power iteration on any ``matvec``.
+- :mod:`alignkit.numerics.trace`: Hutchinson trace (optionally Lanczos-deflated, or sharing
+  the eigen-solve's Lanczos run) and Frobenius-norm estimates on any ``matvec``.
 - :mod:`alignkit.numerics.perron`: the Perron root of a cone-preserving linear map to a
   certified tolerance (lower and upper bounds each step; a warning when they do not meet).
 - :mod:`alignkit.numerics.ode`: batched fixed-step solvers (Euler, Heun, RK4) through which
