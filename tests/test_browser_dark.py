@@ -50,6 +50,11 @@ def _extra_notebook() -> str:
         "from alignkit.divergences.widgets import fit_explorer\n\n"
         "plot_table(catalogue_view(alpha=0.5))",
         'fit_explorer(divergence="reverse_kl", init_mean=1.0)',
+        "import plotly.graph_objects as go\n"  # a 3-D scene: WebGL text that CSS cannot reach
+        "from alignkit.plotting import base_layout, set_theme\n\n"
+        'base_layout(go.Figure(go.Scatter3d(x=[0, 1], y=[0, 1], z=[0, 1], name="p")), title="3-D")',
+        'from alignkit.stability.widgets import gd_explorer\n\nset_theme("dark")\ngd_explorer()',
+        'set_theme("light")\nplot_table(catalogue_view(alpha=0.5))',
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
@@ -200,6 +205,12 @@ def test_lab_is_dark_and_the_panel_stylesheet_survives(welcome: NotebookPage) ->
     assert n_styles >= 1, "the panel's <style> was sanitised away or never shown"
     papers = welcome.page.evaluate(_PAPERS, ".jp-Notebook")
     assert papers and all(p == "rgba(0, 0, 0, 0)" for p in papers), papers
+    notes = welcome.page.evaluate(  # the panel's grey status line, e.g. "updated in 3 ms"
+        """() => Array.from(document.querySelectorAll(
+              '.jp-OutputArea-output :has(> .alignkit-theme-css) [style*="color:#666"]'))
+            .map(e => getComputedStyle(e).color)"""
+    )
+    assert notes and all(c != "rgb(102, 102, 102)" for c in notes), notes
 
 
 def test_dark_text_contrast_notebook_00(welcome: NotebookPage) -> None:
@@ -227,23 +238,43 @@ def test_dark_stays_readable_after_a_redraw(welcome: NotebookPage) -> None:
     assert not low, f"after a redraw: {low}"
 
 
-def test_theme_2_explorer_and_table_in_dark(dark_lab: LabServer, browser: Any) -> None:
+def test_theme_2_explorer_table_scene_and_chosen_themes(dark_lab: LabServer, browser: Any) -> None:
+    """A theme-2 explorer, a table, a 3-D scene (auto); then set_theme("dark"), ("light")."""
     nb = open_notebook(browser, dark_lab, EXTRA, timeout=120)
     try:
         nb.run_all(timeout=180)
-        nb.page.wait_for_function(  # a table and a heatmap have no trace paths to wait for
-            "() => document.querySelectorAll('.jp-Notebook .js-plotly-plot .main-svg text')"
-            ".length > 40 && document.querySelectorAll('.jp-Notebook .js-plotly-plot')"
-            ".length >= 2",
+        nb.page.wait_for_function(  # the FigureWidgets draw an empty plot first, then theirs
+            """() => {
+              const plots = document.querySelectorAll('.jp-Notebook .js-plotly-plot');
+              return plots.length >= 5 && [1, 3].every(i => plots[i].querySelector('.trace path'))
+                && plots[3].querySelector('.main-svg').style.background !== ''
+                && plots[0].querySelectorAll('.cell-text').length > 20;
+            }""",
             timeout=60_000,
         )
+        nb.page.wait_for_timeout(500)
         assert nb.error_outputs() == [], nb.diagnostics()
         texts = _measure(nb)
         _screenshot(nb, "dark_theme2_table", 0)
         path = _screenshot(nb, "dark_theme2_fit_explorer", 1)
+        _screenshot(nb, "dark_scene_inset", 2)
+        _screenshot(nb, "dark_set_theme_dark_explorer", 3)
+        _screenshot(nb, "dark_set_theme_light_table", 4)
         cells = [t for t in texts if t["plot"] == 0 and t["bg"] != "17,17,17"]
         assert cells, "the table's cell texts keep their light cells"
-        assert {t["plot"] for t in texts} == {0, 1}
+        assert {t["plot"] for t in texts} == {0, 1, 2, 3, 4}
+        papers = nb.page.evaluate(_PAPERS, ".jp-Notebook")
+        assert papers == ["rgba(0, 0, 0, 0)"] * 3 + ["rgb(17, 17, 17)", "rgb(255, 255, 255)"]
+        scene = nb.page.evaluate(
+            """() => {
+              const plot = document.querySelectorAll('.jp-Notebook .js-plotly-plot')[2];
+              const s = plot.querySelector('.gl-container > div');
+              return s && getComputedStyle(s).backgroundColor;
+            }"""
+        )
+        assert scene == "rgb(255, 255, 255)", f"the 3-D scene has no white inset: {scene}"
+        chosen = [t for t in texts if t["plot"] >= 3 and t["inline"] and t["fill"] != t["inline"]]
+        assert not chosen, f"the stylesheet recoloured a figure whose theme was set: {chosen}"
         low = _low_contrast(texts)
         assert not low, f"text below {MIN_TEXT_CONTRAST}:1 in JupyterLab Dark: {low}"
         print(
