@@ -4,16 +4,23 @@ Same grid of (η, B, seed) settings, same MLP (64-h-10, tanh) on the same digits
 subset, same initial points, same minibatch indices, same number of steps:
 
 - batched: :func:`alignkit.stability.sweep.sgd_sweep` (``diagnostics=False``, one loss
-  check at the end), all settings advancing in one ``vmap(grad)`` step;
+  check at the end): hand-batched forward and analytic gradient in a few ``bmm`` per
+  step for all settings, updated in place; settings sharing a seed share their
+  minibatch gather and one first-layer product (:mod:`alignkit.stability._grid_sgd`);
+- vmap (the route the sweep used before, for the breakdown): the same settings, one
+  ``vmap(grad)`` of the functional model per step and per batch size, indices drawn per
+  step with :func:`minibatch_indices`, a fancy-indexed gather, one loss check at the end;
 - naive: one ``nn.Sequential`` per setting and an ordinary loop with
   ``torch.optim.SGD`` (zero_grad, forward, backward, step). The minibatch indices are
   computed before the timer starts (which favours the naive loop). When the grid is
   large the naive loop runs on a random subset of settings and its time is
   extrapolated per setting (stated in the JSON).
 
+Run it single-threaded (``OMP_NUM_THREADS=1``; ``--threads 1`` sets torch's threads too).
+
 Throughput = settings × steps / second; the ratio is batched / naive. Each timing is
-the best of ``--repeats`` runs, batched and naive interleaved so that both see the same
-machine load. The naive runs' final parameters are compared with
+the best of ``--repeats`` runs, batched, vmap and naive interleaved so that all see the
+same machine load. The naive runs' final parameters are compared with
 the batched ones (they must agree to float tolerance).
 
 Usage::
@@ -36,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.func import grad, vmap
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,6 +88,43 @@ def _naive_setting(
     return seconds, torch.nn.utils.parameters_to_vector(model.parameters()).detach()
 
 
+def _vmap_route(
+    model: Any, lrs: np.ndarray, batch_sizes: list[int], seeds: list[int], steps: int
+) -> tuple[float, torch.Tensor]:
+    """The sweep's previous inner loop, timed: per batch size, all (η, seed) settings take
+    one ``vmap(grad)`` step of the functional model; one full-batch loss at the end.
+
+    Returns (seconds, final parameters in the sweep's (η, B, seed) order, shape (S, d)).
+    """
+    x, y, n = model.x, model.y, model.n
+
+    def batch_loss(th: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((model.apply(th, xb) - yb) ** 2).sum(-1).mean()
+
+    def full_loss(th: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((model.apply(th, x) - y) ** 2).sum(-1).mean()
+
+    step_grad, losses = vmap(grad(batch_loss)), vmap(full_loss)
+    seed_t = torch.tensor(seeds, device=x.device).repeat(len(lrs))  # (η, seed) order
+    lr_col = torch.tensor(lrs, dtype=x.dtype, device=x.device).repeat_interleave(len(seeds))
+    theta0 = model.init(seeds).repeat(len(lrs), 1)
+    finals = []
+    _sync(x.device)
+    tic = time.perf_counter()
+    for b in batch_sizes:
+        theta = theta0.clone()
+        for t in range(steps):
+            idx = minibatch_indices(seed_t, t, n, b, replacement=True)
+            theta = torch.addcmul(
+                theta, lr_col[:, None], step_grad(theta, x[idx], y[idx]), value=-1
+            )
+        losses(theta).sum().item()
+        finals.append(theta.view(len(lrs), len(seeds), -1))
+    _sync(x.device)
+    seconds = time.perf_counter() - tic
+    return seconds, torch.stack(finals, dim=1).reshape(-1, theta0.shape[1])
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = get_device(args.device)
     if args.threads:
@@ -105,7 +150,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = len(lrs) * len(batch_sizes) * len(seeds)
     gen = np.random.default_rng(args.seed)
     subset = np.sort(gen.choice(settings, size=min(args.naive_subset, settings), replace=False))
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     batched_times: list[float] = []
+    vmap_times: list[float] = []
+    vmap_final = torch.empty(0)
     naive_times = np.full((args.repeats, len(subset)), np.inf)
     finals: list[torch.Tensor] = []
     result = None
@@ -116,6 +164,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result.loss.sum().item()
         _sync(device)
         batched_times.append(time.perf_counter() - tic)
+        if not args.skip_vmap:
+            seconds, vmap_final = _vmap_route(model, lrs, batch_sizes, seeds, args.steps)
+            vmap_times.append(seconds)
         finals = []
         for j, s in enumerate(subset):
             seed, b, lr = int(result.seed[s]), int(result.batch_size[s]), float(result.lr[s])
@@ -151,12 +202,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     naive_total = naive_per_setting * settings
     batched = min(batched_times)
     work = settings * args.steps
+    vmap_part: dict[str, Any] = {}
+    if vmap_times:
+        ok = ~result.diverged
+        ref = result.params[ok]
+        scale = ref.abs().amax(dim=1).clamp_min(1e-12)
+        vmap_diff = ((vmap_final[ok] - ref).abs().amax(dim=1) / scale).max()
+        vmap_part = {
+            "vmap_seconds": round(min(vmap_times), 4),
+            "vmap_all_seconds": [round(t, 4) for t in vmap_times],
+            "ratio_vmap_over_naive": round(naive_total / min(vmap_times), 2),
+            "speedup_batched_over_vmap": round(min(vmap_times) / batched, 2),
+            "vmap_parity_max_over_non_diverged": float(vmap_diff),
+        }
     out = {
         "benchmark": "batched SGD sweep vs naive loop of torch.nn models",
         "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "setup": describe(device),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1min_before": load_before,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "model": f"MLP 64-{args.hidden}-10 tanh, square loss on 10 one-hot outputs",
         "n": args.n,
         "dtype": "float32",
@@ -167,6 +233,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "settings": settings,
             "steps": args.steps,
             "sampling": "with replacement, counter-based indices shared by both sides",
+        },
+        "routes": {
+            "batched": (
+                "sgd_sweep(diagnostics=False, check_every=steps, keep_params=True): all "
+                "settings, every step: minibatch gather, forward and analytic gradient as "
+                "batched bmm (settings sharing a seed share the gather and one first-layer "
+                "product), in-place update; chunks by batch size; full-batch loss check "
+                "(divergence and convergence flags) at the end; the timer includes "
+                "building the model and the data"
+            ),
+            "vmap": (
+                "the sweep's previous inner loop: per batch size, vmap(grad) of the "
+                "functional model per step on x[idx], indices from minibatch_indices per "
+                "step, functional update, full-batch loss at the end"
+            ),
+            "naive": (
+                "one nn.Sequential(Linear, Tanh, Linear) per setting, torch.optim.SGD: "
+                "zero_grad, forward on the minibatch, backward, step; indices precomputed "
+                "outside the timer; full-batch loss at the end"
+            ),
         },
         "repeats": args.repeats,
         "batched_seconds": round(batched, 4),
@@ -184,6 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "throughput_batched": round(work / batched, 1),
         "throughput_naive": round(work / naive_total, 1),
         "ratio": round(naive_total / batched, 2),
+        **vmap_part,
         "parity": {
             "what": "max |θ_naive − θ_batched| / max |θ_batched| at the end, per subset setting",
             "max_over_non_diverged": max(
@@ -209,6 +296,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0, help="chooses the naive subset")
+    parser.add_argument("--skip-vmap", action="store_true", help="do not time the vmap route")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sweep.json")
     args = parser.parse_args()
     result = run(args)
@@ -216,7 +304,17 @@ def main() -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         json.dumps(
-            {k: result[k] for k in ("ratio", "batched_seconds", "naive_seconds_extrapolated")},
+            {
+                k: result.get(k)
+                for k in (
+                    "ratio",
+                    "batched_seconds",
+                    "naive_seconds_extrapolated",
+                    "vmap_seconds",
+                    "ratio_vmap_over_naive",
+                    "load_average_1min",
+                )
+            },
             indent=2,
         )
     )

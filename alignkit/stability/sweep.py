@@ -1,10 +1,12 @@
 """Batched SGD sweeps over a grid of (learning rate η, batch size B, seed).
 
-All S settings of a grid train at once: the parameters are one tensor of shape (S, d),
-each step draws per-setting minibatch indices (S, B_max), masks the columns beyond
-each setting's own B, and takes one ``vmap(grad)`` step for the whole grid. Only the
-steps are a Python loop. Settings are sorted by B and cut into chunks of at most
-``chunk_size`` so that each chunk only pads to its own largest B.
+All S settings of a grid train at once: each step draws the minibatch indices of every
+setting, masks the columns beyond each setting's own B, and updates all parameters in
+a few batched matrix products with the analytic gradient
+(:mod:`alignkit.stability._grid_sgd`; settings that share a seed share their
+minibatches and their first-layer product). Only the steps are a Python loop. Settings
+are sorted by B and cut into chunks of at most ``chunk_size`` so that each chunk only
+pads to its own largest B.
 
 Randomness is counter-based: the minibatch of setting s at step t is a hash of
 (seed_s, t), so a setting's run does not depend on the rest of the grid, on the
@@ -35,10 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import grad, jacrev, vmap
+from torch.func import jacrev, vmap
 
 from alignkit._checks import check_bool, check_choice, check_int, check_scalar, check_shape
 from alignkit.device import DEFAULT_DTYPE, get_device, pick, to_numpy
+from alignkit.stability._grid_sgd import MIN_COLUMNS, train_chunk
 from alignkit.stability.alignment_range import (
     CONSTANT_HESSIAN_MODELS,
     alignment_range,
@@ -67,7 +70,7 @@ __all__ = [
 ]
 
 _DIAG_BYTES = 2**27  # Jacobian memory per diagnostics chunk
-_CHUNK_OVERHEAD = 4096  # per-step cost of one more chunk, in sample evaluations
+_CHUNK_OVERHEAD = 1024  # per-step cost of one more chunk, in sample evaluations
 
 
 #: Default grids per model: (lrs, batch sizes, seeds, steps, n, width), full size and
@@ -126,15 +129,16 @@ def _check_grid(lrs: Any, batch_sizes: Any, seeds: Any, n: int) -> tuple[torch.T
 def _plan_chunks(sorted_b: torch.Tensor, chunk_size: int) -> list[torch.Tensor]:
     """Cut settings sorted by B into chunks of at most ``chunk_size`` positions.
 
-    A chunk pads every setting to its largest B; a group of equal B joins the current
-    chunk only while the padding costs less than one extra chunk's per-step overhead
-    (``_CHUNK_OVERHEAD`` sample evaluations), so small grids run as one chunk and
-    large grids mostly group equal batch sizes.
+    A chunk pads every setting to its largest B (at least ``MIN_COLUMNS``); a group of
+    equal B joins the current chunk only while the padding costs less than one extra
+    chunk's per-step overhead (``_CHUNK_OVERHEAD`` sample evaluations), so small grids
+    run as one chunk and large grids mostly group equal batch sizes.
     """
     chunks: list[torch.Tensor] = []
     values, counts = torch.unique_consecutive(sorted_b, return_counts=True)
     start, size, bmax = 0, 0, 0
-    for b, c in zip(values.tolist(), counts.tolist(), strict=True):
+    for value, c in zip(values.tolist(), counts.tolist(), strict=True):
+        b = max(value, MIN_COLUMNS)
         while c > 0:
             if size and (size * (b - bmax) > _CHUNK_OVERHEAD or size == chunk_size):
                 chunks.append(torch.arange(start, start + size))
@@ -143,66 +147,6 @@ def _plan_chunks(sorted_b: torch.Tensor, chunk_size: int) -> list[torch.Tensor]:
             size, bmax, c = size + take, b, c - take
     chunks.append(torch.arange(start, start + size))
     return chunks
-
-
-def _train_chunk(
-    model: FunctionalModel,
-    lr: torch.Tensor,
-    bs: torch.Tensor,
-    seeds: torch.Tensor,
-    theta: torch.Tensor,
-    *,
-    steps: int,
-    replacement: bool,
-    check_every: int,
-    divergence_factor: float,
-) -> tuple[torch.Tensor, ...]:
-    """SGD for one chunk of settings; returns (theta, diverged, step, history)."""
-    x, y, n = model.x, model.y, model.n
-    bmax = int(bs.max())
-    mask = (torch.arange(bmax, device=x.device)[None, :] < bs[:, None]).to(x.dtype)
-    weights = mask / bs[:, None].to(x.dtype)  # (S, bmax): 1/B_s on the first B_s columns
-
-    def batch_loss(th: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor, w: torch.Tensor):
-        return 0.5 * (w * ((model.apply(th, xb) - yb) ** 2).sum(-1)).sum()
-
-    def full_loss(th: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((model.apply(th, x) - y) ** 2).sum(-1).mean()
-
-    step_grad = vmap(grad(batch_loss))
-    losses = vmap(full_loss)
-    final = theta.clone()
-    loss0 = losses(theta)
-    threshold = divergence_factor * loss0.clamp_min(torch.finfo(x.dtype).tiny)
-    diverged = ~torch.isfinite(loss0)
-    div_step = torch.where(diverged, 0, -1)
-    history = [loss0]
-    # the live settings: a diverged one is frozen by dropping it from the batch
-    alive = torch.nonzero(~diverged).squeeze(1)
-    theta, lr_col = theta[alive], lr.to(x.dtype)[alive, None]
-    seeds, weights = seeds[alive], weights[alive]
-    for t in range(steps):
-        if alive.numel():
-            idx = minibatch_indices(seeds, t, n, bmax, replacement=replacement)
-            g = step_grad(theta, x[idx], y[idx], weights)
-            theta = torch.addcmul(theta, lr_col, g, value=-1.0)
-        if (t + 1) % check_every == 0 or t + 1 == steps:
-            loss = history[-1].clone()
-            if alive.numel():  # every setting of the chunk may have diverged
-                loss[alive] = losses(theta)
-            new = ~torch.isfinite(loss[alive]) | (loss[alive] > threshold[alive])
-            history.append(loss)
-            if bool(new.any()):
-                final[alive[new]] = theta[new]
-                div_step[alive[new]] = t + 1
-                keep = ~new
-                alive, theta, lr_col = alive[keep], theta[keep], lr_col[keep]
-                seeds, weights = seeds[keep], weights[keep]
-    final[alive] = theta
-    diverged = div_step >= 0
-    unsettled = ~diverged & (history[-1] > loss0)  # ended above its starting loss
-    div_step = torch.where(unsettled, steps, div_step)
-    return final, diverged | unsettled, div_step, torch.stack(history, dim=1)
 
 
 _DIAG_KEYS = ("loss", "sharpness", "gn_frobenius", "mu", "mu_min", "mu_max")
@@ -328,9 +272,13 @@ def sgd_sweep(
     axes = [torch.arange(a.numel()) for a in (lr_ax, b_ax, s_ax)]
     i_lr, i_b, i_s = (g.reshape(-1) for g in torch.meshgrid(*axes, indexing="ij"))
     lr_all, b_all, s_all = lr_ax[i_lr], b_ax[i_b], s_ax[i_s]
-    big = fm if dtype == torch.float64 or dev.type == "mps" else None
-    diag_model = big or make_model(
-        model, n=fm.n, width=fm.width, data_seed=data_seed, device=dev, dtype=torch.float64
+    diag_dtype = fm.x.dtype if dev.type == "mps" else torch.float64
+    diag_model = (  # built only when the diagnostics need it in another dtype
+        fm
+        if diag_dtype == fm.x.dtype or not diagnostics
+        else make_model(
+            model, n=fm.n, width=fm.width, data_seed=data_seed, device=dev, dtype=diag_dtype
+        )
     )
     uniq, inverse = torch.unique(s_ax, return_inverse=True)
     init_all = fm.init([int(s) for s in uniq])[inverse]  # (len(seeds), d)
@@ -338,7 +286,7 @@ def sgd_sweep(
     order = torch.argsort(b_all, stable=True)
     S = lr_all.numel()
     records = max(1, math.ceil(steps / check_every)) + 1
-    nan = torch.full((S,), math.nan, dtype=diag_model.x.dtype, device=dev)
+    nan = torch.full((S,), math.nan, dtype=diag_dtype, device=dev)
     out = {key: nan.clone() for key in _DIAG_KEYS}
     diverged = torch.zeros(S, dtype=torch.bool, device=dev)
     div_step = torch.full((S,), -1, dtype=torch.int64, device=dev)
@@ -347,7 +295,7 @@ def sgd_sweep(
     for sel in _plan_chunks(b_all[order], chunk):
         sel = order[sel]
         seeds_c = s_all[sel].to(dev)
-        theta, div_c, step_c, hist_c = _train_chunk(
+        theta, div_c, step_c, hist_c = train_chunk(
             fm,
             lr_all[sel].to(dev),
             b_all[sel].to(dev),
