@@ -317,6 +317,7 @@ class LivePanel(Generic[R]):
                 else:
                     result = self.compute(**state)
                 self.cache.put(key, result)
+            t_update = time.perf_counter()
             with self.figure.batch_update():
                 self.update(self.figure, cast(R, result))
         except Interrupted:
@@ -333,6 +334,7 @@ class LivePanel(Generic[R]):
             end = time.perf_counter()
             self.stats.latencies_ms.append((end - started) * 1e3)
             self.stats.compute_ms.append((end - t0) * 1e3)
+            self.stats.update_ms.append((end - t_update) * 1e3)
             self.stats.cached.append(hit)
             self.status.value = view.timing_html((end - t0) * 1e3, hit)
         finally:

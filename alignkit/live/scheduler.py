@@ -74,7 +74,8 @@ class Progress:
 @dataclass
 class _Stats:
     latencies_ms: list[float] = field(default_factory=list)
-    compute_ms: list[float] = field(default_factory=list)
+    compute_ms: list[float] = field(default_factory=list)  # compute + figure update
+    update_ms: list[float] = field(default_factory=list)  # figure update alone
     cached: list[bool] = field(default_factory=list)  # per update: served from the cache
     n_computes: int = 0
     n_changes: int = 0

@@ -1,0 +1,424 @@
+"""The browser half of ``benchmarks/latency.py``: every explorer against the bare-figure floor.
+
+Not run on its own; see ``benchmarks/latency.py`` for the protocol. Also holds the
+helpers both halves use (:func:`stats`, :func:`ratio`, :data:`TARGETS`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from jupyterlab_driver import (  # noqa: E402
+    KeyLatency,
+    chromium,
+    find_chromium,
+    open_notebook,
+    running_lab,
+)
+
+TARGETS = {"kernel_median_ms": 20.0, "kernel_p95_ms": 50.0, "ratio_median": 1.5, "ratio_p95": 2.5}
+SETTLE_MS = 150
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+BASELINE_NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "bare-slider-figure",
+            "metadata": {},
+            "outputs": [],
+            "source": textwrap.dedent(
+                """\
+                import time
+                import numpy as np
+                import ipywidgets as W
+                import plotly.graph_objects as go
+
+                x = np.linspace(0.0, 1.0, 200)
+                fig = go.FigureWidget(
+                    go.Scatter(x=x, y=np.sin(2 * np.pi * 0.3 * x), mode="lines", name="line"),
+                    layout=dict(height=400, width=600),
+                )
+                slider = W.FloatSlider(value=0.3, min=0.01, max=1.5, step=0.01,
+                                       continuous_update=True, description="k")
+                kernel_ms = []
+
+                def on_change(change):
+                    t = time.perf_counter()
+                    with fig.batch_update():
+                        fig.data[0].y = np.sin(2 * np.pi * change["new"] * x)
+                    kernel_ms.append((time.perf_counter() - t) * 1e3)
+
+                slider.observe(on_change, names="value")
+                W.VBox([slider, fig])
+                """
+            ),
+        }
+    ],
+    "metadata": {
+        "kernelspec": {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        },
+        "language_info": {"name": "python"},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def stats(values: list[float]) -> dict[str, float | int | None]:
+    """Median, p95, mean, min, max and count of a list of milliseconds."""
+    if not values:
+        return {"n": 0, "median": None, "p95": None, "mean": None, "min": None, "max": None}
+    a = np.asarray(values, dtype=float)
+    return {
+        "n": int(a.size),
+        "median": round(float(np.median(a)), 3),
+        "p95": round(float(np.percentile(a, 95)), 3),
+        "mean": round(float(a.mean()), 3),
+        "min": round(float(a.min()), 3),
+        "max": round(float(a.max()), 3),
+    }
+
+
+def ratio(a: float | int | None, b: float | int | None) -> float | None:
+    return None if a is None or not b else round(float(a) / float(b), 2)
+
+
+# --- (b) browser ------------------------------------------------------------------------
+# Finds, in the cell that built an explorer, its first visible slider handle.
+_FIRST_SLIDER_JS = """(cell) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const node = w.content.widgets[cell].node;
+  const all = Array.from(document.querySelectorAll('.jp-Notebook .noUi-handle'));
+  const h = Array.from(node.querySelectorAll('.noUi-handle')).find(e => e.offsetParent !== null);
+  if (!h) return null;
+  const box = h.closest('.widget-slider');
+  const label = box && box.querySelector('.widget-label');
+  return {index: all.indexOf(h), label: label ? (label.textContent || '').trim() : ''};
+}"""
+_HANDLE_JS = """(i) => {
+  const h = document.querySelectorAll('.jp-Notebook .noUi-handle')[i];
+  return [h.getAttribute('aria-valuenow'), h.getAttribute('aria-valuemin'),
+          h.getAttribute('aria-valuemax')].map(Number);
+}"""
+# Kernel-side probes (run with kernel_eval, outside the timed presses).
+_KERNEL_SETUP = """
+from alignkit.live import _OPEN_PANELS as _P
+import numpy as _np
+
+def _nbytes(v):
+    if isinstance(v, dict):
+        return sum(_nbytes(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return sum(_nbytes(x) for x in v)
+    if isinstance(v, _np.ndarray):
+        return int(v.nbytes)
+    return len(v) if isinstance(v, str) else 8
+
+def _miss(key):
+    return False, None
+
+def _record_messages(fig, sink):
+    send = fig._send_update_msg
+    def rec(restyle_data, relayout_data, trace_indexes=None, **kw):
+        sink.append([_nbytes(restyle_data) + _nbytes(relayout_data), len(trace_indexes or [])])
+        return send(restyle_data, relayout_data, trace_indexes, **kw)
+    fig._send_update_msg = rec
+"""
+
+
+def _explorer_cells(path: Path) -> list[tuple[int, str, str]]:
+    """(cell index, explorer function, panel key) for each cell that builds an explorer."""
+    cells = json.loads(path.read_text())["cells"]
+    out = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        found = re.search(r"\b(\w+_explorer)\(", source)
+        if found:
+            key = re.search(r"key\s*=\s*[\"'](\w+)[\"']", source)
+            out.append((i, found.group(1), key.group(1) if key else found.group(1)))
+    return out
+
+
+class _Walker:
+    """Arrow presses that bounce off the slider's ends (every press moves the slider)."""
+
+    def __init__(self) -> None:
+        self.key = "ArrowRight"
+
+    def next_key(self, nb: Any, index: int) -> str:
+        now, low, high = nb.page.evaluate(_HANDLE_JS, index)
+        if now >= high:
+            self.key = "ArrowLeft"
+        elif now <= low:
+            self.key = "ArrowRight"
+        return self.key
+
+    def reverse(self) -> None:
+        self.key = "ArrowLeft" if self.key == "ArrowRight" else "ArrowRight"
+
+
+def _press(nb: Any, index: int, walker: _Walker) -> KeyLatency:
+    return nb.measure_key(index, walker.next_key(nb, index), timeout=15.0)
+
+
+def _mutation(lats: list[KeyLatency]) -> list[float]:
+    return [x.mutation_ms for x in lats if x.mutation_ms is not None]
+
+
+def _browser_stats(lats: list[KeyLatency]) -> dict[str, Any]:
+    paint = [x.paint_ms for x in lats if x.paint_ms is not None]
+    return {
+        "keydown_to_redraw_ms": stats(_mutation(lats)),
+        "keydown_to_next_frame_ms": stats(paint),
+        "missed_presses": sum(x.mutation_ms is None for x in lats),
+        "raw_keydown_to_redraw_ms": [
+            None if x.mutation_ms is None else round(x.mutation_ms, 1) for x in lats
+        ],
+    }
+
+
+def _kernel_part(nb: Any, key: str, lo: int, hi: int) -> dict[str, Any]:
+    """Kernel-side numbers of the panel's updates lo..hi (the same presses)."""
+    text = nb.kernel_eval(
+        f"import json as _j\n_k = _P[{key!r}]; _s = _k.stats; _r = slice({lo}, {hi})\n"
+        "print(_j.dumps([_s.latencies_ms[_r], _s.compute_ms[_r], _s.update_ms[_r],"
+        " _s.cached[_r], _MSGS, _k.error]))"
+    )
+    lat, comp, upd, cached, msgs, error = json.loads(text.strip().splitlines()[-1])
+    return {
+        "kernel_latency_ms": stats(lat),
+        "kernel_compute_plus_update_ms": stats(comp),
+        "kernel_figure_update_ms": stats(upd),
+        "kernel_compute_ms": stats([c - u for c, u in zip(comp, upd, strict=True)]),
+        "updates": len(lat),
+        "cache_hits": int(sum(cached)),
+        "update_message_bytes": stats([float(m[0]) for m in msgs]),
+        "traces_restyled_per_update": stats([float(m[1]) for m in msgs]),
+        "panel_error": error,
+    }
+
+
+def _measure_explorer(
+    nb: Any, base: Any, cell: int, key: str, presses: int, warm: int, block: int
+) -> dict[str, Any]:
+    found = nb.page.evaluate(_FIRST_SLIDER_JS, cell)
+    if not found or found["index"] < 0:
+        return {"skipped": "no visible slider in the explorer's cell"}
+    index = found["index"]
+    nb.kernel_eval(f"_MSGS = []\n_record_messages(_P[{key!r}].figure, _MSGS)")
+    walker, base_walker = _Walker(), _Walker()
+    for page, i, w in ((nb, index, walker), (base, 0, base_walker)):  # warm-up, not recorded
+        page.page.bring_to_front()
+        page.focus_slider(i)
+        _press(page, i, w)
+        page.page.wait_for_timeout(SETTLE_MS)
+    out: dict[str, Any] = {"slider": found["label"], "slider_index": index}
+    floor: list[KeyLatency] = []
+    for phase, n_presses in (("cold", presses), ("warm", warm)):
+        if phase == "warm":
+            walker.reverse()  # walk back over values this phase's cold presses computed
+        # cold: the cache stores but never answers (every press computes); warm: it answers
+        lookups = "_c.get = _miss" if phase == "cold" else "_c.__dict__.pop('get', None)"
+        n_start = int(
+            nb.kernel_eval(
+                f"_c = _P[{key!r}].cache; {lookups}\n_MSGS.clear()\n"
+                f"print(len(_P[{key!r}].latencies_ms))"
+            )
+        )
+        lats: list[KeyLatency] = []
+        while len(lats) < n_presses:
+            n = min(block, n_presses - len(lats))
+            nb.page.bring_to_front()
+            nb.focus_slider(index)
+            for _ in range(n):
+                lats.append(_press(nb, index, walker))
+                nb.page.wait_for_timeout(SETTLE_MS)
+            base.page.bring_to_front()
+            base.focus_slider(0)
+            for _ in range(n):
+                floor.append(_press(base, 0, base_walker))
+                base.page.wait_for_timeout(SETTLE_MS)
+        n_end = int(nb.kernel_eval(f"print(len(_P[{key!r}].latencies_ms))").strip())
+        part = _browser_stats(lats)
+        part.update(_kernel_part(nb, key, n_start, n_end))
+        out[phase] = part
+    out["floor_same_blocks"] = _browser_stats(floor)
+    fm = out["floor_same_blocks"]["keydown_to_redraw_ms"]
+    for phase in ("cold", "warm"):
+        pm = out[phase]["keydown_to_redraw_ms"]
+        r = {"median": ratio(pm["median"], fm["median"]), "p95": ratio(pm["p95"], fm["p95"])}
+        out[phase]["ratio_to_floor"] = r
+        out[phase]["target_met"] = (
+            None
+            if r["median"] is None or r["p95"] is None
+            else r["median"] <= TARGETS["ratio_median"] and r["p95"] <= TARGETS["ratio_p95"]
+        )
+    out["red_text_in_panel"] = nb.red_text(index)
+    out["slider_readout_after"] = nb.slider_readout(index)
+    return out
+
+
+# The same gd_explorer figure updated by a bare callback (no LivePanel), beside the panel:
+# separates what the panel adds from what the figure itself costs plotly.js to redraw.
+_OVERHEAD_CELLS = [
+    "from alignkit.stability import gd_explorer\ngd_explorer()",
+    textwrap.dedent(
+        """\
+        import ipywidgets as W
+        import plotly.graph_objects as go
+        from alignkit.stability.plots.quadratic import plot_quadratic_gd, update_quadratic_gd
+        from alignkit.stability.widgets import _gd_compute
+
+        fig = go.FigureWidget(plot_quadratic_gd(_gd_compute(0.3, 2.0, 30)))
+        slider = W.FloatSlider(value=0.3, min=0.01, max=1.5, step=0.01, continuous_update=True)
+
+        def on_change(change):
+            with fig.batch_update():
+                update_quadratic_gd(fig, _gd_compute(change["new"], 2.0, 30))
+
+        slider.observe(on_change, names="value")
+        W.VBox([slider, fig])
+        """
+    ),
+]
+
+
+def _notebook(sources: list[str]) -> str:
+    cells = [
+        {"cell_type": "code", "execution_count": None, "id": f"cell-{i}", "metadata": {},
+         "outputs": [], "source": src}
+        for i, src in enumerate(sources)
+    ]  # fmt: skip
+    return json.dumps({**BASELINE_NOTEBOOK, "cells": cells}, indent=1)
+
+
+def _panel_overhead(context: Any, lab: Any, base: Any, presses: int, block: int) -> dict[str, Any]:
+    """gd_explorer's panel vs its figure under a bare callback vs the floor (cold presses)."""
+    nb = open_notebook(context, lab, "_panel_overhead.ipynb", timeout=120)
+    try:
+        nb.run_all(timeout=300)
+        nb.wait_for_plots(2)
+        nb.kernel_eval(_KERNEL_SETUP + "_P['gd_explorer'].cache.get = _miss")
+        where = {
+            "gd_explorer_panel": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 0)["index"]),
+            "same_figure_bare_callback": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 1)["index"]),
+            "floor": (base, 0),
+        }
+        lats: dict[str, list[KeyLatency]] = {name: [] for name in where}
+        walkers = {name: _Walker() for name in where}
+        while len(lats["floor"]) < presses:
+            n = min(block, presses - len(lats["floor"]))
+            for name, (page, index) in where.items():
+                page.page.bring_to_front()
+                page.focus_slider(index)
+                for _ in range(n):
+                    lats[name].append(_press(page, index, walkers[name]))
+                    page.page.wait_for_timeout(SETTLE_MS)
+    finally:
+        nb.close()
+    out: dict[str, Any] = {name: _browser_stats(v) for name, v in lats.items()}
+    med = {name: out[name]["keydown_to_redraw_ms"]["median"] for name in out}
+    out["ratio_panel_to_bare_callback"] = ratio(
+        med["gd_explorer_panel"], med["same_figure_bare_callback"]
+    )
+    out["ratio_bare_callback_to_floor"] = ratio(med["same_figure_bare_callback"], med["floor"])
+    return out
+
+
+def browser_side(notebooks: list[str], presses: int, warm: int, block: int = 5) -> dict[str, Any]:
+    """The bare floor and every explorer of ``notebooks`` in one JupyterLab and browser."""
+    executable = find_chromium()
+    if executable is None:
+        return {"skipped": "no Chromium found: install it with `apt-get install chromium`"}
+    extra = {
+        "_baseline_bare_slider.ipynb": json.dumps(BASELINE_NOTEBOOK, indent=1),
+        "_panel_overhead.ipynb": _notebook(_OVERHEAD_CELLS),
+    }
+    result: dict[str, Any] = {
+        "notebooks": notebooks,
+        "presses_cold": presses,
+        "presses_warm": warm,
+        "method": (
+            "JupyterLab 4 in headless Chromium; the first visible slider of each explorer's "
+            "cell gets arrow presses (bouncing off its ends, so every press moves it); "
+            "keydown (capture listener) -> first mutation of the plot's trace paths; one press "
+            f"at a time (redraw, then {SETTLE_MS} ms); the explorer's page and the bare-figure "
+            f"page alternate in blocks of {block} presses, and each explorer is compared with "
+            "the floor presses of its own blocks. 'cold': the panel's result cache answers no "
+            "lookup (every press computes); 'warm': presses walk back over values "
+            "the cold presses computed (served from the cache; cache_hits says how many)"
+        ),
+        "fast_mode": os.environ.get("ALIGNKIT_FAST") == "1",
+        "explorers": {},
+        "notebook_errors": {},
+    }
+    with running_lab(extra_files=extra, timeout=120) as lab, chromium(executable) as context:
+        result["chromium"] = context.browser.version
+        base = open_notebook(context, lab, "_baseline_bare_slider.ipynb", timeout=120)
+        try:
+            base.run_all(timeout=120)
+            base.wait_for_plots(1)
+            if "00" in notebooks:
+                print("  panel overhead: gd_explorer vs its figure without a panel ...")
+                result["panel_overhead_gd_explorer"] = _panel_overhead(
+                    context, lab, base, presses, block
+                )
+            for stem in notebooks:
+                path = next(NOTEBOOK_DIR.glob(f"{stem}*.ipynb"))
+                print(f"  {path.name}: run all ...", flush=True)
+                nb = open_notebook(context, lab, path.name, timeout=120)
+                try:
+                    nb.run_all(timeout=900)
+                    errors = nb.error_outputs()
+                    if errors:
+                        result["notebook_errors"][path.stem] = errors
+                        continue
+                    nb.kernel_eval(_KERNEL_SETUP)
+                    for cell, explorer, key in _explorer_cells(path):
+                        name = f"{path.stem}/{key}"
+                        print(f"    {name} (cell {cell}) ...", flush=True)
+                        entry = {"explorer": explorer, "key": key, "cell": cell}
+                        entry.update(_measure_explorer(nb, base, cell, key, presses, warm, block))
+                        result["explorers"][name] = entry
+                        _print_row(name, entry)
+                finally:
+                    nb.close()
+        finally:
+            base.close()
+    return result
+
+
+def _print_row(name: str, e: dict[str, Any]) -> None:
+    if "skipped" in e:
+        print(f"      skipped: {e['skipped']}")
+        return
+    f = e["floor_same_blocks"]["keydown_to_redraw_ms"]
+    for phase in ("cold", "warm"):
+        p = e[phase]
+        m = p["keydown_to_redraw_ms"]
+        print(
+            f"      {phase}: redraw median {m['median']} p95 {m['p95']} ms vs floor "
+            f"{f['median']} / {f['p95']} -> ratio {p['ratio_to_floor']}; kernel "
+            f"{p['kernel_latency_ms']['median']} ms (compute {p['kernel_compute_ms']['median']},"
+            f" figure {p['kernel_figure_update_ms']['median']}), cache hits {p['cache_hits']}"
+            f"/{p['updates']}, message {p['update_message_bytes']['median']} B",
+            flush=True,
+        )
