@@ -26,7 +26,9 @@ from alignkit.device import make_generator
 from alignkit.divergences.catalogue import Divergence, get
 from alignkit.divergences.mixture import GaussianMixture
 from alignkit.divergences.quadrature import (
+    _EXP_FLOOR,
     _batched_integrand,
+    _integrand_and_slope,
     _plan,
     _WithGradient,
     quadrature_value_and_grad,
@@ -173,14 +175,21 @@ def objective(
     """D_f(P‖N(μ, σ²)) for S settings, by the trapezoid rule on ``nodes``.
 
     ``mu`` and ``log_sigma`` have shape (S, ...); returns (value, model mass on the grid),
-    both of shape (S, ...).
+    both of shape (S, ...). Differentiable (autograd) when ``mu`` or ``log_sigma`` requires
+    a gradient; otherwise evaluated with densities floored at e^{−700} (the fits' fast path,
+    :func:`~alignkit.divergences.quadrature._integrand_and_slope`), the same sums.
     """
     log_p = target.log_prob(nodes)
     log_q = _normal_log_prob(nodes, mu, log_sigma)
-    vals = _batched_integrand(divs, log_p, log_q)
+    if torch.is_grad_enabled() and (mu.requires_grad or log_sigma.requires_grad):
+        vals = _batched_integrand(divs, log_p, log_q)
+        mass = torch.exp(log_q).sum(-1) * h
+    else:
+        vals = _integrand_and_slope(_plan(divs, log_q.dtype, log_q.device), log_p, log_q)[0]
+        mass = torch.exp(log_q.clamp_min(_EXP_FLOOR)).sum(-1) * h
     value = vals.sum(-1) * h
     value = torch.where(infinite_tails(target, divs, log_sigma), math.inf, value)
-    return value, torch.exp(log_q).sum(-1) * h
+    return value, mass
 
 
 def infinite_tails(

@@ -65,30 +65,32 @@ def gaussian_log_prob_2d(x: Tensor, mean: Tensor, raw: Tensor) -> Tensor:
 
 
 def value_and_grad_2d(
-    plan: _Plan, log_p: Tensor, nodes: Tensor, mean: Tensor, raw: Tensor, area: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The grid-quadrature D_f(P‖N(m, LLᵀ)) and its gradient in (m, raw), no autograd.
+    plan: _Plan, log_p: Tensor, nodes: Tensor, theta: Tensor, area: float
+) -> tuple[Tensor, Tensor]:
+    """The grid-quadrature D_f(P‖N(m, LLᵀ)) and its gradient in θ = (m₁, m₂, r₀, r₁, b), no
+    autograd.
 
-    With z₁ = (x₁ − m₁)/a, z₂ = (x₂ − m₂ − b·z₁)/c (a = e^{r₀}, c = e^{r₁}, b = r₂), the
-    derivatives of log q are ∂m₁: z₁/a − (b/c)z₂/a, ∂m₂: z₂/c, ∂r₀: z₁² − (b/c)z₁z₂ − 1,
-    ∂r₁: z₂² − 1, ∂b: z₁z₂/c; each gradient is a sum over the nodes of the integrand's
-    slope in log q (:func:`~alignkit.divergences.quadrature._integrand_and_slope`) times
-    one of them. Shapes: ``mean`` (S, ..., 2), ``raw`` (S, ..., 3), ``log_p`` (N,) on
-    ``nodes`` (N, 2); returns value (S, ...), d_mean (S, ..., 2), d_raw (S, ..., 3).
+    With z₁ = (x₁ − m₁)/a, z₂ = (x₂ − m₂ − b·z₁)/c (a = e^{r₀}, c = e^{r₁}), the derivatives
+    of log q are ∂m₁: z₁/a − (b/c)z₂/a, ∂m₂: z₂/c, ∂r₀: z₁² − (b/c)z₁z₂ − 1, ∂r₁: z₂² − 1,
+    ∂b: z₁z₂/c; so every gradient is made of the moments Σ s·uᵢuⱼ, u = (1, z₁, z₂), of the
+    integrand's slope s in log q (:func:`~alignkit.divergences.quadrature._integrand_and_slope`),
+    one small matrix product. Shapes: ``theta`` (S, ..., 5), ``log_p`` (N,) on ``nodes``
+    (N, 2); returns value (S, ...) and gradient (S, ..., 5).
     """
-    a, c, b = torch.exp(raw[..., 0:1]), torch.exp(raw[..., 1:2]), raw[..., 2:3]
-    z1 = (nodes[:, 0] - mean[..., 0:1]) / a
-    z2 = (nodes[:, 1] - mean[..., 1:2]).sub_(b * z1).div_(c)
-    log_q = (z1 * z1 + z2 * z2).mul_(-0.5).sub_(raw[..., 0:1] + raw[..., 1:2] + _LOG_2PI)
+    m1, m2, r0, r1, b = theta.unsqueeze(-1).unbind(-2)  # (S, ..., 1) each
+    inv_a, inv_c = torch.exp(-r0), torch.exp(-r1)
+    z1 = (nodes[:, 0] - m1).mul_(inv_a)
+    z2 = torch.addcmul(nodes[:, 1] - m2, b, z1, value=-1.0).mul_(inv_c)
+    log_q = torch.sub(-(r0 + r1 + _LOG_2PI), torch.addcmul(z1 * z1, z2, z2), alpha=0.5)
     g, slope = _integrand_and_slope(plan, log_p, log_q)
-    s1, s2 = slope * z1, slope * z2
-    s0, s11, s22, s12 = (slope.sum(-1), (s1 * z1).sum(-1), (s2 * z2).sum(-1),
-                         (s1 * z2).sum(-1))  # fmt: skip
-    s1, s2 = s1.sum(-1), s2.sum(-1)
-    a, c, b = a[..., 0], c[..., 0], b[..., 0]
-    d_mean = torch.stack([(s1 - b / c * s2) / a, s2 / c], -1) * area
-    d_raw = torch.stack([s11 - b / c * s12 - s0, s22 - s0, s12 / c], -1) * area
-    return g.sum(-1) * area, d_mean, d_raw
+    u = torch.stack([torch.ones_like(z1), z1, z2], -2)  # (S, ..., 3, N)
+    mom = (u * slope.unsqueeze(-2)) @ u.transpose(-1, -2)  # (S, ..., 3, 3)
+    s0, s1, s2 = mom[..., 0, 0], mom[..., 0, 1], mom[..., 0, 2]
+    s11, s12, s22 = mom[..., 1, 1], mom[..., 1, 2], mom[..., 2, 2]
+    ia, ic, bc = inv_a[..., 0], inv_c[..., 0], b[..., 0] * inv_c[..., 0]
+    grad = torch.stack([(s1 - bc * s2) * ia, s2 * ic, s11 - bc * s12 - s0, s22 - s0, s12 * ic],
+                       -1)  # fmt: skip
+    return g.sum(-1) * area, grad * area
 
 
 def _adam(
@@ -176,8 +178,7 @@ def fit_panel_2d(
     plan = _plan(divs, theta.dtype, theta.device)
 
     def value_and_grad() -> tuple[Tensor, Tensor]:
-        val, d_mean, d_raw = value_and_grad_2d(plan, log_p, nodes, mean, raw, area)
-        return val, torch.cat([d_mean, d_raw], -1)
+        return value_and_grad_2d(plan, log_p, nodes, theta, area)
 
     def record(t: int) -> None:
         path[:, :, t] = mean
