@@ -153,3 +153,21 @@ def test_shared_lanczos_trace_is_unbiased_and_beats_plain_hutchinson() -> None:
     assert abs(ests.mean().item() - a.trace().item()) <= 4 * ests.std().item() / math.sqrt(200)
     plain_sd = _hutchinson_sd(a) / math.sqrt(4)
     assert ests.std().item() < plain_sd / 2  # the eigen-solve's vectors took the spikes out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("route", HVP_ROUTES)
+def test_cuda_routes_match_the_explicit_hessian(route: str) -> None:
+    model, x, y, ref = _case((3, 5, 2), "tanh", "mse")
+    d = ref.shape[0]
+    model, x, y = model.cuda(), x.cuda(), y.cuda()
+    block = torch.randn(3, d, dtype=F64, generator=torch.Generator().manual_seed(1))
+    out = hessian_vector_product(model, x, y, block.cuda(), route=route)
+    assert out.device.type == "cuda"
+    torch.testing.assert_close(out.cpu(), block @ ref, rtol=1e-10, atol=1e-12)
+    eig, tr = top_eigenvalues_and_trace(
+        model, x, y, k=2, tol=1e-10, samples=2, deflate=d, route=route
+    )
+    torch.testing.assert_close(eig.values.cpu(), torch.linalg.eigvalsh(ref).flip(0)[:2])
+    assert math.isclose(tr.value.item(), ref.trace().item(), rel_tol=1e-9)

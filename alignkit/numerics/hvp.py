@@ -11,12 +11,12 @@ become a ``matvec`` v -> H v with H = nabla^2 f(theta), never forming H:
   (b, d) block is one ``vmap``-ed call. Nothing is built in advance.
 - ``"auto"`` (default): ``"double_backward"`` on CPU, ``"forward_over_reverse"`` elsewhere.
 
-Measured on the digits MLP of ``benchmarks/hessian.py`` (d = 50,826, n = 1797, 1 CPU thread,
-see ``benchmarks/results/hessian.json``, "profile"): a double-backward product costs about
-0.4x a forward-over-reverse one and about 0.65x a 16-probe ``vmap``-ed block per probe;
-batching the double backward (``is_grads_batched=True``) costs more per probe than single
-passes. So on CPU the retained graph wins. On a GPU the batched ``vmap`` route is kept as
-the default: large blocks are where it should pay; no GPU was available to measure it.
+Measured on the digits MLP of ``benchmarks/hessian.py`` (d = 50,826, n = 1797, 1 CPU thread;
+``benchmarks/results/hessian.json``, "profile"): a double-backward product costs about half a
+forward-over-reverse one, and about 0.6x a 16-probe ``vmap``-ed block per probe; batching the
+double backward (``is_grads_batched=True``) costs about 1.7x single passes per probe. So on
+CPU the retained graph wins, one vector at a time. On a GPU the batched ``vmap`` route stays
+the default, as large blocks are where it should pay; no GPU was available to measure it.
 """
 
 from __future__ import annotations
