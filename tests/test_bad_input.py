@@ -101,7 +101,7 @@ RESULT_CLASSES = {
     "alignkit.stability.views.ThresholdView",
     "alignkit.stability.views.SimulationView",
     "alignkit.stability.views.SweepView",
-    "alignkit.stability.sweep_result.SweepResult",
+    "alignkit.stability.sweep_record.SweepResult",
     "alignkit.stability.models.FunctionalModel",
     "alignkit.stability.alignment.AlignmentTrace",
     "alignkit.stability.network_escape.NetworkEscape",
@@ -1153,10 +1153,10 @@ TABLE: dict[str, Entry] = {
         lambda: {"lr": 0.1},
         {"lr": POS, "u0": POS, "n": count(2)},
     ),
-    "alignkit.stability.sweep_result.SweepResult.to_arrays": Entry(
+    "alignkit.stability.sweep_record.SweepResult.to_arrays": Entry(
         lambda **kw: _sweep_result().to_arrays(**kw), lambda: {}, {"prefix": [3]}
     ),
-    "alignkit.stability.sweep_result.SweepResult.from_arrays": Entry(
+    "alignkit.stability.sweep_record.SweepResult.from_arrays": Entry(
         sweep_result.SweepResult.from_arrays,
         lambda: {"arrays": _sweep_result().to_arrays()},
         {"arrays": [{}, 3], "prefix": [3, "nope_"]},
