@@ -120,3 +120,21 @@ def test_bad_routes() -> None:
         lyapunov_qr(lambda x, t: -x, X[:, :2], steps=2, route="tangent")
     with pytest.raises(ValueError, match="generic"):
         solve(_field(2), X[:, :2].clone().requires_grad_(True), steps=2, route="tangent")
+
+
+def test_exact_field_tangents_match_torch_func_and_the_generic_route() -> None:
+    from alignkit.manifold.fields import exact_model
+
+    data = torch.randn(40, 3, dtype=F64, generator=torch.Generator().manual_seed(4))
+    field = exact_model(data).velocity
+    t = torch.tensor(0.9, dtype=F64)
+    u = torch.randn(3, 7, 3, dtype=F64, generator=torch.Generator().manual_seed(5))
+    out = field.tangent(torch.cat([X[None], u]), t)  # type: ignore[attr-defined]
+    assert torch.allclose(out[0], torch.func.vmap(field, in_dims=(0, None))(X, t), atol=1e-12)
+    for j in range(3):
+        jvp = torch.func.vmap(lambda x, v: torch.func.jvp(lambda y: field(y, t), (x,), (v,))[1])
+        assert torch.allclose(out[1 + j], jvp(X, u[j]), atol=1e-9)
+    fast = lyapunov_svd(field, X, t1=0.99, steps=12, record=True)
+    ref = lyapunov_svd(field, X, t1=0.99, steps=12, record=True, route="generic")
+    assert torch.allclose(fast.exponents, ref.exponents, atol=1e-9)
+    assert torch.allclose(fast.path, ref.path, atol=1e-10)  # type: ignore[arg-type]
