@@ -40,6 +40,7 @@ from alignkit.stability import (
     network_escape,
     noise,
     quadratic,
+    secular,
     simulate,
     sweep,
     sweep_cli,
@@ -707,8 +708,8 @@ TABLE: dict[str, Entry] = {
             "dtype": [torch.bool, torch.uint8, "float32"],
         },
     ),
-    # ---- alignkit.stability.theory ----
-    "alignkit.stability.theory.sampling_factor": Entry(
+    # ---- alignkit.stability.theory (and .conditions, whose names it re-exports) ----
+    "alignkit.stability.conditions.sampling_factor": Entry(
         theory.sampling_factor,
         lambda: {"n": 10, "batch_size": 2, "replacement": False},
         {"n": count(1), "batch_size": [0, 11, 1.5, True, NAN], "replacement": FLAG},
@@ -804,12 +805,12 @@ TABLE: dict[str, Entry] = {
             "tol": [0.0, -1.0, NAN, True],
         },
     ),
-    "alignkit.stability.theory.threshold_upper_bounds": Entry(
+    "alignkit.stability.conditions.threshold_upper_bounds": Entry(
         theory.threshold_upper_bounds,
         lambda: {"per_sample_hessians": H, "batch_size": 2},
         {"per_sample_hessians": hess_bad(), "batch_size": [0, 7, 1.5, True], "replacement": FLAG},
     ),
-    "alignkit.stability.theory.region_boundary": Entry(
+    "alignkit.stability.conditions.region_boundary": Entry(
         theory.region_boundary,
         lambda: {"lr": 0.5, "batch_size": 1, "n": 2},
         {
@@ -820,7 +821,7 @@ TABLE: dict[str, Entry] = {
             "num": count(2),
         },
     ),
-    "alignkit.stability.theory.stable_1d": Entry(
+    "alignkit.stability.conditions.stable_1d": Entry(
         theory.stable_1d,
         lambda: {"sharpness": 2.0, "nonuniformity": 1.0, "lr": 0.5, "batch_size": 1, "n": 2},
         {
@@ -830,6 +831,26 @@ TABLE: dict[str, Entry] = {
             "batch_size": [0, 3, 1.5, True],
             "n": count(1),
             "replacement": FLAG,
+        },
+    ),
+    "alignkit.stability.secular.top_eigenvalue_diag_lowrank": Entry(
+        secular.top_eigenvalue_diag_lowrank,
+        lambda: {
+            "delta": torch.zeros(2, 3, dtype=torch.float64),
+            "factor": torch.ones(3, 1, dtype=torch.float64),
+            "coef": torch.ones(2, dtype=torch.float64),
+        },
+        {
+            "delta": [
+                torch.full((2, 3), NAN),
+                torch.zeros(3),
+                torch.zeros(2, 3, dtype=torch.bool),
+                "d",
+            ],
+            "factor": [torch.full((3, 1), INF), torch.ones(4, 1), torch.ones(3), [[True]]],
+            "coef": [torch.tensor([1.0, -1.0]), torch.ones(3), torch.tensor([NAN, 1.0]), "c"],
+            "tol": [0.0, 1.0, -1.0, NAN, True],
+            "iters": count(1),
         },
     ),
     # ---- toys, quadratic, simulate, minibatch, models ----

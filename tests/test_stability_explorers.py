@@ -29,6 +29,20 @@ def test_threshold_view_consistent_with_theory() -> None:
     assert bool((view.threshold_curve <= view.bound_directional * (1 + 1e-9)).all())
 
 
+def test_threshold_view_reuses_the_curve_and_reaches_past_it() -> None:
+    """η*(B) read off the cached curve equals the direct computation, for B within the
+    curve and (with replacement) beyond its 2n; the cache does not leak between settings."""
+    from alignkit.stability.toys import linear_regression_hessians
+
+    for n, d, b, replacement in ((20, 60, 7, True), (3, 10, 20, True), (12, 8, 12, False)):
+        view = threshold_view(b, n=n, d=d, replacement=replacement, seed=1)
+        h = linear_regression_hessians(n, d, seed=1)[1]
+        direct = T.linear_stability_threshold(h, b, replacement)
+        assert view.threshold == pytest.approx(direct, rel=1e-12)
+        assert view.gd_threshold == pytest.approx(2 / T.sharpness(h.mean(0)))
+        assert view.batch_sizes.numel() == (2 * n if replacement else n)
+
+
 def test_simulation_view_mean_vs_median_near_threshold() -> None:
     """Just above η*, the mean over seeds grows while the typical run still shrinks."""
     view = simulation_view(0.12, 2, steps=150, seeds=512)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import alignkit.stability.theory as T
+from alignkit.stability import secular
 from alignkit.stability.simulate import simulate_linear_sgd
 from alignkit.stability.toys import escape_toy_hessians, linear_regression_hessians, uv_hessians
 
@@ -107,6 +108,7 @@ def test_matrix_free_routes_match_explicit(
     overparam: torch.Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lrs = torch.tensor([0.02, 0.05, 0.1])
+    monkeypatch.setattr(T, "LOWRANK_LIMIT", 0)  # the explicit r² × r² eigenvalues
     explicit_rho = T.spectral_radius_curve(overparam, lrs, 2)
     explicit_eta = T.threshold_curve(overparam, [1, 3, 6])
     monkeypatch.setattr(T, "EXPLICIT_LIMIT", 0)
@@ -114,6 +116,99 @@ def test_matrix_free_routes_match_explicit(
                           rtol=1e-6)  # fmt: skip
     assert torch.allclose(T.threshold_curve(overparam, [1, 3, 6], iters=3000), explicit_eta,
                           rtol=1e-6)  # fmt: skip
+
+
+def _routes(h: torch.Tensor, sizes: list[int], lrs: torch.Tensor, batch: int, replacement: bool,
+            monkeypatch: pytest.MonkeyPatch) -> tuple[torch.Tensor, ...]:  # fmt: skip
+    """(η*(B), ρ(Q(η))) by the default route, then by explicit eigenvalues."""
+    eta = T.threshold_curve(h, sizes, replacement=replacement)
+    rho = T.spectral_radius_curve(h, lrs, batch, replacement=replacement)
+    with monkeypatch.context() as m:
+        m.setattr(T, "LOWRANK_LIMIT", 0)
+        eta_x = T.threshold_curve(h, sizes, replacement=replacement)
+        rho_x = T.spectral_radius_curve(h, lrs, batch, replacement=replacement)
+    return eta, eta_x, rho, rho_x
+
+
+@pytest.mark.parametrize("replacement", [False, True])
+@pytest.mark.parametrize(("n", "d"), [(6, 12), (20, 60), (12, 8), (20, 20)])
+def test_lowrank_route_matches_explicit_eigenvalues(
+    n: int, d: int, replacement: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank-one H_i (regression): the secular-equation route equals the dense r² × r² one."""
+    h = linear_regression_hessians(n, d, seed=3)[1]
+    hr, _ = T._reduce(h)
+    assert T._lowrank(hr) is not None  # the route under test is taken
+    gd = 2 / T.sharpness(h.mean(0))
+    lrs = torch.linspace(0.02 * gd, 1.2 * gd, 25, dtype=torch.float64)
+    sizes = list(range(1, (2 * n if replacement else n) + 1))
+    eta, eta_x, rho, rho_x = _routes(h, sizes, lrs, 2, replacement, monkeypatch)
+    assert torch.allclose(eta, eta_x, rtol=1e-12, atol=0)
+    assert torch.allclose(rho, rho_x, rtol=1e-12, atol=0)
+
+
+def test_lowrank_route_with_rank_two_samples_and_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PSD H_i of rank 2 use 4 columns each; an indefinite H_i falls back to the dense route."""
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(5, 12, 2, generator=gen, dtype=torch.float64)
+    h = x @ x.transpose(1, 2)  # n = 5 samples of rank 2 in d = 12: r = 10, R = 20
+    assert T._lowrank(T._reduce(h)[0]) is not None
+    lrs = torch.tensor([0.01, 0.05, 0.2], dtype=torch.float64)
+    eta, eta_x, rho, rho_x = _routes(h, [1, 2, 5], lrs, 1, False, monkeypatch)
+    assert torch.allclose(eta, eta_x, rtol=1e-12) and torch.allclose(rho, rho_x, rtol=1e-12)
+    indefinite = h.clone()
+    indefinite[0] -= 0.5 * torch.eye(12, dtype=torch.float64) * float(h[0].diagonal().mean())
+    assert T._lowrank(T._reduce(indefinite)[0]) is None
+
+
+def test_secular_top_eigenvalue_matches_dense_eigenvalues() -> None:
+    """λ_max(diag δ + c U Uᵀ) against eigvalsh, incl. c = 0, a root at the pole, δ < 0."""
+    gen = torch.Generator().manual_seed(0)
+    delta = torch.randn(6, 30, generator=gen, dtype=torch.float64)
+    u = torch.randn(30, 4, generator=gen, dtype=torch.float64)
+    u[delta[0].argmax()] = 0.0  # setting 0: no weight on its largest δ ...
+    coef = torch.tensor([1e-3, 0.0, 0.5, 1.0, 10.0, 1e4], dtype=torch.float64)  # ... and tiny c
+    got = secular.top_eigenvalue_diag_lowrank(delta, u, coef)
+    dense = torch.stack(
+        [torch.linalg.eigvalsh(torch.diag(delta[g]) + coef[g] * u @ u.T)[-1] for g in range(6)]
+    )
+    assert torch.allclose(got, dense, rtol=1e-12, atol=1e-12)
+    assert float(got[0]) == pytest.approx(float(delta[0].max()), rel=1e-12)  # e_N: eigenvector
+    assert float(got[1]) == float(delta[1].max())  # c = 0: exactly max δ
+    none = secular.top_eigenvalue_diag_lowrank(delta, u[:, :0], coef)  # R = 0: max δ
+    assert torch.equal(none, delta.max(1).values)
+
+
+def test_simulation_equals_a_plain_loop_over_minibatches() -> None:
+    """The batched simulator (minibatch counts, freeze after the fact) equals a plain loop."""
+    from alignkit.stability.minibatch import draw_minibatches
+
+    h = linear_regression_hessians(5, 8, seed=2)[1]
+    hr, _ = T._reduce(h)
+    gd = 2 / T.sharpness(h.mean(0))
+    lrs, steps, seeds = torch.tensor([0.3, 1.5], dtype=torch.float64) * gd, 60, 16
+    for batch, replacement in ((1, True), (2, False), (3, True)):
+        run = simulate_linear_sgd(h, lrs, batch, steps=steps, seeds=seeds,
+                                  replacement=replacement, seed=4)  # fmt: skip
+        gen = torch.Generator().manual_seed(4)
+        x = torch.randn(2, seeds, hr.shape[1], generator=gen, dtype=torch.float64)
+        x = x / x.norm(dim=-1, keepdim=True)
+        idx = draw_minibatches((steps, 2, seeds), 5, batch, replacement=replacement,
+                               generator=gen)  # fmt: skip
+        sq = torch.ones(2, seeds, steps + 1, dtype=torch.float64)
+        frozen = torch.zeros(2, seeds, dtype=torch.bool)
+        for t in range(steps):
+            for g in range(2):
+                for s in range(seeds):
+                    if not frozen[g, s]:
+                        hb = hr[idx[t, g, s]].mean(0)
+                        x[g, s] = x[g, s] - lrs[g] * hb @ x[g, s]
+                    sq[g, s, t + 1] = x[g, s] @ x[g, s]
+                    frozen[g, s] |= not bool(sq[g, s, t + 1] <= 1e12)
+        assert torch.equal(run.diverged, frozen) and bool(frozen[1].any())
+        assert torch.allclose(run.sq_dist, sq, rtol=1e-10, atol=0)
 
 
 @pytest.mark.parametrize("batch", [1, 3])

@@ -105,16 +105,22 @@ def simulate_linear_sgd(
     x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
     # All minibatches at once (one draw, not one per step): (steps, G, S, B).
     idx = draw_minibatches((steps, g, seeds), n, batch_size, replacement=replacement, generator=gen)
-    idx = idx[..., None].expand(-1, -1, -1, -1, r)
+    # How often each sample is in each minibatch, (steps, G, S, n): the minibatch sum of
+    # H_i x is then one matrix product for all i and a weighted sum (no gather per step).
+    counts = torch.zeros(steps, g, seeds, n, device=dev, dtype=torch.float64)
+    counts.scatter_add_(-1, idx, torch.ones_like(idx, dtype=torch.float64))
+    h_rows = hr.reshape(n * r, r).T  # x @ h_rows = every H_i x, (..., n r)
     rate = lrs[:, None, None] / batch_size
     out = torch.empty(steps + 1, g, seeds, device=dev, dtype=torch.float64)
     out[0] = 1.0
-    diverged = torch.zeros(g, seeds, dtype=torch.bool, device=dev)
     for t in range(steps):
-        hx = torch.einsum("nij,gsj->gsni", hr, x)  # (G, S, n, r): every H_i x
-        step = torch.gather(hx, 2, idx[t]).sum(2)  # minibatch sum of H_i x
-        x = torch.where(diverged[..., None], x, x - rate * step)
-        sq = (x * x).sum(-1)
-        out[t + 1] = sq
-        diverged |= ~(sq <= _BLOW_UP)  # also catches NaN
+        hx = (x @ h_rows).view(g, seeds, n, r)
+        x = x - rate * (counts[t][..., None] * hx).sum(2)
+        out[t + 1] = (x * x).sum(-1)
+    # Freeze each run at its first step beyond _BLOW_UP (or NaN): later steps repeat it.
+    blown = ~(out <= _BLOW_UP)
+    diverged = blown.any(0)
+    first = blown.to(torch.uint8).argmax(0)  # (G, S): first blown step (0 if none)
+    later = torch.arange(steps + 1, device=dev)[:, None, None] > first
+    out = torch.where(later & diverged, out.gather(0, first[None]), out)
     return LinearSGDRun(out.permute(1, 2, 0), diverged, lrs, batch_size)

@@ -24,8 +24,25 @@ import math
 
 import torch
 
-from alignkit._checks import check_bool, check_int, check_scalar, check_shape, check_values
+from alignkit._checks import check_bool, check_int, check_scalar, check_shape
 from alignkit.numerics.perron import ConvergenceWarning, perron_root
+from alignkit.stability._hessians import (
+    LR_MAX_1D,
+    LR_MIN_1D,
+    LR_SCALE_LIMIT,
+    _as_hessians,
+    _batch_sizes,
+    _check_lrs,
+    _reduce,
+    _tensor,
+)
+from alignkit.stability.conditions import (
+    region_boundary,
+    sampling_factor,
+    stable_1d,
+    threshold_upper_bounds,
+)
+from alignkit.stability.secular import top_eigenvalue_diag_lowrank
 
 __all__ = [
     "sampling_factor",
@@ -40,64 +57,45 @@ __all__ = [
     "region_boundary",
     "stable_1d",
     "ConvergenceWarning",
+    "EXPLICIT_LIMIT",
+    "LOWRANK_LIMIT",
+    "LR_MAX_1D",
+    "LR_MIN_1D",
+    "LR_SCALE_LIMIT",
 ]
 
 EXPLICIT_LIMIT = 40  # largest rank r for which the r² × r² operator is built explicitly
+#: most columns R = Σ_i rank(H_i)² of the low-rank route (PSD H_i, and only when 4R ≤ r²)
+LOWRANK_LIMIT = 64
 
 
-#: largest η of the closed-form 1-D test: η² must stay a finite float (every such η diverges).
-LR_MAX_1D = 1e150
-#: smallest η of the region boundary, whose sharpness axis ends at 2/η (must stay finite).
-LR_MIN_1D = 1e-150
+def _lowrank(hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """M = (1/n) Σ H_i ⊗ H_i as U Uᵀ on the symmetric matrices, for the low-rank route.
 
-#: largest η · max_i ‖H_i‖_F accepted (every such η diverges): near 1e100 η² D overflows
-#: float64 in the matrix-free iteration (measured: NaN at 1e99, rank 60), so 1e50 keeps margin.
-LR_SCALE_LIMIT = 1e50
-
-
-def _tensor(value: torch.Tensor, name: str) -> torch.Tensor:
-    """A real tensor from ``value`` (bools, complex numbers and non-numbers are a TypeError)."""
-    try:
-        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"{name} must be a real tensor, got {type(value).__name__}") from exc
-    if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got a {t.dtype} tensor")
-    return t
-
-
-def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
-    h = _tensor(per_sample_hessians, "per_sample_hessians")
-    check_shape(
-        tuple(h.shape), "per_sample_hessians", "(n, d, d)", h.ndim == 3 and h.shape[1] == h.shape[2]
-    )
-    if h.shape[0] < 1 or h.shape[1] < 1:
-        raise ValueError(f"per_sample_hessians must have n >= 1 and d >= 1, got {tuple(h.shape)}")
-    if not bool(torch.isfinite(h).all()):
-        raise ValueError("per_sample_hessians must be finite (got NaN or inf entries)")
-    h = h.to(torch.float64)
-    scale = float(h.abs().max()) or 1.0
-    asym = float((h - h.transpose(1, 2)).abs().max())
-    if asym > 1e-6 * scale:
-        raise ValueError(
-            f"per_sample_hessians must be symmetric matrices, H_i = H_iᵀ "
-            f"(got max |H_i − H_iᵀ| = {asym:.3g})"
-        )
-    return h
-
-
-def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> float:
-    """p: the minibatch-mean covariance is p times the one-sample covariance.
-
-    ``(n − B) / (B (n − 1))`` without replacement (0 for B = n: gradient descent),
-    ``1 / B`` with replacement.
+    ``hr`` (n, r, r) in the eigenbasis of H. Returns U (r(r+1)/2, R) in the orthonormal
+    basis E_jj, (E_jk + E_kj)/√2 (j < k) of symmetric matrices, and the index pairs (j, k)
+    of that basis; None unless every H_i is PSD with R = n · max rank(H_i)² at most
+    ``LOWRANK_LIMIT`` and 4R ≤ r² (below that the explicit route is as cheap). The Perron
+    root of every operator here has a symmetric (PSD) eigenvector, so the largest eigenvalue
+    on the symmetric matrices is the one on all matrices.
     """
-    n = check_int(n, "n", low=1)
-    replacement = check_bool(replacement, "replacement")
-    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
-    if replacement:
-        return 1.0 / batch_size
-    return 0.0 if n == 1 else (n - batch_size) / (batch_size * (n - 1))
+    n, r, _ = hr.shape
+    evals, evecs = torch.linalg.eigh(hr)  # ascending: the kept eigenvalues come last
+    scale = float(evals.abs().max())
+    if scale == 0 or bool((evals < -1e-12 * scale).any()):
+        return None
+    k = int((evals > 1e-12 * scale).sum(1).max())
+    cols = n * k * k
+    if cols > LOWRANK_LIMIT or 4 * cols > r * r:
+        return None
+    f = evecs[..., -k:] * evals[:, None, -k:].clamp_min(0).sqrt()  # H_i = F_i F_iᵀ, (n, r, k)
+    # H_i ⊗ H_i = Σ_ab vec(f_a f_bᵀ) vec(f_a f_bᵀ)ᵀ: one column per (i, a, b).
+    outer = f[:, :, None, :, None] * f[:, None, :, None, :]  # (n, r, r, k, k)
+    outer = outer.permute(1, 2, 0, 3, 4).reshape(r, r, cols) / math.sqrt(n)
+    j, m = torch.triu_indices(r, r, device=hr.device)
+    weight = torch.full(j.shape, math.sqrt(0.5), dtype=hr.dtype, device=hr.device)
+    weight[j == m] = 0.5
+    return (outer[j, m] + outer[m, j]) * weight[:, None], j, m
 
 
 def sharpness(hessian: torch.Tensor) -> float:
@@ -125,17 +123,6 @@ def nonuniformity(per_sample_hessians: torch.Tensor) -> float:
     centred = h - h.mean(0)
     second = (centred @ centred).mean(0)
     return math.sqrt(max(float(torch.linalg.eigvalsh(second)[-1]), 0.0))
-
-
-def _reduce(h: torch.Tensor, rtol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample Hessians in the eigenbasis of the range of H: (n, r, r) and eigenvalues (r,)."""
-    h = h.to(torch.float64)
-    evals, evecs = torch.linalg.eigh(h.mean(0))
-    keep = evals > rtol * max(float(evals[-1]), 0.0)
-    if not bool(keep.any()):
-        return h.new_zeros((h.shape[0], 0, 0)), evals[:0]
-    basis = evecs[:, keep]
-    return basis.T @ h @ basis, evals[keep]
 
 
 def _c_and_parts(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -173,24 +160,6 @@ def stability_operator(
     return torch.eye(d * d, dtype=h.dtype, device=h.device) - lr * c + lr**2 * dmat
 
 
-def _check_lrs(
-    lrs: torch.Tensor | float, h: torch.Tensor | None = None, name: str = "lr"
-) -> torch.Tensor:
-    """Learning rates as a float64 vector (G,): finite, > 0 and, given the Hessians h,
-    small enough that η² D does not overflow (η · max_i ‖H_i‖_F <= ``LR_SCALE_LIMIT``)."""
-    t = check_values(lrs, name, low=0.0, closed="neither").reshape(-1)
-    if h is not None:
-        scale = float(torch.linalg.matrix_norm(h).max())
-        if scale > 0 and float(t.max()) * scale > LR_SCALE_LIMIT:
-            limit = LR_SCALE_LIMIT / scale
-            raise ValueError(
-                f"{name} must be in (0, {limit:.3g}] for these Hessians (η · max ‖H_i‖_F <= "
-                f"{LR_SCALE_LIMIT:g}; larger η overflow float64 and diverge anyway), "
-                f"got {float(t.max()):g}"
-            )
-    return t
-
-
 def _mixture_apply(h: torch.Tensor, x: torch.Tensor, lrs: torch.Tensor, p: float) -> torch.Tensor:
     """X ↦ (1−p)(I−ηH)X(I−ηH) + p (1/n) Σ (I−ηH_i) X (I−ηH_i), batched: x (G, r, r)."""
     eye = torch.eye(h.shape[1], dtype=h.dtype, device=h.device)
@@ -212,15 +181,19 @@ def spectral_radius_curve(
 ) -> torch.Tensor:
     """ρ(Q(η, B)) on the range of H for many learning rates at once.
 
-    Shapes ``(n, d, d), (G,) -> (G,)``. Explicit batched eigenvalues when the rank r of
-    H is at most ``EXPLICIT_LIMIT``. Above it, matrix-free power iteration on
-    X ↦ E[(I−ηH_ξ) X (I−ηH_ξ)] from the identity (the iterates stay in the PSD cone, so
-    they find the Perron eigenvalue, which is ρ), run per η until the certified bracket
-    lo ≤ ρ ≤ hi (Rayleigh quotient; Collatz–Wielandt) satisfies hi − lo ≤ ``tol`` · hi;
-    hi is returned (:func:`alignkit.numerics.perron.perron_root`). Settings still open
-    after ``iters`` iterations raise a :class:`ConvergenceWarning`. When many eigenvalues
-    of Q lie close to ρ (weakly curved directions), the plain power estimate after a few
-    hundred iterations underestimates ρ.
+    Shapes ``(n, d, d), (G,) -> (G,)``. PSD H_i of low rank (linear regression: rank one)
+    take the low-rank route: in the eigenbasis of H, Q = diag + pη² U Uᵀ with U of rank n ·
+    rank(H_i)², whose top eigenvalue solves a secular equation exactly
+    (:mod:`alignkit.stability.secular`; O(r² n²) per Newton step, not O(r⁶)). Otherwise,
+    explicit batched eigenvalues when the rank r of H is at most ``EXPLICIT_LIMIT``. Above
+    it, matrix-free power iteration on X ↦ E[(I−ηH_ξ) X (I−ηH_ξ)] from the identity (the
+    iterates stay in the PSD cone, so they find the Perron eigenvalue, which is ρ), run per
+    η until the certified bracket lo ≤ ρ ≤ hi (Rayleigh quotient; Collatz–Wielandt)
+    satisfies hi − lo ≤ ``tol`` · hi; hi is returned
+    (:func:`alignkit.numerics.perron.perron_root`). Settings still open after ``iters``
+    iterations raise a :class:`ConvergenceWarning`. When many eigenvalues of Q lie close to
+    ρ (weakly curved directions), the plain power estimate after a few hundred iterations
+    underestimates ρ.
     """
     h = _as_hessians(per_sample_hessians)
     eta = _check_lrs(lrs, h, "lrs").to(h.device)
@@ -231,6 +204,12 @@ def spectral_radius_curve(
     r = lam.numel()
     if r == 0:
         return torch.ones_like(eta)  # every direction is flat: nothing grows or shrinks
+    low = _lowrank(hr)
+    if low is not None:  # Q = diag((1−ηλ_j)(1−ηλ_k) − pη²λ_jλ_k) + pη² U Uᵀ
+        u, j, k = low
+        lj, lk, e = lam[j], lam[k], eta[:, None]
+        delta = (1 - e * lj) * (1 - e * lk) - p * e**2 * lj * lk
+        return top_eigenvalue_diag_lowrank(delta, u, p * eta**2)
     if r <= EXPLICIT_LIMIT:
         c_diag, hh, m = _c_and_parts(h)
         dmat = (1 - p) * hh + p * m
@@ -277,7 +256,9 @@ def threshold_curve(
 ) -> torch.Tensor:
     """η*(B) = 1 / λ_max(C⁻¹ D(B)) for many batch sizes at once, shapes ``(K,) -> (K,)``.
 
-    ``inf`` where no direction is curved (every H_i = 0). Explicit eigenvalues up to rank
+    ``inf`` where no direction is curved (every H_i = 0). PSD H_i of low rank take the
+    low-rank route (C^-1/2 D C^-1/2 = diagonal + p Ũ Ũᵀ, top eigenvalue from a secular
+    equation, as in :func:`spectral_radius_curve`); else explicit eigenvalues up to rank
     ``EXPLICIT_LIMIT``; above it power iteration on X ↦ C⁻¹D(X) (it preserves the PSD
     cone: C⁻¹ is a Hadamard product with the PSD Cauchy matrix 1/(λ_j + λ_k)) until the
     certified bracket on λ_max(C⁻¹D) (generalised Rayleigh quotient ⟨X, DX⟩/⟨X, CX⟩;
@@ -299,6 +280,13 @@ def threshold_curve(
     r = lam.numel()
     if r == 0:
         return torch.full_like(p, math.inf)
+    low = _lowrank(hr)
+    if low is not None:  # C^-1/2 D C^-1/2 = diag((1−p)λ_jλ_k/(λ_j+λ_k)) + p C^-1/2 U Uᵀ C^-1/2
+        u, j, k = low
+        lj, lk = lam[j], lam[k]
+        c = lj + lk
+        delta = (1 - p[:, None]) * (lj * lk / c)[None]
+        return 1.0 / top_eigenvalue_diag_lowrank(delta, u * c.rsqrt()[:, None], p)
     if r <= EXPLICIT_LIMIT:
         c_diag, hh, m = _c_and_parts(h)
         s = c_diag.rsqrt()
@@ -320,23 +308,6 @@ def threshold_curve(
     return 1.0 / top.value
 
 
-def _batch_sizes(batch_sizes: torch.Tensor | list[int] | int, high: int | None) -> list[int]:
-    """A non-empty list of integer batch sizes (1.5, bools and strings are a TypeError)."""
-    if isinstance(batch_sizes, (str, bytes, bool)):
-        raise TypeError(f"batch_sizes must be integers >= 1, got {batch_sizes!r}")
-    if isinstance(batch_sizes, torch.Tensor):
-        if batch_sizes.dtype == torch.bool or batch_sizes.is_complex():
-            raise TypeError(f"batch_sizes must be integers >= 1, got a {batch_sizes.dtype} tensor")
-        values = batch_sizes.reshape(-1).tolist()
-    elif hasattr(batch_sizes, "__iter__"):
-        values = list(batch_sizes)
-    else:
-        values = [batch_sizes]
-    if not values:
-        raise ValueError("batch_sizes must hold at least one integer batch size >= 1, got []")
-    return [check_int(b, "batch_sizes", low=1, high=high) for b in values]
-
-
 def linear_stability_threshold(
     per_sample_hessians: torch.Tensor, batch_size: int, replacement: bool = False
 ) -> float:
@@ -348,69 +319,3 @@ def linear_stability_threshold(
     n = _as_hessians(per_sample_hessians).shape[0]
     sampling_factor(n, batch_size, replacement=replacement)  # names batch_size in its errors
     return float(threshold_curve(per_sample_hessians, [batch_size], replacement=replacement)[0])
-
-
-def threshold_upper_bounds(
-    per_sample_hessians: torch.Tensor, batch_size: int, *, replacement: bool = False
-) -> tuple[float, float]:
-    """Two cheap necessary conditions η* ≤ bound (directional and trace forms).
-
-    ``2a / (a² + (p/n) Σ (vᵀH_i v − a)²)`` with v the top eigenvector of H, and
-    ``2 Tr(H) / ((1 − p) ‖H‖_F² + (p/n) Σ ‖H_i‖_F²)``.
-    """
-    h = _as_hessians(per_sample_hessians)
-    p = sampling_factor(h.shape[0], batch_size, replacement=replacement)
-    hbar = h.mean(0)
-    evals, evecs = torch.linalg.eigh(hbar)
-    a, v = float(evals[-1]), evecs[:, -1]
-    if a <= 0:
-        return math.inf, math.inf
-    quad = torch.einsum("i,nij,j->n", v, h, v)
-    directional = 2 * a / (a**2 + p * float(((quad - a) ** 2).mean()))
-    frob = (1 - p) * float((hbar**2).sum()) + p * float((h**2).sum((1, 2)).mean())
-    trace_form = 2 * float(torch.trace(hbar)) / frob
-    return directional, trace_form
-
-
-def stable_1d(
-    sharpness: torch.Tensor | float,
-    nonuniformity: torch.Tensor | float,
-    lr: float,
-    batch_size: int,
-    n: int,
-    *,
-    replacement: bool = False,
-) -> torch.Tensor:
-    """(1 − ηa)² + η² p s² ≤ 1: the one-dimensional stability test, elementwise.
-
-    Exact (an iff) for one-dimensional minima (H_i scalars, a = mean, s = std). In d
-    dimensions it is a *necessary* condition only for a direction's own pair
-    a_v = vᵀHv, s_v = std_i(vᵀH_i v) (see :mod:`alignkit.stability.directional`), not for
-    (λ_max(H), :func:`nonuniformity`): that s bounds the spread over all directions at
-    once, and a stable minimum can fail the test with it.
-    """
-    check_values(sharpness, "sharpness", low=0.0)
-    check_values(nonuniformity, "nonuniformity", low=0.0)
-    lr = check_scalar(lr, "lr", low=0.0, high=LR_MAX_1D, closed="neither")
-    p = sampling_factor(n, batch_size, replacement=replacement)
-    a = torch.as_tensor(sharpness, dtype=torch.float64)
-    s = torch.as_tensor(nonuniformity, dtype=torch.float64)
-    return (1 - lr * a) ** 2 + lr**2 * p * s**2 <= 1 + 1e-12
-
-
-def region_boundary(
-    lr: float, batch_size: int, n: int, *, replacement: bool = False, num: int = 200
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upper edge of the region where :func:`stable_1d` holds, in the (a, s) plane.
-
-    The region of stable minima in one dimension; in d dimensions, where each direction's
-    (a_v, s_v) must lie (necessary only). Returns ``a`` on [0, 2/η] (shape (num,)) and
-    s_max(a) = sqrt(a (2 − ηa) / (η p)), ``inf`` where p = 0 (GD only needs a ≤ 2/η).
-    """
-    lr = check_scalar(lr, "lr", low=LR_MIN_1D, high=LR_MAX_1D, closed="right")
-    num = check_int(num, "num", low=2)
-    p = sampling_factor(n, batch_size, replacement=replacement)
-    a = torch.linspace(0.0, 2.0 / lr, num, dtype=torch.float64)
-    inside = (a * (2.0 - lr * a)).clamp_min(0.0)
-    s_max = (inside / (lr * p)).sqrt() if p > 0 else torch.full_like(a, math.inf)
-    return a, s_max

@@ -7,6 +7,7 @@ widgets or plotly here, so every view is testable and usable without a notebook.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import torch
 
 from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.stability import theory as T
+from alignkit.stability.conditions import _upper_bounds
 from alignkit.stability.directional import directional_moments
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
 from alignkit.stability.sweep import SweepResult
@@ -170,18 +172,30 @@ def threshold_view(
     T.sampling_factor(check_int(n, "n", low=2, high=40), batch_size, replacement=replacement)
     n = check_int(n, "n", low=2, high=40)
     d = check_int(d, "d", low=1, high=400)
+    h, sizes, curve, bound, gd = _threshold_parts(n, d, seed, replacement)
+    if batch_size <= sizes.numel():  # sizes are 1, 2, ...: η*(B) is the curve at B
+        eta = float(curve[batch_size - 1])
+    else:  # with replacement, B beyond the curve's 2n
+        eta = T.linear_stability_threshold(h, batch_size, replacement)
+    lrs = torch.linspace(0.02 * gd, 1.2 * gd, num, dtype=torch.float64)
+    radius = T.spectral_radius_curve(h, lrs, batch_size, replacement=replacement)
+    return ThresholdView(
+        batch_size, replacement, lrs, radius, eta, sizes.clone(), curve.clone(),
+        bound[:, 0].clone(), bound[:, 1].clone(), gd,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)  # what does not depend on B: moving B recomputes ρ only
+def _threshold_parts(
+    n: int, d: int, seed: int, replacement: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Hessians (n, d, d), batch sizes (K,), η*(B) (K,), the two upper bounds (K, 2), 2/λ_max."""
     _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
     sizes = torch.arange(1, (2 * n if replacement else n) + 1)
     curve = T.threshold_curve(h, sizes, replacement=replacement)
-    eta = T.linear_stability_threshold(h, batch_size, replacement)
-    gd = 2.0 / T.sharpness(h.mean(0))
-    lrs = torch.linspace(0.02 * gd, 1.2 * gd, check_int(num, "num", low=2), dtype=torch.float64)
-    radius = T.spectral_radius_curve(h, lrs, batch_size, replacement=replacement)
-    bounds = [T.threshold_upper_bounds(h, int(b), replacement=replacement) for b in sizes]
-    bound = torch.tensor(bounds, dtype=torch.float64)
-    return ThresholdView(
-        batch_size, replacement, lrs, radius, eta, sizes, curve, bound[:, 0], bound[:, 1], gd
-    )
+    ps = [T.sampling_factor(n, int(b), replacement=replacement) for b in sizes]
+    bound = _upper_bounds(h, torch.tensor(ps, dtype=torch.float64))
+    return h, sizes, curve, bound, 2.0 / T.sharpness(h.mean(0))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,96 @@
+"""Inputs of the linear-stability computations: per-sample Hessians, learning rates, batch
+sizes, the sampling factor p and the reduction to the range of H (private helpers shared by
+:mod:`alignkit.stability.theory`, :mod:`alignkit.stability.conditions` and the simulators).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from alignkit._checks import check_int, check_shape, check_values
+
+#: largest η of the closed-form 1-D test: η² must stay a finite float (every such η diverges).
+LR_MAX_1D = 1e150
+#: smallest η of the region boundary, whose sharpness axis ends at 2/η (must stay finite).
+LR_MIN_1D = 1e-150
+
+#: largest η · max_i ‖H_i‖_F accepted (every such η diverges): near 1e100 η² D overflows
+#: float64 in the matrix-free iteration (measured: NaN at 1e99, rank 60), so 1e50 keeps margin.
+LR_SCALE_LIMIT = 1e50
+
+
+def _tensor(value: torch.Tensor, name: str) -> torch.Tensor:
+    """A real tensor from ``value`` (bools, complex numbers and non-numbers are a TypeError)."""
+    try:
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a real tensor, got {type(value).__name__}") from exc
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got a {t.dtype} tensor")
+    return t
+
+
+def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
+    h = _tensor(per_sample_hessians, "per_sample_hessians")
+    check_shape(
+        tuple(h.shape), "per_sample_hessians", "(n, d, d)", h.ndim == 3 and h.shape[1] == h.shape[2]
+    )
+    if h.shape[0] < 1 or h.shape[1] < 1:
+        raise ValueError(f"per_sample_hessians must have n >= 1 and d >= 1, got {tuple(h.shape)}")
+    if not bool(torch.isfinite(h).all()):
+        raise ValueError("per_sample_hessians must be finite (got NaN or inf entries)")
+    h = h.to(torch.float64)
+    scale = float(h.abs().max()) or 1.0
+    asym = float((h - h.transpose(1, 2)).abs().max())
+    if asym > 1e-6 * scale:
+        raise ValueError(
+            f"per_sample_hessians must be symmetric matrices, H_i = H_iᵀ "
+            f"(got max |H_i − H_iᵀ| = {asym:.3g})"
+        )
+    return h
+
+
+def _reduce(h: torch.Tensor, rtol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample Hessians in the eigenbasis of the range of H: (n, r, r) and eigenvalues (r,)."""
+    h = h.to(torch.float64)
+    evals, evecs = torch.linalg.eigh(h.mean(0))
+    keep = evals > rtol * max(float(evals[-1]), 0.0)
+    if not bool(keep.any()):
+        return h.new_zeros((h.shape[0], 0, 0)), evals[:0]
+    basis = evecs[:, keep]
+    return basis.T @ h @ basis, evals[keep]
+
+
+def _check_lrs(
+    lrs: torch.Tensor | float, h: torch.Tensor | None = None, name: str = "lr"
+) -> torch.Tensor:
+    """Learning rates as a float64 vector (G,): finite, > 0 and, given the Hessians h,
+    small enough that η² D does not overflow (η · max_i ‖H_i‖_F <= ``LR_SCALE_LIMIT``)."""
+    t = check_values(lrs, name, low=0.0, closed="neither").reshape(-1)
+    if h is not None:
+        scale = float(torch.linalg.matrix_norm(h).max())
+        if scale > 0 and float(t.max()) * scale > LR_SCALE_LIMIT:
+            limit = LR_SCALE_LIMIT / scale
+            raise ValueError(
+                f"{name} must be in (0, {limit:.3g}] for these Hessians (η · max ‖H_i‖_F <= "
+                f"{LR_SCALE_LIMIT:g}; larger η overflow float64 and diverge anyway), "
+                f"got {float(t.max()):g}"
+            )
+    return t
+
+
+def _batch_sizes(batch_sizes: torch.Tensor | list[int] | int, high: int | None) -> list[int]:
+    """A non-empty list of integer batch sizes (1.5, bools and strings are a TypeError)."""
+    if isinstance(batch_sizes, (str, bytes, bool)):
+        raise TypeError(f"batch_sizes must be integers >= 1, got {batch_sizes!r}")
+    if isinstance(batch_sizes, torch.Tensor):
+        if batch_sizes.dtype == torch.bool or batch_sizes.is_complex():
+            raise TypeError(f"batch_sizes must be integers >= 1, got a {batch_sizes.dtype} tensor")
+        values = batch_sizes.reshape(-1).tolist()
+    elif hasattr(batch_sizes, "__iter__"):
+        values = list(batch_sizes)
+    else:
+        values = [batch_sizes]
+    if not values:
+        raise ValueError("batch_sizes must hold at least one integer batch size >= 1, got []")
+    return [check_int(b, "batch_sizes", low=1, high=high) for b in values]
