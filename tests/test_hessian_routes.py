@@ -171,3 +171,23 @@ def test_cuda_routes_match_the_explicit_hessian(route: str) -> None:
     )
     torch.testing.assert_close(eig.values.cpu(), torch.linalg.eigvalsh(ref).flip(0)[:2])
     assert math.isclose(tr.value.item(), ref.trace().item(), rel_tol=1e-9)
+
+
+def test_tol_zero_lanczos_restarts_after_a_breakdown_and_stays_exact() -> None:
+    # 3 distinct eigenvalues: each Krylov block is exhausted after 3 steps, so the runs below
+    # restart; every vector must still be orthonormal and the full deflation exact
+    d = 24
+    a = _spd(d, 2, torch.tensor([1.0, 2.0, 5.0], dtype=F64).repeat(d // 3))
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(d, generator=gen, dtype=F64)
+    res, q, tri = lanczos(lambda v: a @ v, start, k=3, iters=d, tol=0.0, generator=gen)
+    assert res.matvecs == 9 and res.converged  # 5 found once per block: three blocks
+    torch.testing.assert_close(q @ q.T, torch.eye(9, dtype=F64), atol=1e-10, rtol=0)
+    torch.testing.assert_close(q @ a @ q.T, tri, atol=1e-10, rtol=0)
+    torch.testing.assert_close(res.values, torch.tensor([5.0, 5.0, 5.0], dtype=F64))
+    kw = {"samples": 2, "deflate": d, "dtype": F64, "device": "cpu"}
+    full = operator_trace(lambda v: v @ a, d, **kw)
+    assert full.matvecs == d + 2  # deflate vectors, restarting past each exhausted block
+    assert math.isclose(full.value.item(), a.trace().item(), rel_tol=1e-10)
+    eig, tr = operator_top_eigenvalues_and_trace(lambda v: v @ a, d, tol=0.0, **kw)
+    assert eig.matvecs == d and math.isclose(tr.value.item(), a.trace().item(), rel_tol=1e-10)

@@ -192,7 +192,7 @@ def _lanczos(
     after the top k pairs have converged (the extra vectors deflate a trace estimate)."""
     d = start.shape[0]
     m_max = min(max(iters, min_steps), d)
-    basis = torch.zeros(m_max + 1, d, dtype=start.dtype, device=start.device)
+    basis = torch.empty(m_max + 1, d, dtype=start.dtype, device=start.device)  # rows set below
     basis[0] = start / start.norm()
     alpha: list[torch.Tensor] = []
     beta: list[torch.Tensor] = []
@@ -208,13 +208,20 @@ def _lanczos(
         w = _reorthogonalise(w, q)
         b = w.norm()
         beta.append(b)
+        eps = torch.finfo(w.dtype).eps
+        if tol == 0 and j + 1 < m_max:  # only a breakdown to test: skip the eigh's when a
+            off = torch.stack(beta[:-1]) if j > 0 else b.new_zeros(1)  # bound rules it out
+            gershgorin = torch.stack(alpha).abs().max() + 2 * off.max()  # >= |eigenvalues|
+            if not bool(b <= 100 * eps * gershgorin):
+                basis[j + 1] = w / b
+                continue
         tri = _tridiagonal(alpha, beta[:-1])
         theta, s = torch.linalg.eigh(tri)
         top = min(k, j + 1)
         values, s_top = theta.flip(0)[:top], s.flip(1)[:, :top]
         residuals = (b * s_top[-1]).abs()
         tiny = torch.finfo(values.dtype).tiny
-        breakdown = bool(b <= 100 * torch.finfo(w.dtype).eps * theta.abs().max())
+        breakdown = bool(b <= 100 * eps * theta.abs().max())
         theta_b, s_b = torch.linalg.eigh(tri[block:, block:])  # the current block alone
         if breakdown:  # the block is exact: its top bounds all eigenvalues not yet seen
             converged = top == k and (j + 1 == d or bool(values[-1] >= theta_b[-1]))

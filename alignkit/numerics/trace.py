@@ -123,7 +123,9 @@ def operator_trace(
     matvecs = 0
     if deflate > 0:
         start = torch.randn(dim, generator=gen, device=dev, dtype=dtype)
-        lz, q, tri = _lanczos(matvec, start, k=1, iters=deflate, tol=0.0, generator=gen)
+        lz, q, tri = _lanczos(
+            matvec, start, k=1, iters=deflate, tol=0.0, generator=gen, min_steps=deflate
+        )  # min_steps: restart past an exhausted Krylov block, up to deflate vectors
         matvecs += lz.matvecs
         exact = torch.diagonal(tri).sum()  # Tr(Q A Q^T) = sum_j q_j^T A q_j
     mean, stderr = _deflated_hutchinson(matvec, q, samples, block_size, gen)
