@@ -140,6 +140,8 @@ def panel_vs_loop(steps: int, n_alpha: int, n_init: int) -> dict[str, Any]:
         "total_variation_lr_final": 0.01 * 0.05,
         "total_variation_first_split_step": first.tolist(),
         "total_variation_jitter_last20": {"mean": float(jitter[0]), "std": float(jitter[1])},
+        "total_variation_differences_within_jitter": diff("mean", tv) <= float(jitter[0])
+        and diff("std", tv) <= float(jitter[1]),
         "diverged_fits": int(batched.diverged.sum()),
         "meets_target": t_loop / t_batched >= PANEL_TARGET_RATIO,
     }
@@ -182,6 +184,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/divergences.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # what LivePanel and the training loops do on CPU
+    load_before = os.getloadavg()
     report: dict[str, Any] = {"benchmark": "theme 2 (f-divergences) speed"}
     report["slider_move_notebook_03"] = {
         "target_median_ms": SLIDER_TARGET_MS,
@@ -196,6 +199,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()  # fmt: skip
     report["machine"] = {**describe("cpu"), "cpu_count": os.cpu_count(),
+                         "load_average_before": load_before,
                          "load_average": os.getloadavg()}  # fmt: skip
     report["git_commit"] = commit
     report["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
