@@ -13,7 +13,8 @@ Three modes, chosen with :func:`set_theme` or the ``ALIGNKIT_THEME`` environment
     lines and dark marks (plotly's ink ``#2a3f5f``, ``#444``, ``#333``, black) take the
     theme's foreground ``--jp-ui-font-color1``, grid lines its ``--jp-border-color2``, and
     the kit's dark red (``COLORS["bad"]``) a lighter red. Data colours (Okabe–Ito) are
-    kept: they read on both backgrounds. 3-D scenes are drawn by WebGL, which CSS cannot
+    kept: they read on both backgrounds; so are filled contour levels, table cells and
+    hover labels (each drawn on its own box). 3-D scenes are drawn by WebGL, which CSS cannot
     recolour, so they keep a white inset. Once one panel is shown the stylesheet covers
     every light-template figure of the page (plain figures too). Panel chrome (status
     notes, errors) follows the theme as well.
@@ -158,7 +159,8 @@ def theme_css(
     fig = f"{scope} .js-plotly-plot:has(.main-svg{_any('style', white)})"
     inks = _any("style", tuple(f"fill: {c}" for c in DARK_INKS))
     strokes = _any("style", tuple(f"stroke: {c}" for c in DARK_INKS))
-    whites = _any("style", ("fill: white", "fill: rgb(255, 255, 255)"))
+    # white boxes, and the default "plotly" template's plot area #E5ECF6
+    whites = _any("style", ("fill: white", "fill: rgb(255, 255, 255)", "fill: rgb(229, 236, 246)"))
     skip = ":not(.hoverlayer *):not(.menulayer *):not(.cell-text)"
     chrome = [  # the panel's status notes and errors, written with inline colours
         f'{scope} :has(> .alignkit-theme-css) [style*="color:#666"] '
@@ -173,7 +175,7 @@ def theme_css(
         f"{fig} :is(.bglayer rect.bg, .plotbg *, .legend rect.bg){whites} "
         "{ fill: transparent !important; }",
         f"{fig} text{inks}{skip} {{ fill: {fg} !important; }}",
-        f"{fig} :is(path, rect){inks}{skip} {{ fill: {fg} !important; }}",
+        f"{fig} :is(path, rect){inks}{skip}:not(.contourlayer *) {{ fill: {fg} !important; }}",
         f"{fig} :is(path, rect){strokes}{skip} {{ stroke: {fg} !important; }}",
         f"{fig} :is(.gridlayer, .zerolinelayer) path {{ stroke: {grid} !important; }}",
         f'{fig} [style*="fill: {_KIT_RED}"]:not(.hoverlayer *) {{ fill: {_DARK_RED} !important; }}',

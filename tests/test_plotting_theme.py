@@ -125,6 +125,7 @@ def test_stylesheet_rules() -> None:
     for ink in theme.DARK_INKS:  # every dark ink is recoloured as text fill and as stroke
         assert f'[style*="fill: {ink}"]' in css and f'[style*="stroke: {ink}"]' in css
     assert ":not(.hoverlayer *)" in css and ":not(.cell-text)" in css  # labels on own boxes
+    assert ":not(.contourlayer *)" in css  # a colour scale's black level stays black
     chrome = theme.theme_css(figures=False)
     assert ".js-plotly-plot" not in chrome and "color:#b00020" in chrome
     site = theme.theme_css("@media-free-scope", fg="#eee")
