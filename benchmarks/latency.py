@@ -269,8 +269,8 @@ def _summary_table(explorers: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=200, help="kernel-side updates per mode")
-    parser.add_argument("--presses", type=int, default=20, help="cold presses per explorer")
-    parser.add_argument("--warm", type=int, default=10, help="warm (cached) presses per explorer")
+    parser.add_argument("--presses", type=int, default=16, help="cold presses per explorer")
+    parser.add_argument("--warm", type=int, default=16, help="warm (cached) presses per explorer")
     parser.add_argument(
         "--notebooks", nargs="+", default=ALL_NOTEBOOKS, help="notebook prefixes to measure"
     )

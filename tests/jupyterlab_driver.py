@@ -24,9 +24,9 @@ jupyterlab#17815) and turn off the news pop-up and the update check. The app is 
 as ``window.jupyterapp`` so commands run by id (``runmenu:run-all``).
 
 Latency is measured inside the page: a capture-phase ``keydown`` listener stamps
-``performance.now()``; a ``MutationObserver`` on the plot (trace path ``d`` attributes and
-added/removed nodes under ``.main-svg``) stamps the first mutation after it, and the next
-animation frame after that mutation stamps "painted".
+``performance.now()``; a ``MutationObserver`` on the plot (trace path ``d`` and marker
+``transform`` attributes, added/removed nodes under ``.main-svg``) stamps the first mutation
+after it, and the next animation frame after that mutation stamps "painted".
 """
 
 from __future__ import annotations
@@ -388,7 +388,8 @@ _PAGE_JS = r"""
         const relevant = muts.some(m => {
           const t = m.target.nodeType === 1 ? m.target : m.target.parentElement;
           if (!t || !t.closest || !t.closest('.main-svg')) return false;
-          return m.type === 'childList' || (m.attributeName === 'd' && t.closest('.trace'));
+          // a path redrawn, or a marker moved (its transform): both are a redraw
+          return m.type === 'childList' || !!t.closest('.trace');
         });
         if (!relevant) return;
         rec.nMut += muts.length;
@@ -398,7 +399,7 @@ _PAGE_JS = r"""
           obs.disconnect();
         }
       });
-      obs.observe(plot, { subtree: true, attributes: true, attributeFilter: ['d'],
+      obs.observe(plot, { subtree: true, attributes: true, attributeFilter: ['d', 'transform'],
                          childList: true });
       const onKey = (e) => {
         if (rec.t0 === null) rec.t0 = performance.now();
