@@ -5,7 +5,8 @@ Run ``.venv/bin/python benchmarks/divergences.py``; writes ``benchmarks/results/
 1. **Slider move** (issue 11 target: kernel-side median ≤ 30 ms on CPU): the fit explorer of
    notebook 03 (divergence ``alpha``) has its α slider stepped through distinct values (each a
    full refit: landscape + descent + figure), then its start slider through a cycle (descent on
-   the memoised landscape + figure); the panel runs without an event loop, so
+   the memoised landscape + figure; the panel's result cache is cleared before each move, so
+   every move computes); the panel runs without an event loop, so
    ``latencies_ms`` is the work a kernel does per slider message.
 2. **Batched panel vs loop** (target ≥ 20×): every named catalogue divergence plus 32 α values,
    each from 8 starts (320 fits), in one ``fit_panel`` call, against a Python loop calling
@@ -64,6 +65,9 @@ def slider(updates: int) -> dict[str, Any]:
     for control, values in moves.items():
         start = len(panel.latencies_ms)
         for k in range(updates if control != "alpha" else len(values)):
+            cache = getattr(panel, "cache", None)
+            if cache is not None:  # the panel's result cache: every timed move computes
+                cache.clear()
             panel.controls[control].value = values[k % len(values)]
         lat = panel.latencies_ms[start:]
         assert panel.error is None, panel.error
