@@ -138,3 +138,23 @@ def test_exact_field_tangents_match_torch_func_and_the_generic_route() -> None:
     ref = lyapunov_svd(field, X, t1=0.99, steps=12, record=True, route="generic")
     assert torch.allclose(fast.exponents, ref.exponents, atol=1e-9)
     assert torch.allclose(fast.path, ref.path, atol=1e-10)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["bias", "endpoint", "smooth"])
+def test_perturbed_fields_keep_the_tangent_route_and_its_numbers(kind: str) -> None:
+    from alignkit.manifold.fields import exact_model, flow_model, perturb
+
+    data = torch.randn(30, 3, dtype=F64, generator=torch.Generator().manual_seed(6))
+    for base in (exact_model(data), flow_model(_field(3).params, 3)):
+        field = perturb(base, kind, 0.4, seed=2).velocity
+        t = torch.tensor(0.6, dtype=F64)
+        u = torch.randn(2, 7, 3, dtype=F64, generator=torch.Generator().manual_seed(7))
+        out = field.tangent(torch.cat([X[None], u]), t)  # type: ignore[attr-defined]
+        assert torch.allclose(out[0], torch.func.vmap(field, in_dims=(0, None))(X, t), atol=1e-12)
+        for j in range(2):
+            jvp = torch.func.vmap(
+                lambda x, v, f=field, tt=t: torch.func.jvp(lambda y: f(y, tt), (x,), (v,))[1]
+            )
+            assert torch.allclose(out[1 + j], jvp(X, u[j]), atol=1e-9)
+        kw = {"t1": 0.95, "steps": 10}
+        assert torch.allclose(solve(field, X, **kw), solve(field, X, route="generic", **kw))  # type: ignore[arg-type]

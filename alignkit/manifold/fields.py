@@ -94,8 +94,14 @@ class _ExactField(TangentField):
 
     def _weights(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = 1.0 - t
-        diff = x[:, None, :] - t * self.data  # (N, M, D)
-        w = torch.softmax(diff.square().sum(-1) / (-2.0 * s * s), dim=-1)
+        ty = t * self.data
+        if self.dim <= 8:  # |x − t y|² coordinate by coordinate: no (N, M, D) array
+            sq = (x[:, :1] - ty[:, 0]).square_()
+            for d in range(1, self.dim):
+                sq += (x[:, d : d + 1] - ty[:, d]).square_()
+        else:
+            sq = (x[:, None, :] - ty).square().sum(-1)
+        w = torch.softmax(sq.mul_(-0.5 / (s * s)), dim=-1)
         return w, w @ self.data
 
     def batched(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -214,7 +220,12 @@ def _smooth_field(dim: int, gen: torch.Generator, dtype: torch.dtype) -> Field:
     omega = torch.randn(k, dim, generator=gen, device=dev, dtype=dtype) / 0.5
     phase = 2 * math.pi * torch.rand(k, generator=gen, device=dev, dtype=dtype)
     amp = torch.randn(k, dim, generator=gen, device=dev, dtype=dtype) * math.sqrt(2.0 / (k * dim))
-    return lambda x, t: torch.cos(omega @ x + phase) @ amp
+
+    def delta(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.cos(omega @ x + phase) @ amp
+
+    delta.fourier = (omega, phase, amp)  # type: ignore[attr-defined]
+    return delta
 
 
 def perturb(
@@ -287,7 +298,47 @@ def perturb(
         delta = lambda x, t: b  # noqa: E731
         scale = model.output_scale if kind == "bias" else model.endpoint_scale
 
+    if isinstance(base, TangentField):  # keeps the batched and tangent routes
+        smooth = getattr(delta, "fourier", None)
+        field = _Perturbed(base, model.dim, eps, scale, None if smooth else b, smooth)
+        return replace(model, velocity=field, info=info)
+
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return base(x, t) + eps * scale(t) * delta(x, t).to(x)
 
     return replace(model, velocity=velocity, info=info)
+
+
+@dataclass(frozen=True, eq=False)
+class _Perturbed(TangentField):
+    """``v + ε·scale(t)·δ(x)``: δ = b (constant) or the Fourier field (ω, φ, a), by hand."""
+
+    base: TangentField
+    dim: int
+    eps: float
+    scale: TimeScale
+    b: torch.Tensor | None
+    fourier: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
+
+    def _delta(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fourier is None:
+            assert self.b is not None
+            return self.b.to(x)
+        omega, phase, amp = self.fourier
+        return torch.cos(x @ omega.T + phase) @ amp
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.base(x, t) + self.eps * self.scale(t) * self._delta(x)
+
+    def batched(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.base.batched(x, t) + self.eps * self.scale(t) * self._delta(x)
+
+    def tangent(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = self.base.tangent(s, t)
+        c = self.eps * self.scale(t)
+        out[0] += c * self._delta(s[0])
+        if self.fourier is not None:  # Dδ·u = −(sin(ωx + φ) ⊙ ωu) a
+            omega, phase, amp = self.fourier
+            sin = torch.sin(s[0] @ omega.T + phase)
+            out[1:] -= c * ((sin * (s[1:] @ omega.T)) @ amp)
+        return out
