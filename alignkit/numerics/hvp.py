@@ -14,7 +14,7 @@ become a ``matvec`` v -> H v with H = nabla^2 f(theta), never forming H:
 Measured on the digits MLP of ``benchmarks/hessian.py`` (d = 50,826, n = 1797, 1 CPU thread;
 ``benchmarks/results/hessian.json``, "profile"): a double-backward product costs about half a
 forward-over-reverse one, and about 0.6x a 16-probe ``vmap``-ed block per probe; batching the
-double backward (``is_grads_batched=True``) costs about 1.7x single passes per probe. So on
+double backward (``is_grads_batched=True``) costs about 1.8x single passes per probe. So on
 CPU the retained graph wins, one vector at a time. On a GPU the batched ``vmap`` route stays
 the default, as large blocks are where it should pay; no GPU was available to measure it.
 """
