@@ -1272,7 +1272,7 @@ TABLE: dict[str, Entry] = {
             "route": NAME,
         },
     ),
-    "alignkit.stability.noise.alignment_bound": Entry(
+    "alignkit.stability.bound.alignment_bound": Entry(
         noise.alignment_bound,
         lambda: {"mu": 0.5, "lr": 0.1, "batch_size": 2, "n": 10, "replacement": False},
         {
@@ -1283,7 +1283,7 @@ TABLE: dict[str, Entry] = {
             "replacement": FLAG,
         },
     ),
-    "alignkit.stability.noise.alignment_ratio": Entry(
+    "alignkit.stability.bound.alignment_ratio": Entry(
         noise.alignment_ratio,
         lambda: {"gn_frobenius": 1.0, "lr": 0.1, "batch_size": 2},
         {"gn_frobenius": [-1.0, True], "lr": [0.0, NAN, True], "batch_size": [0, 1.5, True]},
