@@ -97,3 +97,22 @@ def test_bad_options_name_the_argument(kwargs: dict[str, object], name: str) -> 
     with pytest.raises((ValueError, TypeError), match=name):
         static_figure(panel, **kwargs)  # type: ignore[arg-type]
     panel.close()
+
+
+def test_float32_frames_keep_float64_where_values_would_overflow() -> None:
+    """A diverging run's 1e300 stays float64 (no silent inf, no overflow warning)."""
+    import warnings
+
+    from alignkit.static import _as_float32
+
+    def packed(values: list[float]) -> dict[str, str]:
+        raw = np.asarray(values, dtype="<f8").tobytes()
+        return {"dtype": "f8", "bdata": base64.b64encode(raw).decode()}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = packed([1.0, 1e300, float("inf")])
+        assert _as_float32(huge) == huge
+        small = _as_float32(packed([1.0, float("nan"), 3.0]))
+    assert small["dtype"] == "f4"
+    np.testing.assert_array_equal(_array(small)[[0, 2]], [1.0, 3.0])
