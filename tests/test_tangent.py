@@ -158,3 +158,19 @@ def test_perturbed_fields_keep_the_tangent_route_and_its_numbers(kind: str) -> N
             assert torch.allclose(out[1 + j], jvp(X, u[j]), atol=1e-9)
         kw = {"t1": 0.95, "steps": 10}
         assert torch.allclose(solve(field, X, **kw), solve(field, X, route="generic", **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["bias", "smooth"])
+def test_batched_error_sweep_equals_one_solve_per_error_size(kind: str) -> None:
+    from alignkit.manifold.fields import exact_model, perturb
+    from alignkit.manifold.views import eps_sweep
+
+    data = torch.randn(30, 2, dtype=F64, generator=torch.Generator().manual_seed(8))
+    model = exact_model(data)
+    eps = torch.tensor([0.0, 0.3, 1.2], dtype=F64)
+    x = eps_sweep(model, kind, eps, 5, steps=8)
+    x0 = torch.randn(5, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    for i, e in enumerate(eps.tolist()):
+        one = perturb(model, kind, e, seed=1).velocity
+        ref = solve(one, x0, t1=model.t_end, steps=8, route="generic")
+        assert torch.allclose(x[i], ref, atol=1e-9)

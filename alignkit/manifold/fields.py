@@ -342,3 +342,35 @@ class _Perturbed(TangentField):
             sin = torch.sin(s[0] @ omega.T + phase)
             out[1:] -= c * ((sin * (s[1:] @ omega.T)) @ amp)
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class _ErrorSweep(TangentField):
+    """State (x, e) with e constant: ``v(x) + e·ε·scale(t)·δ(x)`` for a grid of error sizes.
+
+    Only the velocity (single sample and batched); used by ``views.eps_sweep`` to integrate
+    every error size in one batched solve (see :func:`error_sweep_field`).
+    """
+
+    unit: _Perturbed
+    dim: int
+
+    def _v(self, z: torch.Tensor, t: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        x, e = z[..., :-1], z[..., -1:]
+        u = self.unit
+        err = e * (u.eps * u.scale(t)) * u._delta(x)
+        return torch.cat([base + err, torch.zeros_like(e)], dim=-1)
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self._v(z, t, self.unit.base(z[..., :-1], t))
+
+    def batched(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self._v(z, t, self.unit.base.batched(z[..., :-1], t))
+
+
+def error_sweep_field(unit: GenerativeModel) -> Field | None:
+    """For a model perturbed with ε = 1 (bias, endpoint or smooth): the field of the state
+    (x, e), ``(D + 1,) -> (D + 1,)``, that adds e times the error; None for other models."""
+    if isinstance(unit.velocity, _Perturbed):
+        return _ErrorSweep(unit.velocity, unit.dim + 1)
+    return None
