@@ -111,3 +111,14 @@ def test_fit_2d_explorer_every_control_redraws() -> None:
         assert panel.error is None and "α = -0.5" in panel.figure.layout.title.text
     finally:
         panel.close()
+
+
+@pytest.mark.parametrize(
+    ("init", "name"),
+    [((-1.0, 1.0), "init"), ((0.0, 0.0, 0.0), "init[2]"), ((0.0, float("nan"), 1.0), "init[1]")],
+)
+def test_fit2d_view_names_a_bad_start(init: tuple[float, ...], name: str) -> None:
+    from alignkit.divergences.views_2d import fit2d_view
+
+    with pytest.raises(ValueError, match=name.replace("[", r"\[")):
+        fit2d_view(init=init)  # type: ignore[arg-type]

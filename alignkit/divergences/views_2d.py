@@ -93,6 +93,10 @@ def fit2d_view(
     """Fit N(m, Σ) to a three-mode 2-D mixture with each divergence, from one start."""
     for d in divergences:
         check_choice(d, "divergences", [n for n in names() if n != "alpha"])
+    if not isinstance(init, (tuple, list)) or len(init) != 3:
+        raise ValueError(f"init must be a tuple (mean_x, mean_y, std) of 3 numbers, got {init!r}")
+    init = (check_scalar(init[0], "init[0] (mean_x)"), check_scalar(init[1], "init[1] (mean_y)"),
+            check_scalar(init[2], "init[2] (std)", low=0.0, closed="neither"))  # fmt: skip
     settings = [(n, math.nan) for n in divergences]
     return _view(settings, tuple(LABELS[d] for d in divergences), separation, init, steps)
 
