@@ -140,8 +140,8 @@ def _move(panel: Any, name: str, value: Any) -> float | str:
     panel.controls[name].value = value
     if panel.error is not None:
         return panel.error
-    if len(panel.latencies_ms) == before:
-        raise RuntimeError(f"moving {name} to {value!r} did not update {panel.name}")
+    if len(panel.latencies_ms) == before:  # e.g. a compute that was superseded
+        return f"no update (status: {panel.status.value})"
     return panel.latencies_ms[-1]
 
 
