@@ -163,6 +163,7 @@ class _Walker:
 
     def __init__(self) -> None:
         self.key = "ArrowRight"
+        self.missed = False
 
     def next_key(self, nb: Any, index: int) -> str:
         now, low, high = nb.page.evaluate(_HANDLE_JS, index)
@@ -178,8 +179,9 @@ class _Walker:
 
 def _press(nb: Any, index: int, walker: _Walker) -> KeyLatency:
     lat = nb.measure_key(index, walker.next_key(nb, index), timeout=MISS_S)
-    if lat.mutation_ms is None:
+    if lat.mutation_ms is None and not walker.missed:
         walker.reverse()  # e.g. a value the explorer refuses (its panel shows the error)
+    walker.missed = lat.mutation_ms is None  # after a miss, keep the new direction
     return lat
 
 
