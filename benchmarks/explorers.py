@@ -160,6 +160,8 @@ def sweep_control(panel: Any, name: str, repeats: int, quick: bool) -> dict[str,
             j = values.index(value)
             if rep and times[j] and times[j][0] > ONCE_MS:
                 continue  # far over target at the first visit: not repeated (keeps runs short)
+            if widget.value == value:
+                continue  # the positions between were skipped: no move to time
             got = _move(panel, name, value)
             if isinstance(got, str):
                 errors[j] = got
