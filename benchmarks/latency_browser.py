@@ -102,15 +102,33 @@ def ratio(a: float | int | None, b: float | int | None) -> float | None:
 
 # --- (b) browser ------------------------------------------------------------------------
 # Finds, in the cell that built an explorer, its first visible slider handle.
+# Finds, in the cell that built an explorer, its first visible slider handle, else its first
+# visible dropdown (then also the index of the cell's plot among the notebook's plots).
 _FIRST_SLIDER_JS = """(cell) => {
   const w = window.jupyterapp.shell.currentWidget;
   const node = w.content.widgets[cell].node;
-  const all = Array.from(document.querySelectorAll('.jp-Notebook .noUi-handle'));
-  const h = Array.from(node.querySelectorAll('.noUi-handle')).find(e => e.offsetParent !== null);
-  if (!h) return null;
-  const box = h.closest('.widget-slider');
-  const label = box && box.querySelector('.widget-label');
-  return {index: all.indexOf(h), label: label ? (label.textContent || '').trim() : ''};
+  const visible = (sel) =>
+    Array.from(node.querySelectorAll(sel)).find(e => e.offsetParent !== null);
+  const label = (e, box) => {
+    const b = e.closest(box), l = b && b.querySelector('.widget-label');
+    return l ? (l.textContent || '').trim() : '';
+  };
+  const h = visible('.noUi-handle');
+  if (h) {
+    const all = Array.from(document.querySelectorAll('.jp-Notebook .noUi-handle'));
+    return {kind: 'slider', index: all.indexOf(h), label: label(h, '.widget-slider'), plot: null};
+  }
+  const s = visible('.widget-dropdown select');
+  const plot = node.querySelector('.js-plotly-plot');
+  if (!s || !plot) return null;
+  const selects = Array.from(document.querySelectorAll('.jp-Notebook .widget-dropdown select'));
+  const plots = Array.from(document.querySelectorAll('.jp-Notebook .js-plotly-plot'));
+  return {kind: 'dropdown', index: selects.indexOf(s), label: label(s, '.widget-dropdown'),
+          plot: plots.indexOf(plot)};
+}"""
+_SELECT_JS = """(i) => {
+  const s = document.querySelectorAll('.jp-Notebook .widget-dropdown select')[i];
+  return [s.selectedIndex, 0, s.options.length - 1];
 }"""
 _HANDLE_JS = """(i) => {
   const h = document.querySelectorAll('.jp-Notebook .noUi-handle')[i];
@@ -161,24 +179,38 @@ def _explorer_cells(path: Path) -> list[tuple[int, str, str]]:
 class _Walker:
     """Arrow presses that bounce off the slider's ends, and turn back after a missed press."""
 
-    def __init__(self) -> None:
-        self.key = "ArrowRight"
+    def __init__(self, kind: str = "slider", plot: int | None = None) -> None:
+        self.kind, self.plot = kind, plot  # a dropdown moves with ArrowDown / ArrowUp
+        self.forward, self.back = (
+            ("ArrowRight", "ArrowLeft") if kind == "slider" else ("ArrowDown", "ArrowUp")
+        )
+        self.key = self.forward
         self.missed = False
 
+    def focus(self, nb: Any, index: int) -> None:
+        if self.kind == "slider":
+            nb.focus_slider(index)
+        else:
+            select = nb.page.locator(".jp-Notebook .widget-dropdown select").nth(index)
+            select.scroll_into_view_if_needed()
+            select.focus()
+
     def next_key(self, nb: Any, index: int) -> str:
-        now, low, high = nb.page.evaluate(_HANDLE_JS, index)
+        js = _HANDLE_JS if self.kind == "slider" else _SELECT_JS
+        now, low, high = nb.page.evaluate(js, index)
         if now >= high:
-            self.key = "ArrowLeft"
+            self.key = self.back
         elif now <= low:
-            self.key = "ArrowRight"
+            self.key = self.forward
         return self.key
 
     def reverse(self) -> None:
-        self.key = "ArrowLeft" if self.key == "ArrowRight" else "ArrowRight"
+        self.key = self.back if self.key == self.forward else self.forward
 
 
 def _press(nb: Any, index: int, walker: _Walker) -> KeyLatency:
-    lat = nb.measure_key(index, walker.next_key(nb, index), timeout=MISS_S)
+    key = walker.next_key(nb, index)
+    lat = nb.measure_key(index, key, plot_index=walker.plot, timeout=MISS_S)
     if lat.mutation_ms is None and not walker.missed:
         walker.reverse()  # e.g. a value the explorer refuses (its panel shows the error)
     walker.missed = lat.mutation_ms is None  # after a miss, keep the new direction
@@ -227,19 +259,23 @@ def _measure_explorer(
 ) -> dict[str, Any]:
     found = nb.page.evaluate(_FIRST_SLIDER_JS, cell)
     if not found or found["index"] < 0:
-        return {"skipped": "no visible slider in the explorer's cell"}
+        return {"skipped": "no visible slider or dropdown in the explorer's cell"}
     index = found["index"]
     nb.kernel_eval(f"_MSGS = []\n_record_messages(_P[{key!r}].figure, _MSGS)")
-    walker, base_walker = _Walker(), _Walker()
+    walker, base_walker = _Walker(found["kind"], found["plot"]), _Walker()
     for page, i, w in ((nb, index, walker), (base, 0, base_walker)):  # warm-up, not recorded
         page.page.bring_to_front()
-        page.focus_slider(i)
+        w.focus(page, i)
         _press(page, i, w)
         page.page.wait_for_timeout(SETTLE_MS)
     probe = [_press(nb, index, walker) for _ in range(2)]  # is a press seen as a redraw?
     if all(x.mutation_ms is None for x in probe):
-        return {"skipped": f"no redraw of the plot seen after presses of slider {index}"}
-    out: dict[str, Any] = {"slider": found["label"], "slider_index": index}
+        return {"skipped": f"no redraw of the plot seen after presses of {found['kind']} {index}"}
+    out: dict[str, Any] = {
+        "slider": found["label"],
+        "control": found["kind"],
+        "slider_index": index,
+    }
     floor: list[KeyLatency] = []
     for phase, n_presses in (("cold", presses), ("warm", warm)):
         if phase == "warm":
@@ -256,7 +292,7 @@ def _measure_explorer(
         while len(lats) < n_presses:
             n = min(block, n_presses - len(lats))
             nb.page.bring_to_front()
-            nb.focus_slider(index)
+            walker.focus(nb, index)
             for _ in range(n):
                 lats.append(_press(nb, index, walker))
                 nb.page.wait_for_timeout(SETTLE_MS)
@@ -280,8 +316,9 @@ def _measure_explorer(
             if r["median"] is None or r["p95"] is None
             else r["median"] <= TARGETS["ratio_median"] and r["p95"] <= TARGETS["ratio_p95"]
         )
-    out["red_text_in_panel"] = nb.red_text(index)
-    out["slider_readout_after"] = nb.slider_readout(index)
+    if found["kind"] == "slider":  # (the driver finds a cell's red text through a slider)
+        out["red_text_in_panel"] = nb.red_text(index)
+        out["slider_readout_after"] = nb.slider_readout(index)
     return out
 
 
