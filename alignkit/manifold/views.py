@@ -55,6 +55,7 @@ ProgressFn = Callable[[int, int], None]
 _REFERENCE_SIZE = 20000
 _DRAWN = 1500
 BINS = 12  # azimuth histogram bins (TV noise floor ≈ 0.4 √(BINS/n))
+PIECES = 3  # batched solves of an ε curve (of 3 grid values each), a progress report after each
 
 
 @contextmanager
@@ -219,20 +220,57 @@ def _reference(manifold: Manifold) -> torch.Tensor:
     return manifold.sample(_REFERENCE_SIZE, seed=12345)
 
 
-@lru_cache(maxsize=32)
+@dataclass(frozen=True)
+class _Curve:
+    """Everything drawn at each ε of the grid, from one batched solve (a lookup per ε move)."""
+
+    grid: torch.Tensor  # (G,)
+    distance_curve: torch.Tensor  # (G,) mean distance (a diverged sample counts 10⁶)
+    tv_curve: torch.Tensor  # (G,)
+    points: torch.Tensor  # (G, n, 3) base coordinates, diverged samples drawn at 0
+    distance: torch.Tensor  # (G, n)
+    edges: torch.Tensor  # (BINS + 1,)
+    hist: torch.Tensor  # (G, BINS)
+    hist_true: torch.Tensor  # (BINS,)
+    diverged: tuple[bool, ...]  # (G,)
+
+
+_CURVE_CACHE: dict[tuple[object, ...], _Curve] = {}
+_CURVE_CACHE_SIZE = 32
+
+
 def _curve(
-    manifold: Manifold, model: GenerativeModel, kind: str, n: int, steps: int, method: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    manifold: Manifold, model: GenerativeModel, kind: str, n: int, steps: int, method: str,
+    seed: int, progress: Any = None,
+) -> _Curve:  # fmt: skip
+    key = (manifold, model, kind, n, steps, method, seed)
+    if key in _CURVE_CACHE:
+        return _CURVE_CACHE[key]
     grid = torch.tensor(EPS_GRID, dtype=torch.float64)
-    x = eps_sweep(model, kind, grid, n, steps=steps, method=method)
+    parts = []
+    for k, part in enumerate(grid.tensor_split(PIECES)):  # batched pieces, for the progress bar
+        if progress is not None:
+            progress.update(k, PIECES, "ε curve")
+        parts.append(eps_sweep(model, kind, part, n, steps=steps, method=method, seed=seed))
+    x = torch.cat(parts)
+    finite = torch.isfinite(x).all(dim=2)  # (G, n)
+    x = torch.where(finite[..., None], x, torch.zeros_like(x))
+    dist = manifold.distance_to_manifold(x.reshape(-1, model.dim)).double().cpu()
+    dist = dist.reshape(len(EPS_GRID), n)
+    flagged = torch.where(finite.cpu(), dist, torch.full_like(dist, 1e6))  # diverged: huge
     ref = _reference(manifold)
-    dist = manifold.distance_to_manifold(x.reshape(-1, model.dim))
-    dist = torch.nan_to_num(dist, nan=1e6, posinf=1e6)  # diverged runs: flagged as huge
-    dist = dist.reshape(len(EPS_GRID), n).mean(1).double()
-    tv = torch.tensor(
-        [density_shift(manifold, xi, ref, bins=BINS)[0] for xi in x], dtype=torch.float64
-    )  # a loop over 9 histograms of finished samples, not over settings of the solve
-    return grid, dist.cpu(), tv
+    shifts = [density_shift(manifold, xi, ref, bins=BINS) for xi in x]
+    # a loop over 9 histograms of finished samples, not over settings of the solve
+    curve = _Curve(
+        grid, flagged.mean(1), torch.tensor([s[0] for s in shifts], dtype=torch.float64),
+        _base_points(manifold, x.reshape(-1, model.dim)).reshape(len(EPS_GRID), n, 3), dist,
+        shifts[0][1], torch.stack([s[2] for s in shifts]), shifts[0][3],
+        tuple(not bool(f.all()) for f in finite),
+    )  # fmt: skip
+    if len(_CURVE_CACHE) >= _CURVE_CACHE_SIZE:
+        _CURVE_CACHE.pop(next(iter(_CURVE_CACHE)))  # the oldest
+    _CURVE_CACHE[key] = curve
+    return curve
 
 
 def _base_points(manifold: Manifold, x: torch.Tensor) -> torch.Tensor:
@@ -257,7 +295,10 @@ def sampling_view(
     """Samples of ``model`` with an error of size ``eps``: how far off, how the density moves.
 
     ``n`` defaults to 1000 (400 in fast mode), for this ε and for each ε of the curve.
-    ``progress`` (a live panel's) is told about the training of a new model.
+    At an ``eps`` of :data:`EPS_GRID` the samples are the curve's own (one batched solve
+    for the whole grid, cached per model, error kind, n and steps): moving ``eps`` along
+    the grid solves nothing. ``progress`` (a live panel's) is told about the training of a
+    new model and about the solve of a new ε curve.
     """
     eps = check_scalar(eps, "eps", low=0.0)
     steps = check_int(steps, "steps", low=1, high=1000)
@@ -267,25 +308,44 @@ def sampling_view(
         get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
                   progress=progress)  # fmt: skip
         return _sampling_view(
-            manifold, model, perturbation, eps, steps, method, n, embed_dim, density, seed
+            manifold,
+            model,
+            perturbation,
+            eps,
+            steps,
+            method,
+            n,
+            embed_dim,
+            density,
+            seed,
+            progress,
         )
 
 
 def _sampling_view(
     manifold: str, model: str, perturbation: str, eps: float, steps: int, method: str, n: int,
-    embed_dim: int | None, density: str, seed: int,
+    embed_dim: int | None, density: str, seed: int, progress: Any,
 ) -> SamplingView:  # fmt: skip
     m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed)
+    c = _curve(m, base, perturbation, n, steps, method, seed, progress)
+    drawn = _base_points(m, _reference(m)[:_DRAWN])
+    if eps in EPS_GRID:  # the curve's samples at this ε: a lookup
+        i = EPS_GRID.index(eps)
+        dist = c.distance[i]
+        return SamplingView(
+            manifold, model, perturbation, eps, c.points[i], dist, float(dist.mean()),
+            float(c.tv_curve[i]), c.edges, c.hist[i], c.hist_true, c.grid, c.distance_curve,
+            c.tv_curve, m.base_dim, c.diverged[i], drawn,
+        )  # fmt: skip
     x = generate(perturb(base, perturbation, eps, seed=1), n, steps=steps, method=method, seed=seed)
     finite = torch.isfinite(x).all(dim=1)
     x = torch.where(finite[:, None], x, torch.zeros_like(x))
     dist = m.distance_to_manifold(x).double().cpu()
     tv, edges, hist, hist_true = density_shift(m, x, _reference(m), bins=BINS)
-    grid, dcurve, tvcurve = _curve(m, base, perturbation, n, steps, method)
     return SamplingView(
         manifold, model, perturbation, eps, _base_points(m, x), dist, float(dist.mean()), tv,
-        edges, hist, hist_true, grid, dcurve, tvcurve, m.base_dim, not bool(finite.all()),
-        _base_points(m, _reference(m)[:_DRAWN]),
+        edges, hist, hist_true, c.grid, c.distance_curve, c.tv_curve, m.base_dim,
+        not bool(finite.all()), drawn,
     )  # fmt: skip
 
 

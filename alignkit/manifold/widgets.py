@@ -5,17 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import ipywidgets as W
+
 from alignkit._checks import check_int, check_scalar
 from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider
 from alignkit.manifold.fields import PERTURBATIONS
 from alignkit.manifold.manifolds import MANIFOLDS
 from alignkit.manifold.plots.lyapunov import plot_lyapunov, update_lyapunov
 from alignkit.manifold.plots.sampling import plot_sampling, update_sampling
-from alignkit.manifold.views import MODELS, LyapunovView, SamplingView, lyapunov_view, sampling_view
+from alignkit.manifold.views import (
+    EPS_GRID,
+    MODELS,
+    LyapunovView,
+    SamplingView,
+    lyapunov_view,
+    sampling_view,
+)
 
 __all__ = ["sampling_explorer", "lyapunov_explorer"]
 
-EPS_MAX = 2.0  # the ε slider's range is [0, EPS_MAX]
+EPS_MAX = EPS_GRID[-1]  # the ε slider's positions are the ε grid's values, up to EPS_MAX
 STEPS_MAX = 100  # the solver-steps slider's range is [1, STEPS_MAX]
 
 
@@ -29,6 +38,23 @@ def _check_hide(hide: Any, names: Sequence[str]) -> None:
     unknown = sorted(set(hide) - set(names))
     if unknown:
         raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
+
+
+def _grid_slider(value: float, description: str) -> W.SelectionSlider:
+    """A slider over :data:`EPS_GRID` (styled like the panel's other sliders).
+
+    Its positions are the ε curve's own: a move looks the samples up, nothing is solved.
+    """
+    value = check_scalar(value, "eps", low=0.0, high=EPS_MAX)
+    if value not in EPS_GRID:
+        raise ValueError(f"eps must be one of the ε grid's values {list(EPS_GRID)}, got {value:g}")
+    like = float_slider(value, 0.0, EPS_MAX, 0.05, description)  # the panel's slider style
+    return W.SelectionSlider(
+        options=[(f"{e:g}", e) for e in EPS_GRID], value=EPS_GRID[EPS_GRID.index(value)],
+        description=description, continuous_update=True,
+        style={"description_width": like.style.description_width},
+        layout=W.Layout(width=like.layout.width),
+    )  # fmt: skip
 
 
 def sampling_explorer(
@@ -46,11 +72,13 @@ def sampling_explorer(
     Errors of size ε in the velocity (``bias``, ``smooth``) move samples along the manifold
     (the density changes, the distance stays small); noise on the ``weights`` of a trained
     model (it breaks the alignment itself at large ε) and ``endpoint`` (an error in the
-    predicted clean sample) are counter-examples that leave it. ``eps`` in [0, 2], ``steps``
-    in [1, 100] (the sliders' ranges). ``key`` names the panel: re-running a cell with the
-    same key replaces its panel.
+    predicted clean sample) are counter-examples that leave it. ``eps`` one of
+    :data:`~alignkit.manifold.views.EPS_GRID` (0 to 2, the ε slider's positions: the ε
+    curve's own samples, so an ε move solves nothing), ``steps`` in [1, 100].
+    ``key`` names the panel: re-running a cell with the same key replaces its panel.
     """
-    eps = check_scalar(eps, "eps", low=0.0, high=EPS_MAX)
+    eps_slider = _grid_slider(eps, "error size ε")
+    eps = eps_slider.value
     steps = check_int(steps, "steps", low=1, high=STEPS_MAX)
     _check_hide(hide, ("manifold", "model", "perturbation", "eps", "steps"))
     view = sampling_view(manifold, model, perturbation, eps, steps=steps)  # validates the rest
@@ -58,7 +86,7 @@ def sampling_explorer(
         "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold"),
         "model": dropdown(model, MODELS, "model"),
         "perturbation": dropdown(perturbation, PERTURBATIONS, "error kind"),
-        "eps": float_slider(eps, 0.0, EPS_MAX, 0.05, "error size ε"),
+        "eps": eps_slider,
         "steps": int_slider(steps, 1, STEPS_MAX, "solver steps"),
     }
     return LivePanel(

@@ -1,0 +1,65 @@
+"""The sampling explorer's ε moves are lookups into the ε curve's batched solve (issue 15)."""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import pytest
+import torch
+
+from alignkit.manifold.dynamics import generate
+from alignkit.manifold.fields import perturb
+from alignkit.manifold.views import EPS_GRID, get_model, sampling_view
+from alignkit.manifold.widgets import sampling_explorer
+
+
+@pytest.mark.parametrize("kind", ["bias", "endpoint"])
+def test_view_at_a_grid_eps_is_the_curve_point_and_the_direct_solve(kind: str) -> None:
+    m, model = get_model("circle2d", "exact", seed=3)  # the view's seed: model and draws
+    for eps in (0.0, 0.35, 2.0):
+        v = sampling_view("circle2d", "exact", kind, eps, n=70, steps=15, seed=3)
+        i = EPS_GRID.index(eps)
+        # the curve's own point: marker and curve agree exactly
+        assert v.mean_distance == float(v.distance_curve[i])
+        assert v.tv == float(v.tv_curve[i])
+        # an independent route: one plain solve of the perturbed model from the same draws
+        x = generate(perturb(model, kind, eps, seed=1), 70, steps=15, seed=3)
+        assert torch.allclose(v.points[:, :2], x.double(), atol=1e-4, rtol=1e-4)
+        assert torch.allclose(v.distance, m.distance_to_manifold(x).double(), atol=1e-4)
+
+
+def test_view_off_the_grid_still_solves_that_eps() -> None:
+    _, model = get_model("circle2d", "exact")
+    v = sampling_view("circle2d", "exact", "bias", 0.3, n=50, steps=12)
+    assert 0.3 not in EPS_GRID and v.eps == 0.3
+    x = generate(perturb(model, "bias", 0.3, seed=1), 50, steps=12, seed=0)
+    assert torch.allclose(v.points[:, :2], x.double(), atol=1e-6)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, float, str]] = []
+
+    def update(self, done: float, total: float, description: str = "") -> None:
+        self.seen.append((done, total, description))
+
+
+def test_a_new_curve_reports_progress_and_a_cached_one_does_not() -> None:
+    first, again = _Recorder(), _Recorder()
+    sampling_view("circle2d", "exact", "smooth", 0.5, n=41, steps=7, progress=first)
+    assert [s for s in first.seen if s[2] == "ε curve"] == [(0, 3, "ε curve"), (1, 3, "ε curve"),
+                                                           (2, 3, "ε curve")]  # fmt: skip
+    sampling_view("circle2d", "exact", "smooth", 1.5, n=41, steps=7, progress=again)
+    assert again.seen == []
+
+
+def test_eps_slider_positions_are_the_grid() -> None:
+    panel = sampling_explorer(eps=0.35)
+    slider = panel.controls["eps"]
+    assert isinstance(slider, W.SelectionSlider)
+    assert [v for _, v in slider.options] == list(EPS_GRID) and slider.value == 0.35
+    panel.set_state(eps=1.5)
+    panel.flush()
+    assert panel.error is None and "ε = 1.5" in panel.figure.layout.title.text
+    panel.close()
+    with pytest.raises(ValueError, match=r"eps must be one of the ε grid's values .*got 0.3"):
+        sampling_explorer(eps=0.3)
