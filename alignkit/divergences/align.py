@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
 from alignkit.divergences.catalogue import Divergence, get
-from alignkit.divergences.fit import Setting, _batched_integrand, one_cpu_thread
+from alignkit.divergences.fit import Setting, one_cpu_thread
+from alignkit.divergences.quadrature import _batched_integrand, _Plan, _plan
 from alignkit.divergences.toylm import ToyLM, entropy, kl
 
 __all__ = [
@@ -60,11 +61,23 @@ def exact_objective(divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor) -
     Exact with target zeros: where p = 0 each sequence costs π(x)·f̃(0), ∞ for the
     zero-forcing divergences (f(0) = ∞) whenever π puts mass there.
     """
+    return _exact_objective(divs, log_p, log_pi, _plan(divs, log_pi.dtype, log_pi.device),
+                            _f0_tensor(divs, log_pi))  # fmt: skip
+
+
+def _f0_tensor(divs: Sequence[Divergence], like: Tensor) -> Tensor:
+    return torch.tensor([_f0(d) for d in divs], dtype=like.dtype, device=like.device)
+
+
+def _exact_objective(
+    divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor, plan: _Plan, f0: Tensor
+) -> Tensor:
+    """:func:`exact_objective` with the per-setting constants (``plan``, ``f0`` (S,))
+    computed once per training run, not per step."""
     support = torch.isfinite(log_p)
     safe_p = torch.where(support, log_p, torch.zeros_like(log_p))
-    inner = torch.where(support, _batched_integrand(divs, safe_p, log_pi), 0.0).sum(-1)
+    inner = torch.where(support, _batched_integrand(divs, safe_p, log_pi, plan), 0.0).sum(-1)
     off = torch.where(support, 0.0, torch.exp(log_pi)).sum(-1)  # (S,)
-    f0 = torch.tensor([_f0(d) for d in divs], dtype=log_pi.dtype, device=log_pi.device)
     cost = torch.where(off > 0, off * f0, torch.zeros_like(off))
     return inner + torch.where(torch.isinf(f0) & (off > 0), math.inf, cost)
 
@@ -294,10 +307,11 @@ def train_fdpg(
         )
     divs = _divs(settings)
     gen = make_generator(seed, lm.log_base.device)
+    plan, f0 = _plan(divs, log_p.dtype, log_p.device), _f0_tensor(divs, log_p)
 
     def loss(theta: Tensor, t: int) -> Tensor:
         log_pi = lm.log_prob(theta)
-        exact = exact_objective(divs, log_p, log_pi)
+        exact = _exact_objective(divs, log_p, log_pi, plan, f0)
         if n_samples is None:
             return exact
         n = check_int(n_samples, "n_samples", low=2)

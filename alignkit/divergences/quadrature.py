@@ -57,20 +57,36 @@ def _batched_integrand(
 ) -> Tensor:
     """q·f̃(p/q) for S settings: log_q (S, ..., N); log_p broadcasting, or one row per setting
     (S, ..., N). One batched call for the α-family settings (named members included), one
-    call per other row (:class:`_Plan`): a loop over generator kinds, never over α values."""
+    call per other generator (rows sharing one go together, :class:`_Plan`): a loop over
+    generator kinds, never over α values or rows."""
     plan = plan or _plan(divs, log_q.dtype, log_q.device)
     per_setting = log_p.ndim == log_q.ndim  # rows (S, ..., N): one target per setting
-    lp = (lambda i: log_p[i]) if per_setting else (lambda i: log_p)  # noqa: E731
     shape = (-1,) + (1,) * (log_q.ndim - 1)
     if plan.generic:
         a, c = plan.alpha.reshape(shape), plan.scale.reshape(shape)
         out = alpha_integrand(log_p, log_q, a, c)
     else:
         out = torch.empty_like(log_q)
+    groups: dict[object, list[int]] = {}  # rows sharing a generator: one call per group
     for i in plan.near:
-        out[i] = alpha_integrand(lp(i), log_q[i], *plan.divs[i].alpha_form)  # type: ignore[misc]
+        groups.setdefault(plan.divs[i].alpha_form, []).append(i)
     for i in plan.other:
-        out[i] = plan.divs[i].integrand(lp(i), log_q[i])
+        groups.setdefault(plan.divs[i].name, []).append(i)
+    n_rows = log_q.shape[0]
+    for rows in groups.values():
+        d = plan.divs[rows[0]]
+        if len(rows) == n_rows:  # every row (e.g. one divergence over a β row): no scatter
+            idx: Tensor | slice = slice(None)
+        else:
+            idx = torch.tensor(rows, device=log_q.device)
+        lp_rows = log_p[idx] if per_setting else log_p
+        if d.alpha_form is not None:
+            vals = alpha_integrand(lp_rows, log_q[idx], *d.alpha_form)
+        else:
+            vals = d.integrand(lp_rows, log_q[idx])
+        if len(rows) == n_rows:
+            return vals
+        out[idx] = vals
     return out
 
 

@@ -272,7 +272,9 @@ class AlignmentView:
     infinite: bool
 
 
+@functools.lru_cache(maxsize=64)
 def _lm_target(target: str, beta: float) -> tuple[ToyLM, torch.Tensor, dict[str, torch.Tensor]]:
+    """The toy LM, log p (N,) and the metric's input (memoised: never mutated)."""
     check_choice(target, "target", TARGETS)
     lm = toy_lm(4, 6, seed=0)
     if target == "reward":
@@ -297,19 +299,30 @@ def alignment_view(
     check_choice(divergence, "divergence", names())
     beta = check_scalar(beta, "beta", low=0.01, high=100.0)
     alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
+    top = check_int(top, "top", low=1, high=200)
     lm, log_p, what = _lm_target(target, beta)
     setting = (divergence, alpha if divergence == "alpha" else math.nan)
     run = train_fdpg(lm, log_p, [setting], steps=steps, n_samples=n_samples,
                      progress=progress)  # fmt: skip
-    order = torch.argsort(log_p, descending=True)[: check_int(top, "top", low=1, high=200)]
-    m = metrics(lm, run.log_pi, log_p, **what)
+    return _alignment_result(divergence, alpha, beta, target, run.log_pi[0], run.objective[0],
+                             bool(run.infinite[0]), top)  # fmt: skip
+
+
+def _alignment_result(
+    divergence: str, alpha: float, beta: float, target: str, log_pi: torch.Tensor,
+    objective: torch.Tensor, infinite: bool, top: int,
+) -> AlignmentView:  # fmt: skip
+    """The view of one trained model ``log_pi`` (N,) with its loss curve ``objective``."""
+    lm, log_p, what = _lm_target(target, beta)
+    order = torch.argsort(log_p, descending=True)[:top]
+    m = metrics(lm, log_pi[None], log_p, **what)
     base = metrics(lm, lm.log_base[None], log_p, **what)
     return AlignmentView(
         _label(divergence, alpha), target, beta, tuple(lm.decode(int(i)) for i in order),
         to_numpy(torch.exp(log_p[order])), to_numpy(torch.exp(lm.log_base[order])),
-        to_numpy(torch.exp(run.log_pi[0, order])), to_numpy(run.objective[0]),
+        to_numpy(torch.exp(log_pi[order])), to_numpy(objective),
         {k: float(v[0]) for k, v in m.items()}, {k: float(v[0]) for k, v in base.items()},
-        bool(run.infinite[0]),
+        infinite,
     )  # fmt: skip
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import ipywidgets as W
+
+from alignkit.divergences.alignment_rows import AlignmentRows
 from alignkit.divergences.catalogue import names
 from alignkit.divergences.plots.alignment import plot_alignment, update_alignment
 from alignkit.divergences.plots.fits import plot_fit, update_fit
 from alignkit.divergences.plots.fits2d import plot_fit2d_live, update_fit2d
-from alignkit.divergences.views import TARGETS, AlignmentView, FitView, alignment_view, fit_view
+from alignkit.divergences.views import TARGETS, AlignmentView, FitView, fit_view
 from alignkit.divergences.views_2d import Fit2DView, fit2d_explorer_view
 from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider, log_slider
 
@@ -106,23 +109,39 @@ def alignment_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[AlignmentView]:
     """Train the toy LM live with f-DPG (exact gradients) for the chosen divergence, β and
-    target; the bar shows progress and a newer control value cancels the run (notebook 04)."""
+    target; the bar shows progress and a newer control value cancels the run (notebook 04).
 
-    def compute(
-        divergence: str, alpha: float, beta: float, target: str, progress: Progress | None = None
-    ) -> AlignmentView:
-        return alignment_view(divergence, alpha, beta, target=target, steps=steps,
-                              progress=None if progress is None else progress.update)  # fmt: skip
-
-    view = compute(divergence, alpha, beta, target)
+    A move to a value not trained yet trains that control's whole row of positions in one
+    batched run (:class:`~alignkit.divergences.alignment_rows.AlignmentRows`); moves along
+    the row after that are lookups.
+    """
     controls = {
         "divergence": dropdown(divergence, names(), "divergence"),
         "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)"),
         "beta": log_slider(beta, 0.05, 5.0, "β (reward target)"),
         "target": dropdown(target, TARGETS, "target"),
     }
+    rows = AlignmentRows(_positions(controls["alpha"]), _positions(controls["beta"]),
+                         steps=steps)  # fmt: skip
+
+    def compute(
+        divergence: str, alpha: float, beta: float, target: str, progress: Progress | None = None
+    ) -> AlignmentView:
+        return rows.view(divergence, alpha, beta, target,
+                         None if progress is None else progress.update)  # fmt: skip
+
+    view = compute(divergence, alpha, beta, target)
     return LivePanel(
         controls, compute, update_alignment, plot_alignment(view), key="alignment_explorer",
         hide=hide, initial=view,
         show_when={"alpha": ("divergence", ("alpha",)), "beta": ("target", ("reward",))},
     )  # fmt: skip
+
+
+def _positions(slider: W.FloatSlider | W.FloatLogSlider) -> list[float]:
+    """Every position a slider can take (a log slider's in its base's exponent)."""
+    n = round((slider.max - slider.min) / slider.step)
+    exps = [slider.min + k * slider.step for k in range(n + 1)]
+    if isinstance(slider, W.FloatLogSlider):
+        return [slider.base**e for e in exps]
+    return exps
