@@ -26,7 +26,7 @@ from alignkit.device import make_generator
 from alignkit.divergences.catalogue import Divergence, get
 from alignkit.divergences.fit import Setting, one_cpu_thread
 from alignkit.divergences.quadrature import _batched_integrand, _Plan, _plan
-from alignkit.divergences.toylm import ToyLM, entropy, kl
+from alignkit.divergences.toylm import ToyLM, metrics
 
 __all__ = [
     "exact_objective",
@@ -49,10 +49,13 @@ def _divs(settings: Sequence[Setting]) -> list[Divergence]:
     return [get(n, alpha=a) if n == "alpha" else get(n) for n, a in settings]
 
 
-def _f0(d: Divergence) -> float:
-    """f̃(0) = f(0) + f′(1) for the normalised generator (the cost of model mass where p = 0)."""
-    slope = 0.0 if d.name == "total_variation" else float(d.f_prime(torch.ones(())).item())
-    return d.f_at_zero + slope
+def _f0(divs: Sequence[Divergence], like: Tensor) -> Tensor:
+    """f̃(0) = f(0) + f′(1) per setting (S,) for the normalised generator (the cost of model
+    mass where p = 0)."""
+    one = torch.ones(())
+    out = [d.f_at_zero + (0.0 if d.name == "total_variation" else float(d.f_prime(one)))
+           for d in divs]  # fmt: skip
+    return torch.tensor(out, dtype=like.dtype, device=like.device)
 
 
 def exact_objective(divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor) -> Tensor:
@@ -62,11 +65,7 @@ def exact_objective(divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor) -
     zero-forcing divergences (f(0) = ∞) whenever π puts mass there.
     """
     return _exact_objective(divs, log_p, log_pi, _plan(divs, log_pi.dtype, log_pi.device),
-                            _f0_tensor(divs, log_pi))  # fmt: skip
-
-
-def _f0_tensor(divs: Sequence[Divergence], like: Tensor) -> Tensor:
-    return torch.tensor([_f0(d) for d in divs], dtype=like.dtype, device=like.device)
+                            _f0(divs, log_pi))  # fmt: skip
 
 
 def _exact_objective(
@@ -131,28 +130,6 @@ def sampled_gradient(
     surrogate.sum().backward()
     assert theta.grad is not None
     return theta.grad
-
-
-def metrics(
-    lm: ToyLM, log_pi: Tensor, log_p: Tensor, *, satisfied: Tensor | None = None,
-    reward: Tensor | None = None,
-) -> dict[str, Tensor]:  # fmt: skip
-    """Per setting (S,): ``alignment`` (mass on the constraint set, or E_π[r]), ``entropy``
-    (nats), ``kl_base`` = KL(π‖a), ``kl_target`` = KL(p‖π), ``target_entropy``."""
-    pi = torch.exp(log_pi)
-    if satisfied is not None:
-        align = (pi * satisfied.to(pi.dtype)).sum(-1)
-    elif reward is not None:
-        align = (pi * reward).sum(-1)
-    else:
-        raise ValueError("metrics needs satisfied= (constraint) or reward= (reward target)")
-    return {
-        "alignment": align,
-        "entropy": entropy(log_pi),
-        "kl_base": kl(log_pi, lm.log_base),
-        "kl_target": kl(log_p.expand_as(log_pi), log_pi),
-        "target_entropy": entropy(log_p).expand(log_pi.shape[:-1]),
-    }
 
 
 @dataclass(frozen=True)
@@ -307,7 +284,7 @@ def train_fdpg(
         )
     divs = _divs(settings)
     gen = make_generator(seed, lm.log_base.device)
-    plan, f0 = _plan(divs, log_p.dtype, log_p.device), _f0_tensor(divs, log_p)
+    plan, f0 = _plan(divs, log_p.dtype, log_p.device), _f0(divs, log_p)
 
     def loss(theta: Tensor, t: int) -> Tensor:
         log_pi = lm.log_prob(theta)

@@ -30,6 +30,7 @@ __all__ = [
     "reward_target",
     "entropy",
     "kl",
+    "metrics",
 ]
 
 Tensor = torch.Tensor
@@ -174,3 +175,25 @@ def kl(log_p: Tensor, log_q: Tensor) -> Tensor:
     p = torch.exp(log_p)
     diff = torch.where(p > 0, log_p - log_q, 0.0)
     return (p * diff).sum(-1)
+
+
+def metrics(
+    lm: ToyLM, log_pi: Tensor, log_p: Tensor, *, satisfied: Tensor | None = None,
+    reward: Tensor | None = None,
+) -> dict[str, Tensor]:  # fmt: skip
+    """Per setting (S,): ``alignment`` (mass on the constraint set, or E_π[r]), ``entropy``
+    (nats), ``kl_base`` = KL(π‖a), ``kl_target`` = KL(p‖π), ``target_entropy``."""
+    pi = torch.exp(log_pi)
+    if satisfied is not None:
+        align = (pi * satisfied.to(pi.dtype)).sum(-1)
+    elif reward is not None:
+        align = (pi * reward).sum(-1)
+    else:
+        raise ValueError("metrics needs satisfied= (constraint) or reward= (reward target)")
+    return {
+        "alignment": align,
+        "entropy": entropy(log_pi),
+        "kl_base": kl(log_pi, lm.log_base),
+        "kl_target": kl(log_p.expand_as(log_pi), log_pi),
+        "target_entropy": entropy(log_p).expand(log_pi.shape[:-1]),
+    }
