@@ -446,6 +446,7 @@ TABLE: dict[str, Entry] = {
             "name": [3, b"gd"],
             "show_when": [3, {"nope": ("lr", (1,))}, {"lr": "lr"}, {"lr": ("lr", (1,))}],
             "cache_size": [-1, 1.5, True],
+            "limits": [3, {"nope": lambda s: 1}, {"a": 3}],
         },
     ),
     "alignkit.live.LivePanel.set_state": Entry(

@@ -243,3 +243,30 @@ def test_split_package_keeps_every_public_name_at_alignkit_live() -> None:
     for name in live.__all__:
         assert getattr(live, name).__module__ == "alignkit.live", name
     from alignkit.live import _OPEN_PANELS, LivePanel  # noqa: F401 - browser tests use both
+
+
+def test_limits_end_a_slider_where_the_compute_stops_accepting() -> None:
+    """B ≤ n without replacement: the B slider ends at n, moves down with n, and set_state
+    checks B against the maximum the new state gives (no silent clamp of a requested value)."""
+    from alignkit.stability.widgets import threshold_explorer
+
+    panel = threshold_explorer(n=10, batch_size=2)
+    b = panel.controls["batch_size"]
+    assert b.max == 10  # without replacement (default): B runs to n
+    panel.set_state(n=20, batch_size=15)  # both at once: 15 is valid for n = 20
+    panel.flush()
+    assert (b.value, b.max, panel.error) == (15, 20, None)
+    panel.controls["n"].value = 8  # the knob moves down with the end, and the figure redraws
+    panel.flush()
+    assert (b.value, b.max, panel.error) == (8, 8, None) and panel.state["batch_size"] == 8
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 5\], got 7"):
+        panel.set_state(n=5, batch_size=7)
+    assert panel.state["n"] == 8 and b.max == 8  # a refused set_state changes nothing
+    panel.set_state(sampling="with replacement")
+    panel.flush()
+    assert b.max == 20 and panel.error is None
+    for value in range(1, 21):  # every position of the slider draws a figure
+        b.value = value
+        panel.flush()
+        assert panel.error is None, (value, panel.error)
+    panel.close()

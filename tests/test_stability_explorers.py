@@ -55,8 +55,11 @@ def test_region_explorer_changes_and_reports_bad_batch() -> None:
     colours = list(panel.figure.data[3].marker.color)
     panel.controls["lr"].value = 0.3  # both minima stable now
     assert list(panel.figure.data[3].marker.color) != colours
-    panel.set_state(sampling="without replacement", batch_size=3)  # B > n = 2
-    assert panel.error is not None and "batch_size" in panel.error
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 2\], got 3"):
+        panel.set_state(sampling="without replacement", batch_size=3)  # B > n = 2
+    panel.set_state(sampling="without replacement")  # the B slider now ends at n = 2
+    panel.flush()
+    assert panel.controls["batch_size"].max == 2 and panel.error is None
     panel.reset()
     assert panel.error is None and panel.state["lr"] == 0.7
     panel.close()

@@ -7,7 +7,7 @@ returns a ``continuous_update`` widget: the panel debounces, so every move redra
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as W
@@ -73,15 +73,61 @@ def _check_show_when(
     return out
 
 
-def _check_control_value(name: str, widget: W.ValueWidget, value: Any) -> None:
-    """``value`` fits ``widget`` as it is: sliders would clamp silently, dropdowns raise."""
+def _check_limits(
+    limits: Any, controls: Mapping[str, W.ValueWidget]
+) -> dict[str, tuple[Callable[[Mapping[str, Any]], float], float]]:
+    """``{slider: fn(state) -> its maximum}`` checked; each kept with the slider's own maximum."""
+    if limits is None:
+        return {}
+    if not isinstance(limits, Mapping):
+        raise TypeError(f"limits must be a mapping or None, got {limits!r}")
+    sliders = sorted(n for n, w in controls.items() if isinstance(w, (W.IntSlider, W.FloatSlider)))
+    out: dict[str, tuple[Callable[[Mapping[str, Any]], float], float]] = {}
+    for name, fn in limits.items():
+        if name not in sliders or not callable(fn):
+            raise ValueError(
+                "limits must map a slider among "
+                f"{sliders} to a function of the control values giving its maximum; "
+                f"got {name!r}: {fn!r}"
+            )
+        out[name] = (fn, controls[name].max)
+    return out
+
+
+def apply_limits(
+    controls: Mapping[str, W.ValueWidget],
+    limits: Mapping[str, tuple[Callable[[Mapping[str, Any]], float], float]],
+    state: Mapping[str, Any],
+) -> None:
+    """Set each limited slider's maximum from ``state`` (never above its own range, never below
+    its minimum). A value above a lowered maximum moves down to it, as the slider's knob does:
+    the reader sees the slider reach its end, never a setting the compute refuses."""
+    for name, high in limit_values(controls, limits, state).items():
+        if controls[name].max != high:
+            controls[name].max = high
+
+
+def limit_values(
+    controls: Mapping[str, W.ValueWidget],
+    limits: Mapping[str, tuple[Callable[[Mapping[str, Any]], float], float]],
+    state: Mapping[str, Any],
+) -> dict[str, float]:
+    """The maximum each limited slider has at ``state`` (inside its own range)."""
+    return {n: min(top, max(controls[n].min, fn(state))) for n, (fn, top) in limits.items()}
+
+
+def _check_control_value(
+    name: str, widget: W.ValueWidget, value: Any, *, high: float | None = None
+) -> None:
+    """``value`` fits ``widget`` (its maximum ``high`` if given): sliders would clamp silently,
+    dropdowns raise."""
     if isinstance(widget, W.FloatLogSlider):
         low, high = widget.base**widget.min, widget.base**widget.max
         check_scalar(value, name, low=low * (1 - 1e-12), high=high * (1 + 1e-12))
     elif isinstance(widget, W.IntSlider):
-        check_int(value, name, low=widget.min, high=widget.max)
+        check_int(value, name, low=widget.min, high=int(widget.max if high is None else high))
     elif isinstance(widget, W.FloatSlider):
-        check_scalar(value, name, low=widget.min, high=widget.max)
+        check_scalar(value, name, low=widget.min, high=widget.max if high is None else high)
     elif isinstance(widget, W.Dropdown):
         options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
         if value not in options:

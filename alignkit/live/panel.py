@@ -32,7 +32,14 @@ import torch
 
 from alignkit._checks import check_int
 from alignkit.live import view
-from alignkit.live.controls import _check_control_value, _check_panel_args, _check_show_when
+from alignkit.live.controls import (
+    _check_control_value,
+    _check_limits,
+    _check_panel_args,
+    _check_show_when,
+    apply_limits,
+    limit_values,
+)
 from alignkit.live.scheduler import (
     Interrupted,
     Progress,
@@ -86,6 +93,9 @@ class LivePanel(Generic[R]):
         ``{control: (other, values)}``: show ``control`` only while ``other``'s value is
         one of ``values`` (e.g. the α slider only for the α family), so that every visible
         control changes the figure.
+    limits : mapping, optional
+        ``{slider: fn(state) -> maximum}``: a slider whose valid range depends on other
+        controls (e.g. B ≤ n without replacement) ends where the compute stops accepting.
     cache_size : int, default=32
         How many results to keep by control values (``compute`` is pure): moving a
         control back redraws without computing. ``0`` turns the cache off;
@@ -109,6 +119,7 @@ class LivePanel(Generic[R]):
         name: str | None = None,
         show_when: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
         cache_size: int = 32,
+        limits: Mapping[str, Callable[[Mapping[str, Any]], float]] | None = None,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -155,6 +166,10 @@ class LivePanel(Generic[R]):
         for other in {rule[0] for rule in self._show_when.values()}:
             self.controls[other].observe(lambda _c: self._apply_show_when(), names="value")
         self._apply_show_when()
+        self._limits = _check_limits(limits, self.controls)
+        for widget in self.controls.values() if self._limits else ():  # before _on_change
+            widget.observe(self._apply_limits, names="value")
+        self._apply_limits()
         buttons = W.HBox(
             [self.reset_button, self.share_button, self.save_button],
             layout=W.Layout(flex_flow="row wrap"),
@@ -191,6 +206,9 @@ class LivePanel(Generic[R]):
         self._takes_progress = "progress" in inspect.signature(fn).parameters
         self.cache.clear()
 
+    def _apply_limits(self, _change: Any = None) -> None:
+        apply_limits(self.controls, self._limits, self.state)
+
     def _apply_show_when(self) -> None:
         for dependent, (other, values) in self._show_when.items():
             shown = self.controls[other].value in values
@@ -209,10 +227,13 @@ class LivePanel(Generic[R]):
             raise ValueError(
                 f"set_state got unknown controls {unknown}; known: {sorted(self.controls)}"
             )
+        merged = {**self.state, **values}
+        highs = limit_values(self.controls, self._limits, merged)
         for name, value in values.items():  # refuse what a widget would clamp or reject
-            _check_control_value(name, self.controls[name], value)
+            _check_control_value(name, self.controls[name], value, high=highs.get(name))
         self._holding = True
         try:
+            apply_limits(self.controls, self._limits, merged)
             for name, value in values.items():
                 self.controls[name].value = value
         finally:

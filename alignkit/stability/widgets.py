@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ipywidgets as W
 import torch
@@ -104,6 +105,16 @@ REGION_MINIMA = {
 }
 
 
+def _batch_limit(state: Mapping[str, Any], high: int, n: int) -> int:
+    """The batch-size slider's end: ``high`` with replacement, the ``n`` samples without."""
+    return high if SAMPLING[state["sampling"]] else n
+
+
+def _region_n(state: Mapping[str, Any]) -> int:
+    spec = REGION_MINIMA[state["minima"]]
+    return 2 if spec is None else spec[0]
+
+
 def region_explorer(
     *,
     lr: float = 0.7,
@@ -145,7 +156,7 @@ def region_explorer(
     }
     return LivePanel(
         controls, compute, update_region, plot_region(view), key="region_explorer", hide=hide,
-        initial=view,
+        initial=view, limits={"batch_size": lambda s: _batch_limit(s, 16, _region_n(s))},
     )  # fmt: skip
 
 
@@ -180,6 +191,7 @@ def threshold_explorer(
     return LivePanel(
         controls, compute, update_thresholds, plot_thresholds(view),
         key="threshold_explorer", hide=hide, initial=view,
+        limits={"batch_size": lambda s: _batch_limit(s, 20, s["n"])},
     )  # fmt: skip
 
 
@@ -259,7 +271,7 @@ def escape_explorer(
     }
     return LivePanel(
         controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide,
-        initial=run,
+        initial=run, limits={"batch_size": lambda s: _batch_limit(s, 8, 2)},
     )  # fmt: skip
 
 
