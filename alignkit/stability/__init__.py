@@ -2,12 +2,16 @@
 
 Layers, each importable on its own (the pattern every theme follows):
 
-- compute (torch only, batched, cpu or cuda): :mod:`.theory` (ρ(Q), η*(B), bounds),
+- compute (torch only, batched, cpu or cuda): :mod:`.theory` (ρ(Q), η*(B)),
+  :mod:`.conditions` (p, the 1-D test, the region, upper bounds on η*), :mod:`.secular`
+  (top eigenvalue of diagonal + low-rank PSD: the exact fast route for rank-one samples),
   :mod:`.directional` (the per-direction test), :mod:`.simulate` (linearised SGD),
   :mod:`.toys` (escape toy, u·v valley, regression), :mod:`.quadratic`, :mod:`.edge`
-  (edge of stability), :mod:`.noise` (noise covariance, alignment factor μ),
+  (edge of stability), :mod:`.noise` (noise covariance, alignment factor μ), :mod:`.bound`
+  (the ‖H‖_F ≤ √(B/μ)/η bound and its ratio),
   :mod:`.alignment_range` (μ over directions), :mod:`.alignment`, :mod:`.network_escape`,
-  :mod:`.models`, :mod:`.minibatch`, :mod:`.sweep` / :mod:`.sweep_result` (batched SGD sweeps) and
+  :mod:`.models`, :mod:`.minibatch`, :mod:`.sweep` / :mod:`.sweep_record` /
+  :mod:`.sweep_result` (batched SGD sweeps; the hand-batched steps in ``_grid_sgd``) and
   :mod:`.sweep_cli` (the precompute command);
 - views: :mod:`.views`, one pure function per explorer, control values -> result;
 - figures: :mod:`.plots` (a folder: ``result -> go.Figure`` and ``update(fig, result)``);
