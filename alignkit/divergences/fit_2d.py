@@ -10,6 +10,8 @@ over settings × initialisations, with the covariance parametrised by its Choles
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import torch
@@ -24,7 +26,7 @@ from alignkit.divergences.fit import (
     one_cpu_thread,
 )
 from alignkit.divergences.mixture import GaussianMixture
-from alignkit.divergences.quadrature import _integrand_and_slope, _Plan, _plan
+from alignkit.divergences.quadrature import _EXP_FLOOR, _integrand_and_slope, _Plan, _plan
 
 __all__ = ["fit_panel_2d", "grid_2d", "gaussian_log_prob_2d"]
 
@@ -65,8 +67,9 @@ def gaussian_log_prob_2d(x: Tensor, mean: Tensor, raw: Tensor) -> Tensor:
 
 
 def value_and_grad_2d(
-    plan: _Plan, log_p: Tensor, nodes: Tensor, theta: Tensor, area: float
-) -> tuple[Tensor, Tensor]:
+    plan: _Plan, log_p: Tensor, nodes: Tensor, theta: Tensor, area: float,
+    floored: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     """The grid-quadrature D_f(P‖N(m, LLᵀ)) and its gradient in θ = (m₁, m₂, r₀, r₁, b), no
     autograd.
 
@@ -75,14 +78,15 @@ def value_and_grad_2d(
     ∂b: z₁z₂/c; so every gradient is made of the moments Σ s·uᵢuⱼ, u = (1, z₁, z₂), of the
     integrand's slope s in log q (:func:`~alignkit.divergences.quadrature._integrand_and_slope`),
     one small matrix product. Shapes: ``theta`` (S, ..., 5), ``log_p`` (N,) on ``nodes``
-    (N, 2); returns value (S, ...) and gradient (S, ..., 5).
+    (N, 2); returns value (S, ...) and gradient (S, ..., 5). ``floored``: log p floored and
+    its exp, computed once per descent (see ``_integrand_and_slope``).
     """
     m1, m2, r0, r1, b = theta.unsqueeze(-1).unbind(-2)  # (S, ..., 1) each
     inv_a, inv_c = torch.exp(-r0), torch.exp(-r1)
     z1 = (nodes[:, 0] - m1).mul_(inv_a)
     z2 = torch.addcmul(nodes[:, 1] - m2, b, z1, value=-1.0).mul_(inv_c)
     log_q = torch.sub(-(r0 + r1 + _LOG_2PI), torch.addcmul(z1 * z1, z2, z2), alpha=0.5)
-    g, slope = _integrand_and_slope(plan, log_p, log_q)
+    g, slope = _integrand_and_slope(plan, log_p, log_q, floored)
     u = torch.stack([torch.ones_like(z1), z1, z2], -2)  # (S, ..., 3, N)
     mom = (u * slope.unsqueeze(-2)) @ u.transpose(-1, -2)  # (S, ..., 3, 3)
     s0, s1, s2 = mom[..., 0, 0], mom[..., 0, 1], mom[..., 0, 2]
@@ -137,6 +141,30 @@ def _covariance(raw: Tensor) -> Tensor:
     return chol @ chol.transpose(-1, -2)
 
 
+_GRIDS: OrderedDict[tuple[object, ...], tuple[Tensor, float, Tensor, tuple[Tensor, Tensor]]]
+_GRIDS = OrderedDict()
+_GRIDS_LOCK = threading.Lock()
+
+
+def _target_grid(target: GaussianMixture) -> tuple[Tensor, float, Tensor, tuple[Tensor, Tensor]]:
+    """:func:`grid_2d`'s nodes and cell area, log p on them, and log p floored with its exp,
+    memoised per target (the last 16; keyed by its parameters' values, the tensors are
+    never mutated): a fit from another start or with another divergence reuses them."""
+    key = tuple((t.dtype, str(t.device), t.detach().cpu().numpy().tobytes())
+                for t in (target.means, target.chol, target.weights))  # fmt: skip
+    with _GRIDS_LOCK:  # panels may compute in threads
+        if key not in _GRIDS:
+            nodes, _, area = grid_2d(target)
+            log_p = target.log_prob(nodes)
+            lp = log_p.clamp_min(_EXP_FLOOR)
+            nodes = nodes.t().contiguous().t()  # column-major: nodes[:, i] contiguous
+            _GRIDS[key] = (nodes, area, log_p, (lp, torch.exp(lp)))
+            while len(_GRIDS) > 16:
+                _GRIDS.popitem(last=False)
+        _GRIDS.move_to_end(key)
+        return _GRIDS[key]
+
+
 def _inits(target: GaussianMixture, init: object, seed: int | None) -> Tensor:
     sd = float(torch.diagonal(target.covariance()).sqrt().mean())
     if init is None:
@@ -169,8 +197,7 @@ def fit_panel_2d(
     divs = _divergences(settings)
     inits = _inits(target, init, seed)
     n_s, n_i = len(divs), inits.shape[0]
-    nodes, _, area = grid_2d(target)
-    log_p = target.log_prob(nodes)
+    nodes, area, log_p, floored = _target_grid(target)
     raw0 = torch.stack([inits[:, 2].log(), inits[:, 2].log(), torch.zeros_like(inits[:, 2])], -1)
     theta = torch.cat([inits[:, :2], raw0], -1).expand(n_s, n_i, 5).clone()  # (mean, raw)
     mean, raw = theta[..., :2], theta[..., 2:]  # views: they follow theta's updates
@@ -178,7 +205,7 @@ def fit_panel_2d(
     plan = _plan(divs, theta.dtype, theta.device)
 
     def value_and_grad() -> tuple[Tensor, Tensor]:
-        return value_and_grad_2d(plan, log_p, nodes, theta, area)
+        return value_and_grad_2d(plan, log_p, nodes, theta, area, floored)
 
     def record(t: int) -> None:
         path[:, :, t] = mean

@@ -107,12 +107,19 @@ def _other_value_and_slope(name: str, lp: Tensor, lq: Tensor) -> tuple[Tensor, T
     return None
 
 
-def _near_value_and_slope(a: float, c: float, lp: Tensor, lq: Tensor) -> tuple[Tensor, Tensor]:
+def _near_value_and_slope(
+    a: float, c: float, lp: Tensor, lq: Tensor, p: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """The α family within 10⁻³ of α = 0 or 1 (:func:`alpha_integrand`'s exact branches:
     [q·r_α − (p − q)]/(α − 1) near 0, [p·r_{α−1} − (p − q)]/α near 1, r_β = expm1(βd)/β,
     r_0 = d) and its slope −c·q·r_α."""
-    p, q, d = torch.exp(lp), torch.exp(lq), lp - lq
-    r = d if a == 0.0 else torch.expm1(a * d) / a
+    p, q, d = (torch.exp(lp) if p is None else p), torch.exp(lq), lp - lq
+    if a == 0.0:  # reverse KL: p − q − q·d and −q·d, the same floats in fewer passes
+        diff = p - q
+        qd = q.mul_(d)
+        value = diff.sub_(qd)
+        return (value if c == 1.0 else value.mul_(c)), qd.mul_(-c)
+    r = torch.expm1(a * d) / a
     if abs(a) < _NEAR_KL:
         value = (q * r - (p - q)) / (a - 1.0)
     else:
@@ -121,7 +128,9 @@ def _near_value_and_slope(a: float, c: float, lp: Tensor, lq: Tensor) -> tuple[T
     return c * value, -c * q * r
 
 
-def _integrand_and_slope(plan: _Plan, log_p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
+def _integrand_and_slope(
+    plan: _Plan, log_p: Tensor, log_q: Tensor, floored: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, Tensor]:
     """q·f̃(p/q) and its derivative in log q, (S, ..., N) each, without autograd.
 
     α family: q·f_α = (T − q − α(p − q))/(α(α − 1)) with T = p^α q^{1−α}, so its slope is
@@ -131,15 +140,17 @@ def _integrand_and_slope(plan: _Plan, log_p: Tensor, log_q: Tensor) -> tuple[Ten
     resolution): the CPU's exp takes a slow path for results below the smallest normal
     double, 20× slower, and the far tails of the quadrature window are full of them. The
     α family's exponent log T is floored only once formed (its size is what makes the
-    divergence infinite beyond the cliff), never log p inside it.
+    divergence infinite beyond the cliff), never log p inside it. ``floored`` = (floored
+    log p, its exp), when a descent computed them once for all its steps.
     """
     # the rows outside the generic pass (within 10⁻³ of α = 0 or 1, other generators) are
     # finite wherever the model is a Gaussian, so both their densities are floored
-    lp = log_p.clamp_min(_EXP_FLOOR)
+    lp, p_floored = floored if floored is not None else (log_p.clamp_min(_EXP_FLOOR), None)
     rows: dict[int, tuple[Tensor, Tensor]] = {}
     for i in plan.near:
         a_i, c_i = plan.divs[i].alpha_form  # type: ignore[misc]
-        rows[i] = _near_value_and_slope(a_i, c_i, lp, log_q[i].clamp_min(_EXP_FLOOR))
+        lq_i = log_q[i].clamp_min(_EXP_FLOOR)
+        rows[i] = _near_value_and_slope(a_i, c_i, lp, lq_i, p_floored)
     for i in plan.other:
         div, lq = plan.divs[i], log_q[i].clamp_min(_EXP_FLOOR)
         known = _other_value_and_slope(div.name, lp, lq)
@@ -155,7 +166,7 @@ def _integrand_and_slope(plan: _Plan, log_p: Tensor, log_q: Tensor) -> tuple[Ten
         shape = (-1,) + (1,) * (log_q.ndim - 1)
         a, c = plan.alpha.reshape(shape), plan.scale.reshape(shape)
         q = torch.exp(log_q.clamp_min(_EXP_FLOOR))
-        p = torch.exp(lp)
+        p = torch.exp(lp) if p_floored is None else p_floored
         arg = torch.addcmul(a * log_p, 1.0 - a, log_q).clamp_min_(_EXP_FLOOR)
         t_q = torch.exp_(arg).sub_(q)  # T − q
         value = torch.addcmul(t_q, a, p - q, value=-1.0).mul_(c / (a * (a - 1.0)))
