@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -79,8 +80,11 @@ class GenerativeModel:
 class _ExactField(TangentField):
     """v(x, t) = (m(x, t) − x)/(1 − t) with its Jacobian–vector products by hand.
 
-    With w the posterior weights and m = Σ w_j y_j: ∂m/∂x · u = t/(1 − t)² Σ_j w_j (y_j − m)
-    ((y_j − m)·u) (the weights' covariance, centred for accuracy near t = 1).
+    With w the posterior weights and m = Σ w_j y_j: ∂m/∂x · u = t/(1 − t)² C u, C the
+    weights' covariance Σ_j w_j (y_j − m)(y_j − m)ᵀ. For D ≤ 8 (and float64 available)
+    C = Σ_j w_j y_j y_jᵀ − m mᵀ from the data's second moments in float64 (weights
+    renormalised in float64; one (N, M) @ (M, D²) product, no (N, M, D) array), accurate
+    near t = 1 where C is tiny; otherwise centred, (y_j − m) per sample.
     """
 
     data: torch.Tensor
@@ -107,12 +111,29 @@ class _ExactField(TangentField):
     def batched(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (self._weights(x, t)[1] - x) / (1.0 - t)
 
+    @cached_property
+    def _moments(self) -> torch.Tensor | None:
+        """[1, y, y yᵀ flattened] (M, 1 + D + D²) in float64, or None (big D or no float64)."""
+        if self.dim > 8 or self.data.device.type == "mps":
+            return None
+        y = self.data.double()
+        yy = (y[:, :, None] * y[:, None, :]).reshape(y.shape[0], -1)
+        return torch.cat([torch.ones_like(y[:, :1]), y, yy], dim=1)
+
     def tangent(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x, u = s[0], s[1:]
         w, m = self._weights(x, t)
-        yc = self.data - m[:, None, :]  # (N, M, D)
-        proj = torch.einsum("nmd,knd->knm", yc, u) * w  # w_j (y_j − m)·u
-        cov_u = torch.einsum("knm,nmd->knd", proj, yc)
+        moments = self._moments
+        if moments is not None:  # C = E[y yᵀ] − m mᵀ in float64 (the weights renormalised)
+            sums = w.double() @ moments  # (N, 1 + D + D²): Σw, Σw y, Σw y yᵀ
+            n, d = x.shape
+            m64 = sums[:, 1 : 1 + d] / sums[:, :1]
+            cov = (sums[:, 1 + d :] / sums[:, :1]).view(n, d, d) - m64[:, :, None] * m64[:, None, :]
+            cov_u = torch.einsum("nde,kne->knd", cov.to(u.dtype), u)
+        else:
+            yc = self.data - m[:, None, :]  # (N, M, D)
+            proj = torch.einsum("nmd,knd->knm", yc, u) * w  # w_j (y_j − m)·u
+            cov_u = torch.einsum("knm,nmd->knd", proj, yc)
         scale = 1.0 - t
         return torch.cat([((m - x) / scale)[None], (t / scale**2 * cov_u - u) / scale])
 
