@@ -72,8 +72,11 @@ def _exact_objective(
     divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor, plan: _Plan, f0: Tensor
 ) -> Tensor:
     """:func:`exact_objective` with the per-setting constants (``plan``, ``f0`` (S,))
-    computed once per training run, not per step."""
+    computed once per training run, not per step; a target without zeros (every reward
+    target) skips the masking (the same sum: the masked terms are all zero)."""
     support = torch.isfinite(log_p)
+    if bool(support.all()):
+        return _batched_integrand(divs, log_p, log_pi, plan).sum(-1)
     safe_p = torch.where(support, log_p, torch.zeros_like(log_p))
     inner = torch.where(support, _batched_integrand(divs, safe_p, log_pi, plan), 0.0).sum(-1)
     off = torch.where(support, 0.0, torch.exp(log_pi)).sum(-1)  # (S,)

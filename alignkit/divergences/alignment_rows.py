@@ -2,11 +2,12 @@
 
 Training the toy LM (150 f-DPG steps) costs far more than a slider move may (issue 15:
 ≤ 50 ms). f-DPG trains any number of settings in one batched run, so when a control moves
-to a value not trained yet, :class:`AlignmentRows` trains, in ONE run, the whole row of
-that control's positions at the other controls' current values — every divergence at the
-current β, every β of the log slider for the current divergence, the α positions around
-the new α (a window of at most ``max_row``), both targets — and keeps the row (the last
-``max_rows`` rows). Later moves along that control are lookups. Each setting of a row is
+to a value not trained yet, :class:`AlignmentRows` trains, in ONE run, the row of that
+control's positions at the other controls' current values — every divergence at the
+current β, both targets, and the ``max_row`` (25) slider positions nearest the new β or α
+(the β slider has 41, the α slider 141: a 25-setting run costs about 0.5 s on one CPU
+core, the whole 41-position β row about 1 s) — and keeps the row (the last ``max_rows``
+rows). Later moves along that control are lookups. Each setting of a row is
 trained exactly as :func:`alignment_view` trains it alone (Adam is per coordinate and the
 settings' losses are summed, so the batch changes nothing but float rounding; tested).
 Used by :func:`alignkit.divergences.widgets.alignment_explorer` (notebook 04).
@@ -66,16 +67,16 @@ class AlignmentRows:
         Adam steps per run (as :func:`alignment_view`).
     max_rows : int, default=8
         Rows kept (LRU); each row holds (S, 4096) float64 models, S ≤ ``max_row``.
-    max_row : int, default=41
-        Most settings per run: a longer grid (the α slider's 141 positions) is trained as the
-        ``max_row`` positions nearest the new value.
+    max_row : int, default=25
+        Most slider positions per run: a longer grid (the β slider's 41 positions, the α
+        slider's 141) is trained as the ``max_row`` positions nearest the new value.
     top : int, default=30
         Sequences shown per view.
     """
 
     def __init__(
         self, alphas: Sequence[float], betas: Sequence[float], *, steps: int = 150,
-        max_rows: int = 8, max_row: int = 41, top: int = 30,
+        max_rows: int = 8, max_row: int = 25, top: int = 30,
     ) -> None:  # fmt: skip
         self.alphas = tuple(check_scalar(a, "alphas", low=-3.0, high=4.0) for a in alphas)
         self.betas = tuple(check_scalar(b, "betas", low=0.01, high=100.0) for b in betas)

@@ -111,9 +111,10 @@ def alignment_explorer(
     """Train the toy LM live with f-DPG (exact gradients) for the chosen divergence, β and
     target; the bar shows progress and a newer control value cancels the run (notebook 04).
 
-    A move to a value not trained yet trains that control's whole row of positions in one
-    batched run (:class:`~alignkit.divergences.alignment_rows.AlignmentRows`); moves along
-    the row after that are lookups.
+    A move to a value not trained yet trains that control's row in one batched run (every
+    divergence, both targets, or the 25 β or α slider positions nearest;
+    :class:`~alignkit.divergences.alignment_rows.AlignmentRows`); moves along the row after
+    that are lookups.
     """
     controls = {
         "divergence": dropdown(divergence, names(), "divergence"),
