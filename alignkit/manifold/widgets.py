@@ -83,10 +83,10 @@ def sampling_explorer(
     _check_hide(hide, ("manifold", "model", "perturbation", "eps", "steps"))
     view = sampling_view(manifold, model, perturbation, eps, steps=steps)  # validates the rest
     controls = {
+        "eps": eps_slider,  # the main control first (the static site's frames vary it first)
         "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold"),
         "model": dropdown(model, MODELS, "model"),
         "perturbation": dropdown(perturbation, PERTURBATIONS, "error kind"),
-        "eps": eps_slider,
         "steps": int_slider(steps, 1, STEPS_MAX, "solver steps"),
     }
     return LivePanel(
