@@ -21,13 +21,14 @@ import torch
 
 from alignkit._checks import check_choice, check_int
 from alignkit.device import make_generator
-from alignkit.manifold.fields import GenerativeModel
+from alignkit.manifold.fields import PERTURBATIONS, GenerativeModel, error_sweep_field, perturb
 from alignkit.manifold.manifolds import Manifold
 from alignkit.numerics.ode import SOLVERS, lyapunov_svd, solve
 
 __all__ = [
     "prior_sample",
     "generate",
+    "eps_sweep",
     "principal_cosines",
     "LyapunovAnalysis",
     "lyapunov_analysis",
@@ -59,6 +60,51 @@ def generate(
     return solve(
         model.velocity, x0, t1=model.t_end, steps=steps, method=method, trajectory=trajectory
     )
+
+
+def eps_sweep(
+    model: GenerativeModel,
+    kind: str,
+    eps: torch.Tensor,
+    n: int,
+    *,
+    steps: int = 40,
+    method: str = "rk4",
+    seed: int = 0,
+    error_seed: int = 1,
+) -> torch.Tensor:
+    """Samples for every error size at once, ``(G,) -> (G, n, D)`` (same prior draws).
+
+    All G perturbed models are integrated in one batched solve: the G parameter sets
+    (``weights``) or the error size carried as an extra, constant state coordinate.
+    """
+    kind = check_choice(kind, "perturbation", PERTURBATIONS)
+    if bool((eps < 0).any()):
+        raise ValueError(f"eps must be ≥ 0, got {eps.min().item():g}")
+    g = eps.numel()
+    x0 = prior_sample(model, n, seed=seed)
+    if kind == "weights":
+        noisy = [perturb(model, kind, float(e), seed=error_seed) for e in eps]
+        params = tuple(torch.stack(ps) for ps in zip(*[m.params for m in noisy], strict=True))
+        assert model.build is not None
+        build = model.build
+
+        def one(*p: torch.Tensor) -> torch.Tensor:
+            return solve(build(p), x0, t1=model.t_end, steps=steps, method=method)
+
+        return torch.func.vmap(one)(*params)
+    unit = perturb(model, kind, 1.0, seed=error_seed)  # v + 1·δ: δ = unit − v
+    fast = error_sweep_field(unit)  # batched, no vmap, when the error is known by hand
+
+    def field(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x, e = z[:-1], z[-1]
+        base = model.velocity(x, t)
+        return torch.cat([base + e * (unit.velocity(x, t) - base), torch.zeros_like(z[-1:])])
+
+    e_col = eps.to(x0).repeat_interleave(n)[:, None]
+    z0 = torch.cat([x0.repeat(g, 1), e_col], dim=1)
+    z1 = solve(fast or field, z0, t1=model.t_end, steps=steps, method=method)
+    return z1[:, :-1].reshape(g, n, model.dim)
 
 
 def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

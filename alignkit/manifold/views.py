@@ -21,20 +21,14 @@ from alignkit.device import get_device, pick
 from alignkit.manifold.dynamics import (
     LyapunovAnalysis,
     density_shift,
+    eps_sweep,
     generate,
     lyapunov_analysis,
-    prior_sample,
 )
-from alignkit.manifold.fields import (
-    PERTURBATIONS,
-    GenerativeModel,
-    error_sweep_field,
-    exact_model,
-    perturb,
-)
+from alignkit.manifold.fields import GenerativeModel, exact_model, perturb
 from alignkit.manifold.manifolds import Manifold, get_manifold
 from alignkit.manifold.training import train_flow_matching, train_score_model
-from alignkit.numerics.ode import SOLVERS, solve
+from alignkit.numerics.ode import SOLVERS
 
 __all__ = [
     "MODELS",
@@ -141,51 +135,6 @@ def get_model(
     return _MODEL_CACHE[key]
 
 
-def eps_sweep(
-    model: GenerativeModel,
-    kind: str,
-    eps: torch.Tensor,
-    n: int,
-    *,
-    steps: int = 40,
-    method: str = "rk4",
-    seed: int = 0,
-    error_seed: int = 1,
-) -> torch.Tensor:
-    """Samples for every error size at once, ``(G,) -> (G, n, D)`` (same prior draws).
-
-    All G perturbed models are integrated in one batched solve: the G parameter sets
-    (``weights``) or the error size carried as an extra, constant state coordinate.
-    """
-    kind = check_choice(kind, "perturbation", PERTURBATIONS)
-    if bool((eps < 0).any()):
-        raise ValueError(f"eps must be ≥ 0, got {eps.min().item():g}")
-    g = eps.numel()
-    x0 = prior_sample(model, n, seed=seed)
-    if kind == "weights":
-        noisy = [perturb(model, kind, float(e), seed=error_seed) for e in eps]
-        params = tuple(torch.stack(ps) for ps in zip(*[m.params for m in noisy], strict=True))
-        assert model.build is not None
-        build = model.build
-
-        def one(*p: torch.Tensor) -> torch.Tensor:
-            return solve(build(p), x0, t1=model.t_end, steps=steps, method=method)
-
-        return torch.func.vmap(one)(*params)
-    unit = perturb(model, kind, 1.0, seed=error_seed)  # v + 1·δ: δ = unit − v
-    fast = error_sweep_field(unit)  # batched, no vmap, when the error is known by hand
-
-    def field(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        x, e = z[:-1], z[-1]
-        base = model.velocity(x, t)
-        return torch.cat([base + e * (unit.velocity(x, t) - base), torch.zeros_like(z[-1:])])
-
-    e_col = eps.to(x0).repeat_interleave(n)[:, None]
-    z0 = torch.cat([x0.repeat(g, 1), e_col], dim=1)
-    z1 = solve(fast or field, z0, t1=model.t_end, steps=steps, method=method)
-    return z1[:, :-1].reshape(g, n, model.dim)
-
-
 @dataclass(frozen=True)
 class SamplingView:
     """Generated samples at one ε, their distances and density, and the ε curve.
@@ -222,7 +171,7 @@ def _reference(manifold: Manifold) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class _Curve:
-    """Everything drawn at each ε of the grid, from one batched solve (a lookup per ε move)."""
+    """Everything drawn at each ε of the grid, from its batched solves (a lookup per ε move)."""
 
     grid: torch.Tensor  # (G,)
     distance_curve: torch.Tensor  # (G,) mean distance (a diverged sample counts 10⁶)
@@ -295,7 +244,7 @@ def sampling_view(
     """Samples of ``model`` with an error of size ``eps``: how far off, how the density moves.
 
     ``n`` defaults to 1000 (400 in fast mode), for this ε and for each ε of the curve.
-    At an ``eps`` of :data:`EPS_GRID` the samples are the curve's own (one batched solve
+    At an ``eps`` of :data:`EPS_GRID` the samples are the curve's own (batched solves
     for the whole grid, cached per model, error kind, n and steps): moving ``eps`` along
     the grid solves nothing. ``progress`` (a live panel's) is told about the training of a
     new model and about the solve of a new ε curve.
