@@ -41,10 +41,10 @@ def test_notebook_05_runs_and_samples_move_with_eps(manifold: NotebookPage) -> N
     before = manifold.trace_signature(EPS)
     lat = manifold.measure_key_latency(EPS, "ArrowRight", presses=2, timeout=30)
     assert all(x.mutation_ms is not None for x in lat), manifold.diagnostics()
-    assert float(manifold.slider_readout(EPS)) == pytest.approx(0.6, abs=1e-9)
+    assert float(manifold.slider_readout(EPS)) == pytest.approx(1.0, abs=1e-9)  # grid 0.5, 0.75, 1
     assert manifold.trace_signature(EPS) != before, "the density/ε panels did not change"
-    assert "ε = 0.6" in manifold.plot_title(EPS), manifold.plot_title(EPS)
+    assert "ε = 1:" in manifold.plot_title(EPS), manifold.plot_title(EPS)
     after_kernel = manifold.kernel_eval(PROBE).split()
-    assert after_kernel[0] == "0.6" and after_kernel[2] == "0.6", after_kernel
+    assert after_kernel[0] == "1.0" and after_kernel[2] == "1.0", after_kernel
     assert after_kernel[1] != before_kernel[1], "the generated samples did not change"
     assert after_kernel[3] == "None" and manifold.red_text(EPS) == []
