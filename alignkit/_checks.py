@@ -157,7 +157,9 @@ def check_choice(value: Any, name: str, choices: Mapping[str, T] | Iterable[str]
     """Return ``value`` if it is one of ``choices`` (a registry's keys), or raise."""
     name = _check_name(name)
     options = sorted(choices)
-    if not isinstance(value, str) or value not in options:
+    if not isinstance(value, str):  # a wrong type is a TypeError, as everywhere in the kit
+        raise TypeError(f"{name} must be one of {options} (a str), got {value!r}")
+    if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
 

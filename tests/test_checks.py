@@ -45,6 +45,8 @@ def test_check_choice_lists_options() -> None:
     assert check_choice("b", "model", {"a": 1, "b": 2}) == "b"
     with pytest.raises(ValueError, match=r"model must be one of \['a', 'b'\], got 'c'"):
         check_choice("c", "model", {"b": 1, "a": 2})
+    with pytest.raises(TypeError, match=r"model must be one of \['a', 'b'\] \(a str\), got 3"):
+        check_choice(3, "model", {"b": 1, "a": 2})  # a wrong type: TypeError, not ValueError
 
 
 def test_check_shape() -> None:
