@@ -270,3 +270,41 @@ def test_limits_end_a_slider_where_the_compute_stops_accepting() -> None:
         panel.flush()
         assert panel.error is None, (value, panel.error)
     panel.close()
+
+
+def test_limits_offer_a_dropdown_only_the_options_the_compute_accepts() -> None:
+    """Weight noise needs a trained model: with the exact model the option is not offered, a
+    value that stops being offered moves to the first option, set_state checks the new state."""
+    seen: list[tuple[str, str]] = []
+
+    def compute(model: str, kind: str) -> str:
+        if kind == "weights" and model == "exact":
+            raise ValueError("weights need a trained model")
+        seen.append((model, kind))
+        return kind
+
+    panel = LivePanel(
+        {"model": W.Dropdown(options=["exact", "flow"], value="flow"),
+         "kind": W.Dropdown(options=["bias", "weights", "smooth"], value="weights")},
+        compute, lambda f, r: None, go.Figure(), scheduler=None, min_interval_s=0.0,
+        limits={"kind": lambda s: [k for k in ("bias", "weights", "smooth")
+                                   if k != "weights" or s["model"] != "exact"]},
+    )  # fmt: skip
+    kind = panel.controls["kind"]
+    assert tuple(kind.options) == ("bias", "weights", "smooth")
+    panel.controls["model"].value = "exact"
+    panel.flush()
+    assert tuple(kind.options) == ("bias", "smooth") and kind.value == "bias"
+    assert panel.error is None and seen[-1] == ("exact", "bias")
+    panel.set_state(kind="smooth")
+    panel.controls["model"].value = "flow"  # offered again; the current value is kept
+    panel.flush()
+    assert tuple(kind.options) == ("bias", "weights", "smooth") and kind.value == "smooth"
+    with pytest.raises(ValueError, match=r"kind must be one of \['bias', 'smooth'\]"):
+        panel.set_state(model="exact", kind="weights")
+    assert panel.state == {"model": "flow", "kind": "smooth"}
+    panel.set_state(model="exact", kind="smooth")  # both at once (computed before: cached)
+    panel.flush()
+    assert panel.error is None and panel.state == {"model": "exact", "kind": "smooth"}
+    assert ("exact", "weights") not in seen and panel.stats.cached[-1]
+    panel.close()

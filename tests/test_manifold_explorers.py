@@ -58,9 +58,9 @@ def test_explorers_update_and_report_errors() -> None:
     assert panel.error is None
     assert not (panel.figure.data[1].x == before).all()
     assert "ε = 1" in panel.figure.layout.title.text
-    panel.set_state(perturbation="weights")  # exact model has no weights: shown, not raised
-    panel.flush()
-    assert panel.error is not None and "needs a trained model" in panel.error
+    assert "weights" not in panel.controls["perturbation"].options  # exact model: no weights
+    with pytest.raises(ValueError, match=r"perturbation must be one of \['smooth', 'bias', 'end"):
+        panel.set_state(perturbation="weights")
     panel.set_state(perturbation="bias")
     panel.flush()
     assert panel.error is None

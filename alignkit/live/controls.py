@@ -73,54 +73,73 @@ def _check_show_when(
     return out
 
 
+Limit = Callable[[Mapping[str, Any]], Any]
+
+
 def _check_limits(
     limits: Any, controls: Mapping[str, W.ValueWidget]
-) -> dict[str, tuple[Callable[[Mapping[str, Any]], float], float]]:
-    """``{slider: fn(state) -> its maximum}`` checked; each kept with the slider's own maximum."""
+) -> dict[str, tuple[Limit, Any]]:
+    """``{control: fn(state) -> its bound}`` checked: a slider's maximum, or the options a
+    dropdown offers; each kept with the control's own maximum / options."""
     if limits is None:
         return {}
     if not isinstance(limits, Mapping):
         raise TypeError(f"limits must be a mapping or None, got {limits!r}")
-    sliders = sorted(n for n, w in controls.items() if isinstance(w, (W.IntSlider, W.FloatSlider)))
-    out: dict[str, tuple[Callable[[Mapping[str, Any]], float], float]] = {}
+    kinds = (W.IntSlider, W.FloatSlider, W.Dropdown)
+    known = sorted(n for n, w in controls.items() if isinstance(w, kinds))
+    out: dict[str, tuple[Limit, Any]] = {}
     for name, fn in limits.items():
-        if name not in sliders or not callable(fn):
+        if name not in known or not callable(fn):
             raise ValueError(
-                "limits must map a slider among "
-                f"{sliders} to a function of the control values giving its maximum; "
-                f"got {name!r}: {fn!r}"
+                f"limits must map a slider or dropdown among {known} to a function of the "
+                f"control values giving its maximum (or its options); got {name!r}: {fn!r}"
             )
-        out[name] = (fn, controls[name].max)
+        widget = controls[name]
+        out[name] = (fn, tuple(widget.options) if isinstance(widget, W.Dropdown) else widget.max)
     return out
 
 
 def apply_limits(
     controls: Mapping[str, W.ValueWidget],
-    limits: Mapping[str, tuple[Callable[[Mapping[str, Any]], float], float]],
+    limits: Mapping[str, tuple[Limit, Any]],
     state: Mapping[str, Any],
 ) -> None:
-    """Set each limited slider's maximum from ``state`` (never above its own range, never below
-    its minimum). A value above a lowered maximum moves down to it, as the slider's knob does:
-    the reader sees the slider reach its end, never a setting the compute refuses."""
-    for name, high in limit_values(controls, limits, state).items():
-        if controls[name].max != high:
-            controls[name].max = high
+    """Bound each limited control at ``state``: a slider's maximum (inside its own range; a value
+    above a lowered maximum moves down to it, as the knob does), a dropdown's options (a value no
+    longer offered moves to the first one). The reader never reaches a setting the compute
+    refuses."""
+    for name, bound in limit_values(controls, limits, state).items():
+        widget = controls[name]
+        if isinstance(widget, W.Dropdown):
+            if tuple(widget.options) != bound:
+                keep = widget.value
+                widget.options = bound  # ipywidgets moves the value to the first option
+                if keep in bound:
+                    widget.value = keep
+        elif widget.max != bound:
+            widget.max = bound
 
 
 def limit_values(
     controls: Mapping[str, W.ValueWidget],
-    limits: Mapping[str, tuple[Callable[[Mapping[str, Any]], float], float]],
+    limits: Mapping[str, tuple[Limit, Any]],
     state: Mapping[str, Any],
-) -> dict[str, float]:
-    """The maximum each limited slider has at ``state`` (inside its own range)."""
-    return {n: min(top, max(controls[n].min, fn(state))) for n, (fn, top) in limits.items()}
+) -> dict[str, Any]:
+    """Each limited control's bound at ``state``: a slider's maximum (inside its own range), a
+    dropdown's options (those of its own it still offers, in its order; never none)."""
+    out: dict[str, Any] = {}
+    for name, (fn, top) in limits.items():
+        if isinstance(controls[name], W.Dropdown):
+            allowed = set(fn(state))
+            out[name] = tuple(o for o in top if o in allowed) or top
+        else:
+            out[name] = min(top, max(controls[name].min, fn(state)))
+    return out
 
 
-def _check_control_value(
-    name: str, widget: W.ValueWidget, value: Any, *, high: float | None = None
-) -> None:
-    """``value`` fits ``widget`` (its maximum ``high`` if given): sliders would clamp silently,
-    dropdowns raise."""
+def _check_control_value(name: str, widget: W.ValueWidget, value: Any, *, high: Any = None) -> None:
+    """``value`` fits ``widget`` (with ``high`` as its maximum, or a dropdown's options, if
+    given): sliders would clamp silently, dropdowns raise."""
     if isinstance(widget, W.FloatLogSlider):
         low, high = widget.base**widget.min, widget.base**widget.max
         check_scalar(value, name, low=low * (1 - 1e-12), high=high * (1 + 1e-12))
@@ -129,7 +148,8 @@ def _check_control_value(
     elif isinstance(widget, W.FloatSlider):
         check_scalar(value, name, low=widget.min, high=widget.max if high is None else high)
     elif isinstance(widget, W.Dropdown):
-        options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+        offered = widget.options if high is None else high
+        options = [o[1] if isinstance(o, tuple) else o for o in offered]
         if value not in options:
             raise ValueError(f"{name} must be one of {options}, got {value!r}")
 

@@ -94,8 +94,9 @@ class LivePanel(Generic[R]):
         one of ``values`` (e.g. the α slider only for the α family), so that every visible
         control changes the figure.
     limits : mapping, optional
-        ``{slider: fn(state) -> maximum}``: a slider whose valid range depends on other
-        controls (e.g. B ≤ n without replacement) ends where the compute stops accepting.
+        ``{slider: fn(state) -> maximum}`` or ``{dropdown: fn(state) -> options}``: a control
+        whose valid values depend on others (B ≤ n without replacement; weight noise only for
+        a trained model) offers only what the compute accepts.
     cache_size : int, default=32
         How many results to keep by control values (``compute`` is pure): moving a
         control back redraws without computing. ``0`` turns the cache off;
@@ -119,7 +120,7 @@ class LivePanel(Generic[R]):
         name: str | None = None,
         show_when: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
         cache_size: int = 32,
-        limits: Mapping[str, Callable[[Mapping[str, Any]], float]] | None = None,
+        limits: Mapping[str, Callable[[Mapping[str, Any]], Any]] | None = None,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -207,7 +208,13 @@ class LivePanel(Generic[R]):
         self.cache.clear()
 
     def _apply_limits(self, _change: Any = None) -> None:
-        apply_limits(self.controls, self._limits, self.state)
+        if getattr(self, "_limiting", False):
+            return
+        self._limiting, holding, self._holding = True, getattr(self, "_holding", False), True
+        try:  # the change that triggered this schedules the compute (its observer runs next)
+            apply_limits(self.controls, self._limits, self.state)
+        finally:
+            self._limiting, self._holding = False, holding
 
     def _apply_show_when(self) -> None:
         for dependent, (other, values) in self._show_when.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as W
@@ -92,7 +92,13 @@ def sampling_explorer(
     return LivePanel(
         controls, sampling_view, update_sampling, plot_sampling(view),
         key=key, hide=hide, initial=view, name="sampling_explorer",
+        limits={"perturbation": _perturbations_for},  # weight noise needs a trained model
     )  # fmt: skip
+
+
+def _perturbations_for(state: Mapping[str, Any]) -> tuple[str, ...]:
+    """The error kinds the chosen model accepts (the exact field has no weights)."""
+    return tuple(p for p in PERTURBATIONS if p != "weights" or state["model"] != "exact")
 
 
 def lyapunov_explorer(
