@@ -12,6 +12,8 @@ import os
 import platform
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -27,6 +29,7 @@ __all__ = [
     "fast_mode",
     "pick",
     "to_numpy",
+    "torch_threads",
     "DEFAULT_DTYPE",
 ]
 
@@ -174,3 +177,23 @@ def describe(device: str | torch.device | None = None) -> dict[str, Any]:
         info["gpu_name"] = props.name
         info["gpu_memory_gb"] = round(props.total_memory / 2**30, 1)
     return info
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (restored after); ``None`` leaves
+    torch's setting alone.
+
+    Interactive and training loops here are many small-tensor steps: one thread is as fast on
+    an idle machine and does not collapse on a busy one (a 2-thread pool on a busy 2-core
+    machine made such work ~50x slower).
+    """
+    if threads is not None:
+        threads = check_int(threads, "threads", low=1, high=1024)
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

@@ -34,10 +34,9 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
-import torch
 
 from alignkit._checks import check_instance, check_int, check_scalar
-from alignkit.device import pick
+from alignkit.device import pick, torch_threads
 from alignkit.static_script import FRAME_SCRIPT
 
 if TYPE_CHECKING:
@@ -208,13 +207,8 @@ def _render(panel: LivePanel[Any], base: go.Figure, state: dict[str, Any]) -> go
         from alignkit.live import Progress
 
         kwargs["progress"] = Progress(W.FloatProgress())
-    saved = torch.get_num_threads()
-    if panel.threads is not None:
-        torch.set_num_threads(panel.threads)
-    try:
+    with torch_threads(panel.threads):
         panel.update(fig, panel.compute(**kwargs))
-    finally:
-        torch.set_num_threads(saved)
     return fig
 
 

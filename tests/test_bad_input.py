@@ -302,6 +302,12 @@ H = _hs()
 NET = _net()
 
 
+def _enter_threads(**kw: Any) -> None:
+    """torch_threads checks its argument on entering the block."""
+    with device.torch_threads(**kw):
+        pass
+
+
 def _model_kw(**extra: Any) -> Callable[[], dict[str, Any]]:
     return lambda: {"model": NET[0], "x": NET[1], "y": NET[2], **extra}
 
@@ -412,6 +418,9 @@ TABLE: dict[str, Entry] = {
         device.describe, lambda: {"device": "cpu"}, {"device": DEVICE}
     ),
     "alignkit.device.to_numpy": Entry(device.to_numpy, lambda: {"x": [1.0]}, {"x": [object()]}),
+    "alignkit.device.torch_threads": Entry(
+        _enter_threads, lambda: {"threads": None}, {"threads": [0, -1, 1.5, True, "1"]}
+    ),
     # ---- alignkit.theme (figure colours; alignkit.plotting.set_theme forwards here) ----
     "alignkit.theme.set_theme": Entry(
         theme.set_theme, lambda: {"theme": "auto"}, {"theme": ["blue", "Dark", "", None, 3]}

@@ -70,3 +70,17 @@ def test_describe_keys() -> None:
 def test_describe_gpu() -> None:
     info = dev.describe("cuda")
     assert info["gpu_name"] and info["gpu_memory_gb"] > 0
+
+
+def test_torch_threads_sets_and_restores_even_on_error() -> None:
+    from alignkit.device import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="boom"), torch_threads(2):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):  # leaves torch's setting alone
+        assert torch.get_num_threads() == before

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 import torch
 
+from alignkit.device import torch_threads
+
 __all__ = ["descend", "one_cpu_thread"]
 
 Tensor = torch.Tensor
@@ -24,15 +26,8 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
     idle machine and does not collapse on a busy one (as ``alignkit.live`` measured for
     panels). Does nothing on a GPU.
     """
-    if device.type != "cpu":
+    with torch_threads(1 if device.type == "cpu" else None):
         yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def descend(

@@ -28,9 +28,9 @@ from typing import Any, Generic, TypeVar, cast
 
 import ipywidgets as W
 import plotly.graph_objects as go
-import torch
 
 from alignkit._checks import check_int
+from alignkit.device import torch_threads
 from alignkit.live import view
 from alignkit.live.controls import (
     _check_control_value,
@@ -332,22 +332,20 @@ class LivePanel(Generic[R]):
         self._first_pending = None
         state = self.state
         t0 = time.perf_counter()
-        saved_threads = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
         key = self.cache.key(state)
         try:
-            hit, result = self.cache.get(key)
-            if not hit:
-                if self._takes_progress:
-                    self._running = Progress(self.progress_bar)
-                    result = self.compute(**state, progress=self._running)
-                else:
-                    result = self.compute(**state)
-                self.cache.put(key, result)
-            t_update = time.perf_counter()
-            with self.figure.batch_update():
-                self.update(self.figure, cast(R, result))
+            with torch_threads(self.threads):
+                hit, result = self.cache.get(key)
+                if not hit:
+                    if self._takes_progress:
+                        self._running = Progress(self.progress_bar)
+                        result = self.compute(**state, progress=self._running)
+                    else:
+                        result = self.compute(**state)
+                    self.cache.put(key, result)
+                t_update = time.perf_counter()
+                with self.figure.batch_update():
+                    self.update(self.figure, cast(R, result))
         except Interrupted:
             self._show_note("superseded by a newer value")
         except KeyboardInterrupt:
@@ -366,7 +364,6 @@ class LivePanel(Generic[R]):
             self.stats.cached.append(hit)
             self.status.value = view.timing_html((end - t0) * 1e3, hit)
         finally:
-            torch.set_num_threads(saved_threads)
             self.stats.n_computes += 1
             self._running = None
             self.progress_bar.layout.visibility = "hidden"

@@ -8,8 +8,7 @@ Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
-from alignkit.device import get_device, pick
+from alignkit.device import get_device, pick, torch_threads
 from alignkit.manifold.dynamics import (
     LyapunovAnalysis,
     density_shift,
@@ -50,17 +49,6 @@ _REFERENCE_SIZE = 20000
 _DRAWN = 1500
 BINS = 12  # azimuth histogram bins (TV noise floor ≈ 0.4 √(BINS/n))
 PIECES = 3  # batched solves of an ε curve (of 3 grid values each), a progress report after each
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one torch thread is fastest and immune to a busy machine (restored)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _sizes() -> dict[str, int]:
@@ -127,7 +115,7 @@ def get_model(
     size = check_int(size, "data_size", low=1, high=100_000)
     key = (manifold, dim, density, model, steps, seed, dev, size)
     if key not in _MODEL_CACHE:
-        with _one_thread():
+        with torch_threads(1):
             built = _build_model(*key, _progress_fn(progress))
         if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
             _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))  # the oldest
@@ -253,7 +241,7 @@ def sampling_view(
     steps = check_int(steps, "steps", low=1, high=1000)
     method = check_choice(method, "method", SOLVERS)
     n = check_int(pick(1000, 400) if n is None else n, "n", low=1)
-    with _one_thread():
+    with torch_threads(1):
         get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
                   progress=progress)  # fmt: skip
         return _sampling_view(
@@ -355,7 +343,7 @@ def lyapunov_view(
     steps = check_int(pick(40, 25) if steps is None else steps, "steps", low=1, high=1000)
     m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
                         data_size=data_size, progress=progress)  # fmt: skip
-    with _one_thread():
+    with torch_threads(1):
         a = lyapunov_analysis(base, m, n, steps=steps, method=method, seed=seed)
     assert a.alignment is not None
     al = a.alignment.double().cpu()
