@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
+
+from alignkit.device import torch_threads  # noqa: E402
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
@@ -26,7 +29,16 @@ def _no_device_override(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _one_compute_thread() -> Iterator[None]:
     """Every test on one torch thread (small tensors; immune to a busy 2-core machine)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium context, one per browser-test module (a loud skip without Chromium)."""
+    from jupyterlab_driver import INSTALL_HINT, chromium, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
+    with chromium() as context:
+        yield context

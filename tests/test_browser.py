@@ -19,7 +19,6 @@ from jupyterlab_driver import (
     INSTALL_HINT,
     LabServer,
     NotebookPage,
-    chromium,
     find_chromium,
     open_notebook,
     running_lab,
@@ -39,15 +38,6 @@ def lab() -> Iterator[LabServer]:
         pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
     with running_lab(timeout=120) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """A headless Chromium browser context (one for this module)."""
-    if find_chromium() is None:
-        pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
-    with chromium() as context:
-        yield context
 
 
 @pytest.fixture(scope="module")

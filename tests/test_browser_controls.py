@@ -8,12 +8,11 @@ Screenshots of each notebook go to ``tests/artifacts/lab/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyterlab_driver import INSTALL_HINT, chromium, find_chromium, open_notebook, shared_lab
+from jupyterlab_driver import open_notebook, shared_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -35,14 +34,6 @@ _RED = """(el) => {
     .filter(e => getComputedStyle(e).color === 'rgb(176, 0, 32)')
     .map(e => (e.textContent || '').trim()).filter(t => t) : [];
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if find_chromium() is None:
-        pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
-    with chromium() as context:
-        yield context
 
 
 def _wait_change(page: Any, el: Any, before: str, timeout_s: float = 30.0) -> bool:

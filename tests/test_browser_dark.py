@@ -27,7 +27,6 @@ from jupyterlab_driver import (
     INSTALL_HINT,
     LabServer,
     NotebookPage,
-    chromium,
     find_chromium,
     open_notebook,
     running_lab,
@@ -175,14 +174,6 @@ def dark_lab() -> Iterator[LabServer]:
         pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
     with running_lab(timeout=120, settings=DARK_THEME, extra_files={EXTRA: _extra_notebook()}) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if find_chromium() is None:
-        pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
-    with chromium() as context:
-        yield context
 
 
 @pytest.fixture(scope="module")
