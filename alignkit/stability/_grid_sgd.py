@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import torch
 
-from alignkit.stability.minibatch import _GOLDEN, SEED_MAX, _hash32
+from alignkit.stability.minibatch import _hashed_indices
 from alignkit.stability.models import FunctionalModel
 
 __all__: list[str] = []
@@ -49,13 +49,7 @@ def block_indices(
     (the same counter-based hash, vectorised over the steps as well).
     """
     steps = torch.arange(start, start + count, device=seeds.device, dtype=torch.int64)
-    base = _hash32(_hash32(seeds.to(torch.int64) & SEED_MAX)[None, :] ^ (steps[:, None] & SEED_MAX))
-    cols = batch_size if replacement else n
-    j = torch.arange(cols, device=seeds.device, dtype=torch.int64)
-    keys = _hash32((base[..., None] + j * _GOLDEN) & SEED_MAX)  # (count, S, cols)
-    if replacement:
-        return (keys * n) >> 32
-    return torch.argsort(keys, dim=-1)[..., :batch_size]
+    return _hashed_indices(seeds, steps, n, batch_size, replacement)
 
 
 class GridSGD:

@@ -72,13 +72,23 @@ def minibatch_indices(
         raise TypeError(f"seeds must be a 1-D integer tensor (S,), got {seeds!r}")
     if seeds.is_floating_point() or seeds.is_complex() or seeds.dtype == torch.bool:
         raise TypeError(f"seeds must be an integer tensor, got {seeds.dtype}")
-    base = _hash32(_hash32(seeds.to(torch.int64) & SEED_MAX) ^ (step & SEED_MAX))  # (S,)
+    steps = torch.full((1,), step, device=seeds.device, dtype=torch.int64)
+    return _hashed_indices(seeds, steps, n, batch_size, replacement)[0]
+
+
+def _hashed_indices(
+    seeds: torch.Tensor, steps: torch.Tensor, n: int, batch_size: int, replacement: bool
+) -> torch.Tensor:
+    """The counter-based hash behind :func:`minibatch_indices`, vectorised over steps as well
+    (no argument checks: callers check once). ``seeds`` (S,), ``steps`` (T,) int64 ->
+    indices (T, S, batch_size)."""
+    base = _hash32(_hash32(seeds.to(torch.int64) & SEED_MAX)[None, :] ^ (steps[:, None] & SEED_MAX))
     cols = n if not replacement else batch_size
     j = torch.arange(cols, device=seeds.device, dtype=torch.int64)
-    keys = _hash32((base[:, None] + j[None, :] * _GOLDEN) & SEED_MAX)  # (S, cols)
+    keys = _hash32((base[..., None] + j * _GOLDEN) & SEED_MAX)  # (T, S, cols)
     if replacement:
         return (keys * n) >> 32
-    return torch.argsort(keys, dim=1)[:, :batch_size]
+    return torch.argsort(keys, dim=-1)[..., :batch_size]
 
 
 def draw_minibatches(
