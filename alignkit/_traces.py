@@ -29,13 +29,17 @@ def lean(value: Any) -> Any:
         value = value.detach().cpu().numpy()
     if not isinstance(value, np.ndarray) or value.dtype != np.float64:
         return value
-    if value.size < LEAN_MIN_SIZE:
-        return value
-    mag = np.abs(value[np.isfinite(value)])
-    mag = mag[mag != 0]
-    if mag.size and (mag.min() < _F32_LOW or mag.max() > _F32_HIGH):
+    if value.size < LEAN_MIN_SIZE or not fits_float32(value):
         return value
     return value.astype(np.float32)
+
+
+def fits_float32(values: np.ndarray) -> bool:
+    """Whether float32 keeps every finite value of ``values`` (magnitudes 0 or in
+    [1e-30, 1e30]: no overflow to inf, no tiny log-axis floor flushed to 0)."""
+    mag = np.abs(values[np.isfinite(values)])
+    mag = mag[mag != 0]
+    return not (mag.size and (mag.min() < _F32_LOW or mag.max() > _F32_HIGH))
 
 
 def _same(current: Any, new: Any) -> bool:

@@ -36,6 +36,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from alignkit._checks import check_instance, check_int, check_scalar
+from alignkit._traces import fits_float32
 from alignkit.device import pick, torch_threads
 from alignkit.static_script import FRAME_SCRIPT
 
@@ -177,9 +178,6 @@ def _layout_diff(layout: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]
     return {k: v for k, v in layout.items() if base.get(k) != v and k not in ("template",)}
 
 
-_F32_MAX = float(np.finfo(np.float32).max)
-
-
 def _as_float32(obj: Any) -> Any:
     """float64 arrays (plotly's base64 ``{"dtype": "f8", "bdata": ...}``) -> float32.
 
@@ -188,9 +186,8 @@ def _as_float32(obj: Any) -> Any:
     if isinstance(obj, dict):
         if obj.get("dtype") == "f8" and isinstance(obj.get("bdata"), str):
             wide = np.frombuffer(base64.b64decode(obj["bdata"]), dtype="<f8")
-            finite = wide[np.isfinite(wide)]
-            if finite.size and np.abs(finite).max() > _F32_MAX:
-                return obj  # a diverging run's huge values stay float64 (no overflow to inf)
+            if not fits_float32(wide):
+                return obj  # e.g. a diverging run's 1e300, a log axis's 1e-300 floor
             data = wide.astype("<f4")
             return {**obj, "dtype": "f4", "bdata": base64.b64encode(data.tobytes()).decode()}
         return {k: _as_float32(v) for k, v in obj.items()}

@@ -113,6 +113,8 @@ def test_float32_frames_keep_float64_where_values_would_overflow() -> None:
         warnings.simplefilter("error")
         huge = packed([1.0, 1e300, float("inf")])
         assert _as_float32(huge) == huge
+        floor = packed([1.0, 1e-300])  # a log axis's floor: float32 would flush it to 0
+        assert _as_float32(floor) == floor
         small = _as_float32(packed([1.0, float("nan"), 3.0]))
     assert small["dtype"] == "f4"
     np.testing.assert_array_equal(_array(small)[[0, 2]], [1.0, 3.0])
