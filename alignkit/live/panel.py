@@ -13,7 +13,8 @@ records its latency (first unserved control change -> figure updated) in
 :attr:`LivePanel.latencies_ms`.
 
 ``compute(**state)`` is pure (no widgets); ``update(fig, result)`` sets traces by
-name and runs inside ``fig.batch_update()``.
+name; its edits go to the browser together (:mod:`alignkit.live.redraw` picks
+plotly's cheapest exact way: move the changed points, or redraw the figure).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from alignkit.live.controls import (
     apply_limits,
     limit_values,
 )
+from alignkit.live.redraw import Sender
 from alignkit.live.scheduler import (
     Interrupted,
     Progress,
@@ -66,7 +68,7 @@ class LivePanel(Generic[R]):
     compute : callable ``(**state) -> R``
         Pure function of the control values (may take ``progress=`` for long work).
     update : callable ``(fig: go.FigureWidget, result: R) -> None``
-        Sets traces and layout of the figure from a result (called in ``batch_update``).
+        Sets traces and layout of the figure from a result (its edits are sent together).
     figure : plotly.graph_objects.Figure
         The initial figure (from the plot function); wrapped in a ``FigureWidget``.
     key : str, optional
@@ -151,6 +153,7 @@ class LivePanel(Generic[R]):
         self.result: R | None = None
 
         self.figure = go.FigureWidget(figure)
+        self.redraw = Sender(self.figure)  # moves points when that is exact, else redraws
         self.status = W.HTML(value="", layout=W.Layout(min_height="1.5em"))
         self.progress_bar = W.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=W.Layout(visibility="hidden", width="95%")
@@ -344,8 +347,7 @@ class LivePanel(Generic[R]):
                         result = self.compute(**state)
                     self.cache.put(key, result)
                 t_update = time.perf_counter()
-                with self.figure.batch_update():
-                    self.update(self.figure, cast(R, result))
+                self.redraw.send(lambda: self.update(self.figure, cast(R, result)))
         except Interrupted:
             self._show_note("superseded by a newer value")
         except KeyboardInterrupt:

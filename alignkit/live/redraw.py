@@ -1,0 +1,242 @@
+"""How a live panel sends one update to the browser: move the points, or redraw the figure.
+
+plotly.js answers a data restyle (``Plotly.update``, what ``fig.batch_update()`` sends)
+with a full redraw: every subplot, axis, tick label and text of the figure is rebuilt,
+which for the kit's multi-panel figures costs several times a one-trace figure. Its
+animate path with ``redraw: false`` instead moves only the changed traces' points and
+lines. That is exact only when nothing else needs redrawing, so :class:`Sender` uses it
+only when
+
+- every edited trace is ``scatter`` or ``bar`` (the animatable cartesian traces) and only
+  its ``x`` / ``y`` change;
+- every axis of an edited trace has a fixed range: the sender pins the autoranged axes of
+  such traces to ranges it computes from the data (5 % padding, zero included for bars
+  and ``tozero`` fills), and moves a pin only when the data leave it or shrink to under
+  a third of it, so that a slider move normally keeps the axes still;
+- the layout edits are the figure title's text, which a relayout redraws on its own.
+
+Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
+visibility) is sent as one full update, as before. ``tests/test_redraw_browser.py``
+replays what the sender sends in Chromium and checks the drawn figure equals a fresh
+drawing of the same figure. Uses plotly.py's batch internals (``_in_batch_mode``,
+``_batch_trace_edits``, ``_perform_batch_animate``), checked by the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+ANIMATABLE = frozenset({"scatter", "bar"})
+POINT_KEYS = frozenset({"x", "y"})
+TEXT_LAYOUT = re.compile(r"title\.text")
+NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
+PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
+KEEP = 1 / 3  # keep a pinned range while the data fill at least this fraction of it
+SLACK = 0.25  # a pin the data left moves this fraction of the span beyond them
+_AXIS_KEY = re.compile(r"([xy])axis(\d*)")
+
+
+def _axis_key(ref: str | None, letter: str) -> str:
+    """Trace axis reference ('x2') -> layout key ('xaxis2')."""
+    ref = ref or letter
+    return f"{letter}axis{ref[1:]}"
+
+
+def _numbers(values: Any, log: bool) -> np.ndarray | None:
+    """Finite values (positive on a log axis, as log10), or None for non-numeric data."""
+    if values is None:
+        return np.empty(0)
+    try:
+        a = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return None
+    a = a[np.isfinite(a)]
+    if log:
+        a = a[a > 0]
+        return np.log10(a)
+    return a
+
+
+def _layout_axis(layout: Any, key: str) -> Any:
+    """``layout[key]``, or None for an axis the layout does not define."""
+    try:
+        return layout[key]
+    except KeyError:  # plotly's PlotlyKeyError for an undefined xaxisN / yaxisN
+        return None
+
+
+class Sender:
+    """Sends a FigureWidget's updates the cheapest exact way (see the module docstring).
+
+    ``paths`` records, per update, ``"points"`` (animate without redraw), ``"figure"``
+    (full update) or ``"none"`` (nothing changed).
+    """
+
+    def __init__(self, fig: go.FigureWidget) -> None:
+        self.fig = fig
+        self.paths: list[str] = []
+        self.pinned: dict[str, list[float]] = {}
+        for axis in self._pinnable():
+            extent = self._extent(axis, {})
+            if extent is not None:
+                self._set_range(axis, extent)
+
+    # --- which axes the sender pins -------------------------------------------------
+    def _traces_on(self, axis: str) -> list[int]:
+        letter = axis[0]
+        return [
+            i
+            for i, t in enumerate(self.fig.data)
+            if _axis_key(getattr(t, f"{letter}axis", None), letter) == axis
+        ]
+
+    def _pinnable(self) -> list[str]:
+        layout = self.fig.layout
+        keys = {_axis_key(getattr(t, f"{c}axis", None), c) for t in self.fig.data for c in "xy"}
+        out = []
+        for axis in sorted(keys):
+            ax = _layout_axis(layout, axis)
+            if ax is None or ax.range is not None or ax.autorange not in (None, True):
+                continue  # fixed by the figure, or reversed
+            if ax.type not in (None, "-", "linear", "log") or ax.matches or ax.scaleanchor:
+                continue
+            traces = [self.fig.data[i] for i in self._traces_on(axis)]
+            if traces and all(self._plain(t) for t in traces):
+                out.append(axis)
+        return out
+
+    @staticmethod
+    def _plain(trace: Any) -> bool:
+        """A trace whose extent is its x / y data (no error bars, no stacking)."""
+        if trace.type not in ANIMATABLE:
+            return False
+        if trace.type == "bar" and (trace.orientation not in (None, "v") or trace.base is not None):
+            return False
+        for err in ("error_x", "error_y"):
+            e = getattr(trace, err, None)
+            if e is not None and e.visible:
+                return False
+        return True
+
+    # --- the data extent of an axis ------------------------------------------------
+    def _extent(self, axis: str, edits: Mapping[int, Mapping[str, Any]]) -> list[float] | None:
+        letter, log = axis[0], self.fig.layout[axis].type == "log"
+        parts, zero, lines_only, bar_pad = [], False, True, 0.0
+        for i in self._traces_on(axis):
+            t = self.fig.data[i]
+            visible = edits.get(i, {}).get("visible", t.visible)
+            if visible in (False, "legendonly"):
+                continue
+            a = _numbers(edits.get(i, {}).get(letter, getattr(t, letter)), log)
+            if a is None:
+                return None
+            parts.append(a)
+            if t.type == "bar" and letter == "y":
+                zero = True
+            if t.type == "bar" and letter == "x" and a.size > 1:
+                gaps = np.diff(np.unique(a))
+                bar_pad = max(bar_pad, 0.5 * float(gaps.min()))
+            if (getattr(t, "fill", None) or "").startswith(f"tozero{letter}"):
+                zero = True
+            if t.type != "scatter" or (t.mode or "lines") != "lines":
+                lines_only = False
+        data = np.concatenate(parts) if parts else np.empty(0)
+        if data.size == 0:
+            return None
+        lo, hi = float(data.min()), float(data.max())
+        if zero and not log:
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+        span = hi - lo
+        if span == 0.0:
+            span = max(abs(lo), 1.0) * (0.5 if log else 0.2)
+            return [lo - span, hi + span]
+        pad = max(0.0 if (letter == "x" and lines_only) else PAD * span, bar_pad)
+        return [
+            lo - (0.0 if zero and lo == 0.0 else pad),
+            hi + (0.0 if zero and hi == 0.0 else pad),
+        ]
+
+    def _set_range(self, axis: str, extent: list[float]) -> None:
+        rounded = [float(f"{v:.6g}") for v in extent]
+        if rounded[0] >= rounded[1]:
+            rounded = [float(v) for v in extent]
+        self.pinned[axis] = rounded
+        self.fig.layout[axis].range = rounded
+
+    def _repin(self, edits: Mapping[int, Mapping[str, Any]]) -> None:
+        """Move the pins of axes whose data left them or shrank (inside a batch)."""
+        for axis in list(self.pinned):
+            current = self.fig.layout[axis].range
+            if current is None or list(current) != self.pinned[axis]:
+                del self.pinned[axis]  # zoomed or set by hand: no longer the sender's
+                continue
+            if not any(i in edits for i in self._traces_on(axis)):
+                continue
+            new = self._extent(axis, edits)
+            if new is None:
+                continue
+            lo, hi = current
+            if new[0] >= lo and new[1] <= hi:
+                if new[1] - new[0] < KEEP * (hi - lo):
+                    self._set_range(axis, new)  # shrank: fit the data again
+                continue
+            slack = SLACK * (new[1] - new[0])  # left: room for the next moves that way
+            self._set_range(
+                axis,
+                [min(lo, new[0] - slack) if new[0] < lo else new[0],
+                 max(hi, new[1] + slack) if new[1] > hi else new[1]],
+            )  # fmt: skip
+
+    # --- sending ------------------------------------------------------------------
+    def _points_only(
+        self, traces: Mapping[int, Mapping[str, Any]], layout: Mapping[str, Any]
+    ) -> bool:
+        if not traces or any(not TEXT_LAYOUT.fullmatch(k) for k in layout):
+            return False
+        for i, edit in traces.items():
+            t = self.fig.data[i]
+            if t.type not in ANIMATABLE or not set(edit) <= POINT_KEYS:
+                return False
+            for letter in "xy":
+                ax = _layout_axis(
+                    self.fig.layout, _axis_key(getattr(t, f"{letter}axis", None), letter)
+                )
+                if ax is None or ax.range is None or ax.autorange not in (None, False):
+                    return False
+        return True
+
+    def send(self, apply: Callable[[], None]) -> str:
+        """Run ``apply`` (the explorer's ``update(fig, result)``) and send its edits."""
+        fig = self.fig
+        fig._in_batch_mode = True
+        try:
+            apply()
+            self._repin(fig._batch_trace_edits)
+        finally:
+            fig._in_batch_mode = False
+            path = self._flush()
+        self.paths.append(path)
+        return path
+
+    def _flush(self) -> str:
+        fig = self.fig
+        traces, layout = fig._batch_trace_edits, fig._batch_layout_edits
+        if not traces and not layout:
+            return "none"
+        if self._points_only(traces, layout):
+            text = dict(layout)
+            layout.clear()
+            fig._perform_batch_animate(NO_REDRAW)
+            if text:
+                fig.plotly_relayout(text)
+            return "points"
+        restyle, relayout, indexes = fig._build_update_params_from_batch()
+        fig.plotly_update(restyle_data=restyle, relayout_data=relayout, trace_indexes=indexes)
+        traces.clear()
+        layout.clear()
+        return "figure"

@@ -1,0 +1,215 @@
+"""The panel's cheap redraw path draws exactly what a full redraw draws (plotly.js, Chromium).
+
+:class:`alignkit.live.redraw.Sender` sends an update either as plotly's animate without
+redraw (only the changed points move) or as a full update. The first is exact only under
+the conditions in its docstring; this test checks the outcome, not the conditions. Every
+explorer of every theme is built, every visible control is moved (its first slider over
+several presses, each other control to a neighbouring value) and every message the
+FigureWidget sends is recorded. In headless Chromium the recorded messages are replayed
+on the initial figure with the calls plotly's widget makes (``Plotly.update``,
+``Plotly.animate``, ``Plotly.relayout``); the result is compared with a fresh
+``Plotly.newPlot`` of the panel's final figure: every trace's drawn paths and points, the
+axis ranges, the tick labels and the titles must be equal.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import plotly
+import plotly.graph_objects as go
+import pytest
+from plotly.basedatatypes import Undefined
+from plotly.io.json import to_json_plotly
+from test_explorer_contract import EXPLORERS
+
+from alignkit.live import LivePanel
+from alignkit.live.redraw import Sender
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SLIDERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.SelectionSlider)
+MESSAGES = ("_py2js_update", "_py2js_animate", "_py2js_relayout", "_py2js_restyle")
+#: explorers whose first slider must move points only (scatter/bar traces, no heatmap,
+#: contour or 3-D scene); the others redraw the figure for that slider.
+POINTS_FIRST_SLIDER = {
+    "gd_explorer",
+    "region_explorer",
+    "threshold_explorer",
+    "simulation_explorer",
+    "escape_explorer",
+    "sweep_explorer",
+    "alignment_explorer",
+}
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-ready message: plotly's Undefined (leave as is) becomes a marker for JS."""
+    if obj is Undefined:
+        return "__undef__"
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _neighbour(widget: W.ValueWidget, up: bool = True) -> Any:
+    """The value one keyboard press away (bouncing off the ends)."""
+    if isinstance(widget, (W.SelectionSlider, W.Dropdown)):
+        n = len(widget.options)
+        j = widget.index + (1 if up else -1)
+        j = j if 0 <= j < n else widget.index - (1 if up else -1)
+        opt = widget.options[j]
+        return opt[1] if isinstance(opt, tuple) else opt
+    if isinstance(widget, W.FloatLogSlider):
+        import math
+
+        e = math.log(widget.value, widget.base) + (widget.step if up else -widget.step)
+        e = e if widget.min <= e <= widget.max else e - 2 * (widget.step if up else -widget.step)
+        return widget.base**e
+    if isinstance(widget, W.Checkbox):
+        return not widget.value
+    step = widget.step if up else -widget.step
+    v = widget.value + step
+    return v if widget.min <= v <= widget.max else widget.value - step
+
+
+def _record(panel: LivePanel[Any]) -> tuple[dict, list[dict], dict]:
+    fig = panel.figure
+    initial = json.loads(to_json_plotly(fig.to_dict()))
+    sent: list[dict] = []
+
+    def keep(change: dict) -> None:
+        if change["new"] is not None:
+            sent.append(
+                {"kind": change["name"], "msg": json.loads(to_json_plotly(_plain(change["new"])))}
+            )
+
+    fig.observe(keep, names=list(MESSAGES))
+    visible = [k for k, w in panel.controls.items() if w.layout.display != "none"]
+    sliders = [k for k in visible if isinstance(panel.controls[k], SLIDERS)]
+    moves = [(sliders[0], True)] * 4 + [(sliders[0], False)] * 2 if sliders else []
+    moves += [(k, True) for k in visible if not sliders or k != sliders[0]]
+    for name, up in moves:
+        w = panel.controls[name]
+        if w.layout.display == "none" or getattr(w, "disabled", False):
+            continue
+        w.value = _neighbour(w, up)
+        panel.flush()  # playwright's loop is the running one here: compute now
+        assert panel.error is None, (name, panel.error)
+    fig.unobserve(keep, names=list(MESSAGES))
+    return initial, sent, json.loads(to_json_plotly(fig.to_dict()))
+
+
+_REPLAY_JS = """async ([initial, sent, final]) => {
+  const fix = v => v === "__undef__" ? undefined
+    : Array.isArray(v) ? v.map(fix)
+    : (v && typeof v === 'object' && !v.dtype)
+      ? Object.fromEntries(Object.entries(v).map(([k, e]) => [k, fix(e)]))
+    : v;
+  const a = document.getElementById('a'), b = document.getElementById('b');
+  Plotly.purge(a); Plotly.purge(b);
+  await Plotly.newPlot(a, initial.data, initial.layout);
+  for (const {kind, msg} of sent) {
+    const m = fix(msg);
+    if (kind === '_py2js_update')
+      await Plotly.update(a, m.style_data || {}, m.layout_data || {}, m.style_traces);
+    else if (kind === '_py2js_animate')
+      await Plotly.animate(a, {data: m.style_data, layout: m.layout_data, traces: m.style_traces},
+                           m.animation_opts);
+    else if (kind === '_py2js_relayout') await Plotly.relayout(a, m.relayout_data);
+    else await Plotly.restyle(a, m.restyle_data, m.restyle_traces);
+  }
+  await Plotly.newPlot(b, final.data, final.layout);
+  const snap = el => {
+    const fl = el._fullLayout, axes = {};
+    for (const k of Object.keys(fl))
+      if (/^[xy]axis\\d*$/.test(k)) axes[k] = fl[k].range.map(v => +(+v).toPrecision(9));
+    const q = s => Array.from(el.querySelectorAll(s));
+    return {
+      axes,
+      paths: q('.cartesianlayer .plot path').map(e => (e.getAttribute('d') || '')
+        .replace(/\\d+\\.\\d{3,}/g, s => (+s).toFixed(2))),
+      points: q('.cartesianlayer .plot .point')
+        .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
+      ticks: q('.xtick text, .ytick text').map(e => e.textContent),
+      titles: q('.gtitle, .annotation-text').map(e => e.textContent),
+    };
+  };
+  return [snap(a), snap(b)];
+}"""
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Any:
+    pg = browser.new_page()
+    pg.set_viewport_size({"width": 1400, "height": 1000})
+    pg.set_content("<html><body><div id='a'></div><div id='b'></div></body></html>")
+    pg.add_script_tag(path=str(PLOTLY_JS))
+    yield pg
+    pg.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
+def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, page: Any) -> None:
+    panel = explorer()
+    try:
+        initial, sent, final = _record(panel)
+    finally:
+        panel.close()
+    assert sent, "moving the controls sent nothing"
+    replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
+    for part in ("axes", "titles", "ticks", "points", "paths"):
+        assert replayed[part] == fresh[part], f"{name}: {part} differ after {len(sent)} messages"
+    short = name.split(".")[-1]
+    animates = sum(m["kind"] == "_py2js_animate" for m in sent)
+    if short in POINTS_FIRST_SLIDER:
+        assert panel.redraw.paths[1:5].count("points") >= 3, panel.redraw.paths
+        assert animates >= 3
+
+
+def test_sender_picks_the_path() -> None:
+    """Points for scatter x/y under pinned axes; a full update for anything else."""
+    fig = go.FigureWidget(
+        [
+            go.Scatter(x=[0, 1, 2], y=[1, 2, 3]),
+            go.Heatmap(z=[[1, 2], [3, 4]], xaxis="x2", yaxis="y2"),
+        ],
+        layout={"xaxis2": {"domain": [0.6, 1]}, "xaxis": {"domain": [0, 0.4]}},
+    )
+    s = Sender(fig)
+    assert sorted(s.pinned) == ["xaxis", "yaxis"]  # the heatmap's axes keep plotly's autorange
+    assert s.pinned["xaxis"] == [0.0, 2.0] and s.pinned["yaxis"] == [0.9, 3.1]
+
+    def move(y: list[float]) -> None:
+        fig.data[0].y = y
+        fig.layout.title.text = f"max {max(y)}"
+
+    assert s.send(lambda: move([1.5, 2.0, 2.5])) == "points"  # inside, over half the range
+    assert fig.layout.yaxis.range == (0.9, 3.1) and fig.layout.title.text == "max 2.5"
+    assert s.send(lambda: move([1.0, 2.0, 9.0])) == "figure"  # left the range: re-pinned
+    assert fig.layout.yaxis.range == (-1.6, 11.6)  # the padded data and a quarter more
+    assert s.send(lambda: move([2.0, 2.1, 2.2])) == "figure"  # shrank under a third: re-pinned
+    assert s.send(lambda: setattr(fig.data[1], "z", [[0, 1], [1, 0]])) == "figure"
+    assert s.send(lambda: setattr(fig.data[0].line, "color", "red")) == "figure"
+    assert s.send(lambda: None) == "none"
+    fig.layout.yaxis.range = [0, 10]  # as a zoom in the browser would set it
+    assert s.send(lambda: move([2.0, 3.0, 4.0])) == "points"
+    assert "yaxis" not in s.pinned and fig.layout.yaxis.range == (0, 10)
+
+
+def test_sender_sends_partial_edits_when_update_raises() -> None:
+    fig = go.FigureWidget(go.Scatter(x=[0, 1], y=[0, 1]))
+    s = Sender(fig)
+
+    def broken() -> None:
+        fig.data[0].y = [1, 0]
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        s.send(broken)
+    assert tuple(fig.data[0].y) == (1, 0) and not fig._batch_trace_edits
