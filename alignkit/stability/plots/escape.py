@@ -16,10 +16,12 @@ __all__ = ["plot_escape", "update_escape", "plot_uv_valley", "plot_network_escap
 
 _GRID = torch.linspace(-0.6, 1.6, 221, dtype=torch.float64)
 _LANDSCAPE = escape_toy_losses(_GRID).mean(0)
+_BIN_EDGES = np.linspace(-0.6, 1.6, 45)  # 44 bins of width 0.05 over the plotted range
 
 
 def _escape_traces(run: EscapeRun) -> dict[str, dict[str, object]]:
     final = to_numpy(run.path[~run.diverged, -1])
+    counts, _ = np.histogram(final, bins=_BIN_EDGES)  # binned here: bars move without a redraw
     steps = np.arange(run.path.shape[1])
     near0, near1 = to_numpy(run.fraction_near(0.0)), to_numpy(run.fraction_near(1.0))
     lost = float(run.diverged.double().mean())
@@ -28,7 +30,7 @@ def _escape_traces(run: EscapeRun) -> dict[str, dict[str, object]]:
         f" of runs at x = 0, {100 * near1[-1]:.0f}% still at x = 1, {100 * lost:.0f}% diverged"
     )
     return {
-        "final positions": {"x": final},
+        "final positions": {"x": 0.5 * (_BIN_EDGES[:-1] + _BIN_EDGES[1:]), "y": counts},
         "near x = 0 (flat, uniform)": {"x": steps, "y": near0},
         "near x = 1 (sharp for sample 2)": {"x": steps, "y": near1},
         "_layout": {"title.text": title},
@@ -49,8 +51,8 @@ def plot_escape(
         row=1, col=1,
     )  # fmt: skip
     fig.add_trace(
-        go.Histogram(name="final positions", xbins={"start": -0.6, "end": 1.6, "size": 0.05},
-                     marker={"color": COLORS["main"]}, opacity=0.6),
+        go.Bar(name="final positions", marker={"color": COLORS["main"]}, opacity=0.6,
+               hovertemplate="x ∈ %{x:.3f} ± 0.025: %{y} runs<extra></extra>"),
         row=1, col=1, secondary_y=True,
     )  # fmt: skip
     fig.add_traces(
