@@ -253,7 +253,7 @@ def static_figure(
     if max_seconds is None:
         max_seconds = pick(20.0, 5.0)
     max_seconds = check_scalar(max_seconds, "max_seconds", low=0.0, closed="neither")
-    base = go.Figure(panel.figure)
+    base = panel.redraw.autoranged(panel.figure)  # frames autorange: no sender re-pins them
     state = panel.state
     started = time.perf_counter()
     first = _render(panel, base, state)

@@ -256,6 +256,10 @@ def _summary_table(explorers: dict[str, Any]) -> dict[str, Any]:
                 "redraw_p95_ms": p["keydown_to_redraw_ms"]["p95"],
                 "ratio_median": p["ratio_to_floor"]["median"],
                 "ratio_p95": p["ratio_to_floor"]["p95"],
+                "last_median_ms": p.get("keydown_to_last_mutation_ms", {}).get("median"),
+                "ratio_last_median": p.get("ratio_to_floor_last", {}).get("median"),
+                "ratio_last_p95": p.get("ratio_to_floor_last", {}).get("p95"),
+                "updates_moving_points_only": p.get("updates_moving_points_only"),
                 "target_met": p["target_met"],
                 "kernel_latency_median_ms": p["kernel_latency_ms"]["median"],
                 "kernel_compute_median_ms": p["kernel_compute_ms"]["median"],
@@ -387,7 +391,10 @@ def _print_summary(r: dict[str, Any]) -> None:
                 print(f"    {label:22s} {s['median']:8.2f} {s['p95']:8.2f}")
     rows = r["browser"].get("summary", {})
     if rows:
-        print("\nbrowser keydown -> redraw     floor   cold med/p95 ratio   warm med/p95 ratio")
+        print(
+            "\nbrowser keydown -> redraw (last)  floor  cold med/p95 (last med/p95)"
+            "  warm med/p95 (last med/p95)"
+        )
         for name, row in rows.items():
             if "skipped" in row:
                 print(f"  {name:48s} skipped: {row['skipped']}")
@@ -395,8 +402,12 @@ def _print_summary(r: dict[str, Any]) -> None:
             c, w = row["cold"], row["warm"]
             print(
                 f"  {name:48s} {_f(row['floor_median_ms'], 6, 1)}  {_f(c['ratio_median'])} "
-                f"{_f(c['ratio_p95'])}  {_f(w['ratio_median'])} {_f(w['ratio_p95'])}"
-                f"  (cold compute {c['kernel_compute_median_ms']} ms)"
+                f"{_f(c['ratio_p95'])} ({_f(c.get('ratio_last_median'))} "
+                f"{_f(c.get('ratio_last_p95'))})  {_f(w['ratio_median'])} {_f(w['ratio_p95'])}"
+                f" ({_f(w.get('ratio_last_median'))} {_f(w.get('ratio_last_p95'))})"
+                f"  met {c['target_met']}/{w['target_met']}, points-only "
+                f"{c.get('updates_moving_points_only')}, cold compute "
+                f"{c['kernel_compute_median_ms']} ms"
             )
     for part in r["browser"].get("parts", []):
         o = part.get("panel_overhead_gd_explorer")

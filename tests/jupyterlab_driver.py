@@ -374,6 +374,13 @@ _PAGE_JS = r"""
       if (!h) return null;
       return this.outputArea(h).querySelector('.js-plotly-plot');
     },
+    titleOf(plot) {  // a live panel's caption (over plotly's hidden title), else the title
+      if (!plot) return '';
+      const box = plot.closest('.alignkit-figure-box');
+      const c = box && box.querySelector('.alignkit-caption');
+      const t = c || plot.querySelector('.gtitle');
+      return t ? (t.textContent || '') : '';
+    },
     traceSignature(plot) {
       if (!plot) return null;
       return Array.from(plot.querySelectorAll('.main-svg .trace path'))
@@ -382,7 +389,19 @@ _PAGE_JS = r"""
     arm(sliderIndex, plotIndex) {
       const plot = this.plotFor(sliderIndex, plotIndex);
       if (!plot) throw new Error('no plot for slider ' + sliderIndex);
-      const rec = { t0: null, tMut: null, tPaint: null, nMut: 0 };
+      const rec = { t0: null, tMut: null, tPaint: null, tLast: null, nMut: 0 };
+      // every mutation of the plot after keydown (titles too): when the last redraw ended
+      const all = new MutationObserver((muts) => {
+        if (rec.t0 === null) return;
+        rec.tLast = performance.now();
+        const m = muts[muts.length - 1];  // what changed last (for diagnosis)
+        const t = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+        const what = `${m.type} ${t && t.tagName}.${t && t.getAttribute('class')}`;
+        rec.whats = (rec.whats || []).concat([[Math.round(rec.tLast - rec.t0), what]]);
+      });
+      // the plot's whole cell output: its caption and status line are part of the answer
+      all.observe(this.outputArea(plot),
+                  { subtree: true, attributes: true, childList: true, characterData: true });
       const obs = new MutationObserver((muts) => {
         if (rec.t0 === null) return;
         const relevant = muts.some(m => {
@@ -406,7 +425,7 @@ _PAGE_JS = r"""
         document.removeEventListener('keydown', onKey, true);
       };
       document.addEventListener('keydown', onKey, true);
-      rec.cancel = () => { obs.disconnect();
+      rec.cancel = () => { obs.disconnect(); all.disconnect();
                            document.removeEventListener('keydown', onKey, true); };
       this.armed = rec;
       return true;
@@ -416,7 +435,7 @@ _PAGE_JS = r"""
       const r = this.armed; this.armed = null;
       if (!r) return null;
       r.cancel();
-      const out = { t0: r.t0, tMut: r.tMut, tPaint: r.tPaint };
+      const out = { t0: r.t0, tMut: r.tMut, tPaint: r.tPaint, tLast: r.tLast, whats: r.whats };
       this.results.push(out);
       return out;
     },
@@ -429,11 +448,16 @@ _PAGE_JS = r"""
 
 @dataclass
 class KeyLatency:
-    """One key press: ms from keydown to first plot mutation, and to the next frame."""
+    """One key press: ms from keydown to first plot mutation, and to the next frame.
+
+    ``last_ms``: keydown to the last mutation of the plot (any element, titles included)
+    within the settle time given to :meth:`NotebookPage.measure_key` (None without one).
+    """
 
     key: str
     mutation_ms: float | None
     paint_ms: float | None
+    last_ms: float | None = None
 
 
 class NotebookPage:
@@ -595,13 +619,11 @@ class NotebookPage:
         )
 
     def plot_title(self, slider_index: int = 0, plot_index: int | None = None) -> str:
-        """The drawn title text of the slider's plot ("" if none)."""
+        """The drawn title text of the slider's plot ("" if none; a panel's caption)."""
         return str(
             self.page.evaluate(
                 """([s, p]) => {
-                const plot = window.__ak.plotFor(s, p);
-                const t = plot && plot.querySelector('.gtitle');
-                return t ? (t.textContent || '') : '';
+                return window.__ak.titleOf(window.__ak.plotFor(s, p));
             }""",
                 [slider_index, plot_index],
             )
@@ -646,10 +668,13 @@ class NotebookPage:
         *,
         plot_index: int | None = None,
         timeout: float = 10.0,
+        settle_ms: float = 0.0,
     ) -> KeyLatency:
         """Press ``key`` on the focused slider; time keydown -> first redraw of its plot.
 
         Returns a :class:`KeyLatency` with ``None`` fields if nothing redrew in ``timeout``.
+        With ``settle_ms``, waits that long after the first redraw and also reports the
+        last mutation of the plot (e.g. a title redrawn after the points moved).
         """
         self.page.evaluate("([s, p]) => window.__ak.arm(s, p)", [slider_index, plot_index])
         self.page.keyboard.press(key)
@@ -657,12 +682,15 @@ class NotebookPage:
             self.page.wait_for_function(
                 "() => window.__ak.done()", timeout=timeout * 1e3, polling="raf"
             )
+        if settle_ms:
+            self.page.wait_for_timeout(settle_ms)
         rec = self.page.evaluate("() => window.__ak.take()")
-        t0, t_mut, t_paint = rec["t0"], rec["tMut"], rec["tPaint"]
+        t0, t_mut, t_paint, t_last = rec["t0"], rec["tMut"], rec["tPaint"], rec["tLast"]
         return KeyLatency(
             key=key,
             mutation_ms=None if t0 is None or t_mut is None else t_mut - t0,
             paint_ms=None if t0 is None or t_paint is None else t_paint - t0,
+            last_ms=None if not settle_ms or t0 is None or t_last is None else t_last - t0,
         )
 
     def measure_key_latency(

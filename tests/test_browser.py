@@ -109,9 +109,7 @@ def test_burst_of_presses_ends_on_the_last_value(welcome: NotebookPage) -> None:
     try:
         welcome.page.wait_for_function(
             """([s, text]) => {
-                const plot = window.__ak.plotFor(s, null);
-                const t = plot && plot.querySelector('.gtitle');
-                return !!t && (t.textContent || '').startsWith(text);
+                return window.__ak.titleOf(window.__ak.plotFor(s, null)).startsWith(text);
             }""",
             arg=[LR_SLIDER, expected],
             timeout=15_000,

@@ -45,9 +45,7 @@ def test_notebook_03_runs_and_the_fit_follows_the_divergence(divergences: Notebo
     dropdown.select_option("forward_kl")
     nb.page.wait_for_function(
         """(s) => {
-            const plot = window.__ak.plotFor(s, null);
-            const t = plot && plot.querySelector('.gtitle');
-            return !!t && t.textContent.startsWith('forward KL');
+            return window.__ak.titleOf(window.__ak.plotFor(s, null)).startsWith('forward KL');
         }""",
         arg=ALPHA,
         timeout=30_000,

@@ -24,9 +24,10 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "lab"
 _SIGNATURE = """(el) => {
   const cell = el.closest('.jp-Cell');
   const plots = cell ? [...cell.querySelectorAll('.js-plotly-plot')] : [];
+  const captions = cell ? [...cell.querySelectorAll('.alignkit-caption')] : [];
   return plots.map(p => [...p.querySelectorAll('.main-svg .trace path, .main-svg .gtitle')]
     .map(e => (e.getAttribute('d') || e.textContent || '') + (e.getAttribute('transform') || ''))
-    .join('|')).join('#');
+    .join('|')).join('#') + captions.map(c => c.textContent).join('#');
 }"""
 _RED = """(el) => {
   const cell = el.closest('.jp-Cell');

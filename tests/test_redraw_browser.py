@@ -9,7 +9,9 @@ FigureWidget sends is recorded. In headless Chromium the recorded messages are r
 on the initial figure with the calls plotly's widget makes (``Plotly.update``,
 ``Plotly.animate``, ``Plotly.relayout``); the result is compared with a fresh
 ``Plotly.newPlot`` of the panel's final figure: every trace's drawn paths and points, the
-axis ranges, the tick labels and the titles must be equal.
+axis ranges, the tick labels and the subplot titles must be equal, and the panel's caption
+(drawn over plotly's hidden title, which the cheap path does not send) must show the
+final figure's title.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from test_explorer_contract import EXPLORERS
 
 from alignkit.live import LivePanel
 from alignkit.live.redraw import Sender
+from alignkit.live.view import caption_html
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SLIDERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.SelectionSlider)
@@ -136,7 +139,7 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
       points: q('.cartesianlayer .plot .point')
         .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
       ticks: q('.xtick text, .ytick text').map(e => e.textContent),
-      titles: q('.gtitle, .annotation-text').map(e => e.textContent),
+      titles: q('.annotation-text').map(e => e.textContent),  // (the title: the caption)
     };
   };
   return [snap(a), snap(b)];
@@ -165,6 +168,9 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
     replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
     for part in ("axes", "titles", "ticks", "points", "paths"):
         assert replayed[part] == fresh[part], f"{name}: {part} differ after {len(sent)} messages"
+    # a live panel's title is its caption (plotly's own title is hidden and not sent)
+    title = final["layout"]["title"]
+    assert panel.caption.value == caption_html(title["text"], title.get("font", {}).get("size"))
     short = name.split(".")[-1]
     animates = sum(m["kind"] == "_py2js_animate" for m in sent)
     if short in POINTS_FIRST_SLIDER:
@@ -213,3 +219,27 @@ def test_sender_sends_partial_edits_when_update_raises() -> None:
     with pytest.raises(RuntimeError):
         s.send(broken)
     assert tuple(fig.data[0].y) == (1, 0) and not fig._batch_trace_edits
+
+
+def test_static_frames_autorange_the_pinned_axes() -> None:
+    """The site's frames are not updated through the sender: its pins must not reach them."""
+    from alignkit.stability.widgets import gd_explorer
+    from alignkit.static import static_figure
+
+    panel = gd_explorer()
+    try:
+        assert panel.redraw.pinned  # the |x_t| panel's axes
+        assert all(panel.figure.layout[a].range is not None for a in panel.redraw.pinned)
+        static = static_figure(panel, budget=4)
+        assert all(static.layout[a].range is None for a in panel.redraw.pinned)
+        assert static.layout.xaxis.range == (-2.5, 2.5)  # the explorer's own fixed range stays
+    finally:
+        panel.close()
+
+
+def test_caption_keeps_plotly_title_tags_and_escapes_the_rest() -> None:
+    assert caption_html("a < b<br>c <b>d</b> <sup>2</sup>", 15) == (
+        "<div style='font-size:15px'>a &lt; b<br>c <b>d</b> <sup>2</sup></div>"
+    )
+    assert caption_html("<script>x</script>", 15).count("<script>") == 0
+    assert caption_html(None) == "" and caption_html("") == ""

@@ -153,7 +153,8 @@ class LivePanel(Generic[R]):
         self.result: R | None = None
 
         self.figure = go.FigureWidget(figure)
-        self.redraw = Sender(self.figure)  # moves points when that is exact, else redraws
+        self.caption = W.HTML()  # the figure's title, drawn over plotly's (see redraw.py)
+        self.redraw = Sender(self.figure, self.caption)  # moves points when exact
         self.status = W.HTML(value="", layout=W.Layout(min_height="1.5em"))
         self.progress_bar = W.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=W.Layout(visibility="hidden", width="95%")
@@ -179,7 +180,8 @@ class LivePanel(Generic[R]):
             layout=W.Layout(flex_flow="row wrap"),
         )
         column = [*self.controls.values(), buttons, self.share_box, self.progress_bar]
-        self.widget = view.arrange(column, self.figure, self.status, description)
+        self._figure_box = view.figure_box(self.figure, self.caption)
+        self.widget = view.arrange(column, self._figure_box, self.status, description)
 
         self._pending = False
         self._first_pending: float | None = None
@@ -394,6 +396,8 @@ class LivePanel(Generic[R]):
             widget.close()
         for button in (self.reset_button, self.share_button, self.save_button, self.share_box):
             button.close()
+        for widget in (*self._figure_box.children, self._figure_box):  # caption and its CSS
+            widget.close()
         self.widget.close()
         if self.key is not None and _OPEN_PANELS.get(self.key) is self:
             del _OPEN_PANELS[self.key]

@@ -13,7 +13,11 @@ only when
   such traces to ranges it computes from the data (5 % padding, zero included for bars
   and ``tozero`` fills), and moves a pin only when the data leave it or shrink to under
   a third of it, so that a slider move normally keeps the axes still;
-- the layout edits are the figure title's text, which a relayout redraws on its own.
+- the layout edits are the figure title's text. A live panel draws its title as a
+  caption over plotly's hidden one (:func:`alignkit.live.view.figure_box`), so a new
+  title is a text change; plotly's relayout of a title re-lays the whole frame (measured
+  in JupyterLab: about as slow as the points' move itself). Without a caption the title
+  goes as a relayout after the points.
 
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
 visibility) is sent as one full update, as before. ``tests/test_redraw_browser.py``
@@ -77,9 +81,11 @@ class Sender:
     (full update) or ``"none"`` (nothing changed).
     """
 
-    def __init__(self, fig: go.FigureWidget) -> None:
+    def __init__(self, fig: go.FigureWidget, caption: Any = None) -> None:
         self.fig = fig
+        self.caption = caption  # an ipywidgets HTML drawn over the title, or None
         self.paths: list[str] = []
+        self._show_title(fig.layout.title.text)
         self.pinned: dict[str, list[float]] = {}
         for axis in self._pinnable():
             extent = self._extent(axis, {})
@@ -188,9 +194,18 @@ class Sender:
             slack = SLACK * (new[1] - new[0])  # left: room for the next moves that way
             self._set_range(
                 axis,
-                [min(lo, new[0] - slack) if new[0] < lo else new[0],
-                 max(hi, new[1] + slack) if new[1] > hi else new[1]],
-            )  # fmt: skip
+                [new[0] - slack if new[0] < lo else lo, new[1] + slack if new[1] > hi else hi],
+            )
+
+    def autoranged(self, fig: go.Figure) -> go.Figure:
+        """A copy of ``fig`` with the axes this sender pins given back to plotly's autorange.
+
+        For drawings that are not updated through the sender (the static site's frames).
+        """
+        out = go.Figure(fig)
+        for axis in self.pinned:
+            out.layout[axis].range = None
+        return out
 
     # --- sending ------------------------------------------------------------------
     def _points_only(
@@ -210,6 +225,14 @@ class Sender:
                     return False
         return True
 
+    def _show_title(self, text: str | None) -> None:
+        if self.caption is not None:
+            from alignkit.live.view import caption_html
+
+            value = caption_html(text, self.fig.layout.title.font.size)
+            if self.caption.value != value:
+                self.caption.value = value
+
     def send(self, apply: Callable[[], None]) -> str:
         """Run ``apply`` (the explorer's ``update(fig, result)``) and send its edits."""
         fig = self.fig
@@ -217,6 +240,8 @@ class Sender:
         try:
             apply()
             self._repin(fig._batch_trace_edits)
+            if "title.text" in fig._batch_layout_edits:
+                self._show_title(fig._batch_layout_edits["title.text"])
         finally:
             fig._in_batch_mode = False
             path = self._flush()
@@ -232,7 +257,9 @@ class Sender:
             text = dict(layout)
             layout.clear()
             fig._perform_batch_animate(NO_REDRAW)
-            if text:
+            if text and self.caption is not None:  # the caption shows it: no plotly redraw
+                fig._perform_plotly_relayout(text)  # (the figure's state, not sent)
+            elif text:
                 fig.plotly_relayout(text)
             return "points"
         restyle, relayout, indexes = fig._build_update_params_from_batch()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,37 @@ def buttons(actions: Sequence[Callable[[], None]]) -> list[W.Button]:
         button.layout.width = "auto"
         out.append(button)
     return out
+
+
+# The live figure's title is drawn by a caption over plotly's (hidden) title: a new title
+# is then one text change, where plotly would redraw the figure's frame (see redraw.py).
+_CAPTION_CSS = (
+    ".alignkit-figure-box { position: relative; }"
+    " .alignkit-figure-box .js-plotly-plot .gtitle { visibility: hidden; }"
+    " .alignkit-caption { position: absolute; top: 2px; left: 9px; right: 9px; z-index: 2;"
+    " margin: 0; pointer-events: none; }"
+    " .alignkit-caption .widget-html-content { height: auto; line-height: 1.25;"
+    " white-space: nowrap; overflow: hidden; text-overflow: ellipsis;"
+    ' font-family: "Open Sans", verdana, arial, sans-serif;'
+    " color: var(--jp-ui-font-color1, #2a3f5f); }"
+)
+_TITLE_TAGS = re.compile(r"&lt;(/?(?:br|b|i|em|sup|sub)\s*/?)&gt;", re.IGNORECASE)
+
+
+def caption_html(title: str | None, size: float | None = None) -> str:
+    """A plotly title as HTML: its own tags (``<br>``, ``<b>``, ``<sup>`` ...) kept, the
+    rest escaped (a title such as ``"lr < 1/a"`` stays text)."""
+    text = _TITLE_TAGS.sub(r"<\1>", html.escape(title or "", quote=False))
+    return f"<div style='font-size:{size or 15:g}px'>{text}</div>" if text else ""
+
+
+def figure_box(figure: W.Widget, caption: W.HTML) -> W.Box:
+    """The figure with its caption laid over the title's place (and the caption's CSS)."""
+    caption.add_class("alignkit-caption")
+    style = W.HTML(f"<style>{_CAPTION_CSS}</style>", layout=W.Layout(display="none"))
+    box = W.Box([figure, caption, style])
+    box.add_class("alignkit-figure-box")
+    return box
 
 
 def arrange(
