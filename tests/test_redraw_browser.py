@@ -139,6 +139,7 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
       points: q('.cartesianlayer .plot .point')
         .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
       ticks: q('.xtick text, .ytick text').map(e => e.textContent),
+      hover: el._fullData.map(t => [t.text, t.hovertext, t.customdata]),  // what hover shows
       titles: q('.annotation-text').map(e => e.textContent),  // (the title: the caption)
     };
   };
@@ -166,7 +167,7 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
         panel.close()
     assert sent, "moving the controls sent nothing"
     replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
-    for part in ("axes", "titles", "ticks", "points", "paths"):
+    for part in ("axes", "titles", "ticks", "points", "paths", "hover"):
         assert replayed[part] == fresh[part], f"{name}: {part} differ after {len(sent)} messages"
     # a live panel's title is its caption (plotly's own title is hidden and not sent)
     title = final["layout"]["title"]

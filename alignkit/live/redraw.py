@@ -8,7 +8,7 @@ lines. That is exact only when nothing else needs redrawing, so :class:`Sender` 
 only when
 
 - every edited trace is ``scatter`` or ``bar`` (the animatable cartesian traces) and only
-  its ``x`` / ``y`` change;
+  its ``x`` / ``y`` change, or text it shows only on hover;
 - every axis of an edited trace has a fixed range: the sender pins the autoranged axes of
   such traces to ranges it computes from the data (5 % padding, zero included for bars
   and ``tozero`` fills), and moves a pin only when the data leave it or shrink to under
@@ -36,7 +36,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 ANIMATABLE = frozenset({"scatter", "bar"})
-POINT_KEYS = frozenset({"x", "y"})
+POINT_KEYS = frozenset({"x", "y", "hovertext", "customdata"})  # (the last two: hover only)
 TEXT_LAYOUT = re.compile(r"title\.text")
 NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
 PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
@@ -215,7 +215,7 @@ class Sender:
             return False
         for i, edit in traces.items():
             t = self.fig.data[i]
-            if t.type not in ANIMATABLE or not set(edit) <= POINT_KEYS:
+            if t.type not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
                 return False
             for letter in "xy":
                 ax = _layout_axis(
@@ -232,6 +232,15 @@ class Sender:
             value = caption_html(text, self.fig.layout.title.font.size)
             if self.caption.value != value:
                 self.caption.value = value
+
+    @staticmethod
+    def _hover_text(trace: Any) -> frozenset[str]:
+        """``{"text"}`` when the trace's text is shown only on hover (not drawn)."""
+        if trace.type == "scatter":
+            drawn = "text" in (trace.mode or "")
+        else:  # a bar draws its text unless told not to
+            drawn = trace.textposition != "none" or trace.texttemplate is not None
+        return frozenset() if drawn else frozenset({"text"})
 
     def send(self, apply: Callable[[], None]) -> str:
         """Run ``apply`` (the explorer's ``update(fig, result)``) and send its edits."""

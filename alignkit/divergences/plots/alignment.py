@@ -42,7 +42,8 @@ def plot_alignment(
     hover = "%{text}: %{y:.4f}"
     fig.add_traces(
         [
-            go.Bar(name="target p", marker_color=COLORS["neutral"], hovertemplate=hover),
+            go.Bar(name="target p", marker_color=COLORS["neutral"], hovertemplate=hover,
+                   textposition="none"),  # the sequences on hover, not squeezed into bars
             go.Scatter(name="base a", mode="markers", marker={"color": COLORS["third"], "size": 7},
                        hovertemplate=hover),
             go.Scatter(name="model π", mode="markers+lines",
