@@ -15,6 +15,7 @@ Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,7 @@ __all__ = [
     "generate",
     "eps_sweep",
     "principal_cosines",
+    "top_left_singular_vectors",
     "LyapunovAnalysis",
     "lyapunov_analysis",
     "density_shift",
@@ -112,7 +114,77 @@ def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     ``(..., D, p), (..., D, q) -> (..., min(p, q))``, largest first (1 = aligned).
     """
-    return torch.linalg.svdvals(a.transpose(-1, -2) @ b).clamp(max=1.0)
+    m = a.transpose(-1, -2) @ b
+    if min(m.shape[-2:]) == 1:  # one angle: the singular value of a row or column, its norm
+        return torch.linalg.vector_norm(m, dim=(-2, -1)).clamp(max=1.0)[..., None]
+    return torch.linalg.svdvals(m).clamp(max=1.0)
+
+
+_GAP = 1e-3  # closed forms where the eigenvalue gap is at least this fraction of |J|²
+
+
+def top_left_singular_vectors(jac: torch.Tensor, k: int) -> torch.Tensor:
+    """An orthonormal basis of the span of the top-``k`` left singular vectors of each J.
+
+    ``(..., D, D) -> (..., D, k)``, float64. For D = 2 (k = 1) and D = 3 (k = 1 or 2) in
+    closed form from A = J Jᵀ (float64): the top eigenvector of a 2×2 A from its angle
+    ½ atan2(2 a₀₁, a₀₀ − a₁₁); for D = 3 the top (k = 1) or bottom (k = 2, then its
+    orthogonal complement) eigenvalue by the trigonometric solution of the characteristic
+    cubic, the eigenvector as the longest cross product of two rows of A − λI. Matrices
+    whose gap at that eigenvalue is below 1e-3 |A| (ill-conditioned subspace, e.g. J = I
+    at the start), other D and k: the SVD (LAPACK), as before. Principal cosines against
+    this basis equal those against the SVD's first k columns to float64 rounding / gap.
+    """
+    d = jac.shape[-1]
+    if (d, k) not in ((2, 1), (3, 1), (3, 2)):
+        return torch.linalg.svd(jac)[0][..., :k].double()
+    shape = jac.shape[:-2]
+    j = jac.reshape(-1, d, d).double()
+    a = j @ j.transpose(1, 2)
+    if d == 2:
+        diff, off = a[:, 0, 0] - a[:, 1, 1], a[:, 0, 1]
+        theta = 0.5 * torch.atan2(2.0 * off, diff)
+        basis = torch.stack([theta.cos(), theta.sin()], dim=-1)[:, :, None]
+        gap = torch.sqrt(diff.square() + 4.0 * off.square())  # λ₁ − λ₂
+        scale = a[:, 0, 0] + a[:, 1, 1]
+    else:
+        basis, gap, scale = _eigvec3(a, top=k == 1)
+        if k == 2:
+            basis = _complement(basis)
+    bad = (~(gap > _GAP * scale)).nonzero().squeeze(1)  # NaN gaps included
+    if bad.numel():
+        basis[bad] = torch.linalg.svd(j[bad])[0][..., :k]
+    return basis.reshape(*shape, d, k)
+
+
+def _eigvec3(a: torch.Tensor, *, top: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Top or bottom unit eigenvector (B, 3, 1) of symmetric (B, 3, 3) ``a``, its gap, λ₁."""
+    q = a.diagonal(dim1=1, dim2=2).sum(-1) / 3.0
+    b = a - q[:, None, None] * torch.eye(3, dtype=a.dtype, device=a.device)
+    p = (b.square().sum((1, 2)) / 6.0).sqrt()
+    ratio = (torch.linalg.det(b) / (2.0 * p**3)).clamp(-1.0, 1.0)  # NaN where p = 0: the SVD
+    phi = torch.acos(ratio) / 3.0
+    lam1 = q + 2.0 * p * phi.cos()
+    lam3 = q + 2.0 * p * torch.cos(phi + 2.0 * math.pi / 3.0)
+    lam2 = 3.0 * q - lam1 - lam3
+    lam = lam1 if top else lam3
+    c = a - lam[:, None, None] * torch.eye(3, dtype=a.dtype, device=a.device)
+    r = c.unbind(1)
+    cross = torch.stack([torch.linalg.cross(r[i], r[j]) for i, j in ((0, 1), (0, 2), (1, 2))], 1)
+    norms = torch.linalg.vector_norm(cross, dim=-1)  # (B, 3)
+    best = norms.argmax(1)
+    pick = torch.arange(a.shape[0], device=a.device)
+    vec = cross[pick, best] / norms[pick, best, None]
+    return vec[:, :, None], (lam1 - lam2) if top else (lam2 - lam3), lam1
+
+
+def _complement(n: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis (B, 3, 2) of the plane orthogonal to unit vectors n (B, 3, 1)."""
+    n = n[:, :, 0]
+    e = torch.nn.functional.one_hot(n.abs().argmin(1), 3).to(n)
+    b1 = e - (e * n).sum(-1, keepdim=True) * n
+    b1 = b1 / torch.linalg.vector_norm(b1, dim=-1, keepdim=True)
+    return torch.stack([b1, torch.linalg.cross(n, b1)], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -177,12 +249,13 @@ def lyapunov_analysis(
     tangent = manifold.tangent_basis(fl.x)
     cosines = principal_cosines(fl.vectors[..., :d], tangent)
     alignment = None
-    if record:
-        assert fl.path is not None and fl.u_path is not None
+    if record:  # the top-d left singular vectors of every recorded flow-map Jacobian
+        assert fl.path is not None and fl.jac_path is not None
         k1 = fl.path.shape[1]
         flat = fl.path.reshape(-1, model.dim)
         t_all = manifold.tangent_basis(flat).reshape(n, k1, model.dim, d)
-        alignment = principal_cosines(fl.u_path[..., :d], t_all).mean(-1)
+        u_top = top_left_singular_vectors(fl.jac_path, d)
+        alignment = principal_cosines(u_top, t_all.to(u_top)).mean(-1).to(fl.x.dtype)
     return LyapunovAnalysis(
         start=x0, end=fl.x, exponents=fl.exponents, vectors=fl.vectors, true_tangent=tangent,
         cosines=cosines, times=fl.times, alignment=alignment,

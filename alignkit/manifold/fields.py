@@ -82,9 +82,12 @@ class _ExactField(TangentField):
 
     With w the posterior weights and m = Σ w_j y_j: ∂m/∂x · u = t/(1 − t)² C u, C the
     weights' covariance Σ_j w_j (y_j − m)(y_j − m)ᵀ. For D ≤ 8 (and float64 available)
-    C = Σ_j w_j y_j y_jᵀ − m mᵀ from the data's second moments in float64 (weights
-    renormalised in float64; one (N, M) @ (M, D²) product, no (N, M, D) array), accurate
-    near t = 1 where C is tiny; otherwise centred, (y_j − m) per sample.
+    everything up to C is float64 (:meth:`_posterior`): the logits by one product,
+    ``(t x·y_j − t²|y_j|²/2)/(1 − t)²`` (the |x|² term is the same for every j and cancels
+    in the softmax; float64 keeps the cancellation harmless up to t = 0.999), unnormalised
+    exp weights, then ONE (N, M) @ (M, 1 + D + D²) product with the data's moments gives
+    Σw, m and C = Σ_j w_j y_j y_jᵀ − m mᵀ (no (N, M, D) array, no separate softmax),
+    accurate near t = 1 where C is tiny; otherwise float32, centred, (y_j − m) per sample.
     """
 
     data: torch.Tensor
@@ -109,31 +112,62 @@ class _ExactField(TangentField):
         return w, w @ self.data
 
     def batched(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return (self._weights(x, t)[1] - x) / (1.0 - t)
+        if self._float64 is None:
+            return (self._weights(x, t)[1] - x) / (1.0 - t)
+        m = self._posterior(x, t, 1 + self.dim)[:, 1:]
+        return ((m - x.double()) / (1.0 - float(t))).to(x.dtype)
 
     @cached_property
-    def _moments(self) -> torch.Tensor | None:
-        """[1, y, y yᵀ flattened] (M, 1 + D + D²) in float64, or None (big D or no float64)."""
+    def _float64(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Float64 ``yᵀ`` (D, M), ``|y|²`` (M,) and the moments ``[1, y]`` (M, 1 + D) and
+        ``[1, y, y yᵀ flattened]`` (M, 1 + D + D²); None for D > 8 or without float64."""
         if self.dim > 8 or self.data.device.type == "mps":
             return None
         y = self.data.double()
         yy = (y[:, :, None] * y[:, None, :]).reshape(y.shape[0], -1)
-        return torch.cat([torch.ones_like(y[:, :1]), y, yy], dim=1)
+        moments = torch.cat([torch.ones_like(y[:, :1]), y, yy], dim=1)
+        first = moments[:, : 1 + self.dim].contiguous()
+        return y.T.contiguous(), y.square().sum(1), first, moments
+
+    def _posterior(self, x: torch.Tensor, t: torch.Tensor, cols: int) -> torch.Tensor:
+        """Posterior means of ``[1, y, y yᵀ][:cols]`` under the weights w(x, t), float64 (N, cols).
+
+        Logits ``a (x·y_j − t |y_j|²/2)``, ``a = t/(1 − t)²``: −|x − t y_j|²/(2 (1 − t)²) up
+        to a term that does not depend on j (softmax-invariant), by one ``addmm``; the row
+        maximum subtracted, exp in place, one product with the moments; column 0 is Σ w.
+        """
+        assert self._float64 is not None
+        y_t, y2, first, moments = self._float64
+        tt = float(t)
+        a = tt / (1.0 - tt) ** 2
+        logits = torch.addmm(y2, x.double(), y_t, beta=-0.5 * tt * a, alpha=a)  # (N, M)
+        logits -= logits.amax(dim=1, keepdim=True)
+        # floored at −87 (weights ≥ e⁻⁸⁷ ≈ 1.6e-38: their sum is far below the float64
+        # rounding of Σw ≥ 1): exp of far-underflowing inputs takes 15-40x longer on CPU
+        w = logits.clamp_(min=-87.0).exp_()
+        sums = w @ (first if cols == first.shape[1] else moments[:, :cols])
+        return sums / sums[:, :1]
 
     def tangent(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x, u = s[0], s[1:]
-        w, m = self._weights(x, t)
-        moments = self._moments
-        if moments is not None:  # C = E[y yᵀ] − m mᵀ in float64 (the weights renormalised)
-            sums = w.double() @ moments  # (N, 1 + D + D²): Σw, Σw y, Σw y yᵀ
+        if self._float64 is not None:  # C = E[y yᵀ] − m mᵀ in float64
             n, d = x.shape
-            m64 = sums[:, 1 : 1 + d] / sums[:, :1]
-            cov = (sums[:, 1 + d :] / sums[:, :1]).view(n, d, d) - m64[:, :, None] * m64[:, None, :]
+            sums = self._posterior(x, t, 1 + d + d * d)  # (N, 1 + D + D²): 1, m, E[y yᵀ]
+            m64 = sums[:, 1 : 1 + d]
+            tt = float(t)
+            sc = 1.0 - tt
+            c = tt / sc**3  # Dv·u = (t/(1 − t)² C u − u)/(1 − t)
+            cov = torch.baddbmm(sums[:, 1 + d :].reshape(n, d, d), m64[:, :, None],
+                                m64[:, None, :], beta=c, alpha=-c)  # fmt: skip
+            out = torch.empty_like(s)
+            out[0] = (m64 - x.double()) / sc
             cov_u = torch.einsum("nde,kne->knd", cov.to(u.dtype), u)
-        else:
-            yc = self.data - m[:, None, :]  # (N, M, D)
-            proj = torch.einsum("nmd,knd->knm", yc, u) * w  # w_j (y_j − m)·u
-            cov_u = torch.einsum("knm,nmd->knd", proj, yc)
+            torch.sub(cov_u, u, alpha=1.0 / sc, out=out[1:])
+            return out
+        w, m = self._weights(x, t)
+        yc = self.data - m[:, None, :]  # (N, M, D)
+        proj = torch.einsum("nmd,knd->knm", yc, u) * w  # w_j (y_j − m)·u
+        cov_u = torch.einsum("knm,nmd->knd", proj, yc)
         scale = 1.0 - t
         return torch.cat([((m - x) / scale)[None], (t / scale**2 * cov_u - u) / scale])
 

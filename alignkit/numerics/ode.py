@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch.func import jacfwd, vmap
@@ -326,8 +327,9 @@ class SVDFlow:
     ``x``: (N, D) end points; ``exponents``: (N, D) finite-time Lyapunov exponents
     log σ_i(DΦ) / (t1 − t0), largest first; ``vectors``: (N, D, D) left singular vectors of
     DΦ (columns, at the end points: the directions the flow stretches most first);
-    ``times``: (K + 1,); ``path``: (N, K + 1, D) or None; ``u_path``: (N, K + 1, D, D) left
-    singular vectors of the flow map from t0 to every grid time, or None.
+    ``times``: (K + 1,); ``path``: (N, K + 1, D) or None; ``jac_path``: (N, K + 1, D, D)
+    flow-map Jacobians from t0 to every grid time, or None; ``u_path`` (computed when first
+    read): (N, K + 1, D, D) their left singular vectors, or None.
     """
 
     x: torch.Tensor
@@ -335,7 +337,11 @@ class SVDFlow:
     vectors: torch.Tensor
     times: torch.Tensor
     path: torch.Tensor | None
-    u_path: torch.Tensor | None
+    jac_path: torch.Tensor | None
+
+    @cached_property
+    def u_path(self) -> torch.Tensor | None:
+        return None if self.jac_path is None else torch.linalg.svd(self.jac_path)[0]
 
 
 def lyapunov_svd(
@@ -362,7 +368,8 @@ def lyapunov_svd(
     field, x0, t0, t1, steps, method
         As in :func:`solve`.
     record : bool, default=False
-        Keep the trajectory and the left singular vectors after every step.
+        Keep the trajectory and the flow-map Jacobian after every step (``path``,
+        ``jac_path``; ``u_path``, their left singular vectors, on first access).
     route : {"auto", "generic", "tangent"}, default="auto"
         See the module docstring (a :class:`TangentField` pushes the identity through the
         solver by hand).
@@ -400,12 +407,11 @@ def lyapunov_svd(
         path_t = torch.stack(path, dim=1) if record else None
         jac_path = torch.stack(jacs, dim=1) if record else None
     u, sig, _ = torch.linalg.svd(jac)
-    u_path = torch.linalg.svd(jac_path)[0] if jac_path is not None else None
     return SVDFlow(
         x=x,
         exponents=torch.log(sig) / (grid[-1] - grid[0]),
         vectors=u,
         times=grid,
         path=path_t,
-        u_path=u_path,
+        jac_path=jac_path,
     )
