@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -109,17 +110,20 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
 
     from alignkit._traces import changed_props
 
-    by_name: dict[object, list[BaseTraceType]] = {}
-    for trace in fig.data:
-        by_name.setdefault(trace.name, []).append(trace)
+    # compared with the figure's plain dicts (plotly's getters validate every key: slow)
+    raw_data: list[Any] = getattr(fig, "_data", None) or [None] * len(fig.data)
+    raw_layout = getattr(fig, "_layout", None)
+    by_name: dict[object, list[tuple[BaseTraceType, Any]]] = {}
+    for trace, raw in zip(fig.data, raw_data, strict=True):
+        by_name.setdefault(trace.name, []).append((trace, raw))
     for name, props in traces.items():
         if name == "_layout":
-            changed = changed_props(fig.layout, props)
+            changed = changed_props(fig.layout if raw_layout is None else raw_layout, props)
             if changed:
                 fig.update_layout(changed)
             continue
-        for trace in by_name.get(name, []):
-            changed = changed_props(trace, props)
+        for trace, raw in by_name.get(name, []):
+            changed = changed_props(trace if raw is None else raw, props)
             if changed:
                 trace.update(changed)
 

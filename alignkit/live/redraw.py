@@ -85,6 +85,7 @@ class Sender:
         self.fig = fig
         self.caption = caption  # an ipywidgets HTML drawn over the title, or None
         self.paths: list[str] = []
+        self._axes_of: list[tuple[str, str]] | None = None
         self._show_title(fig.layout.title.text)
         self.pinned: dict[str, list[float]] = {}
         for axis in self._pinnable():
@@ -93,13 +94,19 @@ class Sender:
                 self._set_range(axis, extent)
 
     # --- which axes the sender pins -------------------------------------------------
+    # Per update the sender reads the figure's plain dicts (``fig._data``, ``fig._layout``):
+    # plotly's getters validate every key and cost more than the rest of an update.
     def _traces_on(self, axis: str) -> list[int]:
-        letter = axis[0]
-        return [
-            i
-            for i, t in enumerate(self.fig.data)
-            if _axis_key(getattr(t, f"{letter}axis", None), letter) == axis
-        ]
+        data = self.fig._data
+        if self._axes_of is None or len(self._axes_of) != len(data):
+            self._axes_of = [
+                (_axis_key(t.get("xaxis"), "x"), _axis_key(t.get("yaxis"), "y")) for t in data
+            ]
+        k = 0 if axis[0] == "x" else 1
+        return [i for i, axes in enumerate(self._axes_of) if axes[k] == axis]
+
+    def _raw_axis(self, axis: str) -> Mapping[str, Any]:
+        return self.fig._layout.get(axis) or {}
 
     def _pinnable(self) -> list[str]:
         layout = self.fig.layout
@@ -131,25 +138,26 @@ class Sender:
 
     # --- the data extent of an axis ------------------------------------------------
     def _extent(self, axis: str, edits: Mapping[int, Mapping[str, Any]]) -> list[float] | None:
-        letter, log = axis[0], self.fig.layout[axis].type == "log"
+        letter, log = axis[0], self._raw_axis(axis).get("type") == "log"
         parts, zero, lines_only, bar_pad = [], False, True, 0.0
         for i in self._traces_on(axis):
-            t = self.fig.data[i]
-            visible = edits.get(i, {}).get("visible", t.visible)
+            t = self.fig._data[i]
+            visible = edits.get(i, {}).get("visible", t.get("visible"))
             if visible in (False, "legendonly"):
                 continue
-            a = _numbers(edits.get(i, {}).get(letter, getattr(t, letter)), log)
+            a = _numbers(edits.get(i, {}).get(letter, t.get(letter)), log)
             if a is None:
                 return None
             parts.append(a)
-            if t.type == "bar" and letter == "y":
+            kind = t.get("type", "scatter")
+            if kind == "bar" and letter == "y":
                 zero = True
-            if t.type == "bar" and letter == "x" and a.size > 1:
+            if kind == "bar" and letter == "x" and a.size > 1:
                 gaps = np.diff(np.unique(a))
                 bar_pad = max(bar_pad, 0.5 * float(gaps.min()))
-            if (getattr(t, "fill", None) or "").startswith(f"tozero{letter}"):
+            if (t.get("fill") or "").startswith(f"tozero{letter}"):
                 zero = True
-            if t.type != "scatter" or (t.mode or "lines") != "lines":
+            if kind != "scatter" or (t.get("mode") or "lines") != "lines":
                 lines_only = False
         data = np.concatenate(parts) if parts else np.empty(0)
         if data.size == 0:
@@ -177,7 +185,7 @@ class Sender:
     def _repin(self, edits: Mapping[int, Mapping[str, Any]]) -> None:
         """Move the pins of axes whose data left them or shrank (inside a batch)."""
         for axis in list(self.pinned):
-            current = self.fig.layout[axis].range
+            current = self._raw_axis(axis).get("range")
             if current is None or list(current) != self.pinned[axis]:
                 del self.pinned[axis]  # zoomed or set by hand: no longer the sender's
                 continue
@@ -214,14 +222,12 @@ class Sender:
         if not traces or any(not TEXT_LAYOUT.fullmatch(k) for k in layout):
             return False
         for i, edit in traces.items():
-            t = self.fig.data[i]
-            if t.type not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
+            t = self.fig._data[i]
+            if t.get("type") not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
                 return False
             for letter in "xy":
-                ax = _layout_axis(
-                    self.fig.layout, _axis_key(getattr(t, f"{letter}axis", None), letter)
-                )
-                if ax is None or ax.range is None or ax.autorange not in (None, False):
+                ax = self._raw_axis(_axis_key(t.get(f"{letter}axis"), letter))
+                if ax.get("range") is None or ax.get("autorange") not in (None, False):
                     return False
         return True
 
@@ -234,12 +240,12 @@ class Sender:
                 self.caption.value = value
 
     @staticmethod
-    def _hover_text(trace: Any) -> frozenset[str]:
-        """``{"text"}`` when the trace's text is shown only on hover (not drawn)."""
-        if trace.type == "scatter":
-            drawn = "text" in (trace.mode or "")
+    def _hover_text(trace: Mapping[str, Any]) -> frozenset[str]:
+        """``{"text"}`` when the trace (its plain dict) shows its text only on hover."""
+        if trace.get("type") == "scatter":
+            drawn = "text" in (trace.get("mode") or "")
         else:  # a bar draws its text unless told not to
-            drawn = trace.textposition != "none" or trace.texttemplate is not None
+            drawn = trace.get("textposition") != "none" or trace.get("texttemplate") is not None
         return frozenset() if drawn else frozenset({"text"})
 
     def send(self, apply: Callable[[], None]) -> str:
