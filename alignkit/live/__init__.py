@@ -5,6 +5,9 @@
   and the result cache;
 - :mod:`.controls`: the control factories every explorer uses (:func:`float_slider`,
   :func:`log_slider`, :func:`int_slider`, :func:`dropdown`) and the argument checks.
+- :mod:`.redraw`: how an update reaches the browser (only the changed points move when
+  that draws exactly what a full redraw would; the figure's title is a caption);
+- :mod:`.view`: buttons, layout, status lines.
 
 Every public name is importable from ``alignkit.live`` (and documented as living there).
 """
