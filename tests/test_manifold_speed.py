@@ -159,3 +159,20 @@ def test_one_angle_principal_cosines_are_the_svd_values() -> None:
     for x, y in ((a, b), (b, a), (a[..., :1], b)):
         ref = torch.linalg.svdvals(x.mT @ y).clamp(max=1.0)
         torch.testing.assert_close(principal_cosines(x, y), ref)
+
+
+@pytest.mark.parametrize(
+    ("jac", "k", "error", "pattern"),
+    [
+        (torch.zeros(4, 2, 3), 1, ValueError, r"jac must have shape \(\.\.\., D, D\)"),
+        (torch.zeros(4, 3, 3), 0, ValueError, r"k must be an integer in \[1, 3\]"),
+        (torch.zeros(4, 3, 3), 4, ValueError, r"k must be an integer in \[1, 3\]"),
+        ([[1.0]], 1, TypeError, "jac must be a float tensor"),
+        (torch.zeros(4, 3, 3, dtype=torch.long), 1, TypeError, "jac must be a float tensor"),
+    ],
+)
+def test_top_left_singular_vectors_bad_input(
+    jac: object, k: int, error: type, pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern):
+        top_left_singular_vectors(jac, k)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int
+from alignkit._checks import check_choice, check_int, check_shape
 from alignkit.device import make_generator
 from alignkit.manifold.fields import PERTURBATIONS, GenerativeModel, error_sweep_field, perturb
 from alignkit.manifold.manifolds import Manifold
@@ -135,7 +135,12 @@ def top_left_singular_vectors(jac: torch.Tensor, k: int) -> torch.Tensor:
     at the start), other D and k: the SVD (LAPACK), as before. Principal cosines against
     this basis equal those against the SVD's first k columns to float64 rounding / gap.
     """
+    if not isinstance(jac, torch.Tensor) or not jac.is_floating_point():
+        raise TypeError(f"jac must be a float tensor (..., D, D), got {type(jac).__name__}")
+    ok = jac.ndim >= 2 and jac.shape[-1] == jac.shape[-2] >= 1
+    check_shape(tuple(jac.shape), "jac", "(..., D, D)", ok)
     d = jac.shape[-1]
+    k = check_int(k, "k", low=1, high=d)
     if (d, k) not in ((2, 1), (3, 1), (3, 2)):
         return torch.linalg.svd(jac)[0][..., :k].double()
     shape = jac.shape[:-2]
@@ -246,16 +251,18 @@ def lyapunov_analysis(
     fl = lyapunov_svd(model.velocity, x0, t1=model.t_end, steps=steps, method=method,
                       record=record)  # fmt: skip
     d = manifold.dim
-    tangent = manifold.tangent_basis(fl.x)
-    cosines = principal_cosines(fl.vectors[..., :d], tangent)
     alignment = None
     if record:  # the top-d left singular vectors of every recorded flow-map Jacobian
         assert fl.path is not None and fl.jac_path is not None
         k1 = fl.path.shape[1]
         flat = fl.path.reshape(-1, model.dim)
         t_all = manifold.tangent_basis(flat).reshape(n, k1, model.dim, d)
+        tangent = t_all[:, -1]  # the end points are the path's last points
         u_top = top_left_singular_vectors(fl.jac_path, d)
         alignment = principal_cosines(u_top, t_all.to(u_top)).mean(-1).to(fl.x.dtype)
+    else:
+        tangent = manifold.tangent_basis(fl.x)
+    cosines = principal_cosines(fl.vectors[..., :d], tangent)
     return LyapunovAnalysis(
         start=x0, end=fl.x, exponents=fl.exponents, vectors=fl.vectors, true_tangent=tangent,
         cosines=cosines, times=fl.times, alignment=alignment,
