@@ -152,13 +152,25 @@ def test_alignment_equals_the_float64_svd_route() -> None:
     torch.testing.assert_close(a.alignment.double(), ref, rtol=0, atol=1e-6)
 
 
-def test_one_angle_principal_cosines_are_the_svd_values() -> None:
+def test_one_and_two_angle_principal_cosines_are_the_svd_values() -> None:
     gen = torch.Generator().manual_seed(1)
-    a = torch.linalg.qr(torch.randn(30, 3, 2, dtype=F64, generator=gen))[0]
-    b = torch.linalg.qr(torch.randn(30, 3, 1, dtype=F64, generator=gen))[0]
-    for x, y in ((a, b), (b, a), (a[..., :1], b)):
+    a = torch.linalg.qr(torch.randn(300, 3, 2, dtype=F64, generator=gen))[0]
+    b = torch.linalg.qr(torch.randn(300, 3, 1, dtype=F64, generator=gen))[0]
+    c = torch.linalg.qr(torch.randn(300, 3, 2, dtype=F64, generator=gen))[0]
+    near = torch.linalg.qr(a + 1e-9 * torch.randn(300, 3, 2, dtype=F64, generator=gen))[0]
+    for x, y in (
+        (a, b),
+        (b, a),
+        (a[..., :1], b),
+        (a, c),
+        (a, near),
+        (a, a),
+        (a.float(), c.float()),
+    ):
         ref = torch.linalg.svdvals(x.mT @ y).clamp(max=1.0)
-        torch.testing.assert_close(principal_cosines(x, y), ref)
+        torch.testing.assert_close(
+            principal_cosines(x, y), ref, rtol=0, atol=1e-12 if x.dtype == F64 else 1e-6
+        )
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,14 @@ def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     m = a.transpose(-1, -2) @ b
     if min(m.shape[-2:]) == 1:  # one angle: the singular value of a row or column, its norm
         return torch.linalg.vector_norm(m, dim=(-2, -1)).clamp(max=1.0)[..., None]
+    if m.shape[-2:] == (2, 2):  # σ₁² the top eigenvalue of M Mᵀ = [[p, q], [q, r]], σ₂ = |det|/σ₁
+        p, r = m[..., 0, :].square().sum(-1), m[..., 1, :].square().sum(-1)
+        q = (m[..., 0, :] * m[..., 1, :]).sum(-1)
+        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+        root = torch.sqrt((p - r).square() + 4.0 * q.square())  # σ₁² − σ₂², no cancellation
+        s1 = ((p + r + root) / 2.0).sqrt()
+        s2 = torch.where(s1 > 0, det.abs() / s1.clamp(min=torch.finfo(m.dtype).tiny), 0.0)
+        return torch.stack([s1, s2], dim=-1).clamp(max=1.0)
     return torch.linalg.svdvals(m).clamp(max=1.0)
 
 
