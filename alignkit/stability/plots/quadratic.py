@@ -56,7 +56,10 @@ def plot_quadratic_gd(
     fig.update_xaxes(title_text="parameter x", range=[-_X_LIMIT, _X_LIMIT], row=1, col=1)
     fig.update_yaxes(title_text="loss f(x)", range=[0, 0.5 * 5.0 * _X_LIMIT**2], row=1, col=1)
     fig.update_xaxes(title_text="step t", row=1, col=2)
-    fig.update_yaxes(title_text="|x_t − x*| (log scale)", type="log", row=1, col=2)
+    # a fixed 10⁻¹⁶ … 10¹⁶ (float64 precision up): slopes compare across η and a, and a
+    # slider move only moves the points; faster convergence or divergence leaves the panel
+    fig.update_yaxes(title_text="|x_t − x*| (log scale)", type="log", range=[-16, 16],
+                     row=1, col=2)  # fmt: skip
     return finish(fig, traces, title=title, width=width, height=height, legend_below=True)
 
 
