@@ -122,15 +122,15 @@ class _ExactField(TangentField):
 
     @cached_property
     def _float64(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """Float64 ``[yᵀ; |y|²]`` (D + 1, M) and the moments ``[1, y]`` (M, 1 + D) and
+        """Float64 ``[yᵀ; |y|²]`` (D + 1, M) and the moments ``[1, y]ᵀ`` (1 + D, M) and
         ``[1, y, y yᵀ flattened]`` (M, 1 + D + D²); None for D > 8 or without float64."""
         if self.dim > 8 or self.data.device.type == "mps":
             return None
         y = self.data.double()
         yy = (y[:, :, None] * y[:, None, :]).reshape(y.shape[0], -1)
         moments = torch.cat([torch.ones_like(y[:, :1]), y, yy], dim=1)
-        first = moments[:, : 1 + self.dim].contiguous()
-        return torch.cat([y.T, y.square().sum(1)[None]]).contiguous(), first, moments
+        first_t = moments[:, : 1 + self.dim].T.contiguous()
+        return torch.cat([y.T, y.square().sum(1)[None]]).contiguous(), first_t, moments
 
     def _posterior(self, x: torch.Tensor, t: torch.Tensor, cols: int) -> torch.Tensor:
         """Posterior means of ``[1, y, y yᵀ][:cols]`` under the weights w(x, t), float64 (N, cols).
@@ -141,7 +141,7 @@ class _ExactField(TangentField):
         with the moments; column 0 is Σ w.
         """
         assert self._float64 is not None
-        y_aug, first, moments = self._float64
+        y_aug, first_t, moments = self._float64
         n, d = x.shape
         tt = float(t)
         a = tt / (1.0 - tt) ** 2
@@ -154,7 +154,10 @@ class _ExactField(TangentField):
         # floored at −87 (weights ≥ e⁻⁸⁷ ≈ 1.6e-38: their sum is far below the float64
         # rounding of Σw ≥ 1): exp of far-underflowing inputs takes 15-40x longer on CPU
         w = logits.clamp_(min=-87.0).exp_()
-        sums = w @ (first if cols == first.shape[1] else moments[:, :cols])
+        if cols == first_t.shape[0]:  # [1, y]ᵀ @ wᵀ: ~2x faster than w @ [1, y] (few columns)
+            sums = (first_t @ w.T).T
+        else:
+            sums = w @ moments[:, :cols]
         return sums / sums[:, :1]
 
     def tangent(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
