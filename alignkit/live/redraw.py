@@ -20,7 +20,11 @@ only when
   goes as a relayout after the points.
 
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
-visibility) is sent as one full update, as before. ``tests/test_redraw_browser.py``
+visibility) is sent as one full update, as before. (A moved pin sent inside the animate
+frame, where plotly moves the axis itself, was tried: the tick labels then differ from a
+full redraw's, so a moved pin redraws the figure.) With a caption, the title reaches only
+the Python figure and the caption: a second view of ``panel.figure`` shows plotly's title
+as of the last full update. ``tests/test_redraw_browser.py``
 replays what the sender sends in Chromium and checks the drawn figure equals a fresh
 drawing of the same figure. Uses plotly.py's batch internals (``_in_batch_mode``,
 ``_batch_trace_edits``, ``_perform_batch_animate``), checked by the tests.
