@@ -30,7 +30,7 @@ from test_explorer_contract import EXPLORERS
 
 from alignkit.live import LivePanel
 from alignkit.live.redraw import Sender
-from alignkit.live.view import caption_html
+from alignkit.live.view import caption_color, caption_html
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SLIDERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.SelectionSlider)
@@ -244,3 +244,26 @@ def test_caption_keeps_plotly_title_tags_and_escapes_the_rest() -> None:
     )
     assert caption_html("<script>x</script>", 15).count("<script>") == 0
     assert caption_html(None) == "" and caption_html("") == ""
+
+
+@pytest.mark.parametrize(
+    ("theme", "ink"), [("auto", None), ("light", "#2a3f5f"), ("dark", "#f2f5fa")]
+)
+def test_caption_colour_follows_the_figure(theme: str, ink: str | None) -> None:
+    """Auto: JupyterLab's colour (CSS); explicit light / dark: the template's title colour, so
+    that a white figure in a dark JupyterLab (or the reverse) keeps a readable caption."""
+    from alignkit.stability.widgets import gd_explorer
+    from alignkit.theme import set_theme
+
+    set_theme(theme)
+    try:
+        panel = gd_explorer()
+        assert caption_color(panel.figure) == ink
+        assert (
+            (f"color:{ink}" in panel.caption.value)
+            if ink
+            else ("color:" not in panel.caption.value)
+        )
+        panel.close()
+    finally:
+        set_theme("auto")

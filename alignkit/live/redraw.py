@@ -237,9 +237,11 @@ class Sender:
 
     def _show_title(self, text: str | None) -> None:
         if self.caption is not None:
-            from alignkit.live.view import caption_html
+            from alignkit.live.view import caption_color, caption_html
 
-            value = caption_html(text, self.fig.layout.title.font.size)
+            if not hasattr(self, "_ink"):
+                self._ink = caption_color(self.fig)
+            value = caption_html(text, self.fig.layout.title.font.size, self._ink)
             if self.caption.value != value:
                 self.caption.value = value
 

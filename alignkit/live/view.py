@@ -52,11 +52,24 @@ _CAPTION_CSS = (
 _TITLE_TAGS = re.compile(r"&lt;(/?(?:br|b|i|em|sup|sub)\s*/?)&gt;", re.IGNORECASE)
 
 
-def caption_html(title: str | None, size: float | None = None) -> str:
+def caption_html(title: str | None, size: float | None = None, color: str | None = None) -> str:
     """A plotly title as HTML: its own tags (``<br>``, ``<b>``, ``<sup>`` ...) kept, the
-    rest escaped (a title such as ``"lr < 1/a"`` stays text)."""
+    rest escaped (a title such as ``"lr < 1/a"`` stays text). ``color``: the figure's text
+    colour where its colours are fixed (explicit light or dark theme); else the caption
+    follows JupyterLab's theme, as the figure does."""
     text = _TITLE_TAGS.sub(r"<\1>", html.escape(title or "", quote=False))
-    return f"<div style='font-size:{size or 15:g}px'>{text}</div>" if text else ""
+    ink = f";color:{html.escape(color)}" if color else ""
+    return f"<div style='font-size:{size or 15:g}px{ink}'>{text}</div>" if text else ""
+
+
+def caption_color(fig: Any) -> str | None:
+    """The title colour a caption needs: None while the figure follows JupyterLab's theme
+    (the kit's ``"auto"``), else its template's text colour (plotly_white or plotly_dark)."""
+    template = fig.layout.template.layout
+    fixed = fig.layout.paper_bgcolor is not None or template.paper_bgcolor not in (None, "white")
+    if not fixed:
+        return None
+    return fig.layout.title.font.color or fig.layout.font.color or template.font.color
 
 
 def figure_box(figure: W.Widget, caption: W.HTML) -> W.Box:
