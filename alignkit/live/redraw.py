@@ -24,10 +24,13 @@ visibility) is sent as one full update, as before. (A moved pin sent inside the 
 frame, where plotly moves the axis itself, was tried: the tick labels then differ from a
 full redraw's, so a moved pin redraws the figure.) With a caption, the title reaches only
 the Python figure and the caption: a second view of ``panel.figure`` shows plotly's title
-as of the last full update. ``tests/test_redraw_browser.py``
-replays what the sender sends in Chromium and checks the drawn figure equals a fresh
-drawing of the same figure. Uses plotly.py's batch internals (``_in_batch_mode``,
-``_batch_trace_edits``, ``_perform_batch_animate``), checked by the tests.
+as of the last full update.
+
+``tests/test_redraw_browser.py`` replays what the sender sends in Chromium and checks the
+drawn figure equals a fresh drawing of the same figure. The sender uses plotly.py's batch
+internals (``_in_batch_mode``, ``_batch_trace_edits``, ``_perform_batch_animate``,
+``_perform_plotly_relayout``, the plain dicts ``fig._data`` and ``fig._layout``), which
+those tests exercise.
 """
 
 from __future__ import annotations
