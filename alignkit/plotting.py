@@ -115,7 +115,7 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
     raw_layout = getattr(fig, "_layout", None)
     by_name: dict[object, list[tuple[BaseTraceType, Any]]] = {}
     for trace, raw in zip(fig.data, raw_data, strict=True):
-        by_name.setdefault(trace.name, []).append((trace, raw))
+        by_name.setdefault(trace.name if raw is None else raw.get("name"), []).append((trace, raw))
     for name, props in traces.items():
         if name == "_layout":
             changed = changed_props(fig.layout if raw_layout is None else raw_layout, props)

@@ -391,13 +391,8 @@ _PAGE_JS = r"""
       if (!plot) throw new Error('no plot for slider ' + sliderIndex);
       const rec = { t0: null, tMut: null, tPaint: null, tLast: null, nMut: 0 };
       // every mutation of the plot after keydown (titles too): when the last redraw ended
-      const all = new MutationObserver((muts) => {
-        if (rec.t0 === null) return;
-        rec.tLast = performance.now();
-        const m = muts[muts.length - 1];  // what changed last (for diagnosis)
-        const t = m.target.nodeType === 1 ? m.target : m.target.parentElement;
-        const what = `${m.type} ${t && t.tagName}.${t && t.getAttribute('class')}`;
-        rec.whats = (rec.whats || []).concat([[Math.round(rec.tLast - rec.t0), what]]);
+      const all = new MutationObserver(() => {
+        if (rec.t0 !== null) rec.tLast = performance.now();
       });
       // the plot's whole cell output: its caption and status line are part of the answer
       all.observe(this.outputArea(plot),
@@ -435,7 +430,7 @@ _PAGE_JS = r"""
       const r = this.armed; this.armed = null;
       if (!r) return null;
       r.cancel();
-      const out = { t0: r.t0, tMut: r.tMut, tPaint: r.tPaint, tLast: r.tLast, whats: r.whats };
+      const out = { t0: r.t0, tMut: r.tMut, tPaint: r.tPaint, tLast: r.tLast };
       this.results.push(out);
       return out;
     },

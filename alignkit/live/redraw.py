@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from alignkit.live.view import caption_color, caption_html
+
 ANIMATABLE = frozenset({"scatter", "bar"})
 POINT_KEYS = frozenset({"x", "y", "hovertext", "customdata"})  # (the last two: hover only)
 TEXT_LAYOUT = re.compile(r"title\.text")
@@ -93,6 +95,9 @@ class Sender:
         self.caption = caption  # an ipywidgets HTML drawn over the title, or None
         self.paths: list[str] = []
         self._axes_of: list[tuple[str, str]] | None = None
+        # the caption's font size and colour: fixed by the figure's layout and template
+        self._title_size = fig.layout.title.font.size
+        self._ink = caption_color(fig) if caption is not None else None
         self._show_title(fig.layout.title.text)
         self.pinned: dict[str, list[float]] = {}
         for axis in self._pinnable():
@@ -240,11 +245,7 @@ class Sender:
 
     def _show_title(self, text: str | None) -> None:
         if self.caption is not None:
-            from alignkit.live.view import caption_color, caption_html
-
-            if not hasattr(self, "_ink"):
-                self._ink = caption_color(self.fig)
-            value = caption_html(text, self.fig.layout.title.font.size, self._ink)
+            value = caption_html(text, self._title_size, self._ink)
             if self.caption.value != value:
                 self.caption.value = value
 

@@ -17,6 +17,7 @@ __all__ = ["plot_escape", "update_escape", "plot_uv_valley", "plot_network_escap
 _GRID = torch.linspace(-0.6, 1.6, 221, dtype=torch.float64)
 _LANDSCAPE = escape_toy_losses(_GRID).mean(0)
 _BIN_EDGES = np.linspace(-0.6, 1.6, 45)  # 44 bins of width 0.05 over the plotted range
+_BIN_CENTRES = 0.5 * (_BIN_EDGES[:-1] + _BIN_EDGES[1:])
 
 
 def _escape_traces(run: EscapeRun) -> dict[str, dict[str, object]]:
@@ -30,7 +31,7 @@ def _escape_traces(run: EscapeRun) -> dict[str, dict[str, object]]:
         f" of runs at x = 0, {100 * near1[-1]:.0f}% still at x = 1, {100 * lost:.0f}% diverged"
     )
     return {
-        "final positions": {"x": 0.5 * (_BIN_EDGES[:-1] + _BIN_EDGES[1:]), "y": counts},
+        "final positions": {"x": _BIN_CENTRES, "y": counts},
         "near x = 0 (flat, uniform)": {"x": steps, "y": near0},
         "near x = 1 (sharp for sample 2)": {"x": steps, "y": near1},
         "_layout": {"title.text": title},
