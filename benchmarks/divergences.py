@@ -81,13 +81,19 @@ def slider(updates: int) -> dict[str, Any]:
     return rows
 
 
-def panel_vs_loop(steps: int, n_alpha: int, n_init: int) -> dict[str, Any]:
-    target = bimodal()
+def _panel_problem(n_alpha: int, n_init: int) -> tuple[Any, list[tuple[str, float]], torch.Tensor]:
+    """The panel benchmark's problem: the bimodal target, every catalogue divergence plus
+    ``n_alpha`` α values in [-1, 2], and ``n_init`` starts (μ in [-3, 3], σ = 0.8)."""
     settings = [(n, math.nan) for n in names() if n != "alpha"]
     settings += [("alpha", float(a)) for a in torch.linspace(-1.0, 2.0, n_alpha)]
     inits = torch.stack(
         [torch.linspace(-3.0, 3.0, n_init), torch.full((n_init,), 0.8)], -1
     ).double()
+    return bimodal(), settings, inits
+
+
+def panel_vs_loop(steps: int, n_alpha: int, n_init: int) -> dict[str, Any]:
+    target, settings, inits = _panel_problem(n_alpha, n_init)
     fit_panel(target, settings[:1], inits[:1], steps=2)  # warm-up (first-call costs)
     t0 = time.perf_counter()
     batched = fit_panel(target, settings, inits, steps=steps)
@@ -156,12 +162,7 @@ def step_profile(n_alpha: int, n_init: int, repeats: int = 20) -> dict[str, Any]
     """One step's objective + gradient for the whole panel, three ways side by side: the
     closed form (what ``fit_panel`` runs), the same in float32, and autograd through the
     integrand (the route it replaced)."""
-    target = bimodal()
-    settings = [(n, math.nan) for n in names() if n != "alpha"]
-    settings += [("alpha", float(a)) for a in torch.linspace(-1.0, 2.0, n_alpha)]
-    inits = torch.stack(
-        [torch.linspace(-3.0, 3.0, n_init), torch.full((n_init,), 0.8)], -1
-    ).double()
+    target, settings, inits = _panel_problem(n_alpha, n_init)
     divs = _divs(settings)
     nodes, h = quadrature_grid(target, inits, divs=divs)
     mu = inits[:, 0].expand(len(divs), n_init).clone()
