@@ -9,9 +9,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install lab test test-fast lint format browser-deps bench site clean
 
-$(STAMP): pyproject.toml scripts/bootstrap.py
+$(STAMP): pyproject.toml scripts/bootstrap.py jupyter-config/alignkit.json
 	$(PYTHON) scripts/bootstrap.py --venv $(VENV) --torch "$(TORCH)"
 	$(PY) -m pip install --progress-bar off -q -e ".[dev]"
+	# editable installs skip data files: enable the server extension (alignkit_server/__init__.py)
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
+	cp jupyter-config/alignkit.json $(VENV)/etc/jupyter/jupyter_server_config.d/alignkit.json
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,9 +26,9 @@ browser-deps:
 	$(PY) scripts/ensure_chromium.py
 
 lint: install
-	$(VENV)/bin/ruff check alignkit tests benchmarks scripts notebooks
-	$(VENV)/bin/ruff format --check alignkit tests benchmarks scripts notebooks
-	$(VENV)/bin/mypy alignkit
+	$(VENV)/bin/ruff check alignkit alignkit_server tests benchmarks scripts notebooks
+	$(VENV)/bin/ruff format --check alignkit alignkit_server tests benchmarks scripts notebooks
+	$(VENV)/bin/mypy alignkit alignkit_server
 
 # The README's test command: lint, unit, notebook and browser tests, fast mode.
 test: install browser-deps lint
@@ -35,8 +38,8 @@ test-fast: install
 	ALIGNKIT_FAST=1 $(PY) -m pytest -ra -m "not browser"
 
 format: install
-	$(VENV)/bin/ruff format alignkit tests benchmarks scripts notebooks
-	$(VENV)/bin/ruff check --fix alignkit tests benchmarks scripts notebooks
+	$(VENV)/bin/ruff format alignkit alignkit_server tests benchmarks scripts notebooks
+	$(VENV)/bin/ruff check --fix alignkit alignkit_server tests benchmarks scripts notebooks
 
 # The offline site: every notebook executed, one page each plus an index, in ./site.
 site: install

@@ -86,12 +86,30 @@ def doctor() -> int:
             ("plotly's FigureWidget cannot start", "pip install 'plotly>=6.1' anywidget")
         )
 
+    if not _server_extension_enabled():
+        problems.append((
+            "the server extension alignkit_server is off: slider moves can wait 40 ms more",
+            "make install  (or copy jupyter-config/alignkit.json into "
+            f"{Path(sys.prefix) / 'etc' / 'jupyter' / 'jupyter_server_config.d'})",
+        ))  # fmt: skip
+    else:
+        print("  server extension alignkit_server (TCP_NODELAY)    ok")
+
     print()
     if not problems:
         print("Everything looks fine. Next: `alignkit lab` (or `make lab`) opens the notebooks.")
     for what, fix in problems:
         print(f"PROBLEM: {what}\n  next step: {fix}")
     return len(problems)
+
+
+def _server_extension_enabled() -> bool:
+    """Whether Jupyter servers of this environment load ``alignkit_server``."""
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
+    return bool(manager.get_jpserver_extensions().get("alignkit_server", False))
 
 
 def _which(cmd: str) -> bool:

@@ -208,6 +208,7 @@ def start_lab(
     extra_files: Mapping[str, str | bytes] | None = None,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     env: Mapping[str, str] | None = None,
+    server_config: Mapping[str, Mapping[str, Any]] | None = None,
     timeout: float = 120.0,
 ) -> LabServer:
     """Start JupyterLab serving a temporary copy of ``notebooks_dir``; wait until it answers.
@@ -222,6 +223,8 @@ def start_lab(
         Merged over :data:`LAB_SETTINGS`.
     env : mapping, optional
         Extra environment variables for the server and its kernels.
+    server_config : mapping of class name -> traits, optional
+        More server configuration (e.g. ``{"ServerApp": {"jpserver_extensions": ...}}``).
     timeout : float
         Seconds to wait for the server to answer.
     """
@@ -250,6 +253,7 @@ def start_lab(
                     "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
                     "expose_app_in_browser": True,
                 },
+                **(server_config or {}),
             }
         )
     )
