@@ -209,6 +209,17 @@ def test_sender_picks_the_path() -> None:
     assert "yaxis" not in s.pinned and fig.layout.yaxis.range == (0, 10)
 
 
+def test_data_back_at_a_pins_own_extent_keep_the_pin() -> None:
+    """The pin is the extent rounded to 6 digits; the same data must not count as leaving it."""
+    y = [0.06039886639, 0.64048517636]  # its padded extent rounds inward at 6 digits
+    fig = go.FigureWidget(go.Scatter(x=[0.0, 1.0], y=y))
+    s = Sender(fig)
+    pin = list(s.pinned["yaxis"])
+    assert s.send(lambda: setattr(fig.data[0], "y", [0.1, 0.5])) == "points"
+    assert s.send(lambda: setattr(fig.data[0], "y", y)) == "points"
+    assert list(fig.layout.yaxis.range) == pin
+
+
 def test_sender_sends_partial_edits_when_update_raises() -> None:
     fig = go.FigureWidget(go.Scatter(x=[0, 1], y=[0, 1]))
     s = Sender(fig)

@@ -187,10 +187,14 @@ class Sender:
             hi + (0.0 if zero and hi == 0.0 else pad),
         ]
 
-    def _set_range(self, axis: str, extent: list[float]) -> None:
+    @staticmethod
+    def _rounded(extent: list[float]) -> list[float]:
+        """``extent`` to 6 significant digits (a short message), unless that empties it."""
         rounded = [float(f"{v:.6g}") for v in extent]
-        if rounded[0] >= rounded[1]:
-            rounded = [float(v) for v in extent]
+        return rounded if rounded[0] < rounded[1] else [float(v) for v in extent]
+
+    def _set_range(self, axis: str, extent: list[float]) -> None:
+        rounded = self._rounded(extent)
         self.pinned[axis] = rounded
         self.fig.layout[axis].range = rounded
 
@@ -206,6 +210,7 @@ class Sender:
             new = self._extent(axis, edits)
             if new is None:
                 continue
+            new = self._rounded(new)  # as a pin would round it: the same extent stays inside
             lo, hi = current
             if new[0] >= lo and new[1] <= hi:
                 if new[1] - new[0] < KEEP * (hi - lo):
