@@ -25,7 +25,9 @@ Writes ``benchmarks/results/latency.json`` and prints a summary.
     "cold": the panel's result cache stores results but answers no lookup (every press
     computes); "warm": presses walk back over values already computed (cache hits). Per
     explorer, the same presses' kernel-side numbers (latency, compute, figure update,
-    update message bytes, traces restyled) say where the time goes.
+    update message bytes, traces restyled) say where the time goes. The server loads
+    ``alignkit_server`` (kernel websockets with ``TCP_NODELAY``), as the kit installs it;
+    ``--nagle`` serves without it, to show what Nagle's delay costs floor and explorers.
 
 Targets (issue 15): browser redraw median <= 1.5x and p95 <= 2.5x the floor, per explorer,
 for the first redraw and for the last mutation alike (``target_met``);
@@ -285,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browser", action="store_true", help="kernel side only")
     parser.add_argument("--no-kernel", action="store_true", help="browser side only")
     parser.add_argument(
+        "--nagle", action="store_true",
+        help="serve JupyterLab without alignkit_server (Nagle's delay on), for comparison",
+    )  # fmt: skip
+    parser.add_argument(
         "--merge", action="store_true",
         help="add this run's explorers (and kernel part, if run) to the existing JSON",
     )  # fmt: skip
@@ -302,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_browser:
         print(f"(b) browser: notebooks {args.notebooks}, {args.presses} cold + {args.warm} "
               "warm presses per explorer ...", flush=True)  # fmt: skip
-        browser = browser_side(args.notebooks, args.presses, args.warm)
+        browser = browser_side(args.notebooks, args.presses, args.warm, no_delay=not args.nagle)
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     run = {
@@ -313,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1_5_15_min_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "notebooks": None if args.no_browser else args.notebooks,
         "kernel_part": kernel is not None,
+        "server_tcp_nodelay": browser.get("server_tcp_nodelay"),
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     result: dict[str, Any] = {}

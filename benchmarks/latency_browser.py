@@ -401,8 +401,14 @@ def _panel_overhead(context: Any, lab: Any, base: Any, presses: int, block: int)
     return out
 
 
-def browser_side(notebooks: list[str], presses: int, warm: int, block: int = 5) -> dict[str, Any]:
-    """The bare floor and every explorer of ``notebooks`` in one JupyterLab and browser."""
+def browser_side(
+    notebooks: list[str], presses: int, warm: int, block: int = 5, *, no_delay: bool = True
+) -> dict[str, Any]:
+    """The bare floor and every explorer of ``notebooks`` in one JupyterLab and browser.
+
+    ``no_delay``: the server loads ``alignkit_server`` (kernel websockets with
+    ``TCP_NODELAY``, as installed); ``False`` turns it off, leaving Nagle's delay on.
+    """
     executable = find_chromium()
     if executable is None:
         return {"skipped": "no Chromium found: install it with `apt-get install chromium`"}
@@ -430,7 +436,11 @@ def browser_side(notebooks: list[str], presses: int, warm: int, block: int = 5) 
         "explorers": {},
         "notebook_errors": {},
     }
-    with running_lab(extra_files=extra, timeout=120) as lab, chromium(executable) as context:
+    config = {"ServerApp": {"jpserver_extensions": {"alignkit_server": no_delay}}}
+    with (
+        running_lab(extra_files=extra, timeout=120, server_config=config) as lab,
+        chromium(executable) as context,
+    ):
         result["chromium"] = context.browser.version
         base = open_notebook(context, lab, "_baseline_bare_slider.ipynb", timeout=120)
         try:
@@ -463,6 +473,9 @@ def browser_side(notebooks: list[str], presses: int, warm: int, block: int = 5) 
                     nb.close()
         finally:
             base.close()
+        # the extension logs each kernel websocket whose socket reports TCP_NODELAY set
+        said = lab.log_path.read_text(errors="replace").count("websocket sends without delay")
+        result["server_tcp_nodelay"] = {"requested": no_delay, "websockets_confirmed": said}
     return result
 
 
