@@ -1,10 +1,11 @@
 """2-D Gaussian fits (mean and full covariance) to a 2-D mixture, by grid quadrature.
 
 The same batched Adam-on-log-D descent as the 1-D fits (:func:`~alignkit.divergences.fit.descend`,
-written out without autograd: :func:`_adam`),
-over settings × initialisations, with the covariance parametrised by its Cholesky factor
-(log-diagonal, so it stays positive definite) and the gradient in closed form
-(:func:`value_and_grad_2d`). Taught in notebook 03 (the 2-D section).
+written out without autograd on the host: :func:`_adam`), over settings × initialisations,
+with the covariance parametrised by its Cholesky factor (log-diagonal, so it stays positive
+definite) and the gradient in closed form (:class:`_Objective`: node-sized tensor work
+for the integrand and six moments of its slope, the rest on a few numbers per setting on
+the host). Taught in notebook 03 (the 2-D section).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 from alignkit._checks import check_int, check_scalar
@@ -66,72 +70,143 @@ def gaussian_log_prob_2d(x: Tensor, mean: Tensor, raw: Tensor) -> Tensor:
     return -0.5 * (z1 * z1 + z2 * z2) - (raw[..., 0] + raw[..., 1])[..., None] - _LOG_2PI
 
 
-def value_and_grad_2d(
-    plan: _Plan, log_p: Tensor, nodes: Tensor, theta: Tensor, area: float,
-    floored: tuple[Tensor, Tensor] | None = None,
-) -> tuple[Tensor, Tensor]:  # fmt: skip
+def _columns(a: np.ndarray) -> list[Any]:
+    """The last axis of ``a`` (..., k) as k columns: Python floats when ``a`` holds one
+    setting (the explorers' case: the same IEEE arithmetic as arrays, without NumPy's
+    per-operation dispatch on a few numbers), else arrays (..., 1)."""
+    if a.size == a.shape[-1]:
+        return a.reshape(-1).tolist()
+    return list(np.moveaxis(a[..., None], -2, 0))
+
+
+class _Objective:
     """The grid-quadrature D_f(P‖N(m, LLᵀ)) and its gradient in θ = (m₁, m₂, r₀, r₁, b), no
-    autograd.
+    autograd, on one target grid (:class:`_Grid`).
 
     With z₁ = (x₁ − m₁)/a, z₂ = (x₂ − m₂ − b·z₁)/c (a = e^{r₀}, c = e^{r₁}), the derivatives
     of log q are ∂m₁: z₁/a − (b/c)z₂/a, ∂m₂: z₂/c, ∂r₀: z₁² − (b/c)z₁z₂ − 1, ∂r₁: z₂² − 1,
     ∂b: z₁z₂/c; so every gradient is made of the moments Σ s·uᵢuⱼ, u = (1, z₁, z₂), of the
     integrand's slope s in log q (:func:`~alignkit.divergences.quadrature._integrand_and_slope`),
-    one small matrix product. Shapes: ``theta`` (S, ..., 5), ``log_p`` (N,) on ``nodes``
-    (N, 2); returns value (S, ...) and gradient (S, ..., 5). ``floored``: log p floored and
-    its exp, computed once per descent (see ``_integrand_and_slope``).
+    one small matrix product. θ lives on the host (NumPy; one setting's five numbers as
+    Python floats): the per-setting algebra and Adam are a few numbers each, whose
+    per-operation dispatch as tensors was most of a small fit's time; only the node-sized
+    work runs as tensors, written into buffers kept across steps.
     """
-    m1, m2, r0, r1, b = theta.unsqueeze(-1).unbind(-2)  # (S, ..., 1) each
-    inv_a, inv_c = torch.exp(-r0), torch.exp(-r1)
-    z1 = (nodes[:, 0] - m1).mul_(inv_a)
-    z2 = torch.addcmul(nodes[:, 1] - m2, b, z1, value=-1.0).mul_(inv_c)
-    log_q = torch.sub(-(r0 + r1 + _LOG_2PI), torch.addcmul(z1 * z1, z2, z2), alpha=0.5)
-    g, slope = _integrand_and_slope(plan, log_p, log_q, floored)
-    u = torch.stack([torch.ones_like(z1), z1, z2], -2)  # (S, ..., 3, N)
-    mom = (u * slope.unsqueeze(-2)) @ u.transpose(-1, -2)  # (S, ..., 3, 3)
-    s0, s1, s2 = mom[..., 0, 0], mom[..., 0, 1], mom[..., 0, 2]
-    s11, s12, s22 = mom[..., 1, 1], mom[..., 1, 2], mom[..., 2, 2]
-    ia, ic, bc = inv_a[..., 0], inv_c[..., 0], b[..., 0] * inv_c[..., 0]
-    grad = torch.stack([(s1 - bc * s2) * ia, s2 * ic, s11 - bc * s12 - s0, s22 - s0, s12 * ic],
-                       -1)  # fmt: skip
-    return g.sum(-1) * area, grad * area
+
+    def __init__(self, plan: _Plan, grid: _Grid) -> None:
+        self.plan, self.grid = plan, grid
+        self._buf: _Buffers | None = None
+
+    def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """θ (S, ..., 5) -> value (S, ...) and gradient (S, ..., 5), NumPy."""
+        g, shape = self.grid, theta.shape[:-1]
+        if self._buf is None or self._buf.shape != shape:
+            self._buf = _Buffers(g.nodes, shape)
+        buf = self._buf
+        inv = np.exp(-theta[..., 2:4])  # one array op: the same exp for any batch size
+        m1, m2, r0, r1, b = _columns(theta)
+        ia, ic = _columns(inv)
+        bc, k = b * ic, -(r0 + r1 + _LOG_2PI)
+        nums: tuple[Any, ...] = (m1, m2, b, ia, ic, k)
+        if not isinstance(m1, float):  # a batch: the numbers as (S, ..., 1) tensors
+            nums = tuple(torch.from_numpy(c).to(g.nodes.device) for c in nums)
+        tm1, tm2, tb, tia, tic, tk = nums
+        z1, z2 = buf.z1, buf.z2
+        torch.sub(buf.x, tm1, out=z1).mul_(tia)
+        torch.sub(buf.y, tm2, out=z2).sub_(z1 * tb).mul_(tic)
+        log_q = torch.mul(z1, z1).addcmul_(z2, z2).mul_(-0.5).add_(tk)
+        val, slope = _integrand_and_slope(self.plan, g.log_p, log_q, g.floored)
+        torch.mul(buf.u, slope.unsqueeze(-2), out=buf.su)
+        torch.bmm(buf.su3, buf.u3t, out=buf.mom)
+        torch.sum(val, -1, out=buf.value)
+        s0, s1, s2, _, s11, s12, _, _, s22 = _columns(buf.host(buf.mom).reshape(shape + (9,)))
+        grad = [(s1 - bc * s2) * ia, s2 * ic, s11 - bc * s12 - s0, s22 - s0, s12 * ic]
+        if isinstance(s0, float):
+            grad_np = np.array(grad).reshape(theta.shape)
+        else:
+            grad_np = np.concatenate(grad, -1)
+        return buf.host(buf.value) * g.area, grad_np * g.area
+
+
+class _Buffers:
+    """:class:`_Objective`'s tensors for one batch shape (S, ...), reused across steps:
+    u (S, ..., 3, N) with rows 1, z₁, z₂ and its views, u times the slope, the nodes'
+    coordinates broadcast to a row's shape, the moments (B, 3, 3) and values (S, ...)."""
+
+    def __init__(self, nodes: Tensor, shape: tuple[int, ...]) -> None:
+        n, batch = nodes.shape[0], math.prod(shape)
+        self.shape, self.cpu = shape, nodes.device.type == "cpu"
+        self.u = nodes.new_ones(shape + (3, n))
+        self.su = torch.empty_like(self.u)
+        self.z1, self.z2 = self.u[..., 1, :], self.u[..., 2, :]
+        self.x = nodes[:, 0].expand(shape + (n,))
+        self.y = nodes[:, 1].expand(shape + (n,))
+        self.u3t = self.u.view(batch, 3, n).transpose(1, 2)
+        self.su3 = self.su.view(batch, 3, n)
+        self.mom = nodes.new_empty(batch, 3, 3)
+        self.value = nodes.new_empty(shape)
+
+    def host(self, t: Tensor) -> np.ndarray:
+        """``t`` as a NumPy array (a view on the CPU)."""
+        return t.numpy() if self.cpu else t.cpu().numpy()
+
+
+def value_and_grad_2d(
+    plan: _Plan, log_p: Tensor, nodes: Tensor, theta: Tensor, area: float
+) -> tuple[Tensor, Tensor]:
+    """The grid-quadrature D_f(P‖N(m, LLᵀ)) (S, ...) and its gradient (S, ..., 5) in
+    θ = (m₁, m₂, r₀, r₁, b) (S, ..., 5), no autograd, for ``log_p`` (N,) on ``nodes`` (N, 2):
+    :class:`_Objective` on that grid (the fits' inner loop)."""
+    grid = _Grid.build(nodes, log_p, area)
+    value, grad = _Objective(plan, grid)(theta.detach().cpu().numpy())
+    return torch.from_numpy(value).to(theta), torch.from_numpy(grad).to(theta)
 
 
 def _adam(
-    value_and_grad: Callable[[], tuple[Tensor, Tensor]],
-    theta: Tensor,
+    value_and_grad: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    theta: np.ndarray,
     record: Callable[[int], None],
     *,
     steps: int,
     lr: float,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~alignkit.divergences.fit.descend`'s algorithm (Adam on log D, betas (0.9, 0.9),
     ε = 10⁻⁸, cosine decay to 1 % of ``lr``, settings frozen once not finite) written out on
-    one parameter tensor ``theta`` (S, ..., k) with the gradient given in closed form: the
-    same update as ``torch.optim.Adam`` without autograd and optimizer bookkeeping, which
-    were most of the time of a single small fit. Returns (values (S, ..., T+1), frozen)."""
-    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
-    history: list[Tensor] = []
-    frozen: Tensor | None = None
+    one NumPy parameter array ``theta`` (S, ..., k), updated in place, with the gradient
+    given in closed form: the same update as ``torch.optim.Adam`` without autograd,
+    optimizer bookkeeping and per-operation dispatch on a few numbers, which were most of
+    the time of a single small fit. Returns (values (S, ..., T+1), frozen (S, ...))."""
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    history = np.empty(theta.shape[:-1] + (steps + 1,), dtype=theta.dtype)
+    frozen = np.zeros(theta.shape[:-1], dtype=bool)
     for t in range(steps + 1):
-        val, grad = value_and_grad()
+        val, grad = value_and_grad(theta)
         record(t)
-        history.append(val)
-        bad = ~torch.isfinite(val)
-        frozen = bad if frozen is None else frozen | bad
+        history[..., t] = val
+        ok = np.isfinite(val)
+        frozen |= ~ok
         if t == steps:
             break
         # d log D = dD / D (0 where frozen, or D ≤ 1e-300 as log's clamp gives), NaN-free
-        inv = torch.where(frozen | (val <= 1e-300), 0.0, 1.0 / val)[..., None]
-        g = (grad * inv).nan_to_num_(0.0, 0.0, 0.0)
+        ok &= ~frozen & (val > 1e-300)
+        if ok.all():
+            g = grad / val[..., None]
+        else:
+            g = grad / np.where(ok, val, 1.0)[..., None]
+            g[~ok] = 0.0
+        if not np.isfinite(g).all():
+            g[~np.isfinite(g)] = 0.0
         rate = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t / steps)))
-        m.mul_(0.9).add_(g, alpha=0.1)
-        v.mul_(0.9).addcmul_(g, g, value=0.1)
+        m *= 0.9
+        m += 0.1 * g
+        v *= 0.9
+        v += 0.1 * (g * g)
         bias = 1.0 - 0.9 ** (t + 1)  # the same for both moments (β₁ = β₂)
-        denom = (v.sqrt() / math.sqrt(bias)).add_(1e-8)
-        theta.addcdiv_(m, denom, value=-rate / bias)
-    assert frozen is not None
-    return torch.stack(history, -1), frozen
+        denom = np.sqrt(v)
+        denom /= math.sqrt(bias)
+        denom += 1e-8
+        theta -= (rate / bias) * m / denom
+    return history, frozen
 
 
 def _covariance(raw: Tensor) -> Tensor:
@@ -141,24 +216,36 @@ def _covariance(raw: Tensor) -> Tensor:
     return chol @ chol.transpose(-1, -2)
 
 
-_GRIDS: OrderedDict[tuple[object, ...], tuple[Tensor, float, Tensor, tuple[Tensor, Tensor]]]
-_GRIDS = OrderedDict()
+@dataclass(frozen=True)
+class _Grid:
+    """A target's quadrature grid: nodes (N, 2) (column-major: ``nodes[:, i]`` contiguous),
+    cell area, log p (N,), and log p floored with its exp (see ``_integrand_and_slope``)."""
+
+    nodes: Tensor
+    area: float
+    log_p: Tensor
+    floored: tuple[Tensor, Tensor]
+
+    @staticmethod
+    def build(nodes: Tensor, log_p: Tensor, area: float) -> _Grid:
+        lp = log_p.clamp_min(_EXP_FLOOR)
+        return _Grid(nodes.t().contiguous().t(), area, log_p, (lp, torch.exp(lp)))
+
+
+_GRIDS: OrderedDict[tuple[object, ...], _Grid] = OrderedDict()
 _GRIDS_LOCK = threading.Lock()
 
 
-def _target_grid(target: GaussianMixture) -> tuple[Tensor, float, Tensor, tuple[Tensor, Tensor]]:
-    """:func:`grid_2d`'s nodes and cell area, log p on them, and log p floored with its exp,
-    memoised per target (the last 16; keyed by its parameters' values, the tensors are
-    never mutated): a fit from another start or with another divergence reuses them."""
+def _target_grid(target: GaussianMixture) -> _Grid:
+    """:func:`grid_2d`'s grid with log p on it (:class:`_Grid`), memoised per target (the
+    last 16; keyed by its parameters' values, the tensors are never mutated): a fit from
+    another start or with another divergence reuses it."""
     key = tuple((t.dtype, str(t.device), t.detach().cpu().numpy().tobytes())
                 for t in (target.means, target.chol, target.weights))  # fmt: skip
     with _GRIDS_LOCK:  # panels may compute in threads
         if key not in _GRIDS:
             nodes, _, area = grid_2d(target)
-            log_p = target.log_prob(nodes)
-            lp = log_p.clamp_min(_EXP_FLOOR)
-            nodes = nodes.t().contiguous().t()  # column-major: nodes[:, i] contiguous
-            _GRIDS[key] = (nodes, area, log_p, (lp, torch.exp(lp)))
+            _GRIDS[key] = _Grid.build(nodes, target.log_prob(nodes), area)
             while len(_GRIDS) > 16:
                 _GRIDS.popitem(last=False)
         _GRIDS.move_to_end(key)
@@ -197,27 +284,31 @@ def fit_panel_2d(
     divs = _divergences(settings)
     inits = _inits(target, init, seed)
     n_s, n_i = len(divs), inits.shape[0]
-    nodes, area, log_p, floored = _target_grid(target)
-    raw0 = torch.stack([inits[:, 2].log(), inits[:, 2].log(), torch.zeros_like(inits[:, 2])], -1)
-    theta = torch.cat([inits[:, :2], raw0], -1).expand(n_s, n_i, 5).clone()  # (mean, raw)
-    mean, raw = theta[..., :2], theta[..., 2:]  # views: they follow theta's updates
-    path = torch.empty(n_s, n_i, steps + 1, 2, dtype=theta.dtype, device=theta.device)
-    plan = _plan(divs, theta.dtype, theta.device)
-
-    def value_and_grad() -> tuple[Tensor, Tensor]:
-        return value_and_grad_2d(plan, log_p, nodes, theta, area, floored)
+    grid = _target_grid(target)
+    dtype, device = inits.dtype, inits.device
+    start = inits.detach().cpu().numpy()
+    theta = np.empty((n_s, n_i, 5), dtype=start.dtype)  # (mean, raw), on the host
+    theta[..., :2] = start[:, :2]
+    theta[..., 2] = theta[..., 3] = np.log(start[:, 2])
+    theta[..., 4] = 0.0
+    path = np.empty((n_s, n_i, steps + 1, 2), dtype=theta.dtype)
+    objective = _Objective(_plan(divs, dtype, device), grid)
 
     def record(t: int) -> None:
-        path[:, :, t] = mean
+        path[:, :, t] = theta[..., :2]
 
-    with torch.no_grad(), one_cpu_thread(theta.device):
-        values, frozen = _adam(value_and_grad, theta, record, steps=steps, lr=lr)
+    with torch.no_grad(), one_cpu_thread(device), np.errstate(all="ignore"):  # NaN: flagged
+        values_np, frozen_np = _adam(objective, theta, record, steps=steps, lr=lr)
     with torch.no_grad():
-        log_q = gaussian_log_prob_2d(nodes, mean, raw)
-        val = _batched_integrand(divs, log_p, log_q).sum(-1) * area
-        mass = torch.exp(log_q).sum(-1) * area
+        out = torch.from_numpy(theta).to(device=device, dtype=dtype)
+        mean, raw = out[..., :2], out[..., 2:]
+        log_q = gaussian_log_prob_2d(grid.nodes, mean, raw)
+        val = _batched_integrand(divs, grid.log_p, log_q).sum(-1) * grid.area
+        mass = torch.exp(log_q).sum(-1) * grid.area
+        frozen = torch.from_numpy(frozen_np).to(device)
         diverged = frozen | ~torch.isfinite(val) | (mass < 0.995)
+    values = torch.from_numpy(values_np).to(device)
     return GaussianFit(
-        tuple(settings), mean.clone(), _covariance(raw), val, path, values,
-        diverged, inits,
+        tuple(settings), mean.clone(), _covariance(raw), val, torch.from_numpy(path).to(device),
+        values, diverged, inits,
     )  # fmt: skip

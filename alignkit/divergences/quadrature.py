@@ -37,6 +37,10 @@ class _Plan:
     generic: bool  # any generic α row
     near: tuple[int, ...]
     other: tuple[int, ...]
+    #: the generic rows' per-step constants, (S,) each: 1 − α, c/(α(α − 1)) and −c/α
+    one_minus: Tensor
+    value_scale: Tensor
+    slope_scale: Tensor
 
 
 def _plan(divs: Sequence[Divergence], dtype: torch.dtype, device: torch.device) -> _Plan:
@@ -49,7 +53,8 @@ def _plan(divs: Sequence[Divergence], dtype: torch.dtype, device: torch.device) 
     scale = [f[1] if g and f is not None else 1.0 for f, g in zip(forms, gen, strict=True)]
     a_t = torch.tensor(alpha, dtype=dtype, device=device)
     c_t = torch.tensor(scale, dtype=dtype, device=device)
-    return _Plan(tuple(divs), a_t, c_t, any(gen), near, other)
+    return _Plan(tuple(divs), a_t, c_t, any(gen), near, other, 1.0 - a_t,
+                 c_t / (a_t * (a_t - 1.0)), -c_t / a_t)  # fmt: skip
 
 
 def _batched_integrand(
@@ -90,12 +95,16 @@ def _batched_integrand(
     return out
 
 
-def _other_value_and_slope(name: str, lp: Tensor, lq: Tensor) -> tuple[Tensor, Tensor] | None:
+def _other_value_and_slope(
+    name: str, lp: Tensor, lq: Tensor, p: Tensor | None = None
+) -> tuple[Tensor, Tensor] | None:
     """q·f̃(p/q) and its slope in log q in closed form for the generators outside the α
-    family (``None`` for any other): sharing the exponentials between the two."""
-    p, q = torch.exp(lp), torch.exp(lq)
+    family (``None`` for any other): sharing the exponentials between the two (``p``:
+    exp(lp) when the caller has it)."""
+    p, q = (torch.exp(lp) if p is None else p), torch.exp(lq)
     if name == "jensen_shannon":  # ½[p(log p − log m) + q(log q − log m)], m = (p + q)/2
-        log_m = torch.logaddexp(lp, lq) - _LOG2
+        # log(p + q): both are at least e⁻⁷⁰⁰ (floored), so the sum is a normal double
+        log_m = torch.log(p + q).sub_(_LOG2)
         slope = 0.5 * q * (lq - log_m)
         return 0.5 * p * (lp - log_m) + slope, slope
     if name == "total_variation":  # ½|p − q| (subgradient 0 where p = q)
@@ -119,6 +128,10 @@ def _near_value_and_slope(
         qd = q.mul_(d)
         value = diff.sub_(qd)
         return (value if c == 1.0 else value.mul_(c)), qd.mul_(-c)
+    if a == 1.0:  # forward KL: p·d − (p − q), slope −c·(p − q) = −c·q·expm1(d) exactly
+        diff = p - q
+        value = torch.mul(p, d).sub_(diff)
+        return (value if c == 1.0 else value.mul_(c)), diff.mul_(-c)
     r = torch.expm1(a * d) / a
     if abs(a) < _NEAR_KL:
         value = (q * r - (p - q)) / (a - 1.0)
@@ -153,7 +166,7 @@ def _integrand_and_slope(
         rows[i] = _near_value_and_slope(a_i, c_i, lp, lq_i, p_floored)
     for i in plan.other:
         div, lq = plan.divs[i], log_q[i].clamp_min(_EXP_FLOOR)
-        known = _other_value_and_slope(div.name, lp, lq)
+        known = _other_value_and_slope(div.name, lp, lq, p_floored)
         if known is None:  # a generator without a closed form here: autograd, elementwise
             with torch.enable_grad():
                 lq = lq.detach().requires_grad_(True)
@@ -164,13 +177,13 @@ def _integrand_and_slope(
         return rows[0][0][None], rows[0][1][None]
     if plan.generic:
         shape = (-1,) + (1,) * (log_q.ndim - 1)
-        a, c = plan.alpha.reshape(shape), plan.scale.reshape(shape)
+        a, one_minus = plan.alpha.reshape(shape), plan.one_minus.reshape(shape)
         q = torch.exp(log_q.clamp_min(_EXP_FLOOR))
         p = torch.exp(lp) if p_floored is None else p_floored
-        arg = torch.addcmul(a * log_p, 1.0 - a, log_q).clamp_min_(_EXP_FLOOR)
+        arg = torch.addcmul(a * log_p, one_minus, log_q).clamp_min_(_EXP_FLOOR)
         t_q = torch.exp_(arg).sub_(q)  # T − q
-        value = torch.addcmul(t_q, a, p - q, value=-1.0).mul_(c / (a * (a - 1.0)))
-        slope = t_q.mul_(-c / a)
+        value = torch.addcmul(t_q, a, p - q, value=-1.0).mul_(plan.value_scale.reshape(shape))
+        slope = t_q.mul_(plan.slope_scale.reshape(shape))
     else:
         value, slope = torch.empty_like(log_q), torch.empty_like(log_q)
     for i, (value_i, slope_i) in rows.items():
