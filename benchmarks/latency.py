@@ -287,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browser", action="store_true", help="kernel side only")
     parser.add_argument("--no-kernel", action="store_true", help="browser side only")
     parser.add_argument(
+        "--no-twins", action="store_true",
+        help="skip the full-redraw explorers' twins (their figure under a bare callback)",
+    )  # fmt: skip
+    parser.add_argument(
         "--nagle", action="store_true",
         help="serve JupyterLab without alignkit_server (Nagle's delay on), for comparison",
     )  # fmt: skip
@@ -308,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_browser:
         print(f"(b) browser: notebooks {args.notebooks}, {args.presses} cold + {args.warm} "
               "warm presses per explorer ...", flush=True)  # fmt: skip
-        browser = browser_side(args.notebooks, args.presses, args.warm, no_delay=not args.nagle)
+        browser = browser_side(
+            args.notebooks, args.presses, args.warm, no_delay=not args.nagle,
+            twins=not args.no_twins,
+        )  # fmt: skip
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     run = {

@@ -401,13 +401,108 @@ def _panel_overhead(context: Any, lab: Any, base: Any, presses: int, block: int)
     return out
 
 
+# An explorer beside a twin of its figure under a bare callback (what a hand-written
+# notebook would do: results memoised per value, ``update`` inside ``batch_update``).
+_TWIN_CELLS = [
+    textwrap.dedent(
+        """\
+        from alignkit.divergences import widgets as _w2
+        from alignkit.manifold import widgets as _w3
+        from alignkit.stability import widgets as _w1
+
+        _fn = next(getattr(m, __NAME__) for m in (_w1, _w2, _w3) if hasattr(m, __NAME__))
+        p = _fn()
+        p
+        """
+    ),
+    textwrap.dedent(
+        """\
+        import ipywidgets as W
+        import plotly.graph_objects as go
+
+        SLIDERS = (W.FloatSlider, W.IntSlider, W.FloatLogSlider, W.SelectionSlider)
+        k = next(k for k, w in p.controls.items()
+                 if w.layout.display != "none" and isinstance(w, SLIDERS))
+        w = p.controls[k]
+        if isinstance(w, W.SelectionSlider):
+            twin = W.SelectionSlider(options=w.options, value=w.value)
+        elif isinstance(w, W.FloatLogSlider):
+            twin = W.FloatLogSlider(value=w.value, min=w.min, max=w.max, step=w.step, base=w.base)
+        else:
+            twin = type(w)(value=w.value, min=w.min, max=w.max, step=w.step)
+        fig = go.FigureWidget(p.redraw.autoranged(p.figure))  # as the plot function made it
+        memo = {}
+
+        def on_change(change):
+            v = change["new"]
+            if v not in memo:
+                memo[v] = p.compute(**{**p.state, k: v})
+            with fig.batch_update():
+                p.update(fig, memo[v])
+
+        twin.observe(on_change, names="value")
+        W.VBox([twin, fig])
+        """
+    ),
+]
+
+
+def _twin(context: Any, lab: Any, base: Any, name: str, presses: int, block: int) -> dict[str, Any]:
+    """``name``'s panel vs the same figure under a bare callback vs the floor (warm presses:
+    a first pass over the values fills the panel's cache and the twin's memo)."""
+    path = f"_twin_{name}.ipynb"
+    lab.root_dir.joinpath(path).write_text(
+        _notebook([c.replace("__NAME__", repr(name)) for c in _TWIN_CELLS])
+    )
+    nb = open_notebook(context, lab, path, timeout=120)
+    try:
+        nb.run_all(timeout=300)
+        nb.wait_for_plots(2)
+        where = {
+            "panel": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 0)["index"]),
+            "same_figure_bare_callback": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 1)["index"]),
+            "floor": (base, 0),
+        }
+        walkers = {k: _Walker() for k in where}
+        for k in ("panel", "same_figure_bare_callback"):  # fill the caches, not recorded
+            page, index = where[k]
+            page.focus_slider(index)
+            for _ in range(presses):
+                _press(page, index, walkers[k])
+            walkers[k].reverse()
+        lats: dict[str, list[KeyLatency]] = {k: [] for k in where}
+        while len(lats["floor"]) < presses:
+            n = min(block, presses - len(lats["floor"]))
+            for k, (page, index) in where.items():
+                page.page.bring_to_front()
+                page.focus_slider(index)
+                for _ in range(n):
+                    lats[k].append(_press(page, index, walkers[k]))
+    finally:
+        nb.close()
+    out: dict[str, Any] = {k: _browser_stats(v) for k, v in lats.items()}
+    med = {k: out[k]["keydown_to_redraw_ms"]["median"] for k in lats}
+    out["ratio_panel_to_bare_callback"] = ratio(med["panel"], med["same_figure_bare_callback"])
+    out["ratio_bare_callback_to_floor"] = ratio(med["same_figure_bare_callback"], med["floor"])
+    out["ratio_panel_to_floor"] = ratio(med["panel"], med["floor"])
+    return out
+
+
 def browser_side(
-    notebooks: list[str], presses: int, warm: int, block: int = 5, *, no_delay: bool = True
+    notebooks: list[str],
+    presses: int,
+    warm: int,
+    block: int = 5,
+    *,
+    no_delay: bool = True,
+    twins: bool = True,
 ) -> dict[str, Any]:
     """The bare floor and every explorer of ``notebooks`` in one JupyterLab and browser.
 
     ``no_delay``: the server loads ``alignkit_server`` (kernel websockets with
     ``TCP_NODELAY``, as installed); ``False`` turns it off, leaving Nagle's delay on.
+    ``twins``: each explorer that no press moved points-only (a heatmap, contour or 3-D
+    figure) is then pressed beside a twin of its figure under a bare callback (warm).
     """
     executable = find_chromium()
     if executable is None:
@@ -471,6 +566,18 @@ def browser_side(
                         _print_row(name, entry)
                 finally:
                     nb.close()
+            # explorers plotly must redraw whole: is it the panel, or the figure itself?
+            full = sorted({
+                e["explorer"] for e in result["explorers"].values()
+                if "warm" in e and e["warm"]["updates_moving_points_only"] == 0
+            }) if twins else []  # fmt: skip
+            result["same_figure_bare_callback"] = {}
+            for name in full:
+                print(f"    {name} vs the same figure under a bare callback ...", flush=True)
+                t = _twin(context, lab, base, name, warm, block)
+                result["same_figure_bare_callback"][name] = t
+                print(f"      panel / bare callback {t['ratio_panel_to_bare_callback']}, "
+                      f"bare callback / floor {t['ratio_bare_callback_to_floor']}")  # fmt: skip
         finally:
             base.close()
         # the extension logs each kernel websocket whose socket reports TCP_NODELAY set
