@@ -73,10 +73,10 @@ def gaussian_log_prob_2d(x: Tensor, mean: Tensor, raw: Tensor) -> Tensor:
 def _columns(a: np.ndarray) -> list[Any]:
     """The last axis of ``a`` (..., k) as k columns: Python floats when ``a`` holds one
     setting (the explorers' case: the same IEEE arithmetic as arrays, without NumPy's
-    per-operation dispatch on a few numbers), else arrays (..., 1)."""
+    per-operation dispatch on a few numbers), else arrays (...)."""
     if a.size == a.shape[-1]:
         return a.reshape(-1).tolist()
-    return list(np.moveaxis(a[..., None], -2, 0))
+    return list(np.moveaxis(a, -1, 0))
 
 
 class _Objective:
@@ -107,14 +107,15 @@ class _Objective:
         m1, m2, r0, r1, b = _columns(theta)
         ia, ic = _columns(inv)
         bc, k = b * ic, -(r0 + r1 + _LOG_2PI)
-        nums: tuple[Any, ...] = (m1, m2, b, ia, ic, k)
-        if not isinstance(m1, float):  # a batch: the numbers as (S, ..., 1) tensors
-            nums = tuple(torch.from_numpy(c).to(g.nodes.device) for c in nums)
-        tm1, tm2, tb, tia, tic, tk = nums
-        z1, z2 = buf.z1, buf.z2
-        torch.sub(buf.x, tm1, out=z1).mul_(tia)
-        torch.sub(buf.y, tm2, out=z2).sub_(z1 * tb).mul_(tic)
-        log_q = torch.mul(z1, z1).addcmul_(z2, z2).mul_(-0.5).add_(tk)
+        # u = (1, z₁, z₂) = W·(1, x₁ − c₁, x₂ − c₂): one product with the centred nodes
+        d1, d2 = m1 - g.centre[0], m2 - g.centre[1]
+        w = buf.w
+        w[..., 1, 0], w[..., 1, 1] = -d1 * ia, ia
+        w[..., 2, 0], w[..., 2, 1], w[..., 2, 2] = bc * ia * d1 - ic * d2, -bc * ia, ic
+        torch.mm(buf.device_w(), g.centred, out=buf.u2)
+        if not isinstance(k, float):  # a batch: (S, ..., 1) to broadcast over the nodes
+            k = torch.from_numpy(k[..., None]).to(g.nodes.device)
+        log_q = torch.mul(buf.z1, buf.z1).addcmul_(buf.z2, buf.z2).mul_(-0.5).add_(k)
         val, slope = _integrand_and_slope(self.plan, g.log_p, log_q, g.floored)
         torch.mul(buf.u, slope.unsqueeze(-2), out=buf.su)
         torch.bmm(buf.su3, buf.u3t, out=buf.mom)
@@ -124,7 +125,7 @@ class _Objective:
         if isinstance(s0, float):
             grad_np = np.array(grad).reshape(theta.shape)
         else:
-            grad_np = np.concatenate(grad, -1)
+            grad_np = np.stack(grad, -1)
         return buf.host(buf.value) * g.area, grad_np * g.area
 
 
@@ -137,14 +138,21 @@ class _Buffers:
         n, batch = nodes.shape[0], math.prod(shape)
         self.shape, self.cpu = shape, nodes.device.type == "cpu"
         self.u = nodes.new_ones(shape + (3, n))
+        self.u2 = self.u.view(batch * 3, n)
         self.su = torch.empty_like(self.u)
         self.z1, self.z2 = self.u[..., 1, :], self.u[..., 2, :]
-        self.x = nodes[:, 0].expand(shape + (n,))
-        self.y = nodes[:, 1].expand(shape + (n,))
         self.u3t = self.u.view(batch, 3, n).transpose(1, 2)
         self.su3 = self.su.view(batch, 3, n)
         self.mom = nodes.new_empty(batch, 3, 3)
         self.value = nodes.new_empty(shape)
+        dtype = self.value.cpu().numpy().dtype
+        self.w = np.zeros(shape + (3, 3), dtype=dtype)  # W, written on the host per step
+        self.w[..., 0, 0] = 1.0
+        self._w = torch.from_numpy(self.w).view(batch * 3, 3)  # its tensor view
+
+    def device_w(self) -> Tensor:
+        """W (B·3, 3) on the nodes' device (a view of the host array on the CPU)."""
+        return self._w if self.cpu else self._w.to(self.u.device)
 
     def host(self, t: Tensor) -> np.ndarray:
         """``t`` as a NumPy array (a view on the CPU)."""
@@ -218,18 +226,25 @@ def _covariance(raw: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _Grid:
-    """A target's quadrature grid: nodes (N, 2) (column-major: ``nodes[:, i]`` contiguous),
-    cell area, log p (N,), and log p floored with its exp (see ``_integrand_and_slope``)."""
+    """A target's quadrature grid: nodes (N, 2), cell area, log p (N,), log p floored with
+    its exp (see ``_integrand_and_slope``), and the nodes about their centre."""
 
     nodes: Tensor
     area: float
     log_p: Tensor
     floored: tuple[Tensor, Tensor]
+    centre: tuple[float, float]  # the nodes' bounding-box centre
+    centred: Tensor  # (3, N): rows 1, x₁ − c₁, x₂ − c₂
 
     @staticmethod
     def build(nodes: Tensor, log_p: Tensor, area: float) -> _Grid:
         lp = log_p.clamp_min(_EXP_FLOOR)
-        return _Grid(nodes.t().contiguous().t(), area, log_p, (lp, torch.exp(lp)))
+        c = 0.5 * (nodes.amin(0) + nodes.amax(0))
+        centred = torch.cat([torch.ones_like(nodes[:1, :1]).expand(1, len(nodes)),
+                             (nodes - c).t()]).contiguous()  # fmt: skip
+        c1, c2 = c.tolist()
+        return _Grid(nodes.t().contiguous().t(), area, log_p, (lp, torch.exp(lp)), (c1, c2),
+                     centred)  # fmt: skip
 
 
 _GRIDS: OrderedDict[tuple[object, ...], _Grid] = OrderedDict()

@@ -160,12 +160,13 @@ def _integrand_and_slope(
     # finite wherever the model is a Gaussian, so both their densities are floored
     lp, p_floored = floored if floored is not None else (log_p.clamp_min(_EXP_FLOOR), None)
     rows: dict[int, tuple[Tensor, Tensor]] = {}
+    single = log_q.shape[0] == 1  # one setting: its row keeps the leading axis, no copies
     for i in plan.near:
         a_i, c_i = plan.divs[i].alpha_form  # type: ignore[misc]
-        lq_i = log_q[i].clamp_min(_EXP_FLOOR)
+        lq_i = (log_q if single else log_q[i]).clamp_min(_EXP_FLOOR)
         rows[i] = _near_value_and_slope(a_i, c_i, lp, lq_i, p_floored)
     for i in plan.other:
-        div, lq = plan.divs[i], log_q[i].clamp_min(_EXP_FLOOR)
+        div, lq = plan.divs[i], (log_q if single else log_q[i]).clamp_min(_EXP_FLOOR)
         known = _other_value_and_slope(div.name, lp, lq, p_floored)
         if known is None:  # a generator without a closed form here: autograd, elementwise
             with torch.enable_grad():
@@ -173,8 +174,8 @@ def _integrand_and_slope(
                 value_i = div.integrand(lp, lq)
                 known = value_i.detach(), torch.autograd.grad(value_i.sum(), lq)[0]
         rows[i] = known
-    if not plan.generic and len(rows) == 1 == log_q.shape[0]:  # one setting: no copies
-        return rows[0][0][None], rows[0][1][None]
+    if single and not plan.generic:
+        return rows[0]
     if plan.generic:
         shape = (-1,) + (1,) * (log_q.ndim - 1)
         a, one_minus = plan.alpha.reshape(shape), plan.one_minus.reshape(shape)
