@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
+import numpy as np
 import plotly
 import plotly.graph_objects as go
 import pytest
@@ -177,6 +178,29 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
     if short in POINTS_FIRST_SLIDER:
         assert panel.redraw.paths[1:5].count("points") >= 3, panel.redraw.paths
         assert animates >= 3
+
+
+@pytest.mark.browser
+def test_fit_landscape_axes_are_what_plotly_autoranges(page: Any) -> None:
+    """The fit figure fixes its landscape's axes (so moving the start moves points only);
+    they must equal plotly's own autorange of the same heatmap (its cells' outer edges)."""
+    from alignkit.divergences.plots import plot_fit
+    from alignkit.divergences.views import fit_view
+
+    fig = json.loads(to_json_plotly(plot_fit(fit_view()).to_dict()))
+    fixed = [fig["layout"][k]["range"] for k in ("xaxis2", "yaxis2")]
+    for k in ("xaxis2", "yaxis2"):
+        del fig["layout"][k]["range"]
+    fig["data"] = [t for t in fig["data"] if t["type"] == "heatmap"]  # the cells alone
+    auto = page.evaluate(
+        """async (fig) => {
+          const a = document.getElementById('a'); Plotly.purge(a);
+          await Plotly.newPlot(a, fig.data, fig.layout);
+          return [a._fullLayout.xaxis2.range, a._fullLayout.yaxis2.range];
+        }""",
+        fig,
+    )
+    assert np.allclose(fixed, auto, rtol=1e-5, atol=1e-6), (fixed, auto)
 
 
 def test_sender_picks_the_path() -> None:

@@ -24,6 +24,7 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
     )
     f32 = np.float32
     x = view.x.astype(f32)
+    points = np.concatenate([view.minima, view.path, [[view.mean, view.std]]])  # (K, 2)
     return {
         "target p": {"x": x, "y": view.target_pdf.astype(f32)},
         "start": {"x": x, "y": view.init_pdf.astype(f32)},
@@ -36,8 +37,30 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
         "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
         "descent": {"x": view.path[:, 0], "y": view.path[:, 1]},
         "end": {"x": [view.mean], "y": [view.std]},
-        "_layout": {"title.text": title},
+        "_layout": {
+            "title.text": title,
+            # the landscape's axes fixed at its cells' extent (what plotly's autorange shows),
+            # so a move of the start alone moves points instead of redrawing the figure
+            "xaxis2.range": _extent(view.mus, points[:, 0]),
+            "yaxis2.range": _extent(view.sigmas, points[:, 1], log=True),
+        },
     }
+
+
+def _extent(centres: np.ndarray, points: np.ndarray, *, log: bool = False) -> list[float]:
+    """An axis range, in the axis's units (log10 on a log axis), over a heatmap's cells
+    around ``centres`` (M,) as plotly places them (half a step beyond the first and last
+    centre), widened to show any of ``points`` (K,) beyond them (a start or fit off the
+    grid)."""
+    c, pts = np.asarray(centres, dtype=float), np.asarray(points, dtype=float)
+    pts = pts[np.isfinite(pts)]
+    if log:
+        c, pts = np.log10(c), np.log10(pts[pts > 0.0])
+    lo, hi = 1.5 * c[0] - 0.5 * c[1], 1.5 * c[-1] - 0.5 * c[-2]
+    if pts.size:
+        pad = 0.03 * (hi - lo)  # room for a marker there
+        lo, hi = min(lo, float(pts.min()) - pad), max(hi, float(pts.max()) + pad)
+    return [float(lo), float(hi)]
 
 
 def plot_fit(
