@@ -188,7 +188,7 @@ class _Walker:
     """Arrow presses that bounce off the slider's ends, and turn back after a missed press."""
 
     def __init__(self, kind: str = "slider", plot: int | None = None) -> None:
-        self.kind, self.plot = kind, plot  # a dropdown moves with ArrowDown / ArrowUp
+        self.kind, self.plot = kind, plot  # a dropdown: the next option down / up
         self.forward, self.back = (
             ("ArrowRight", "ArrowLeft") if kind == "slider" else ("ArrowDown", "ArrowUp")
         )
@@ -218,7 +218,15 @@ class _Walker:
 
 def _press(nb: Any, index: int, walker: _Walker) -> KeyLatency:
     key = walker.next_key(nb, index)
-    lat = nb.measure_key(index, key, plot_index=walker.plot, timeout=MISS_S, settle_ms=SETTLE_MS)
+    if walker.kind == "dropdown":  # (a closed select ignores arrow keys: choose the option)
+        option = nb.page.evaluate(_SELECT_JS, index)[0] + (1 if key == walker.forward else -1)
+        lat = nb.measure_select(
+            index, option, plot_index=walker.plot, timeout=MISS_S, settle_ms=SETTLE_MS
+        )
+    else:
+        lat = nb.measure_key(
+            index, key, plot_index=walker.plot, timeout=MISS_S, settle_ms=SETTLE_MS
+        )
     if lat.mutation_ms is None and not walker.missed:
         walker.reverse()  # e.g. a value the explorer refuses (its panel shows the error)
     walker.missed = lat.mutation_ms is None  # after a miss, keep the new direction
@@ -517,7 +525,9 @@ def browser_side(
         "presses_warm": warm,
         "method": (
             "JupyterLab 4 in headless Chromium; the first visible slider of each explorer's "
-            "cell gets arrow presses (bouncing off its ends, so every press moves it); "
+            "cell gets arrow presses (bouncing off its ends, so every press moves it; an "
+            "explorer without a slider: its first dropdown gets the next option, timed from "
+            "the change, as headless Chromium ignores arrow keys on a closed select); "
             "keydown (capture listener) -> first mutation of the plot's trace paths ('redraw') "
             "and -> the last mutation of the plot within the settle time ('last': the title "
             "after moved points, every redraw the press caused); one press "

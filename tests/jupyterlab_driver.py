@@ -677,6 +677,10 @@ class NotebookPage:
         """
         self.page.evaluate("([s, p]) => window.__ak.arm(s, p)", [slider_index, plot_index])
         self.page.keyboard.press(key)
+        return self._measured(key, timeout, settle_ms)
+
+    def _measured(self, key: str, timeout: float, settle_ms: float) -> KeyLatency:
+        """Wait for the armed press's redraw (or ``timeout``), settle, and read it."""
         with contextlib.suppress(Exception):
             self.page.wait_for_function(
                 "() => window.__ak.done()", timeout=timeout * 1e3, polling="raf"
@@ -691,6 +695,33 @@ class NotebookPage:
             paint_ms=None if t0 is None or t_paint is None else t_paint - t0,
             last_ms=None if not settle_ms or t0 is None or t_last is None else t_last - t0,
         )
+
+    def measure_select(
+        self,
+        select_index: int,
+        option: int,
+        *,
+        plot_index: int | None = None,
+        timeout: float = 10.0,
+        settle_ms: float = 0.0,
+    ) -> KeyLatency:
+        """Choose option ``option`` of the N-th dropdown (as a click on it would: the value,
+        then a ``change`` event); time that -> first redraw of ``plot_index``'s plot.
+
+        Headless Chromium ignores arrow keys on a closed ``<select>``, so dropdowns are
+        timed from the change itself. Fields as :meth:`measure_key` (``key`` is ``"select"``).
+        """
+        self.page.evaluate("([s, p]) => window.__ak.arm(s, p)", [0, plot_index])
+        self.page.evaluate(
+            """([i, j]) => {
+              const s = document.querySelectorAll('.jp-Notebook .widget-dropdown select')[i];
+              window.__ak.armed.t0 = performance.now();
+              s.selectedIndex = j;
+              s.dispatchEvent(new Event('change', {bubbles: true}));
+            }""",
+            [select_index, option],
+        )
+        return self._measured("select", timeout, settle_ms)
 
     def measure_key_latency(
         self,
