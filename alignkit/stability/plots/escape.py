@@ -31,7 +31,13 @@ def _escape_traces(run: EscapeRun) -> dict[str, dict[str, object]]:
         f" of runs at x = 0, {100 * near1[-1]:.0f}% still at x = 1, {100 * lost:.0f}% diverged"
     )
     return {
-        "final positions": {"x": _BIN_CENTRES, "y": counts},
+        # as a share of all runs, on a fixed axis (as the right panel): comparable across
+        # settings, and a move only moves the bars
+        "final positions": {
+            "x": _BIN_CENTRES,
+            "y": counts / run.path.shape[0],
+            "customdata": counts,
+        },
         "near x = 0 (flat, uniform)": {"x": steps, "y": near0},
         "near x = 1 (sharp for sample 2)": {"x": steps, "y": near1},
         "_layout": {"title.text": title},
@@ -53,7 +59,7 @@ def plot_escape(
     )  # fmt: skip
     fig.add_trace(
         go.Bar(name="final positions", marker={"color": COLORS["main"]}, opacity=0.6,
-               hovertemplate="x ∈ %{x:.3f} ± 0.025: %{y} runs<extra></extra>"),
+               hovertemplate="x ∈ %{x:.3f} ± 0.025: %{customdata} runs (%{y:.1%})<extra></extra>"),
         row=1, col=1, secondary_y=True,
     )  # fmt: skip
     fig.add_traces(
@@ -68,7 +74,8 @@ def plot_escape(
     t = _escape_traces(run)
     fig.update_xaxes(title_text="parameter x", range=[-0.6, 1.6], row=1, col=1)
     fig.update_yaxes(title_text="loss", range=[0, 0.3], row=1, col=1, secondary_y=False)
-    fig.update_yaxes(title_text="runs", row=1, col=1, secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="share of runs ending there", range=[0, 1.02], row=1, col=1,
+                     secondary_y=True, showgrid=False)  # fmt: skip
     fig.update_xaxes(title_text="SGD step", row=1, col=2)
     fig.update_yaxes(title_text="fraction of runs", range=[0, 1.02], row=1, col=2)
     fig.update_layout(bargap=0.05)
