@@ -377,6 +377,22 @@ def _notebook(sources: list[str]) -> str:
     return json.dumps({**BASELINE_NOTEBOOK, "cells": cells}, indent=1)
 
 
+def _alternate(
+    where: dict[str, tuple[Any, int]], walkers: dict[str, _Walker], presses: int, block: int
+) -> dict[str, list[KeyLatency]]:
+    """``presses`` presses of each (page, slider) of ``where``, in alternating blocks."""
+    lats: dict[str, list[KeyLatency]] = {name: [] for name in where}
+    first = next(iter(where))
+    while len(lats[first]) < presses:
+        n = min(block, presses - len(lats[first]))
+        for name, (page, index) in where.items():
+            page.page.bring_to_front()
+            walkers[name].focus(page, index)
+            for _ in range(n):
+                lats[name].append(_press(page, index, walkers[name]))
+    return lats
+
+
 def _panel_overhead(context: Any, lab: Any, base: Any, presses: int, block: int) -> dict[str, Any]:
     """gd_explorer's panel vs its figure under a bare callback vs the floor (cold presses)."""
     nb = open_notebook(context, lab, "_panel_overhead.ipynb", timeout=120)
@@ -389,15 +405,7 @@ def _panel_overhead(context: Any, lab: Any, base: Any, presses: int, block: int)
             "same_figure_bare_callback": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 1)["index"]),
             "floor": (base, 0),
         }
-        lats: dict[str, list[KeyLatency]] = {name: [] for name in where}
-        walkers = {name: _Walker() for name in where}
-        while len(lats["floor"]) < presses:
-            n = min(block, presses - len(lats["floor"]))
-            for name, (page, index) in where.items():
-                page.page.bring_to_front()
-                page.focus_slider(index)
-                for _ in range(n):
-                    lats[name].append(_press(page, index, walkers[name]))
+        lats = _alternate(where, {name: _Walker() for name in where}, presses, block)
     finally:
         nb.close()
     out: dict[str, Any] = {name: _browser_stats(v) for name, v in lats.items()}
@@ -429,10 +437,13 @@ _TWIN_CELLS = [
         import plotly.graph_objects as go
 
         SLIDERS = (W.FloatSlider, W.IntSlider, W.FloatLogSlider, W.SelectionSlider)
-        k = next(k for k, w in p.controls.items()
-                 if w.layout.display != "none" and isinstance(w, SLIDERS))
+        shown = [k for k, w in p.controls.items() if w.layout.display != "none"]
+        k = next((k for k in shown if isinstance(p.controls[k], SLIDERS)), None)
+        k = k or next(k for k in shown if isinstance(p.controls[k], W.Dropdown))
         w = p.controls[k]
-        if isinstance(w, W.SelectionSlider):
+        if isinstance(w, W.Dropdown):
+            twin = W.Dropdown(options=w.options, value=w.value)
+        elif isinstance(w, W.SelectionSlider):
             twin = W.SelectionSlider(options=w.options, value=w.value)
         elif isinstance(w, W.FloatLogSlider):
             twin = W.FloatLogSlider(value=w.value, min=w.min, max=w.max, step=w.step, base=w.base)
@@ -466,26 +477,24 @@ def _twin(context: Any, lab: Any, base: Any, name: str, presses: int, block: int
     try:
         nb.run_all(timeout=300)
         nb.wait_for_plots(2)
+        found = [nb.page.evaluate(_FIRST_SLIDER_JS, cell) for cell in (0, 1)]
         where = {
-            "panel": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 0)["index"]),
-            "same_figure_bare_callback": (nb, nb.page.evaluate(_FIRST_SLIDER_JS, 1)["index"]),
+            "panel": (nb, found[0]["index"]),
+            "same_figure_bare_callback": (nb, found[1]["index"]),
             "floor": (base, 0),
         }
-        walkers = {k: _Walker() for k in where}
+        walkers = {
+            "panel": _Walker(found[0]["kind"], found[0]["plot"]),
+            "same_figure_bare_callback": _Walker(found[1]["kind"], found[1]["plot"]),
+            "floor": _Walker(),
+        }
         for k in ("panel", "same_figure_bare_callback"):  # fill the caches, not recorded
             page, index = where[k]
-            page.focus_slider(index)
+            walkers[k].focus(page, index)
             for _ in range(presses):
                 _press(page, index, walkers[k])
             walkers[k].reverse()
-        lats: dict[str, list[KeyLatency]] = {k: [] for k in where}
-        while len(lats["floor"]) < presses:
-            n = min(block, presses - len(lats["floor"]))
-            for k, (page, index) in where.items():
-                page.page.bring_to_front()
-                page.focus_slider(index)
-                for _ in range(n):
-                    lats[k].append(_press(page, index, walkers[k]))
+        lats = _alternate(where, walkers, presses, block)
     finally:
         nb.close()
     out: dict[str, Any] = {k: _browser_stats(v) for k, v in lats.items()}
@@ -571,7 +580,12 @@ def browser_side(
                         name = f"{path.stem}/{key}"
                         print(f"    {name} (cell {cell}) ...", flush=True)
                         entry = {"explorer": explorer, "key": key, "cell": cell}
-                        entry.update(_measure_explorer(nb, base, cell, key, presses, warm, block))
+                        try:
+                            entry.update(
+                                _measure_explorer(nb, base, cell, key, presses, warm, block)
+                            )
+                        except Exception as exc:  # noqa: BLE001 (keep the other explorers)
+                            entry["skipped"] = f"failed: {exc!r}"[:300]
                         result["explorers"][name] = entry
                         _print_row(name, entry)
                 finally:
@@ -584,7 +598,12 @@ def browser_side(
             result["same_figure_bare_callback"] = {}
             for name in full:
                 print(f"    {name} vs the same figure under a bare callback ...", flush=True)
-                t = _twin(context, lab, base, name, warm, block)
+                try:
+                    t = _twin(context, lab, base, name, warm, block)
+                except Exception as exc:  # noqa: BLE001 (a failed twin must not lose the run)
+                    result["same_figure_bare_callback"][name] = {"error": repr(exc)[:300]}
+                    print(f"      failed: {exc!r}"[:200])
+                    continue
                 result["same_figure_bare_callback"][name] = t
                 print(f"      panel / bare callback {t['ratio_panel_to_bare_callback']}, "
                       f"bare callback / floor {t['ratio_bare_callback_to_floor']}")  # fmt: skip
