@@ -223,8 +223,11 @@ def test_sender_picks_the_path() -> None:
     assert s.send(lambda: move([1.5, 2.0, 2.5])) == "points"  # inside, over half the range
     assert fig.layout.yaxis.range == (0.9, 3.1) and fig.layout.title.text == "max 2.5"
     assert s.send(lambda: move([1.0, 2.0, 9.0])) == "figure"  # left the range: re-pinned
-    assert fig.layout.yaxis.range == (-1.6, 11.6)  # the padded data and a quarter more
+    # the top moves to the padded data and half their span more; the bottom (still
+    # under the data) stays
+    assert fig.layout.yaxis.range == (0.9, 13.8)
     assert s.send(lambda: move([2.0, 2.1, 2.2])) == "figure"  # shrank under a third: re-pinned
+    assert fig.layout.yaxis.range == (1.88, 2.32)  # padded, and half their span spare
     assert s.send(lambda: setattr(fig.data[1], "z", [[0, 1], [1, 0]])) == "figure"
     assert s.send(lambda: setattr(fig.data[0].line, "color", "red")) == "figure"
     assert s.send(lambda: None) == "none"
@@ -241,6 +244,9 @@ def test_data_back_at_a_pins_own_extent_keep_the_pin() -> None:
     pin = list(s.pinned["yaxis"])
     assert s.send(lambda: setattr(fig.data[0], "y", [0.1, 0.5])) == "points"
     assert s.send(lambda: setattr(fig.data[0], "y", y)) == "points"
+    assert list(fig.layout.yaxis.range) == pin
+    # data inside the pin whose padding is not (a wider span pads more): no re-pin
+    assert s.send(lambda: setattr(fig.data[0], "y", [pin[0] + 1e-6, pin[1] - 1e-6])) == "points"
     assert list(fig.layout.yaxis.range) == pin
 
 

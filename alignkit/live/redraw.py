@@ -11,8 +11,10 @@ only when
   its ``x`` / ``y`` change, or text it shows only on hover;
 - every axis of an edited trace has a fixed range: the sender pins the autoranged axes of
   such traces to ranges it computes from the data (5 % padding, zero included for bars
-  and ``tozero`` fills), and moves a pin only when the data leave it or shrink to under
-  a third of it, so that a slider move normally keeps the axes still;
+  and ``tozero`` fills), and moves a pin only when the data (not their padding) leave it,
+  then with half the data's span to spare that way, or when the padded data shrink to
+  under a third of it (then with the same spare on the sides they left), so that a
+  slider move normally keeps the axes still;
 - the layout edits are the figure title's text. A live panel draws its title as a
   caption over plotly's hidden one (:func:`alignkit.live.view.figure_box`), so a new
   title is a text change; plotly's relayout of a title re-lays the whole frame (measured
@@ -50,7 +52,7 @@ TEXT_LAYOUT = re.compile(r"title\.text")
 NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
 PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
 KEEP = 1 / 3  # keep a pinned range while the data fill at least this fraction of it
-SLACK = 0.25  # a pin the data left moves this fraction of the span beyond them
+SLACK = 0.5  # a pin the data left moves this fraction of the span beyond them
 _AXIS_KEY = re.compile(r"([xy])axis(\d*)")
 
 
@@ -149,7 +151,9 @@ class Sender:
         return True
 
     # --- the data extent of an axis ------------------------------------------------
-    def _extent(self, axis: str, edits: Mapping[int, Mapping[str, Any]]) -> list[float] | None:
+    def _extent(
+        self, axis: str, edits: Mapping[int, Mapping[str, Any]], padded: bool = True
+    ) -> list[float] | None:
         letter, log = axis[0], self._raw_axis(axis).get("type") == "log"
         parts, zero, lines_only, bar_pad = [], False, True, 0.0
         for i in self._traces_on(axis):
@@ -177,6 +181,8 @@ class Sender:
         lo, hi = float(data.min()), float(data.max())
         if zero and not log:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
+        if not padded:
+            return [lo, hi]
         span = hi - lo
         if span == 0.0:
             span = max(abs(lo), 1.0) * (0.5 if log else 0.2)
@@ -207,19 +213,23 @@ class Sender:
                 continue
             if not any(i in edits for i in self._traces_on(axis)):
                 continue
-            new = self._extent(axis, edits)
-            if new is None:
+            new, data = self._extent(axis, edits), self._extent(axis, edits, padded=False)
+            if new is None or data is None:
                 continue
             new = self._rounded(new)  # as a pin would round it: the same extent stays inside
             lo, hi = current
-            if new[0] >= lo and new[1] <= hi:
-                if new[1] - new[0] < KEEP * (hi - lo):
-                    self._set_range(axis, new)  # shrank: fit the data again
+            slack = SLACK * (new[1] - new[0])  # room for the next moves that way
+            if data[0] >= lo and data[1] <= hi:  # the data (not their padding) still inside
+                if new[1] - new[0] < KEEP * (hi - lo):  # shrank: fit them again, with slack
+                    self._set_range(  # on the sides the pin had room (not a bar's zero)
+                        axis,
+                        [max(lo, new[0] - slack) if lo < new[0] else new[0],
+                         min(hi, new[1] + slack) if hi > new[1] else new[1]],
+                    )  # fmt: skip
                 continue
-            slack = SLACK * (new[1] - new[0])  # left: room for the next moves that way
             self._set_range(
                 axis,
-                [new[0] - slack if new[0] < lo else lo, new[1] + slack if new[1] > hi else hi],
+                [new[0] - slack if data[0] < lo else lo, new[1] + slack if data[1] > hi else hi],
             )
 
     def autoranged(self, fig: go.Figure) -> go.Figure:
