@@ -226,7 +226,7 @@ def test_sender_picks_the_path() -> None:
     # the top moves to the padded data and half their span more; the bottom (still
     # under the data) stays
     assert fig.layout.yaxis.range == (0.9, 13.8)
-    assert s.send(lambda: move([2.0, 2.1, 2.2])) == "figure"  # shrank under a third: re-pinned
+    assert s.send(lambda: move([2.0, 2.1, 2.2])) == "figure"  # shrank under an eighth: re-pinned
     assert fig.layout.yaxis.range == (1.88, 2.32)  # padded, and half their span spare
     assert s.send(lambda: setattr(fig.data[1], "z", [[0, 1], [1, 0]])) == "figure"
     assert s.send(lambda: setattr(fig.data[0].line, "color", "red")) == "figure"

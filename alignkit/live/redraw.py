@@ -13,8 +13,10 @@ only when
   such traces to ranges it computes from the data (5 % padding, zero included for bars
   and ``tozero`` fills), and moves a pin only when the data (not their padding) leave it,
   then with half the data's span to spare that way, or when the padded data shrink to
-  under a third of it (then with the same spare on the sides they left), so that a
-  slider move normally keeps the axes still;
+  under an eighth of it (then with the same spare on the sides they left). A slider
+  move then normally keeps the axes still, so positions can be compared (a walk over
+  threshold's B or alignment's β, whose curves change span 5x, re-fitted at every turn
+  with a third);
 - the layout edits are the figure title's text. A live panel draws its title as a
   caption over plotly's hidden one (:func:`alignkit.live.view.figure_box`), so a new
   title is a text change; plotly's relayout of a title re-lays the whole frame (measured
@@ -51,7 +53,7 @@ POINT_KEYS = frozenset({"x", "y", "hovertext", "customdata"})  # (the last two: 
 TEXT_LAYOUT = re.compile(r"title\.text")
 NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
 PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
-KEEP = 1 / 3  # keep a pinned range while the data fill at least this fraction of it
+KEEP = 1 / 8  # keep a pinned range while the data fill at least this fraction of it
 SLACK = 0.5  # a pin the data left moves this fraction of the span beyond them
 _AXIS_KEY = re.compile(r"([xy])axis(\d*)")
 
