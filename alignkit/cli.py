@@ -86,7 +86,12 @@ def doctor() -> int:
             ("plotly's FigureWidget cannot start", "pip install 'plotly>=6.1' anywidget")
         )
 
-    if not _server_extension_enabled():
+    try:
+        extension_on = _server_extension_enabled()
+    except Exception as exc:  # report, don't crash: this is the diagnostic tool
+        extension_on = False
+        print(f"  server extension alignkit_server: cannot tell ({exc})")
+    if not extension_on:
         problems.append((
             "the server extension alignkit_server is off: slider moves can wait 40 ms more",
             "make install  (or copy jupyter-config/alignkit.json into "

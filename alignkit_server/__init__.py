@@ -48,11 +48,18 @@ def no_delay(base: type) -> type:
     base_connect = base.connect  # type: ignore[attr-defined]
 
     def connect(self: Any) -> Any:
-        handler = self.websocket_handler
-        handler.set_nodelay(True)
-        sock = getattr(getattr(handler.ws_connection, "stream", None), "socket", None)
-        if sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
-            self.log.info("alignkit: kernel %s websocket sends without delay", self.kernel_id)
+        try:  # best effort: a socket that cannot take the option connects as before
+            handler = self.websocket_handler
+            stream = getattr(getattr(handler, "ws_connection", None), "stream", None)
+            sock = getattr(stream, "socket", None)
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                handler.set_nodelay(True)  # (a Unix socket, ``--sock``, has no Nagle)
+                if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
+                    self.log.info(
+                        "alignkit: kernel %s websocket sends without delay", self.kernel_id
+                    )
+        except Exception:  # noqa: BLE001 (never stop a kernel connecting)
+            self.log.debug("alignkit: TCP_NODELAY not set", exc_info=True)
         return base_connect(self)
 
     return type(

@@ -56,6 +56,32 @@ def test_wrapped_connection_sets_tcp_nodelay_then_connects(
     assert "kernel k1 websocket sends without delay" in caplog.text
 
 
+@pytest.mark.parametrize("kind", ["unix socket", "no websocket", "set_nodelay raises"])
+def test_a_socket_without_the_option_still_connects(kind: str) -> None:
+    """A server on a Unix socket (``--sock``) or a handler in an odd state must not stop the
+    kernel connecting: the option is best effort."""
+    cls = alignkit_server.no_delay(_Base)
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with a, b:
+        if kind == "unix socket":
+            handler = _handler(a)  # (its set_nodelay would raise on a Unix socket)
+        elif kind == "no websocket":
+            handler = SimpleNamespace(set_nodelay=lambda v: None, ws_connection=None)
+        else:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                handler = _handler(tcp)
+
+                def boom(value: bool) -> None:
+                    raise AssertionError("set_nodelay on a closed websocket")
+
+                handler.set_nodelay = boom
+                conn = cls(handler)
+                assert conn.connect() == "base result" and conn.connected
+                return
+        conn = cls(handler)
+        assert conn.connect() == "base result" and conn.connected
+
+
 def test_wrapping_twice_is_wrapping_once() -> None:
     once = alignkit_server.no_delay(_Base)
     assert alignkit_server.no_delay(once) is once
@@ -80,7 +106,7 @@ def test_doctor_says_when_the_extension_is_off(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(cli, "_server_extension_enabled", lambda: False)
-    assert cli.main(["doctor"]) == 1
+    assert cli.main(["doctor"]) >= 1  # (other problems of a machine may add to it)
     out = capsys.readouterr().out
     assert "PROBLEM: the server extension alignkit_server is off" in out
     assert "jupyter-config/alignkit.json" in out
