@@ -203,6 +203,24 @@ def test_fit_landscape_axes_are_what_plotly_autoranges(page: Any) -> None:
     assert np.allclose(fixed, auto, rtol=1e-5, atol=1e-6), (fixed, auto)
 
 
+def test_fit_landscape_keeps_a_users_zoom_while_the_start_moves() -> None:
+    from alignkit.divergences.widgets import fit_explorer
+
+    panel = fit_explorer()
+    try:
+        fig = panel.figure
+        fig.layout.xaxis2.range = [0.0, 1.0]  # as a zoom in the browser sets it
+        panel.controls["init_mean"].value = _neighbour(panel.controls["init_mean"])
+        panel.flush()
+        assert panel.error is None and fig.layout.xaxis2.range == (0.0, 1.0)
+        panel.controls["n_modes"].value = _neighbour(panel.controls["n_modes"])
+        panel.flush()  # a new landscape: its own extent again
+        assert fig.layout.xaxis2.range != (0.0, 1.0)
+        assert list(fig.layout.xaxis2.range) == fig.layout.meta["landscape"][0]
+    finally:
+        panel.close()
+
+
 def test_sender_picks_the_path() -> None:
     """Points for scatter x/y under pinned axes; a full update for anything else."""
     fig = go.FigureWidget(

@@ -47,6 +47,18 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
     }
 
 
+def _with_landscape_ranges(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
+    """Set the landscape's axes only when their computed extent changes (a new landscape,
+    or a start off the grid), so that a user's zoom survives moves of the start. The last
+    extent set is kept in ``layout.meta``."""
+    lay = traces["_layout"]
+    ranges = [lay["xaxis2.range"], lay["yaxis2.range"]]
+    meta = fig.layout.meta
+    if isinstance(meta, dict) and meta.get("landscape") == ranges:
+        del lay["xaxis2.range"], lay["yaxis2.range"]
+    lay["meta"] = {"landscape": ranges}
+
+
 def _extent(centres: np.ndarray, points: np.ndarray, *, log: bool = False) -> list[float]:
     """An axis range, in the axis's units (log10 on a log axis), over a heatmap's cells
     around ``centres`` (M,) as plotly places them (half a step beyond the first and last
@@ -57,9 +69,11 @@ def _extent(centres: np.ndarray, points: np.ndarray, *, log: bool = False) -> li
     if log:
         c, pts = np.log10(c), np.log10(pts[pts > 0.0])
     lo, hi = 1.5 * c[0] - 0.5 * c[1], 1.5 * c[-1] - 0.5 * c[-2]
-    if pts.size:
-        pad = 0.03 * (hi - lo)  # room for a marker there
-        lo, hi = min(lo, float(pts.min()) - pad), max(hi, float(pts.max()) + pad)
+    pad = 0.03 * (hi - lo)  # room for a marker beyond the cells
+    if pts.size and pts.min() < lo:
+        lo = float(pts.min()) - pad
+    if pts.size and pts.max() > hi:
+        hi = float(pts.max()) + pad
     return [float(lo), float(hi)]
 
 
@@ -95,12 +109,16 @@ def plot_fit(
     fig.update_yaxes(title_text="density", row=1, col=1)
     fig.update_xaxes(title_text="mean μ", row=1, col=2)
     fig.update_yaxes(title_text="std σ (log scale)", type="log", row=1, col=2)
-    return finish(fig, _fit_traces(view), title=title, width=width, height=height)
+    traces = _fit_traces(view)
+    _with_landscape_ranges(fig, traces)
+    return finish(fig, traces, title=title, width=width, height=height)
 
 
 def update_fit(fig: go.Figure, view: FitView) -> None:
     """Move a :func:`plot_fit` figure to a new view (traces by name)."""
-    apply_traces(fig, _fit_traces(view))
+    traces = _fit_traces(view)
+    _with_landscape_ranges(fig, traces)
+    apply_traces(fig, traces)
 
 
 def plot_comparison(
