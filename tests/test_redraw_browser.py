@@ -268,6 +268,28 @@ def test_data_back_at_a_pins_own_extent_keep_the_pin() -> None:
     assert list(fig.layout.yaxis.range) == pin
 
 
+def test_pins_hold_their_data_and_settle_in_one_redraw() -> None:
+    """Pins round outward; a pin that grew past 8x its data shrinks in the same redraw; a
+    bar axis keeps zero as its edge."""
+    x = np.linspace(0.0, np.pi, 50)  # lines only: no padding on x, pi rounds down at 6 digits
+    fig = go.FigureWidget(go.Scatter(x=x, y=np.sin(x), mode="lines"))
+    s = Sender(fig)
+    assert s.pinned["xaxis"][1] >= np.pi
+    assert (
+        s.send(lambda: setattr(fig.data[0], "y", 0.5 + 0.4 * np.sin(2 * x))) == "points"
+    )  # y inside
+
+    fig = go.FigureWidget(go.Scatter(x=[0.0, 1.0], y=[-100.0, 1.0]))
+    s = Sender(fig)
+    assert s.send(lambda: setattr(fig.data[0], "y", [7.0, 8.0])) == "figure"
+    assert s.send(lambda: setattr(fig.data[0], "y", [7.0, 8.01])) == "points"  # settled
+
+    fig = go.FigureWidget(go.Bar(x=[0, 1, 2], y=[-30.0, 2.0, 3.0]))
+    s = Sender(fig)
+    assert s.send(lambda: setattr(fig.data[0], "y", [1.0, 2.0, 3.0])) == "figure"
+    assert fig.layout.yaxis.range[0] == 0.0  # no room left below the bars' zero
+
+
 def test_sender_sends_partial_edits_when_update_raises() -> None:
     fig = go.FigureWidget(go.Scatter(x=[0, 1], y=[0, 1]))
     s = Sender(fig)

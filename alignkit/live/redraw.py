@@ -16,7 +16,7 @@ only when
   under an eighth of it (then with the same spare on the sides they left). A slider
   move then normally keeps the axes still, so positions can be compared (a walk over
   threshold's B or alignment's β, whose curves change span 5x, re-fitted at every turn
-  with a third);
+  with a third; data whose span alternates by more than 8x still redraw every time);
 - the layout edits are the figure title's text. A live panel draws its title as a
   caption over plotly's hidden one (:func:`alignkit.live.view.figure_box`), so a new
   title is a text change; plotly's relayout of a title re-lays the whole frame (measured
@@ -39,6 +39,7 @@ those tests exercise.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -197,9 +198,15 @@ class Sender:
 
     @staticmethod
     def _rounded(extent: list[float]) -> list[float]:
-        """``extent`` to 6 significant digits (a short message), unless that empties it."""
-        rounded = [float(f"{v:.6g}") for v in extent]
-        return rounded if rounded[0] < rounded[1] else [float(v) for v in extent]
+        """``extent`` to 6 significant digits (a short message), rounded outward so that it
+        still holds the data (beyond float noise), unless that empties it."""
+        out = []
+        for v, side in zip(extent, (-1.0, 1.0), strict=True):
+            r = float(f"{v:.6g}")
+            if (v - r) * side > 1e-12 * abs(v):  # rounded inward: one 6th-digit step out
+                r = float(f"{r + side * 10.0 ** (math.floor(math.log10(abs(r or v))) - 5):.6g}")
+            out.append(r)
+        return out if out[0] < out[1] else [float(v) for v in extent]
 
     def _set_range(self, axis: str, extent: list[float]) -> None:
         rounded = self._rounded(extent)
@@ -221,18 +228,14 @@ class Sender:
             new = self._rounded(new)  # as a pin would round it: the same extent stays inside
             lo, hi = current
             slack = SLACK * (new[1] - new[0])  # room for the next moves that way
-            if data[0] >= lo and data[1] <= hi:  # the data (not their padding) still inside
-                if new[1] - new[0] < KEEP * (hi - lo):  # shrank: fit them again, with slack
-                    self._set_range(  # on the sides the pin had room (not a bar's zero)
-                        axis,
-                        [max(lo, new[0] - slack) if lo < new[0] else new[0],
-                         min(hi, new[1] + slack) if hi > new[1] else new[1]],
-                    )  # fmt: skip
-                continue
-            self._set_range(
-                axis,
-                [new[0] - slack if data[0] < lo else lo, new[1] + slack if data[1] > hi else hi],
-            )
+            if data[0] < lo or data[1] > hi:  # the data (not their padding) left: grow
+                lo = new[0] - slack if data[0] < lo else lo
+                hi = new[1] + slack if data[1] > hi else hi
+            if new[1] - new[0] < KEEP * (hi - lo):  # under an eighth: fit them again, with
+                lo = new[0] if new[0] == 0.0 or lo >= new[0] else max(lo, new[0] - slack)
+                hi = new[1] if new[1] == 0.0 or hi <= new[1] else min(hi, new[1] + slack)
+            if [lo, hi] != list(current):  # slack on the sides the pin had room (a bar's
+                self._set_range(axis, [lo, hi])  # zero stays the edge)
 
     def autoranged(self, fig: go.Figure) -> go.Figure:
         """A copy of ``fig`` with the axes this sender pins given back to plotly's autorange.
