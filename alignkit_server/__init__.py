@@ -5,9 +5,10 @@ with a burst of small messages (``status: busy``, the value's echo, the figure's
 ``status: idle``). Tornado leaves Nagle's algorithm on for websockets, so the server
 holds every write after the first until the browser acknowledges the first one, and the
 browser delays that acknowledgement by up to 40 ms (Linux's minimum delayed ACK). Measured
-in JupyterLab on this kit's test machine (``benchmarks/results/latency_nagle.json``), 27 %
-of a bare slider + ``FigureWidget``'s moves and 30-80 % of theme 1's explorers' moves took
-over 45 ms with Nagle on; 4 % and 0-30 % without. Browsers and most websocket servers turn
+in JupyterLab on this kit's test machine (``benchmarks/results/latency_nagle.json``, two
+pairs of runs in opposite orders), 25-27 % of a bare slider + ``FigureWidget``'s moves and
+10-80 % of theme 1's explorers' moves took over 45 ms with Nagle on; 3-4 % and 0-30 %
+without. Browsers and most websocket servers turn
 Nagle off for the same reason.
 
 A package of its own, so that a Jupyter server loading it imports nothing of the kit
