@@ -106,9 +106,9 @@ class Sender:
         self._show_title(fig.layout.title.text)
         self.pinned: dict[str, list[float]] = {}
         for axis in self._pinnable():
-            extent = self._extent(axis, {})
-            if extent is not None:
-                self._set_range(axis, extent)
+            extents = self._extents(axis, {})
+            if extents is not None:
+                self._set_range(axis, extents[1])
 
     # --- which axes the sender pins -------------------------------------------------
     # Per update the sender reads the figure's plain dicts (``fig._data``, ``fig._layout``):
@@ -154,9 +154,11 @@ class Sender:
         return True
 
     # --- the data extent of an axis ------------------------------------------------
-    def _extent(
-        self, axis: str, edits: Mapping[int, Mapping[str, Any]], padded: bool = True
-    ) -> list[float] | None:
+    def _extents(
+        self, axis: str, edits: Mapping[int, Mapping[str, Any]]
+    ) -> tuple[list[float], list[float]] | None:
+        """The data's extent on ``axis`` (zero included where bars or fills reach it) and the
+        padded range plotly's autorange would show, or None (no numeric data)."""
         letter, log = axis[0], self._raw_axis(axis).get("type") == "log"
         parts, zero, lines_only, bar_pad = [], False, True, 0.0
         for i in self._traces_on(axis):
@@ -184,14 +186,12 @@ class Sender:
         lo, hi = float(data.min()), float(data.max())
         if zero and not log:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
-        if not padded:
-            return [lo, hi]
         span = hi - lo
         if span == 0.0:
             span = max(abs(lo), 1.0) * (0.5 if log else 0.2)
-            return [lo - span, hi + span]
+            return [lo, hi], [lo - span, hi + span]
         pad = max(0.0 if (letter == "x" and lines_only) else PAD * span, bar_pad)
-        return [
+        return [lo, hi], [
             lo - (0.0 if zero and lo == 0.0 else pad),
             hi + (0.0 if zero and hi == 0.0 else pad),
         ]
@@ -222,20 +222,22 @@ class Sender:
                 continue
             if not any(i in edits for i in self._traces_on(axis)):
                 continue
-            new, data = self._extent(axis, edits), self._extent(axis, edits, padded=False)
-            if new is None or data is None:
+            extents = self._extents(axis, edits)
+            if extents is None:
                 continue
-            new = self._rounded(new)  # as a pin would round it: the same extent stays inside
+            data, new = extents[0], self._rounded(extents[1])  # rounded as a pin would be
             lo, hi = current
             slack = SLACK * (new[1] - new[0])  # room for the next moves that way
             if data[0] < lo or data[1] > hi:  # the data (not their padding) left: grow
                 lo = new[0] - slack if data[0] < lo else lo
                 hi = new[1] + slack if data[1] > hi else hi
-            if new[1] - new[0] < KEEP * (hi - lo):  # under an eighth: fit them again, with
+            if new[1] - new[0] < KEEP * (hi - lo):
+                # under an eighth: fit them again, with slack on the sides the pin had room
+                # (a bar's zero stays the edge)
                 lo = new[0] if new[0] == 0.0 or lo >= new[0] else max(lo, new[0] - slack)
                 hi = new[1] if new[1] == 0.0 or hi <= new[1] else min(hi, new[1] + slack)
-            if [lo, hi] != list(current):  # slack on the sides the pin had room (a bar's
-                self._set_range(axis, [lo, hi])  # zero stays the edge)
+            if [lo, hi] != list(current):
+                self._set_range(axis, [lo, hi])
 
     def autoranged(self, fig: go.Figure) -> go.Figure:
         """A copy of ``fig`` with the axes this sender pins given back to plotly's autorange.
