@@ -135,9 +135,9 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
     const q = s => Array.from(el.querySelectorAll(s));
     return {
       axes,
-      paths: q('.cartesianlayer .plot path').map(e => (e.getAttribute('d') || '')
+      paths: q('.cartesianlayer .trace path').map(e => (e.getAttribute('d') || '')
         .replace(/\\d+\\.\\d{3,}/g, s => (+s).toFixed(2))),
-      points: q('.cartesianlayer .plot .point')
+      points: q('.cartesianlayer .trace .point')
         .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
       ticks: q('.xtick text, .ytick text').map(e => e.textContent),
       hover: el._fullData.map(t => [t.text, t.hovertext, t.customdata]),  // what hover shows
@@ -158,8 +158,26 @@ def page(browser: Any) -> Any:
     pg.close()
 
 
+# Known defect (found when the snapshot's selectors were fixed for plotly.js 4, under which
+# they had matched no trace): after points-only moves, escape's loss curve (on an axis its
+# overlaid bars share) and sweep's markers differ from a fresh drawing. Strict: the test
+# fails once the sender is fixed, so the mark must then go.
+_REPLAY_DEFECTS = {"stability.escape_explorer", "stability.sweep_explorer"}
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
+@pytest.mark.parametrize(
+    ("name", "explorer"),
+    [
+        pytest.param(
+            n, e,
+            marks=pytest.mark.xfail(n in _REPLAY_DEFECTS, strict=True,
+                                    reason="points path drops traces (issue 15, open)"),
+        )
+        for n, e in EXPLORERS
+    ],
+    ids=[n for n, _ in EXPLORERS],
+)  # fmt: skip
 def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, page: Any) -> None:
     panel = explorer()
     try:
@@ -168,6 +186,7 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
         panel.close()
     assert sent, "moving the controls sent nothing"
     replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
+    assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
     for part in ("axes", "titles", "ticks", "points", "paths", "hover"):
         assert replayed[part] == fresh[part], f"{name}: {part} differ after {len(sent)} messages"
     # a live panel's title is its caption (plotly's own title is hidden and not sent)
