@@ -7,8 +7,10 @@ animate path with ``redraw: false`` instead moves only the changed traces' point
 lines. That is exact only when nothing else needs redrawing, so :class:`Sender` uses it
 only when
 
-- every edited trace is ``scatter`` or ``bar`` (the animatable cartesian traces) and only
-  its ``x`` / ``y`` change, or text it shows only on hover;
+- every drawn trace of the figure is ``scatter`` or ``bar`` (the animatable cartesian
+  traces), and of the edited ones only ``x`` / ``y`` change, or text shown only on hover.
+  plotly.js redraws each subplot from the frame's traces alone and drops the others, so
+  the frame carries every drawn trace, the unchanged ones with an empty edit (no data);
 - every axis of an edited trace has a fixed range: the sender pins the autoranged axes of
   such traces to ranges it computes from the data (5 % padding, zero included for bars
   and ``tozero`` fills), and moves a pin only when the data (not their padding) leave it,
@@ -255,6 +257,8 @@ class Sender:
     ) -> bool:
         if not traces or any(not TEXT_LAYOUT.fullmatch(k) for k in layout):
             return False
+        if any(self.fig._data[i].get("type", "scatter") not in ANIMATABLE for i in self._drawn()):
+            return False  # the frame would wipe it (see _frame)
         for i, edit in traces.items():
             t = self.fig._data[i]
             if t.get("type") not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
@@ -270,6 +274,23 @@ class Sender:
             value = caption_html(text, self._title_size, self._ink)
             if self.caption.value != value:
                 self.caption.value = value
+
+    def _drawn(self) -> list[int]:
+        """The indexes of the traces plotly draws (visible, not legend-only)."""
+        return [i for i, t in enumerate(self.fig._data) if t.get("visible", True) is True]
+
+    def _frame(self, traces: dict[int, dict[str, Any]]) -> None:
+        """Put every drawn trace in the animate frame, an unchanged one with an empty edit.
+
+        plotly.js (4.x, ``Plots.transition`` -> cartesian ``plot``) redraws each subplot
+        from the frame's traces alone: a subplot's trace layer (scatter, bar) with none of
+        them is removed, a bar not in the frame is removed, and the frame's scatter traces
+        are re-ordered in front of the others. An empty edit sends no data; the trace is
+        only redrawn where it is.
+        """
+        edits = {i: traces.get(i, {}) for i in sorted(set(self._drawn()) | set(traces))}
+        traces.clear()
+        traces.update(edits)
 
     @staticmethod
     def _hover_text(trace: Mapping[str, Any]) -> frozenset[str]:
@@ -303,6 +324,7 @@ class Sender:
         if self._points_only(traces, layout):
             text = dict(layout)
             layout.clear()
+            self._frame(traces)
             fig._perform_batch_animate(NO_REDRAW)
             if text and self.caption is not None:  # the caption shows it: no plotly redraw
                 fig._perform_plotly_relayout(text)  # (the figure's state, not sent)
