@@ -9,7 +9,7 @@ FigureWidget sends is recorded. In headless Chromium the recorded messages are r
 on the initial figure with the calls plotly's widget makes (``Plotly.update``,
 ``Plotly.animate``, ``Plotly.relayout``); the result is compared with a fresh
 ``Plotly.newPlot`` of the panel's final figure: the axis ranges, tick labels, subplot titles
-and hover texts must be equal, and every trace's drawn paths and points the same shapes at
+hover texts and heatmap images must be equal, and every trace's drawn paths and points the same shapes at
 the same places (to within plotly's own 1 px layout tolerance, see :data:`PX`); the caption
 (drawn over plotly's hidden title, which the cheap path does not send) must show the
 final figure's title.
@@ -141,6 +141,7 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
         .replace(/\\d+\\.\\d{3,}/g, s => (+s).toFixed(2))),
       points: q('.cartesianlayer .trace .point')
         .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
+      images: q('.cartesianlayer .hm image').map(e => e.getAttribute('href')),  // heatmaps
       ticks: q('.xtick text, .ytick text').map(e => e.textContent),
       hover: el._fullData.map(t => [t.text, t.hovertext, t.customdata]),  // what hover shows
       titles: q('.annotation-text').map(e => e.textContent),  // (the title: the caption)
@@ -193,7 +194,7 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
     assert sent, "moving the controls sent nothing"
     replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
     assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
-    for part in ("axes", "titles", "ticks", "hover"):
+    for part in ("axes", "titles", "ticks", "hover", "images"):
         assert replayed[part] == fresh[part], f"{name}: {part} differ after {len(sent)} messages"
     for part in ("points", "paths"):
         assert _same_geometry(replayed[part], fresh[part]), f"{name}: {part} differ"
