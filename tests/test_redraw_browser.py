@@ -2,17 +2,18 @@
 
 :class:`alignkit.live.redraw.Sender` sends an update either as plotly's animate without
 redraw (only the changed points move) or as a full update. The first is exact only under
-the conditions in its docstring; this test checks the outcome, not the conditions. Every
+the conditions in its docstring; these tests check the outcome, not the conditions. Every
 explorer of every theme is built, every visible control is moved (its first slider over
-several presses, each other control to a neighbouring value) and every message the
+several presses, each other control to a neighbouring value; for the explorers whose
+slider moves points, also seeded random walks over all controls) and every message the
 FigureWidget sends is recorded. In headless Chromium the recorded messages are replayed
 on the initial figure with the calls plotly's widget makes (``Plotly.update``,
 ``Plotly.animate``, ``Plotly.relayout``); the result is compared with a fresh
-``Plotly.newPlot`` of the panel's final figure: the axis ranges, tick labels, subplot titles
-hover texts and heatmap images must be equal, and every trace's drawn paths and points the same shapes at
-the same places (to within plotly's own 1 px layout tolerance, see :data:`PX`); the caption
-(drawn over plotly's hidden title, which the cheap path does not send) must show the
-final figure's title.
+``Plotly.newPlot`` of the panel's final figure: the axis ranges, tick labels, subplot
+titles, hover texts and heatmap images must be equal, and every trace's drawn paths and
+points the same shapes at the same places (to within plotly's own 1 px layout tolerance,
+see :data:`PX`); the caption (drawn over plotly's hidden title, which the cheap path does
+not send) must show the final figure's title.
 """
 
 from __future__ import annotations
@@ -83,7 +84,26 @@ def _neighbour(widget: W.ValueWidget, up: bool = True) -> Any:
     return v if widget.min <= v <= widget.max else widget.value - step
 
 
-def _record(panel: LivePanel[Any]) -> tuple[dict, list[dict], dict]:
+def _scripted_moves(panel: LivePanel[Any]) -> list[tuple[str, bool]]:
+    """The first slider over several presses, then each other control once."""
+    visible = [k for k, w in panel.controls.items() if w.layout.display != "none"]
+    sliders = [k for k in visible if isinstance(panel.controls[k], SLIDERS)]
+    moves = [(sliders[0], True)] * 4 + [(sliders[0], False)] * 2 if sliders else []
+    return moves + [(k, True) for k in visible if not sliders or k != sliders[0]]
+
+
+def _random_moves(panel: LivePanel[Any], seed: int, n: int = 25) -> list[tuple[str, bool]]:
+    """``n`` presses, mostly of sliders, each a random control (of those shown) and way."""
+    rng = np.random.default_rng(seed)
+    visible = [k for k, w in panel.controls.items() if w.layout.display != "none"]
+    sliders = [k for k in visible if isinstance(panel.controls[k], SLIDERS)] or visible
+    pools = [sliders if rng.random() < 0.8 else visible for _ in range(n)]
+    return [(str(rng.choice(pool)), bool(rng.random() < 0.5)) for pool in pools]
+
+
+def _record(
+    panel: LivePanel[Any], moves: list[tuple[str, bool]] | None = None
+) -> tuple[dict, list[dict], dict]:
     fig = panel.figure
     initial = json.loads(to_json_plotly(fig.to_dict()))
     sent: list[dict] = []
@@ -95,11 +115,7 @@ def _record(panel: LivePanel[Any]) -> tuple[dict, list[dict], dict]:
             )
 
     fig.observe(keep, names=list(MESSAGES))
-    visible = [k for k, w in panel.controls.items() if w.layout.display != "none"]
-    sliders = [k for k in visible if isinstance(panel.controls[k], SLIDERS)]
-    moves = [(sliders[0], True)] * 4 + [(sliders[0], False)] * 2 if sliders else []
-    moves += [(k, True) for k in visible if not sliders or k != sliders[0]]
-    for name, up in moves:
+    for name, up in _scripted_moves(panel) if moves is None else moves:
         w = panel.controls[name]
         if w.layout.display == "none" or getattr(w, "disabled", False):
             continue
@@ -183,6 +199,15 @@ def _same_geometry(replayed: list[str], fresh: list[str]) -> bool:
     return True
 
 
+def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final: dict) -> None:
+    replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
+    assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
+    for part in ("axes", "titles", "ticks", "hover", "images"):
+        assert replayed[part] == fresh[part], f"{part} differ after {len(sent)} messages"
+    for part in ("points", "paths"):
+        assert _same_geometry(replayed[part], fresh[part]), f"{part} differ"
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
 def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, page: Any) -> None:
@@ -192,12 +217,7 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
     finally:
         panel.close()
     assert sent, "moving the controls sent nothing"
-    replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
-    assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
-    for part in ("axes", "titles", "ticks", "hover", "images"):
-        assert replayed[part] == fresh[part], f"{name}: {part} differ after {len(sent)} messages"
-    for part in ("points", "paths"):
-        assert _same_geometry(replayed[part], fresh[part]), f"{name}: {part} differ"
+    _assert_replay_draws_fresh(page, initial, sent, final)
     # a live panel's title is its caption (plotly's own title is hidden and not sent)
     title = final["layout"]["title"]
     assert panel.caption.value == caption_html(title["text"], title.get("font", {}).get("size"))
@@ -206,6 +226,27 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
     if short in POINTS_FIRST_SLIDER:
         assert panel.redraw.paths[1:5].count("points") >= 3, panel.redraw.paths
         assert animates >= 3
+
+
+WALKERS = [(n, e) for n, e in EXPLORERS if n.split(".")[-1] in POINTS_FIRST_SLIDER]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("name", "explorer"), WALKERS, ids=[n for n, _ in WALKERS])
+def test_random_walks_redraw_what_a_full_redraw_draws(
+    name: str, explorer: Any, seed: int, page: Any
+) -> None:
+    """25 presses of random controls, mixing both paths (a walk of sweep once emptied a
+    trace in a full update, then picked it to keep its subplot in the frame)."""
+    panel = explorer()
+    try:
+        initial, sent, final = _record(panel, _random_moves(panel, seed))
+        paths = panel.redraw.paths
+    finally:
+        panel.close()
+    assert "points" in paths, paths
+    _assert_replay_draws_fresh(page, initial, sent, final)
 
 
 _FRAME_JS = """async (full) => {
@@ -310,6 +351,39 @@ def test_sender_picks_the_path() -> None:
     fig.layout.yaxis.range = [0, 10]  # as a zoom in the browser would set it
     assert s.send(lambda: move([2.0, 3.0, 4.0])) == "points"
     assert "yaxis" not in s.pinned and fig.layout.yaxis.range == (0, 10)
+
+
+def test_frame_keeps_each_subplot_with_a_trace_plotly_draws() -> None:
+    """A subplot without edits keeps its fewest-points trace that has points (plotly skips
+    an empty one, and would drop the subplot's layer); a run between edited traces is
+    whole; a trace that empties or fills redraws the figure (animate cannot add or
+    remove a trace's drawing)."""
+    fig = go.FigureWidget(
+        [
+            go.Scatter(x=[0, 1, 2], y=[1, 2, 3]),
+            go.Scatter(x=[], y=[]),
+            go.Scatter(x=[0, 1, 2, 3], y=[1, 2, 3, 2]),
+            go.Scatter(x=[0, 1], y=[1, 2]),
+            go.Scatter(x=[0, 1], y=[5, 6], xaxis="x2", yaxis="y2"),
+            go.Bar(x=[0, 1], y=[1, 2], xaxis="x2", yaxis="y2"),
+        ],
+        layout={
+            "xaxis2": {"domain": [0.6, 1]},
+            "xaxis": {"domain": [0, 0.4]},
+            "yaxis2": {"anchor": "x2"},
+        },
+    )
+    s = Sender(fig)
+    frames: list[dict] = []
+    fig.observe(lambda c: c["new"] and frames.append(c["new"]), names=["_py2js_animate"])
+    assert s.send(lambda: setattr(fig.data[4], "y", [5.5, 6.0])) == "points"
+    assert frames[-1]["style_traces"] == [3, 4, 5]  # fewest points with points; every bar
+    assert s.send(lambda: (setattr(fig.data[0], "y", [1, 2, 2]),
+                           setattr(fig.data[3], "y", [1, 1]))) == "points"  # fmt: skip
+    assert frames[-1]["style_traces"] == [0, 2, 3, 4, 5]  # 0 to 3 (1 is not drawn); x2-y2
+    assert s.send(lambda: setattr(fig.data[3], "y", [])) == "figure"  # empties
+    assert s.send(lambda: setattr(fig.data[1], "y", [2.0])) == "points"  # no x: still empty
+    assert s.send(lambda: fig.data[1].update(x=[1.0], y=[2.0])) == "figure"  # fills
 
 
 def test_a_drawn_heatmap_anywhere_sends_full_updates() -> None:

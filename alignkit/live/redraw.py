@@ -263,6 +263,8 @@ class Sender:
             t = self.fig._data[i]
             if t.get("type") not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
                 return False
+            if (self._length(t, {}) == 0) != (self._length(t, edit) == 0):
+                return False  # plotly's animate neither adds nor removes a trace's drawing
             for letter in "xy":
                 ax = self._raw_axis(_axis_key(t.get(f"{letter}axis"), letter))
                 if ax.get("range") is None or ax.get("autorange") not in (None, False):
@@ -279,16 +281,45 @@ class Sender:
         """The indexes of the traces plotly draws (visible, not legend-only)."""
         return [i for i, t in enumerate(self.fig._data) if t.get("visible", True) is True]
 
+    @staticmethod
+    def _length(trace: Mapping[str, Any], edit: Mapping[str, Any]) -> int:
+        """Points plotly draws of a trace (its ``_length``): the shorter of x and y."""
+        sizes = [np.size(v) for k in "xy" if (v := edit.get(k, trace.get(k))) is not None]
+        return min(sizes) if sizes else 0
+
     def _frame(self, traces: dict[int, dict[str, Any]]) -> None:
-        """Put every drawn trace in the animate frame, an unchanged one with an empty edit.
+        """Add to the animate frame the unchanged traces plotly.js needs there (empty edits).
 
         plotly.js (4.x, ``Plots.transition`` -> cartesian ``plot``) redraws each subplot
-        from the frame's traces alone: a subplot's trace layer (scatter, bar) with none of
-        them is removed, a bar not in the frame is removed, and the frame's scatter traces
-        are re-ordered in front of the others. An empty edit sends no data; the trace is
-        only redrawn where it is.
+        from the frame's traces with points alone: a trace layer (scatter, bar) of a
+        subplot with none of them is removed, a bar not in the frame is removed, and the
+        frame's scatter traces are moved next to each other (d3's ``order``). So, per
+        subplot, the frame holds every bar and a run of consecutive scatter traces: from
+        the first edited to the last, or the one with fewest points where none of those
+        has points. Fills that reach another trace, stacks and ``zorder`` (drawn across
+        layers) take every drawn trace. An empty edit sends no data; the trace is only
+        redrawn where it is.
         """
-        edits = {i: traces.get(i, {}) for i in sorted(set(self._drawn()) | set(traces))}
+        data = self.fig._data
+        shown = [i for i in self._drawn() if self._length(data[i], traces.get(i, {})) > 0]
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for i in shown:
+            t = data[i]
+            if t.get("zorder") or t.get("stackgroup") or (t.get("fill") or "").startswith("tonext"):
+                groups = {("", "", "all"): shown}
+                break
+            key = (t.get("xaxis") or "x", t.get("yaxis") or "y", t.get("type", "scatter"))
+            groups.setdefault(key, []).append(i)
+        keep = set(traces)
+        for (_, _, kind), members in groups.items():
+            edited = [i for i in members if i in traces]
+            if kind != "scatter":
+                keep.update(members)
+            elif edited:
+                keep.update(i for i in members if edited[0] <= i <= edited[-1])
+            else:
+                keep.add(min(members, key=lambda i: self._length(data[i], {})))
+        edits = {i: traces.get(i, {}) for i in sorted(keep)}
         traces.clear()
         traces.update(edits)
 
