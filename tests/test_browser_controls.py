@@ -2,8 +2,11 @@
 
 For each notebook: no error output after "Run All"; then each visible slider gets one
 arrow key (the other direction when it sits at its end) and each dropdown another option,
-and the plot in the same cell must redraw with no error (red text) in that cell.
-Screenshots of each notebook go to ``tests/artifacts/lab/``.
+and the plot in the same cell must redraw with no error (red text) in that cell. After
+the moves, every figure must draw the same traces (each with as many points and lines) as a
+fresh ``Plotly.newPlot`` of its current data and layout in the same page: the cheap redraw
+path (``alignkit.live.redraw``) must not have dropped any. Screenshots of each notebook go
+to ``tests/artifacts/lab/``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,40 @@ _RED = """(el) => {
     .filter(e => getComputedStyle(e).color === 'rgb(176, 0, 32)')
     .map(e => (e.textContent || '').trim()).filter(t => t) : [];
 }"""
+
+# per figure, each drawn trace's index with its point and line counts, and heatmap images:
+# live, and from a fresh drawing of the same data and layout in the same page
+_DRAWN = """async () => {
+  const per = el => [...el.querySelectorAll('.cartesianlayer .trace')]
+    .map(g => g.__data__[0].trace.index + ':' + g.querySelectorAll('.point').length + '/'
+              + g.querySelectorAll('path.js-line').length)
+    .concat([...el.querySelectorAll('.cartesianlayer .hm image')].map(() => 'heatmap'));
+  const out = [];
+  for (const gd of document.querySelectorAll('.jp-Notebook .js-plotly-plot')) {
+    const div = document.createElement('div');
+    div.style.width = gd.offsetWidth + 'px';
+    document.body.appendChild(div);
+    await Plotly.newPlot(div, gd.data.map(t => Object.assign({}, t)),
+                         Object.assign({}, gd.layout));
+    out.push([per(gd), per(div)]);
+    Plotly.purge(div);
+    div.remove();
+  }
+  return out;
+}"""
+
+
+def _dropped_traces(page: Any, timeout_s: float = 10.0) -> list[str]:
+    """Figures whose drawing differs from a fresh one (polled: a redraw may be in flight)."""
+    waited, bad = 0.0, []
+    while waited <= timeout_s:
+        pairs = page.evaluate(_DRAWN)
+        bad = [f"figure {i}: drawn {a}, fresh {b}" for i, (a, b) in enumerate(pairs) if a != b]
+        if not bad:
+            return []
+        page.wait_for_timeout(500)
+        waited += 0.5
+    return bad
 
 
 def _wait_change(page: Any, el: Any, before: str, timeout_s: float = 30.0) -> bool:
@@ -83,6 +120,7 @@ def test_every_control_moves_its_figure(path: Path, browser: Any) -> None:
             select.select_option(index=0 if current != 0 else 1)
             if not _wait_change(page, select, before) or select.evaluate(_RED):
                 stuck.append(f"dropdown {i}: {select.evaluate(_RED) or 'no redraw'}")
+        stuck += _dropped_traces(page)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{path.stem}.png"))
         assert stuck == [], f"{path.name}: {stuck}\n{nb.diagnostics()}"
