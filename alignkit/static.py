@@ -7,8 +7,9 @@ by the same plot code), then stores the results as plotly ``frames``. Native plo
 (one per slider control) and dropdown menus (one per dropdown) select among them; a short
 script (:data:`FRAME_SCRIPT`) combines the controls' positions into a frame name, animates
 to it (``redraw: false`` where every trace is an SVG scatter or bar and the layout only
-changes in ways ``animate`` handles), and keeps the controls' values in the page's URL
-fragment, so that a link restores a view.
+changes in ways ``animate`` handles), autoranges again the axes the figure autoranges
+(animate leaves them where the first frame put them), and keeps the controls' values in
+the page's URL fragment, so that a link restores a view.
 
 The grid is chosen per control within a frame ``budget`` and a byte budget: every option
 of a dropdown or checkbox, evenly spaced positions of a slider (including its current
@@ -196,6 +197,27 @@ def _as_float32(obj: Any) -> Any:
     return obj
 
 
+def _autoranged(fig: go.Figure) -> dict[str, Any]:
+    """``{"xaxis.autorange": True, ...}`` for the cartesian axes ``fig`` leaves to plotly.
+
+    plotly.js's animate keeps an autoranged axis where the first frame put it (the data of
+    later frames can leave it), so :data:`FRAME_SCRIPT` re-autoranges these after each.
+    """
+    layout = fig.to_dict()["layout"]
+    out: dict[str, Any] = {}
+    for trace in fig.data:
+        if "xaxis" not in trace:  # 3-D, polar, ...: no cartesian axes
+            continue
+        for letter in "xy":
+            ref = trace[f"{letter}axis"] or letter
+            key = f"{letter}axis{ref[1:]}"
+            axis = layout.get(key, {})
+            auto = axis.get("autorange", True)
+            if axis.get("range") is None and auto is not False:
+                out[f"{key}.autorange"] = auto
+    return out
+
+
 def _render(panel: LivePanel[Any], base: go.Figure, state: dict[str, Any]) -> go.Figure:
     """Compute and draw one state with the panel's own functions (on the panel's threads)."""
     fig = go.Figure(base)
@@ -361,6 +383,7 @@ def static_figure(
                 "controls": meta_controls,
                 "frames": [f.name for f in frames],
                 "redraw": redraw,
+                "autorange": _autoranged(first),
             }
         },
     )

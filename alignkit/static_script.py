@@ -2,9 +2,10 @@
 
 Runs once per static figure (plotly's ``post_script``; ``{plot_id}`` is the figure's div):
 keeps the index of every native slider and dropdown, animates to the frame they name
-together (``"i-j-..."``), writes the controls' values into the URL fragment
-(``#<tag>.<control>=<label>&...``) and, on load, restores a view from it. It marks the
-figure's div with ``data-alignkit-frame`` (the frame shown) for tests.
+together (``"i-j-..."``) and autoranges again the axes the figure autoranges, writes the
+controls' values into the URL fragment (``#<tag>.<control>=<label>&...``) and, on load,
+restores a view from it. It marks the figure's div with ``data-alignkit-frame`` (the frame
+shown) for tests.
 """
 
 __all__ = ["FRAME_SCRIPT"]
@@ -43,6 +44,10 @@ FRAME_SCRIPT = """
     if (meta.frames.indexOf(name) < 0) { return Promise.resolve(); }
     return Plotly.animate(gd, [name], {
       mode: 'immediate', frame: {duration: 0, redraw: meta.redraw}, transition: {duration: 0}
+    }).then(function () {
+      // animate keeps autoranged axes where the first frame put them: fit them again
+      var auto = meta.autorange || {};
+      return Object.keys(auto).length ? Plotly.relayout(gd, auto) : null;
     });
   }
   function controlOf(kind, index) {
