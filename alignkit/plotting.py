@@ -94,7 +94,42 @@ def base_layout(
             fig.update_layout(height=round(height * 1.2))
     if legend_below:
         fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 120})
+    elif _top_subplot_titles(fig):  # room above the top row's subplot titles
+        fig.update_layout(margin={"t": fig.layout.margin.t + _scale(TITLE_ROOM)})
+    return place_legend(fig)
+
+
+#: pixels a subplot title (its font and padding) takes above the plot area
+TITLE_ROOM = 24
+#: pixels from the plot area's bottom to a legend below it (tick labels, an axis title)
+BELOW_ROOM = 52
+
+
+def place_legend(fig: go.Figure) -> go.Figure:
+    """Put a horizontal legend clear of the titles, in pixels (in place; returns ``fig``).
+
+    A legend below the plot starts :data:`BELOW_ROOM` px under it; one on top sits above
+    make_subplots' top-row titles (:data:`TITLE_ROOM`). Legend positions are in units of
+    the plot area's height, so this is computed from the figure's current height and
+    margins: call it again after changing them (the static site adds sliders).
+    """
+    legend, margin = fig.layout.legend, fig.layout.margin
+    if legend.orientation != "h" or legend.y is None:
+        return fig
+    plot_px = max((fig.layout.height or 450) - (margin.t or 0) - (margin.b or 0), 50)
+    if legend.yanchor == "top" and legend.y < 0:
+        fig.update_layout(legend={"y": -_scale(BELOW_ROOM) / plot_px})
+    elif legend.yanchor == "bottom" and _top_subplot_titles(fig):
+        fig.update_layout(legend={"y": 1.02 + _scale(TITLE_ROOM) / plot_px})
     return fig
+
+
+def _top_subplot_titles(fig: go.Figure) -> bool:
+    """Whether an annotation sits on the plot area's top edge (make_subplots' titles)."""
+    return any(
+        a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0.0) >= 0.999
+        for a in fig.layout.annotations
+    )
 
 
 def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:

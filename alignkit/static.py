@@ -39,6 +39,7 @@ import plotly.io as pio
 from alignkit._checks import check_instance, check_int, check_scalar
 from alignkit._traces import fits_float32
 from alignkit.device import pick, torch_threads
+from alignkit.plotting import place_legend
 from alignkit.static_script import FRAME_SCRIPT
 
 if TYPE_CHECKING:
@@ -387,7 +388,7 @@ def static_figure(
             }
         },
     )
-    return out
+    return place_legend(out)  # the plot area's height changed: legend offsets are in it
 
 
 def static_html(fig: go.Figure, *, div_id: str | None = None) -> str:

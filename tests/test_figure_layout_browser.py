@@ -1,0 +1,72 @@
+"""Every explorer's figure, drawn by plotly.js in Chromium: no legend entry covers a title.
+
+``base_layout`` puts the legend in a row on the plot area's top edge, where make_subplots
+also puts the top row's subplot titles; it lifts the legend above them (the fit and
+alignment explorers drew "start", "fit q" and "base a" over "densities" and "top
+sequences of the target"). Checked on the drawn boxes: each legend entry against every
+annotation (subplot titles), axis title and the figure title, for the live figure and
+for its static (site) version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.io as pio
+import pytest
+from plotly.io.json import to_json_plotly
+from test_explorer_contract import EXPLORERS
+from test_redraw_browser import PLOTLY_JS
+
+from alignkit.static import static_figure
+
+pytestmark = pytest.mark.browser
+
+_OVERLAPS = """async (fig) => {
+  const a = document.getElementById('a');
+  Plotly.purge(a);
+  await Plotly.newPlot(a, fig.data, fig.layout);
+  const box = e => {
+    const r = e.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom];
+  };
+  const hit = (p, q) => p[0] < q[2] && q[0] < p[2] && p[1] < q[3] && q[1] < p[3];
+  const named = s => [...a.querySelectorAll(s)].map(e => [e.textContent, box(e)])
+    .filter(([t]) => t.trim());
+  const legend = named('.legend .traces');
+  const titles = named('.annotation, .gtitle, [class^="g-x"][class$="title"], '
+                       + '[class^="g-y"][class$="title"]');
+  const out = [];
+  for (const [l, lb] of legend)
+    for (const [t, tb] of titles) if (hit(lb, tb)) out.push(l + ' over ' + t);
+  return [legend.length, out];
+}"""
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Any:
+    pg = browser.new_page()
+    pg.set_viewport_size({"width": 1100, "height": 900})
+    pg.set_content("<html><body><div id='a'></div></body></html>")
+    pg.add_script_tag(path=str(PLOTLY_JS))
+    yield pg
+    pg.close()
+
+
+@pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
+def test_no_legend_entry_covers_a_title(
+    name: str, explorer: Any, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    panel = explorer()
+    try:
+        live = json.loads(to_json_plotly(panel.figure.to_dict()))
+        static = json.loads(pio.to_json(static_figure(panel, budget=2)))
+    finally:
+        panel.close()
+    for kind, fig in (("live", live), ("static", static)):
+        entries, overlaps = page.evaluate(_OVERLAPS, fig)
+        assert overlaps == [], f"{name} ({kind}): {overlaps}"
+        if name == "divergences.fit_explorer":
+            assert entries >= 5, "the legend selector finds no entries"
