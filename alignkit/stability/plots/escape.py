@@ -74,8 +74,9 @@ def plot_escape(
     t = _escape_traces(run)
     fig.update_xaxes(title_text="parameter x", range=[-0.6, 1.6], row=1, col=1)
     fig.update_yaxes(title_text="loss", range=[0, 0.3], row=1, col=1, secondary_y=False)
+    # its own ticks (an overlaid axis syncs them to the loss axis: 0.17, 0.34, ...)
     fig.update_yaxes(title_text="share of runs ending there", range=[0, 1.02], row=1, col=1,
-                     secondary_y=True, showgrid=False)  # fmt: skip
+                     secondary_y=True, showgrid=False, tickmode="linear", dtick=0.2)  # fmt: skip
     fig.update_xaxes(title_text="SGD step", row=1, col=2)
     fig.update_yaxes(title_text="fraction of runs", range=[0, 1.02], row=1, col=2)
     fig.update_layout(bargap=0.05)
