@@ -15,9 +15,9 @@ from typing import Any
 
 import plotly.io as pio
 import pytest
+import test_redraw_browser as _redraw
 from plotly.io.json import to_json_plotly
 from test_explorer_contract import EXPLORERS
-from test_redraw_browser import PLOTLY_JS
 
 from alignkit.static import static_figure
 
@@ -44,14 +44,7 @@ _OVERLAPS = """async (fig) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def page(browser: Any) -> Any:
-    pg = browser.new_page()
-    pg.set_viewport_size({"width": 1100, "height": 900})
-    pg.set_content("<html><body><div id='a'></div></body></html>")
-    pg.add_script_tag(path=str(PLOTLY_JS))
-    yield pg
-    pg.close()
+page = _redraw.page  # the module's headless page with plotly.js loaded (a fixture)
 
 
 @pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
