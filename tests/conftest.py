@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ os.environ.setdefault("ALIGNKIT_FAST", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import nbformat  # noqa: E402
 import torch  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
 
 from alignkit.device import torch_threads  # noqa: E402
 
@@ -42,3 +45,26 @@ def browser() -> Iterator[Any]:
         pytest.skip(f"BROWSER TESTS NOT RUN: {INSTALL_HINT}")
     with chromium() as context:
         yield context
+
+
+_EXECUTED: dict[Path, Any] = {}
+
+
+def executed_notebook(path: Path) -> Any:
+    """The notebook at ``path`` run top to bottom in fast mode, once per test session.
+
+    ``tests/test_notebooks.py`` checks it for errors; other tests read its outputs.
+    """
+    if path not in _EXECUTED:
+        nb = nbformat.read(path, as_version=4)
+        os.environ["ALIGNKIT_FAST"] = "1"
+        client = NotebookClient(
+            nb,
+            timeout=300,  # per cell: widget cells must never hang the suite
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+            allow_errors=False,
+        )
+        client.execute()
+        _EXECUTED[path] = nb
+    return _EXECUTED[path]

@@ -1,11 +1,12 @@
-"""Every explorer's figure, drawn by plotly.js in Chromium: no legend entry covers a title.
+"""Every explorer's figure, drawn by plotly.js in Chromium: no legend entry covers a title,
+and neither leaves the figure.
 
 ``base_layout`` puts the legend in a row on the plot area's top edge, where make_subplots
 also puts the top row's subplot titles; it lifts the legend above them (the fit and
 alignment explorers drew "start", "fit q" and "base a" over "densities" and "top
 sequences of the target"). Checked on the drawn boxes: each legend entry against every
 annotation (subplot titles), axis title and the figure title, for the live figure and
-for its static (site) version.
+for its static (site) version, and for every plain figure the notebooks show.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 import plotly.io as pio
 import pytest
 import test_redraw_browser as _redraw
+from conftest import executed_notebook
 from plotly.io.json import to_json_plotly
 from test_explorer_contract import EXPLORERS
+from test_notebooks import NOTEBOOKS
 
 from alignkit.static import static_figure
 
@@ -40,6 +43,9 @@ _OVERLAPS = """async (fig) => {
   const out = [];
   for (const [l, lb] of legend)
     for (const [t, tb] of titles) if (hit(lb, tb)) out.push(l + ' over ' + t);
+  const paper = box(a.querySelector('.main-svg'));
+  for (const [l, lb] of legend.concat(named('.gtitle')))
+    if (lb[1] < paper[1] || lb[3] > paper[3]) out.push(l + ' outside the figure');
   return [legend.length, out];
 }"""
 
@@ -63,3 +69,18 @@ def test_no_legend_entry_covers_a_title(
         assert overlaps == [], f"{name} ({kind}): {overlaps}"
         if name == "divergences.fit_explorer":
             assert entries >= 5, "the legend selector finds no entries"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_figures_keep_legends_clear(path: Any, page: Any) -> None:
+    """The plain (non-explorer) figures a notebook shows, from its own run (fast mode)."""
+    figures = [
+        (i, out["data"]["application/vnd.plotly.v1+json"])
+        for i, cell in enumerate(executed_notebook(path).cells)
+        for out in cell.get("outputs", [])
+        if "application/vnd.plotly.v1+json" in out.get("data", {})
+    ]
+    for i, fig in figures:
+        _, overlaps = page.evaluate(_OVERLAPS, fig)
+        assert overlaps == [], f"{path.name}, cell {i}: {overlaps}"

@@ -19,10 +19,11 @@ only when
   move then normally keeps the axes still, so positions can be compared (a walk over
   threshold's B or alignment's β, whose curves change span 5x, re-fitted at every turn
   with a third; data whose span alternates by more than 8x still redraw every time);
-- the layout edits are the figure title's text. A live panel draws its title as a
-  caption over plotly's hidden one (:func:`alignkit.live.view.figure_box`), so a new
-  title is a text change; plotly's relayout of a title re-lays the whole frame (measured
-  in JupyterLab: about as slow as the points' move itself). Without a caption the title
+- the layout edits are the figure title's text (and its height, ``title.y``). A live
+  panel draws its title as a caption over plotly's hidden one
+  (:func:`alignkit.live.view.figure_box`), so a new title is a text change; plotly's
+  relayout of a title re-lays the whole frame (measured in JupyterLab: about as slow as
+  the points' move itself). Without a caption the title
   goes as a relayout after the points.
 
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
@@ -53,7 +54,7 @@ from alignkit.live.view import caption_color, caption_html
 
 ANIMATABLE = frozenset({"scatter", "bar"})
 POINT_KEYS = frozenset({"x", "y", "hovertext", "customdata"})  # (the last two: hover only)
-TEXT_LAYOUT = re.compile(r"title\.text")
+TEXT_LAYOUT = re.compile(r"title\.(text|y)")  # (y: a title's lines, plotting.title_y)
 NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
 PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
 KEEP = 1 / 8  # keep a pinned range while the data fill at least this fraction of it

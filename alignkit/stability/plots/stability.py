@@ -91,7 +91,7 @@ def _region_traces(view: RegionView) -> dict[str, dict[str, object]]:
 
 
 def plot_region(
-    view: RegionView, *, title: str | None = None, width: int | None = 640, height: int = 440
+    view: RegionView, *, title: str | None = None, width: int | None = 640, height: int = 500
 ) -> go.Figure:
     """The (a, s) region where the 1-D test (1 − ηa)² + η²p s² ≤ 1 holds, with points.
 
@@ -119,7 +119,8 @@ def plot_region(
                        hovertemplate="λ_max(H)=%{x:.3g}, s=%{y:.3g}<extra></extra>"),
         ]
     )  # fmt: skip
-    return finish(fig, t, title=title, width=width, height=height)
+    # five long legend entries: below the plot (on top they took five rows, into the title)
+    return finish(fig, t, title=title, width=width, height=height, legend_below=True)
 
 
 def update_region(fig: go.Figure, view: RegionView) -> None:

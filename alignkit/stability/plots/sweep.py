@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.plotting import COLORS, apply_traces, finish, place_legend
+from alignkit.plotting import COLORS, apply_traces, finish, place_legend, title_y
 from alignkit.stability.views import SweepView
 
 __all__ = ["plot_sweep", "update_sweep", "sweep_title"]
@@ -150,7 +150,8 @@ def plot_sweep(
     fig.update_xaxes(title_text="batch size B (log)", type="log", row=1, col=2)
     fig.update_yaxes(title_text="learning rate η (log)", type="log", row=1, col=2)
     finish(fig, t, title=title, width=width, height=height, legend_below=True)
-    fig.update_layout(margin={"t": 130}, title={"font": {"size": 12}, "y": 0.98, "yanchor": "top"})
+    text = fig.layout.title.text
+    fig.update_layout(margin={"t": 130}, title={"font": {"size": 12}, "y": title_y(text, height)})
     return place_legend(fig)  # the plot area's height changed with the margin
 
 
