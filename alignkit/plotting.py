@@ -164,9 +164,10 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
     for name, props in traces.items():
         if name == "_layout":
             if "title.text" in props:  # a title of several lines sits lower (title_y)
-                height = raw_layout.get("height") if raw_layout is not None else fig.layout.height
+                layout = raw_layout if raw_layout is not None else fig.layout.to_plotly_json()
                 text = props["title.text"] if isinstance(props["title.text"], str) else None
-                props = {**props, "title.y": title_y(text, height)}
+                if (layout.get("title") or {}).get("y") is not None or (text and "<br>" in text):
+                    props = {**props, "title.y": title_y(text, layout.get("height"))}
             changed = changed_props(fig.layout if raw_layout is None else raw_layout, props)
             if changed:
                 fig.update_layout(changed)
