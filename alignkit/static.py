@@ -39,6 +39,7 @@ import plotly.io as pio
 from alignkit._checks import check_instance, check_int, check_scalar
 from alignkit._traces import fits_float32
 from alignkit.device import pick, torch_threads
+from alignkit.live.redraw import axis_key
 from alignkit.plotting import place_legend
 from alignkit.static_script import FRAME_SCRIPT
 
@@ -210,8 +211,7 @@ def _autoranged(fig: go.Figure) -> dict[str, Any]:
         if "xaxis" not in trace:  # 3-D, polar, ...: no cartesian axes
             continue
         for letter in "xy":
-            ref = trace[f"{letter}axis"] or letter
-            key = f"{letter}axis{ref[1:]}"
+            key = axis_key(trace[f"{letter}axis"], letter)
             axis = layout.get(key, {})
             auto = axis.get("autorange", True)
             if axis.get("range") is None and auto is not False:

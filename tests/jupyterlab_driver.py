@@ -63,6 +63,28 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+#: JS (to open a page script's function body) defining ``drawnTraces(el)``: each drawn
+#: cartesian trace of a plotly div as ``index:points/lines``, then ``heatmap`` per heatmap
+#: image; and ``freshly(gd, look)``: ``look`` applied to a fresh ``Plotly.newPlot`` of
+#: ``gd``'s current data and layout in the same page (data shallow-copied: typed arrays do
+#: not survive JSON; the layout deep-copied: newPlot writes into it).
+FRESH_DRAWING_JS = """
+  const drawnTraces = el => [...el.querySelectorAll('.cartesianlayer .trace')]
+    .map(g => g.__data__[0].trace.index + ':' + g.querySelectorAll('.point').length + '/'
+              + g.querySelectorAll('path.js-line').length)
+    .concat([...el.querySelectorAll('.cartesianlayer .hm image')].map(() => 'heatmap'));
+  const freshly = async (gd, look) => {
+    const div = document.createElement('div');
+    div.style.width = gd.offsetWidth + 'px';
+    document.body.appendChild(div);
+    await Plotly.newPlot(div, gd.data.map(t => Object.assign({}, t)),
+                         JSON.parse(JSON.stringify(gd.layout)));
+    const seen = look(div);
+    Plotly.purge(div);
+    div.remove();
+    return seen;
+  };
+"""
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = (
     "no Chromium executable found on PATH (looked for "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyterlab_driver import open_notebook, shared_lab
+from jupyterlab_driver import FRESH_DRAWING_JS, open_notebook, shared_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -39,26 +39,18 @@ _RED = """(el) => {
     .map(e => (e.textContent || '').trim()).filter(t => t) : [];
 }"""
 
-# per figure, each drawn trace's index with its point and line counts, and heatmap images:
-# live, and from a fresh drawing of the same data and layout in the same page
-_DRAWN = """async () => {
-  const per = el => [...el.querySelectorAll('.cartesianlayer .trace')]
-    .map(g => g.__data__[0].trace.index + ':' + g.querySelectorAll('.point').length + '/'
-              + g.querySelectorAll('path.js-line').length)
-    .concat([...el.querySelectorAll('.cartesianlayer .hm image')].map(() => 'heatmap'));
+# per figure, its drawn traces (jupyterlab_driver.FRESH_DRAWING_JS): live, and from a fresh
+# drawing of the same data and layout in the same page
+_DRAWN = (
+    "async () => {"
+    + FRESH_DRAWING_JS
+    + """
   const out = [];
-  for (const gd of document.querySelectorAll('.jp-Notebook .js-plotly-plot')) {
-    const div = document.createElement('div');
-    div.style.width = gd.offsetWidth + 'px';
-    document.body.appendChild(div);
-    await Plotly.newPlot(div, gd.data.map(t => Object.assign({}, t)),
-                         Object.assign({}, gd.layout));
-    out.push([per(gd), per(div)]);
-    Plotly.purge(div);
-    div.remove();
-  }
+  for (const gd of document.querySelectorAll('.jp-Notebook .js-plotly-plot'))
+    out.push([drawnTraces(gd), await freshly(gd, drawnTraces)]);
   return out;
 }"""
+)
 
 
 def _dropped_traces(page: Any, timeout_s: float = 10.0) -> list[str]:

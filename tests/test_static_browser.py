@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from jupyterlab_driver import FRESH_DRAWING_JS
 from test_explorer_contract import EXPLORERS
 from test_redraw_browser import PLOTLY_JS
 
@@ -26,13 +27,11 @@ pytestmark = pytest.mark.browser
 # explorers whose frames move their data across autoranged cartesian axes
 STATIC = {"threshold_explorer", "sweep_explorer", "alignment_explorer", "gd_explorer"}
 
-_SNAP = """async () => {
+_SNAP = (
+    "async () => {"
+    + FRESH_DRAWING_JS
+    + """
   const gd = document.querySelector('.js-plotly-plot');
-  const div = document.createElement('div');
-  div.style.width = gd.offsetWidth + 'px';
-  document.body.appendChild(div);
-  await Plotly.newPlot(div, gd.data.map(t => Object.assign({}, t)),
-                       JSON.parse(JSON.stringify(gd.layout)));
   const snap = el => {
     const fl = el._fullLayout, axes = {};
     for (const k of Object.keys(fl))
@@ -40,13 +39,12 @@ _SNAP = """async () => {
     return {
       axes,
       ticks: [...el.querySelectorAll('.xtick text, .ytick text')].map(e => e.textContent).sort(),
-      traces: [...el.querySelectorAll('.cartesianlayer .trace')].map(g =>
-        g.__data__[0].trace.index + ':' + g.querySelectorAll('.point').length + '/'
-        + g.querySelectorAll('path.js-line').length),
+      traces: drawnTraces(el),
     };
   };
-  return [gd.getAttribute('data-alignkit-frame'), snap(gd), snap(div)];
+  return [gd.getAttribute('data-alignkit-frame'), snap(gd), await freshly(gd, snap)];
 }"""
+)
 
 
 @pytest.mark.parametrize(

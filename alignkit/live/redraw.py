@@ -62,7 +62,7 @@ SLACK = 0.5  # a pin the data left moves this fraction of the span beyond them
 _AXIS_KEY = re.compile(r"([xy])axis(\d*)")
 
 
-def _axis_key(ref: str | None, letter: str) -> str:
+def axis_key(ref: str | None, letter: str) -> str:
     """Trace axis reference ('x2') -> layout key ('xaxis2')."""
     ref = ref or letter
     return f"{letter}axis{ref[1:]}"
@@ -120,7 +120,7 @@ class Sender:
         data = self.fig._data
         if self._axes_of is None or len(self._axes_of) != len(data):
             self._axes_of = [
-                (_axis_key(t.get("xaxis"), "x"), _axis_key(t.get("yaxis"), "y")) for t in data
+                (axis_key(t.get("xaxis"), "x"), axis_key(t.get("yaxis"), "y")) for t in data
             ]
         k = 0 if axis[0] == "x" else 1
         return [i for i, axes in enumerate(self._axes_of) if axes[k] == axis]
@@ -130,7 +130,7 @@ class Sender:
 
     def _pinnable(self) -> list[str]:
         layout = self.fig.layout
-        keys = {_axis_key(getattr(t, f"{c}axis", None), c) for t in self.fig.data for c in "xy"}
+        keys = {axis_key(getattr(t, f"{c}axis", None), c) for t in self.fig.data for c in "xy"}
         out = []
         for axis in sorted(keys):
             ax = _layout_axis(layout, axis)
@@ -267,7 +267,7 @@ class Sender:
             if (self._length(t, {}) == 0) != (self._length(t, edit) == 0):
                 return False  # plotly's animate neither adds nor removes a trace's drawing
             for letter in "xy":
-                ax = self._raw_axis(_axis_key(t.get(f"{letter}axis"), letter))
+                ax = self._raw_axis(axis_key(t.get(f"{letter}axis"), letter))
                 if ax.get("range") is None or ax.get("autorange") not in (None, False):
                     return False
         return True
