@@ -50,6 +50,7 @@ bench: install browser-deps
 	$(PY) benchmarks/explorers.py
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/figure_draw.py
 	$(PY) benchmarks/divergences.py
 	$(PY) benchmarks/manifold.py
 
