@@ -11,12 +11,14 @@ import torch
 from alignkit.divergences.fit import _divergences, descend, fit_panel
 from alignkit.divergences.fit_2d import (
     _adam,
+    _Buffers,
     _Grid,
     _Objective,
     gaussian_log_prob_2d,
     grid_2d,
     value_and_grad_2d,
 )
+from alignkit.divergences.mixture import GaussianMixture
 from alignkit.divergences.quadrature import _batched_integrand, _plan
 from alignkit.divergences.views_2d import fit2d_explorer_view, target_2d
 from alignkit.divergences.widgets import fit_2d_explorer
@@ -125,6 +127,36 @@ def test_fit_panel_2d_follows_autograd_adam_over_a_whole_fit() -> None:
                                    atol=1e-10)  # fmt: skip
     assert not fit.diverged.any()
     assert float((fit.trajectory[..., -1, :] - fit.trajectory[..., 0, :]).norm(dim=-1).min()) > 0.1
+
+
+def _fit_2d_run(device: str = "cpu") -> torch.Tensor:
+    """A short batched 2-D fit (three settings, two starts) on ``device``: its trajectory."""
+    target = GaussianMixture([[-3.0, -1.5], [3.0, -1.5], [0.0, 3.3]], [0.6, 0.6, 0.6],
+                             [0.4, 0.35, 0.25], device=device)  # fmt: skip
+    start = torch.tensor([[0.5, 0.5, 1.0], [-4.0, 3.0, 1.0]], dtype=D, device=device)
+    fit = fit_panel(target, [SETTINGS[i] for i in (0, 1, 6)], start, steps=60)
+    assert fit.trajectory.device.type == torch.device(device).type
+    return fit.trajectory.cpu()
+
+
+def test_fit_2d_off_cpu_branch_equals_the_cpu_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 2-D fit's buffers keep W on the host and, off the CPU, copy it to the device
+    each step and read results back by copies (no shared views). Forced on the CPU, that
+    branch must give the same fit bit for bit: a stale copy would not."""
+    cpu_run = _fit_2d_run()
+    original = _Buffers.__init__
+
+    def off_cpu(self: _Buffers, nodes: torch.Tensor, shape: tuple[int, ...]) -> None:
+        original(self, nodes, shape)
+        self.cpu = False
+
+    monkeypatch.setattr(_Buffers, "__init__", off_cpu)
+    torch.testing.assert_close(_fit_2d_run(), cpu_run, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_2d_on_cuda_matches_cpu() -> None:
+    torch.testing.assert_close(_fit_2d_run("cuda"), _fit_2d_run(), rtol=0, atol=1e-8)
 
 
 def test_fit2d_explorer_view_locks_covers_and_checks_input() -> None:
