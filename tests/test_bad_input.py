@@ -492,6 +492,7 @@ TABLE: dict[str, Entry] = {
             "step": [0.0, 5.0, NAN],
             "description": [3],
             "fmt": [3],
+            "name": [3],
         },
     ),
     "alignkit.live.log_slider": Entry(
@@ -509,6 +510,7 @@ TABLE: dict[str, Entry] = {
             "high": [NAN, 0.001],
             "description": [None],
             "steps_per_decade": count(1),
+            "name": [3],
         },
     ),
     "alignkit.live.int_slider": Entry(
@@ -520,12 +522,13 @@ TABLE: dict[str, Entry] = {
             "high": [1.5, 0],
             "description": [None],
             "step": count(1),
+            "name": [3],
         },
     ),
     "alignkit.live.dropdown": Entry(
         live.dropdown,
         lambda: {"value": "a", "options": ["a", "b"], "description": "x"},
-        {"value": ["c", 3], "options": ["ab", [1, 2]], "description": [None]},
+        {"value": ["c", 3], "options": ["ab", [1, 2]], "description": [None], "name": [3]},
         match={"options": "options"},
     ),
     # ---- alignkit.numerics ----

@@ -57,3 +57,34 @@ def test_call_round_trips_and_static_figure_builds(name: str, explorer: Callable
         assert len(fig.frames) >= 1 and fig.layout.meta["alignkit"]["tag"] == panel.key
     finally:
         panel.close()
+
+
+def _off_control(widget: Any) -> Any:
+    """A value the control cannot show: past a slider's end, or no option of a dropdown."""
+    import ipywidgets as W
+
+    if isinstance(widget, W.FloatLogSlider):
+        return widget.base ** (widget.max + 1.0)
+    if isinstance(widget, (W.IntSlider, W.FloatSlider)):
+        return widget.max + 10 * widget.step
+    if isinstance(widget, W.SelectionSlider):
+        values = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+        return max(values) + 1.0 if all(isinstance(v, (int, float)) for v in values) else "nope"
+    return "no such option"
+
+
+@pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
+def test_a_value_off_its_control_is_refused_naming_the_argument(
+    name: str, explorer: Callable[..., Any]
+) -> None:
+    """``explorer(arg=value)`` with a value its control cannot take raises a ValueError that
+    names ``arg`` (the argument the user typed), not the slider's label."""
+    panel = explorer()
+    controls = dict(panel.controls)
+    panel.close()
+    for arg, widget in controls.items():
+        bad = _off_control(widget)
+        with pytest.raises(ValueError) as info:
+            explorer(**{arg: bad}).close()
+        message = str(info.value)
+        assert message.startswith(f"{arg} must"), f"{name}({arg}={bad!r}): {message}"

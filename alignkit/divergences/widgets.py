@@ -49,16 +49,16 @@ def fit_explorer(
 
     ``alpha`` is used when ``divergence="alpha"``.
     """
-    view = _compute(divergence, alpha, n_modes, separation, weight, init_mean, init_std)
     controls = {
-        "divergence": dropdown(divergence, names(), "divergence"),
-        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)"),
-        "n_modes": int_slider(n_modes, 1, 5, "modes"),
-        "separation": float_slider(separation, 1.0, 8.0, 0.1, "separation"),
-        "weight": float_slider(weight, 0.05, 0.95, 0.05, "weight, mode 1"),
-        "init_mean": float_slider(init_mean, -8.0, 8.0, 0.1, "start μ₀"),
-        "init_std": log_slider(init_std, 0.2, 4.0, "start σ₀"),
+        "divergence": dropdown(divergence, names(), "divergence", name="divergence"),
+        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)", name="alpha"),
+        "n_modes": int_slider(n_modes, 1, 5, "modes", name="n_modes"),
+        "separation": float_slider(separation, 1.0, 8.0, 0.1, "separation", name="separation"),
+        "weight": float_slider(weight, 0.05, 0.95, 0.05, "weight, mode 1", name="weight"),
+        "init_mean": float_slider(init_mean, -8.0, 8.0, 0.1, "start μ₀", name="init_mean"),
+        "init_std": log_slider(init_std, 0.2, 4.0, "start σ₀", name="init_std"),
     }
+    view = _compute(divergence, alpha, n_modes, separation, weight, init_mean, init_std)
     return LivePanel(
         controls, _compute, update_fit, plot_fit(view), key="fit_explorer", hide=hide,
         initial=view, show_when={"alpha": ("divergence", ("alpha",))},
@@ -85,14 +85,14 @@ def fit_2d_explorer(
     (or slide α), spread the modes, move the start; the figure shows the descent of the
     mean and the fitted 2σ ellipse (notebook 03). ``alpha`` is used when
     ``divergence="alpha"``."""
-    view = _compute_2d(divergence, alpha, separation, init_x, init_y)
     controls = {
-        "divergence": dropdown(divergence, names(), "divergence"),
-        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)"),
-        "separation": float_slider(separation, 1.0, 6.0, 0.1, "separation"),
-        "init_x": float_slider(init_x, -5.0, 5.0, 0.1, "start x₁"),
-        "init_y": float_slider(init_y, -5.0, 5.0, 0.1, "start x₂"),
+        "divergence": dropdown(divergence, names(), "divergence", name="divergence"),
+        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)", name="alpha"),
+        "separation": float_slider(separation, 1.0, 6.0, 0.1, "separation", name="separation"),
+        "init_x": float_slider(init_x, -5.0, 5.0, 0.1, "start x₁", name="init_x"),
+        "init_y": float_slider(init_y, -5.0, 5.0, 0.1, "start x₂", name="init_y"),
     }
+    view = _compute_2d(divergence, alpha, separation, init_x, init_y)
     return LivePanel(
         controls, _compute_2d, update_fit2d, plot_fit2d_live(view), key="fit_2d_explorer",
         hide=hide, initial=view, show_when={"alpha": ("divergence", ("alpha",))},
@@ -117,10 +117,10 @@ def alignment_explorer(
     that are lookups.
     """
     controls = {
-        "divergence": dropdown(divergence, names(), "divergence"),
-        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)"),
-        "beta": log_slider(beta, 0.05, 5.0, "β (reward target)"),
-        "target": dropdown(target, TARGETS, "target"),
+        "divergence": dropdown(divergence, names(), "divergence", name="divergence"),
+        "alpha": float_slider(alpha, -3.0, 4.0, 0.05, "α (α family)", name="alpha"),
+        "beta": log_slider(beta, 0.05, 5.0, "β (reward target)", name="beta"),
+        "target": dropdown(target, TARGETS, "target", name="target"),
     }
     rows = AlignmentRows(_positions(controls["alpha"]), _positions(controls["beta"]),
                          steps=steps)  # fmt: skip

@@ -154,8 +154,21 @@ def _check_control_value(name: str, widget: W.ValueWidget, value: Any, *, high: 
             raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
+def _value_name(name: str | None, description: Any) -> str:
+    """What an error calls a control's value: the explorer's argument ``name`` when given."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {name!r}")
+    return name or f"value ({description})"
+
+
 def _check_range(
-    value: Any, low: Any, high: Any, description: Any, *, step: Any | None = None
+    value: Any,
+    low: Any,
+    high: Any,
+    description: Any,
+    *,
+    step: Any | None = None,
+    name: str | None = None,
 ) -> None:
     """A control's value inside its range: the slider never clamps behind the user's back."""
     if not isinstance(description, str):
@@ -166,17 +179,25 @@ def _check_range(
         raise ValueError(f"low must be < high, got low={lo:g}, high={hi:g}")
     if step is not None:
         check_scalar(step, "step", low=0.0, high=hi - lo, closed="right")
-    check_scalar(value, f"value ({description})", low=lo, high=hi)
+    check_scalar(value, _value_name(name, description), low=lo, high=hi)
 
 
 def float_slider(
-    value: float, low: float, high: float, step: float, description: str, *, fmt: str = ".3g"
+    value: float,
+    low: float,
+    high: float,
+    step: float,
+    description: str,
+    *,
+    fmt: str = ".3g",
+    name: str | None = None,
 ) -> W.FloatSlider:
     """A continuous float slider (updates while dragging; the panel debounces).
 
-    ``value`` outside ``[low, high]`` is a ``ValueError`` (ipywidgets would clamp it silently).
+    ``value`` outside ``[low, high]`` is a ``ValueError`` (ipywidgets would clamp it silently)
+    naming ``name`` (the explorer's argument the slider sets) or else the description.
     """
-    _check_range(value, low, high, description, step=step)
+    _check_range(value, low, high, description, step=step, name=name)
     if not isinstance(fmt, str):
         raise TypeError(f"fmt must be a format string such as '.3g', got {fmt!r}")
     return W.FloatSlider(
@@ -186,12 +207,19 @@ def float_slider(
 
 
 def log_slider(
-    value: float, low: float, high: float, description: str, *, steps_per_decade: int = 20
+    value: float,
+    low: float,
+    high: float,
+    description: str,
+    *,
+    steps_per_decade: int = 20,
+    name: str | None = None,
 ) -> W.FloatLogSlider:
-    """A slider over ``[low, high]`` on a log scale (``0 < low``; ``value`` inside)."""
+    """A slider over ``[low, high]`` on a log scale (``0 < low``; ``value`` inside; an error
+    names ``name``, as :func:`float_slider`'s)."""
 
     check_scalar(low, "low", low=0.0, closed="neither")
-    _check_range(value, low, high, description)
+    _check_range(value, low, high, description, name=name)
     steps_per_decade = check_int(steps_per_decade, "steps_per_decade", low=1, high=10_000)
     return W.FloatLogSlider(
         value=value, base=10, min=math.log10(low), max=math.log10(high),
@@ -200,24 +228,31 @@ def log_slider(
     )  # fmt: skip
 
 
-def int_slider(value: int, low: int, high: int, description: str, *, step: int = 1) -> W.IntSlider:
-    """An integer slider (``value`` an integer inside ``[low, high]``)."""
-    value = check_int(value, "value", low=check_int(low, "low"), high=check_int(high, "high"))
+def int_slider(
+    value: int, low: int, high: int, description: str, *, step: int = 1, name: str | None = None
+) -> W.IntSlider:
+    """An integer slider (``value`` an integer inside ``[low, high]``; an error names
+    ``name``, as :func:`float_slider`'s)."""
+    lo, hi = check_int(low, "low"), check_int(high, "high")
+    value = check_int(value, _value_name(name, description), low=lo, high=hi)
     step = check_int(step, "step", low=1)
-    _check_range(value, low, high, description)
+    _check_range(value, low, high, description, name=name)
     return W.IntSlider(
         value=value, min=low, max=high, step=step, description=description,
         continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
     )  # fmt: skip
 
 
-def dropdown(value: str, options: Sequence[str], description: str) -> W.Dropdown:
-    """A dropdown over a registry's names (``value`` must be one of them)."""
+def dropdown(
+    value: str, options: Sequence[str], description: str, *, name: str | None = None
+) -> W.Dropdown:
+    """A dropdown over a registry's names (``value`` must be one of them; an error names
+    ``name``, the explorer's argument, when given)."""
     if isinstance(options, str) or not all(isinstance(o, str) for o in options):
         raise TypeError(f"options must be a sequence of str, got {options!r}")
     if not isinstance(description, str):
         raise TypeError(f"description must be a str, got {description!r}")
-    check_choice(value, "value", options)
+    check_choice(value, "value" if name is None else _value_name(name, description), options)
     return W.Dropdown(
         value=value, options=list(options), description=description, style=_STYLE,
         layout=W.Layout(**_LAYOUT),

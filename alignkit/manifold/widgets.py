@@ -81,14 +81,14 @@ def sampling_explorer(
     eps = eps_slider.value
     steps = check_int(steps, "steps", low=1, high=STEPS_MAX)
     _check_hide(hide, ("manifold", "model", "perturbation", "eps", "steps"))
-    view = sampling_view(manifold, model, perturbation, eps, steps=steps)  # validates the rest
     controls = {
         "eps": eps_slider,  # the main control first (the static site's frames vary it first)
-        "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold"),
-        "model": dropdown(model, MODELS, "model"),
-        "perturbation": dropdown(perturbation, PERTURBATIONS, "error kind"),
-        "steps": int_slider(steps, 1, STEPS_MAX, "solver steps"),
+        "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold", name="manifold"),
+        "model": dropdown(model, MODELS, "model", name="model"),
+        "perturbation": dropdown(perturbation, PERTURBATIONS, "error kind", name="perturbation"),
+        "steps": int_slider(steps, 1, STEPS_MAX, "solver steps", name="steps"),
     }
+    view = sampling_view(manifold, model, perturbation, eps, steps=steps)  # validates the rest
     return LivePanel(
         controls, sampling_view, update_sampling, plot_sampling(view),
         key=key, hide=hide, initial=view, name="sampling_explorer",
@@ -110,15 +110,15 @@ def lyapunov_explorer(
 ) -> LivePanel[LyapunovView]:
     """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05)."""
     _check_hide(hide, ("manifold", "model"))
-    view = lyapunov_view(manifold, model)
 
     def compute(manifold: str, model: str, progress: Progress | None = None) -> LyapunovView:
         return lyapunov_view(manifold, model, progress=progress)
 
     controls = {
-        "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold"),
-        "model": dropdown(model, MODELS, "model"),
+        "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold", name="manifold"),
+        "model": dropdown(model, MODELS, "model", name="model"),
     }
+    view = lyapunov_view(manifold, model)
     return LivePanel(
         controls,
         compute,

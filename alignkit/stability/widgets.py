@@ -87,9 +87,9 @@ def gd_explorer(
     steps = check_int(steps, "steps", low=1, high=100)
     run = gd_quadratic(sharpness, lr, steps=steps)  # validates the arguments
     controls = {
-        "lr": float_slider(lr, 0.01, 1.5, 0.01, "learning rate η"),
-        "sharpness": float_slider(sharpness, 0.5, 5.0, 0.1, "sharpness a"),
-        "steps": int_slider(steps, 1, 100, "steps"),
+        "lr": float_slider(lr, 0.01, 1.5, 0.01, "learning rate η", name="lr"),
+        "sharpness": float_slider(sharpness, 0.5, 5.0, 0.1, "sharpness a", name="sharpness"),
+        "steps": int_slider(steps, 1, 100, "steps", name="steps"),
     }
     return LivePanel(
         controls, _gd_compute, update_quadratic_gd, plot_quadratic_gd(run),
@@ -149,10 +149,10 @@ def region_explorer(
 
     view = compute(lr, batch_size, sampling, minima)
     controls = {
-        "lr": float_slider(lr, 0.05, 2.0, 0.01, "learning rate η"),
-        "batch_size": int_slider(batch_size, 1, 16, "batch size B"),
-        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
-        "minima": dropdown(minima, list(REGION_MINIMA), "points"),
+        "lr": float_slider(lr, 0.05, 2.0, 0.01, "learning rate η", name="lr"),
+        "batch_size": int_slider(batch_size, 1, 16, "batch size B", name="batch_size"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling", name="sampling"),
+        "minima": dropdown(minima, list(REGION_MINIMA), "points", name="minima"),
     }
     return LivePanel(
         controls, compute, update_region, plot_region(view), key="region_explorer", hide=hide,
@@ -182,11 +182,11 @@ def threshold_explorer(
 
     view = compute(batch_size, sampling, n, d, seed)
     controls = {
-        "batch_size": int_slider(batch_size, 1, 20, "batch size B"),
-        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
-        "n": int_slider(n, 2, 20, "samples n"),
-        "d": int_slider(d, 1, 60, "parameters d"),
-        "seed": int_slider(seed, 0, 20, "data seed"),
+        "batch_size": int_slider(batch_size, 1, 20, "batch size B", name="batch_size"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling", name="sampling"),
+        "n": int_slider(n, 2, 20, "samples n", name="n"),
+        "d": int_slider(d, 1, 60, "parameters d", name="d"),
+        "seed": int_slider(seed, 0, 20, "data seed", name="seed"),
     }
     return LivePanel(
         controls, compute, update_thresholds, plot_thresholds(view),
@@ -226,10 +226,10 @@ def simulation_explorer(
 
     view = compute(lr, batch_size, sampling, seed)
     controls = {
-        "lr": float_slider(lr, 0.005, 0.5, 0.005, "learning rate η"),
-        "batch_size": int_slider(batch_size, 1, n, "batch size B"),
-        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
-        "seed": int_slider(seed, 0, 20, "seed"),
+        "lr": float_slider(lr, 0.005, 0.5, 0.005, "learning rate η", name="lr"),
+        "batch_size": int_slider(batch_size, 1, n, "batch size B", name="batch_size"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling", name="sampling"),
+        "seed": int_slider(seed, 0, 20, "seed", name="seed"),
     }
     return LivePanel(
         controls, compute, update_simulation, plot_simulation(view),
@@ -264,10 +264,10 @@ def escape_explorer(
 
     run = compute(lr, batch_size, sampling, seed)
     controls = {
-        "lr": float_slider(lr, 0.05, 1.2, 0.01, "learning rate η"),
-        "batch_size": int_slider(batch_size, 1, 8, "batch size B"),
-        "sampling": dropdown(sampling, list(SAMPLING), "sampling"),
-        "seed": int_slider(seed, 0, 20, "seed"),
+        "lr": float_slider(lr, 0.05, 1.2, 0.01, "learning rate η", name="lr"),
+        "batch_size": int_slider(batch_size, 1, 8, "batch size B", name="batch_size"),
+        "sampling": dropdown(sampling, list(SAMPLING), "sampling", name="sampling"),
+        "seed": int_slider(seed, 0, 20, "seed", name="seed"),
     }
     return LivePanel(
         controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide,
@@ -321,9 +321,9 @@ def sweep_explorer(
         raise ValueError(f"model must be one of {names}, got {model!r}")
     view = compute(model, lr, batch_size, width)
     controls = {
-        "model": dropdown(model, names, "model"),
-        "lr": log_slider(lr, 0.01, 64.0, "learning rate η"),
-        "batch_size": int_slider(batch_size, 1, 48, "batch size B"),
+        "model": dropdown(model, names, "model", name="model"),
+        "lr": log_slider(lr, 0.01, 64.0, "learning rate η", name="lr"),
+        "batch_size": int_slider(batch_size, 1, 48, "batch size B", name="batch_size"),
         "width": W.Dropdown(
             value=width,
             options=list(WIDTH_FACTORS),
