@@ -169,3 +169,17 @@ def test_train_fdpg_rejects_a_target_of_the_wrong_shape(lm) -> None:  # type: ig
         train_fdpg(lm, [0.0] * 4096, [("forward_kl", math.nan)], steps=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="polish"):
         train_fdpg(lm, torch.zeros(4096), [("forward_kl", math.nan)], steps=1, polish=-1)
+    good = lm.log_base
+    for bad in (
+        torch.full((4096,), math.nan),
+        good.clone().index_fill_(0, torch.tensor([7]), math.inf),
+    ):
+        with pytest.raises(ValueError, match="log_p must hold log-probabilities"):
+            train_fdpg(lm, bad, [("forward_kl", math.nan)], steps=1)
+    for bad in (torch.zeros(4096), torch.stack([good, good + 0.01])):  # sums 4096; e^0.01
+        with pytest.raises(ValueError, match="log_p must be normalised"):
+            train_fdpg(lm, bad, [("forward_kl", math.nan)], steps=1)
+    two = [("forward_kl", math.nan), ("reverse_kl", math.nan)]
+    train_fdpg(lm, torch.stack([good, good]), two, steps=1)  # one normalised row per setting
+    with pytest.raises(ValueError, match="one row per setting: 1 settings, got 2 rows"):
+        train_fdpg(lm, torch.stack([good, good]), two[:1], steps=1)

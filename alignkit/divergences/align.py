@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
+_NORMALISED = 1e-5  # |log Σ_x p(x)| a target may show (float32 rounding of the log p)
 
 
 def _divs(settings: Sequence[Setting]) -> list[Divergence]:
@@ -285,7 +286,23 @@ def train_fdpg(
             f"log_p must have shape ({n_seq},) or (S, {n_seq}) (one log-probability per "
             f"enumerated sequence), got {tuple(log_p.shape)}"
         )
+    if torch.isnan(log_p).any() or (log_p == math.inf).any():
+        raise ValueError(
+            "log_p must hold log-probabilities (−inf for probability 0), got NaN or +inf"
+        )
+    total = torch.logsumexp(log_p.double(), dim=-1)  # log Σ_x p(x): 0 for a distribution
+    if not bool((total.abs() <= _NORMALISED).all()):
+        worst = float(total[total.abs().argmax()] if total.ndim else total)
+        raise ValueError(
+            f"log_p must be normalised (log Σ_x p(x) = 0 within {_NORMALISED:g} for every row), "
+            f"got log Σ_x p(x) = {worst:.6g}"
+        )
     divs = _divs(settings)
+    if log_p.ndim == 2 and log_p.shape[0] != len(divs):
+        raise ValueError(
+            f"log_p of shape (S, {n_seq}) needs one row per setting: {len(divs)} settings, "
+            f"got {log_p.shape[0]} rows"
+        )
     gen = make_generator(seed, lm.log_base.device)
     plan, f0 = _plan(divs, log_p.dtype, log_p.device), _f0(divs, log_p)
 
