@@ -1555,9 +1555,9 @@ TABLE: dict[str, Entry] = {
         )
         for name, extra in (
             ("solve", {"trajectory": FLAG}),
-            ("flow_jacobian", {}),
+            ("flow_jacobian", {"spacing": NAME}),
             ("lyapunov_qr", {"k": [0, 4, 1.5], "record": FLAG}),
-            ("lyapunov_svd", {"record": FLAG}),
+            ("lyapunov_svd", {"record": FLAG, "spacing": NAME}),
         )
     },
     "alignkit.numerics.ode.ode_step": Entry(
@@ -1579,7 +1579,14 @@ TABLE: dict[str, Entry] = {
     "alignkit.numerics.ode.time_grid": Entry(
         ode.time_grid,
         lambda: {"t0": 0.0, "t1": 1.0, "steps": 4, "dtype": torch.float64, "device": "cpu"},
-        {"t0": REAL, "t1": REAL, "steps": count(1), "dtype": DTYPE, "device": DEVICE},
+        {
+            "t0": REAL,
+            "t1": REAL,
+            "steps": count(1),
+            "dtype": DTYPE,
+            "device": DEVICE,
+            "spacing": NAME,
+        },
     ),
     "alignkit.numerics.tangent.MLPField": Entry(
         _lazy("alignkit.numerics.tangent", "MLPField"),

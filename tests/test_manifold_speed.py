@@ -144,7 +144,8 @@ def test_alignment_equals_the_float64_svd_route() -> None:
     """The view's alignment curve: closed-form top vectors against the SVD of the Jacobians."""
     m, model = _model("sphere")
     a = lyapunov_analysis(model, m, 40, steps=20, seed=0)
-    fl = lyapunov_svd(model.velocity, a.start, t1=model.t_end, steps=20, record=True)
+    fl = lyapunov_svd(model.velocity, a.start, t1=model.t_end, steps=20, record=True,
+                      spacing="log1m")  # the exact field's grid  # fmt: skip
     assert fl.jac_path is not None and fl.path is not None and a.alignment is not None
     u = torch.linalg.svd(fl.jac_path.double())[0][..., :2]
     t_all = m.tangent_basis(fl.path.reshape(-1, 3)).reshape(40, 21, 3, 2).double()

@@ -25,6 +25,7 @@ for :func:`flow_jacobian`. Used by theme 3 (``notebooks/05_generative_manifold_a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -48,6 +49,7 @@ __all__ = [
     "SOLVERS",
     "ROUTES",
     "ode_step",
+    "SPACINGS",
     "time_grid",
     "solve",
     "flow_jacobian",
@@ -102,18 +104,38 @@ def ode_step(
     return SOLVERS[check_choice(method, "method", SOLVERS)](field, x, t, h)
 
 
+#: Time grids: equal steps, or equal steps in log(1 − t) (for fields singular at t = 1).
+SPACINGS = ("uniform", "log1m")
+
+
 def time_grid(
-    t0: float, t1: float, steps: int, *, dtype: torch.dtype, device: torch.device
+    t0: float,
+    t1: float,
+    steps: int,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    spacing: str = "uniform",
 ) -> torch.Tensor:
-    """The ``steps + 1`` equally spaced times from ``t0`` to ``t1`` (validated)."""
+    """The ``steps + 1`` times from ``t0`` to ``t1`` (validated): equally spaced, or with
+    ``spacing="log1m"`` equally spaced in log(1 − t) (``t1 < 1``), for a field that scales
+    like 1/(1 − t) near t = 1, where equal steps would resolve the end too coarsely."""
     from alignkit.device import get_device
 
     dtype = check_float_dtype(dtype)
     device = get_device(device)
     steps = check_int(steps, "steps", low=1)
+    spacing = check_choice(spacing, "spacing", SPACINGS)
     t0 = check_scalar(t0, "t0")
-    t1 = check_scalar(t1, "t1", low=t0, closed="neither")
-    return torch.linspace(t0, t1, steps + 1, dtype=dtype, device=device)
+    if spacing == "uniform":
+        t1 = check_scalar(t1, "t1", low=t0, closed="neither")
+        return torch.linspace(t0, t1, steps + 1, dtype=dtype, device=device)
+    t0 = check_scalar(t0, "t0", high=1.0, closed="left")
+    t1 = check_scalar(t1, "t1", low=t0, high=1.0, closed="neither")
+    logs = torch.linspace(math.log1p(-t0), math.log1p(-t1), steps + 1, dtype=torch.float64)
+    grid = -torch.expm1(logs)
+    grid[0], grid[-1] = t0, t1  # exact ends
+    return grid.to(dtype=dtype, device=device)
 
 
 def _check_x0(x0: torch.Tensor) -> torch.Tensor:
@@ -187,6 +209,7 @@ def flow_jacobian(
     steps: int = 50,
     method: str = "rk4",
     route: str = "auto",
+    spacing: str = "uniform",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """End points and Jacobians of the discrete flow map, forward mode through the solver.
 
@@ -194,11 +217,11 @@ def flow_jacobian(
     ``(N, D, D)``; computed by ``vmap(jacfwd(...))`` over the whole solve (no Python loop over
     samples). For long solves with strong contraction prefer :func:`lyapunov_qr`.
     ``route``: see the module docstring (a :class:`TangentField` pushes the identity frame
-    through the solver by hand).
+    through the solver by hand). ``spacing``: the time grid, as in :func:`time_grid`.
     """
     _check_field(field)
     x = _check_x0(x0)
-    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device)
+    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device, spacing=spacing)
     one = SOLVERS[check_choice(method, "method", SOLVERS)]
     if _use_tangent(field, x, route):
         assert isinstance(field, TangentField)
@@ -354,6 +377,7 @@ def lyapunov_svd(
     method: str = "rk4",
     record: bool = False,
     route: str = "auto",
+    spacing: str = "uniform",
 ) -> SVDFlow:
     """Finite-time Lyapunov exponents and vectors from the SVD of the flow-map Jacobian.
 
@@ -373,6 +397,9 @@ def lyapunov_svd(
     route : {"auto", "generic", "tangent"}, default="auto"
         See the module docstring (a :class:`TangentField` pushes the identity through the
         solver by hand).
+    spacing : {"uniform", "log1m"}, default="uniform"
+        The time grid (:func:`time_grid`): ``"log1m"`` steps equally in log(1 − t), for a
+        field singular at t = 1 (``t1 < 1``).
 
     Returns
     -------
@@ -382,7 +409,7 @@ def lyapunov_svd(
     record = check_bool(record, "record")
     x = _check_x0(x0)
     n, dim = x.shape
-    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device)
+    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device, spacing=spacing)
     one = SOLVERS[check_choice(method, "method", SOLVERS)]
     if _use_tangent(field, x, route):
         assert isinstance(field, TangentField)
