@@ -71,10 +71,10 @@ def sampling_explorer(
 
     Errors of size ε in the velocity (``bias``, ``smooth``) move samples along the manifold
     (the density changes, the distance stays small); noise on the ``weights`` of a trained
-    model (it breaks the alignment itself at large ε) and ``endpoint`` (an error in the
-    predicted clean sample) are counter-examples that leave it. ``eps`` one of
-    :data:`~alignkit.manifold.views.EPS_GRID` (0 to 2, the ε slider's positions: the ε
-    curve's own samples, so an ε move solves nothing), ``steps`` in [1, 100].
+    model (at large ε another field, contracting onto a curve far from the data) and
+    ``endpoint`` (an error in the predicted clean sample) are counter-examples that leave it.
+    ``eps`` one of :data:`~alignkit.manifold.views.EPS_GRID` (0 to 2, the ε slider's
+    positions: the ε curve's own samples, so an ε move solves nothing), ``steps`` in [1, 100].
     ``key`` names the panel: re-running a cell with the same key replaces its panel.
     """
     eps_slider = _grid_slider(eps, "error size ε")
