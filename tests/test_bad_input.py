@@ -1576,7 +1576,7 @@ TABLE: dict[str, Entry] = {
             "method": NAME,
         },
     ),
-    "alignkit.numerics.ode.time_grid": Entry(
+    "alignkit.numerics.grids.time_grid": Entry(
         ode.time_grid,
         lambda: {"t0": 0.0, "t1": 1.0, "steps": 4, "dtype": torch.float64, "device": "cpu"},
         {

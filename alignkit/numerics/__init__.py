@@ -15,6 +15,8 @@
   certified tolerance (lower and upper bounds each step; a warning when they do not meet).
 - :mod:`alignkit.numerics.ode`: batched fixed-step solvers (Euler, Heun, RK4) through which
   Jacobians flow, flow-map Jacobians and finite-time Lyapunov exponents and vectors (QR).
+- :mod:`alignkit.numerics.grids`: their time grids (equal in t, or in log(1 − t) for fields
+  singular at t = 1).
 - :mod:`alignkit.numerics.tangent`: fields that propagate their own tangents (``MLPField``:
   points and tangents through one matrix product per layer, no autograd) and Gram–Schmidt;
   ``ode``'s fast route (``route="tangent"``), tested against ``torch.func`` jvp.

@@ -25,7 +25,6 @@ for :func:`flow_jacobian`. Used by theme 3 (``notebooks/05_generative_manifold_a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,11 +35,10 @@ from torch.func import jacfwd, vmap
 from alignkit._checks import (
     check_bool,
     check_choice,
-    check_float_dtype,
     check_int,
-    check_scalar,
     check_shape,
 )
+from alignkit.numerics.grids import SPACINGS, time_grid
 from alignkit.numerics.tangent import ROUTES, TangentField, stacked_solve, tangent_frames
 from alignkit.numerics.tangent import use_tangent_route as _use_tangent
 
@@ -102,40 +100,6 @@ def ode_step(
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor (D,), got {x!r}")
     return SOLVERS[check_choice(method, "method", SOLVERS)](field, x, t, h)
-
-
-#: Time grids: equal steps, or equal steps in log(1 − t) (for fields singular at t = 1).
-SPACINGS = ("uniform", "log1m")
-
-
-def time_grid(
-    t0: float,
-    t1: float,
-    steps: int,
-    *,
-    dtype: torch.dtype,
-    device: torch.device,
-    spacing: str = "uniform",
-) -> torch.Tensor:
-    """The ``steps + 1`` times from ``t0`` to ``t1`` (validated): equally spaced, or with
-    ``spacing="log1m"`` equally spaced in log(1 − t) (``t1 < 1``), for a field that scales
-    like 1/(1 − t) near t = 1, where equal steps would resolve the end too coarsely."""
-    from alignkit.device import get_device
-
-    dtype = check_float_dtype(dtype)
-    device = get_device(device)
-    steps = check_int(steps, "steps", low=1)
-    spacing = check_choice(spacing, "spacing", SPACINGS)
-    t0 = check_scalar(t0, "t0")
-    if spacing == "uniform":
-        t1 = check_scalar(t1, "t1", low=t0, closed="neither")
-        return torch.linspace(t0, t1, steps + 1, dtype=dtype, device=device)
-    t0 = check_scalar(t0, "t0", high=1.0, closed="left")
-    t1 = check_scalar(t1, "t1", low=t0, high=1.0, closed="neither")
-    logs = torch.linspace(math.log1p(-t0), math.log1p(-t1), steps + 1, dtype=torch.float64)
-    grid = -torch.expm1(logs)
-    grid[0], grid[-1] = t0, t1  # exact ends
-    return grid.to(dtype=dtype, device=device)
 
 
 def _check_x0(x0: torch.Tensor) -> torch.Tensor:
