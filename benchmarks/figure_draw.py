@@ -44,10 +44,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from explorers import discover  # noqa: E402
-from jupyterlab_driver import CHROMIUM_ARGS, find_chromium  # noqa: E402
+from jupyterlab_driver import CHROMIUM_ARGS, PLOTLY_JS, find_chromium  # noqa: E402
 
 HEAVY = frozenset({"heatmap", "contour", "scatter3d"})
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 BARE = {
     "data": [{"type": "scatter", "mode": "lines", "x": list(range(200)),
               "y": [((i * 37) % 101) / 100 for i in range(200)]}],

@@ -50,8 +50,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import plotly
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+#: the plotly.js bundled with plotly.py (what FigureWidget and the static pages draw with)
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

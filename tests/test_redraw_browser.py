@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 import numpy as np
-import plotly
 import plotly.graph_objects as go
 import pytest
+from jupyterlab_driver import PLOTLY_JS
 from plotly.basedatatypes import Undefined
 from plotly.io.json import to_json_plotly
 from test_explorer_contract import EXPLORERS
@@ -36,7 +35,6 @@ from alignkit.live import LivePanel
 from alignkit.live.redraw import Sender
 from alignkit.live.view import caption_color, caption_html
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SLIDERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.SelectionSlider)
 MESSAGES = ("_py2js_update", "_py2js_animate", "_py2js_relayout", "_py2js_restyle")
 #: explorers whose first slider must move points only (scatter/bar traces, no heatmap,
