@@ -19,6 +19,9 @@ blocks of 5 between the bare figure and the explorer's, so both see the same mac
 Per explorer the same is measured on the figure without its heavy traces (heatmap,
 contour, scatter3d) and, where it has any, with those alone.
 
+``scene_cost`` measures the same on a one-trace 3-D scene alone, by canvas size (10
+points) and by points (a 400 px square).
+
 The WebGL of headless Chromium here is SwiftShader (software), as the renderer string
 in the JSON says: on a machine with a GPU the 3-D scenes draw far faster, so the 3-D
 numbers are this machine's, not a laptop browser's.
@@ -107,6 +110,25 @@ def variants(fig: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def scene_figures() -> dict[str, dict[str, Any]]:
+    """One-trace 3-D scenes by canvas size (10 points) and by points (a 400 px scene).
+
+    What a scene's redraw costs under this machine's WebGL: the canvas's area, the points.
+    """
+    import numpy as np
+
+    xyz = np.random.default_rng(0).normal(size=(3, 2000)).round(4).tolist()
+
+    def scene(side: int, points: int) -> dict[str, Any]:
+        trace = {"type": "scatter3d", "mode": "markers", "marker": {"size": 2},
+                 **{k: xyz[i][:points] for i, k in enumerate("xyz")}}  # fmt: skip
+        margin = {"l": 0, "r": 0, "t": 0, "b": 0}
+        return {"data": [trace], "layout": {"width": side, "height": side, "margin": margin}}
+
+    sizes = {f"{side} px, 10 points": scene(side, 10) for side in (200, 400, 800)}
+    return sizes | {f"400 px, {n} points": scene(400, n) for n in (300, 1000, 2000)}
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
@@ -163,6 +185,11 @@ def main() -> None:
                             f"frame {v['frame_ms']} ms ({v['frame_ratio_to_bare']}x)"
                             for k, v in entry.items() if isinstance(v, dict))  # fmt: skip
             print(f"{name}: {row}", flush=True)
+        report["scene_cost"] = {}
+        for label, f in scene_figures().items():
+            report["scene_cost"][label] = res = measure(page, f, args.updates, args.block)
+            print(f"3-D scene {label}: frame {res['frame_ms']} ms "
+                  f"({res['frame_ratio_to_bare']}x the bare figure)", flush=True)  # fmt: skip
         browser.close()
     report["machine"]["load_average_after"] = os.getloadavg()[0]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
