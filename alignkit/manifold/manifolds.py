@@ -92,15 +92,21 @@ class _Helix(_Base):
         return torch.stack([s.cos(), s.sin(), z], dim=-1)
 
     def parameter(self, y: torch.Tensor) -> torch.Tensor:
-        """Arc parameter s of the closest point (Newton from one start per turn), (N,).
+        """Arc parameter s of the closest point (Newton from three starts), (N,).
 
-        30 Newton steps from each start; a start whose step left it unchanged (a fixed point:
-        every later step computes the same) drops out of the batch, so the later steps run
-        on the few starts still moving (the same result, several times faster).
+        |y − γ(s)|² = r² + 1 − 2 r cos(s − φ) + (z − c (s − s_mid))²: the starts are the
+        three parameters at y's azimuth φ (one per turn) nearest to where the z term alone
+        is smallest (clamped to the helix); farther turns only add to the z term. 30 Newton
+        steps from each start; a start whose step left it unchanged (a fixed point: every
+        later step computes the same) drops out of the batch, so the later steps run on the
+        few starts still moving (the same result, several times faster). Checked against a
+        dense grid of s on far, near-axis and beyond-the-end points (``tests/test_manifold.py``).
         """
         base = torch.atan2(y[:, 1], y[:, 0])
-        turns = torch.arange(-1, 4, dtype=y.dtype, device=y.device)
-        s = (base[:, None] + 2 * math.pi * turns).clamp(0.0, self.s_max)  # (N, 5)
+        s_z = (y[:, 2] / self.c + self.s_max / 2).clamp(0.0, self.s_max)
+        nearest = torch.round((s_z - base) / (2 * math.pi))  # the turn at s_z
+        turns = nearest[:, None] + torch.arange(-1, 2, dtype=y.dtype, device=y.device)
+        s = (base[:, None] + 2 * math.pi * turns).clamp(0.0, self.s_max)  # (N, 3)
         out = s.reshape(-1).clone()  # every start's result, written as the batch shrinks
         idx = torch.arange(out.numel(), device=y.device)  # the starts still moving
         sa = s.reshape(-1)
