@@ -1663,7 +1663,7 @@ TABLE: dict[str, Entry] = {
         _lazy("alignkit.site.build", "render_site"),
         lambda: {"out": "/nonexistent-parent-file", "notebooks": ["nope"], "log": _quiet},
         {
-            "out": [3, None],
+            "out": [3, None, "", alignkit.__file__],  # (a file)
             "fast": [1, "yes"],
             "student": [1, "yes"],
             "notebooks": ["00_welcome", [3], ["nope"]],
@@ -1678,7 +1678,7 @@ TABLE: dict[str, Entry] = {
     "alignkit.site.build.write_student_notebooks": Entry(
         _lazy("alignkit.site.build", "write_student_notebooks"),
         lambda: {"out": "/tmp/alignkit-student-bad-input"},
-        {"out": [3, None], "folder": ["notebooks", 3]},
+        {"out": [3, None, "", "   "], "folder": ["notebooks", 3]},
     ),
     "alignkit.site.page.is_solution": Entry(
         _lazy("alignkit.site.page", "is_solution"), lambda: {"cell": {}}, {"cell": [3, None]}

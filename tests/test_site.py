@@ -94,6 +94,29 @@ def test_out_that_is_not_a_site_is_refused(tmp_path: Path) -> None:
         render_site(tmp_path / "file" / "site", log=lambda _m: None)
 
 
+def test_student_copies_never_overwrite_the_notebooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Writing the student copies into the notebooks' own folder (directly, through a
+    symlink, or as the CLI's default notebooks folder) is refused and changes nothing."""
+    from alignkit.cli import notebooks_dir
+    from alignkit.site import write_student_notebooks
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    source = notebooks_dir() / "00_welcome.ipynb"
+    (folder / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "link").symlink_to(folder)
+    for out in (folder, tmp_path / "link", str(folder) + "/"):
+        with pytest.raises(ValueError, match="out must not be the notebooks' own folder"):
+            write_student_notebooks(out, folder=folder)
+    assert (folder / source.name).read_bytes() == source.read_bytes()
+    assert main(["student", str(notebooks_dir())]) == 2
+    assert "out must not be the notebooks' own folder" in capsys.readouterr().err
+    assert main(["student", ""]) == 2
+    assert "out must name a folder" in capsys.readouterr().err
+
+
 @pytest.mark.notebook
 def test_failed_build_leaves_nothing_half_written(tmp_path: Path) -> None:
     folder = tmp_path / "nbs"

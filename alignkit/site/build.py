@@ -85,20 +85,34 @@ def write_student_notebooks(out: str | Path, *, folder: Path | None = None) -> l
     """Write every notebook without its solutions to ``out`` (.ipynb files)."""
     from alignkit.cli import notebooks_dir
 
-    target = _writable_folder(out, "out")
     if folder is not None:
         check_instance(folder, "folder", Path, "a pathlib.Path or None")
+    source = folder or notebooks_dir()
+    if _folder_path(out, "out") == source.resolve():
+        raise ValueError(
+            f"out must not be the notebooks' own folder {str(source)!r}: the student copies "
+            f"would overwrite the notebooks and their solutions, got {str(out)!r}"
+        )
+    target = _writable_folder(out, "out")
     written = []
-    for path in notebook_paths(None, folder or notebooks_dir()):
+    for path in notebook_paths(None, source):
         nb = strip_solutions(nbformat.read(path, as_version=4))
         nbformat.write(nb, target / path.name)
         written.append(target / path.name)
     return written
 
 
-def _writable_folder(out: str | Path, name: str) -> Path:
+def _folder_path(out: str | Path, name: str) -> Path:
+    """``out`` as an absolute path; an empty string (which would mean the working folder) is
+    refused."""
     check_instance(out, name, (str, Path), "a folder path (str or pathlib.Path)")
-    path = Path(out).expanduser().resolve()
+    if not str(out).strip():
+        raise ValueError(f"{name} must name a folder, got {str(out)!r}")
+    return Path(out).expanduser().resolve()
+
+
+def _writable_folder(out: str | Path, name: str) -> Path:
+    path = _folder_path(out, name)
     parent = path if path.is_dir() else path.parent
     blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
@@ -201,7 +215,9 @@ def render_site(
     """
     from alignkit.cli import notebooks_dir
 
-    check_instance(out, "out", (str, Path), "a folder path (str or pathlib.Path)")
+    target = _folder_path(out, "out")
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"out must be a folder, got the file {str(out)!r}")
     fast, student = check_bool(fast, "fast"), check_bool(student, "student")
     if notebooks is not None:
         check_instance(notebooks, "notebooks", (list, tuple), "a list of notebook names or None")
@@ -214,7 +230,6 @@ def render_site(
         raise TypeError(f"log must be callable (e.g. print), got {type(log).__name__}")
     source = folder or notebooks_dir()
     paths = notebook_paths(notebooks, source)
-    target = Path(out).expanduser().resolve()
     if target.exists() and any(target.iterdir()) and not (target / MARKER).exists():
         raise ValueError(
             f"out must be a new or empty folder or a previous alignkit site, got {str(out)!r}"
