@@ -1506,10 +1506,28 @@ TABLE: dict[str, Entry] = {
         sweep_result.save_sweep,
         lambda: {
             "results": {"linear": _sweep_result()},
-            "path": "/nonexistent/dir/x.npz",
+            "path": "/tmp/alignkit-bad-input-sweep.npz",  # (never written: one value is bad)
             "provenance": {},
         },
-        {"results": [{}, {"linear": 3}, [1]], "path": [3], "provenance": [3, None]},
+        {
+            "results": [{}, {"linear": 3}, [1]],
+            "path": [
+                3,
+                "out",
+                "x.NPZ",
+                ".npz",
+                "",
+                "/tmp",
+                "/nonexistent/dir/x.npz",
+                alignkit.__file__ + "/x.npz",
+            ],
+            "provenance": [3, None],
+        },  # fmt: skip
+    ),
+    "alignkit.stability.sweep_result.check_output_path": Entry(
+        sweep_result.check_output_path,
+        lambda: {"path": "/tmp/alignkit-x.npz"},
+        {"path": [3, None, "out", "x.npz.tmp", "/nonexistent/dir/x.npz", "/tmp/"], "name": [3]},
     ),
     # ---- numerics added by themes 1 and 3 (helpers N1, M) ----
     "alignkit.numerics.perron.perron_root": Entry(

@@ -431,3 +431,27 @@ def test_view_and_title_count_only_converged_minima() -> None:
     fig = plot_sweep(view)
     names = {t.name for t in fig.data}
     assert {"converged minima", "not converged (not minima)", "exact η*(B) (notebook 01)"} <= names
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--out", "{file}/x.npz"], "--out"),  # under a file
+        (["--out", "{tmp}/x"], "--out"),  # numpy would write x.npz, the JSON x.json
+        (["--device", "tpu"], "device"),
+        (["--chunk-size", "0"], "--chunk-size"),
+        (["--data-seed", "-1"], "--data-seed"),
+    ],
+)
+def test_sweep_cli_refuses_bad_arguments_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], named: str
+) -> None:
+    """A usage error (exit status 2, one message naming the argument, no traceback) before
+    any sweep runs: nothing is written."""
+    (tmp_path / "afile").write_text("")
+    argv = [a.format(file=tmp_path / "afile", tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        sweep_main(["--preset", "default", "--models", "linear", *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and named in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from alignkit._checks import check_int
 from alignkit.device import DEFAULT_DTYPE, describe, get_device
 from alignkit.stability.models import MODELS
 from alignkit.stability.sweep import DEFAULT_PATH, default_grid, sgd_sweep
-from alignkit.stability.sweep_result import save_sweep
+from alignkit.stability.sweep_result import check_output_path, save_sweep
 
 #: What a regeneration on another machine reproduces (the recompute cell of notebook 02
 #: and tests/test_sweep.py check it with :data:`alignkit.stability.sweep_result.REGEN_RTOL`).
@@ -123,7 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--chunk-size", type=int, default=None)
     args = parser.parse_args(argv)
-    device = get_device(args.device)
+    try:  # every argument checked before the sweep runs (it can take an hour)
+        device = get_device(args.device)
+        check_output_path(args.out, "--out")
+        check_int(args.data_seed, "--data-seed", low=0)
+        if args.chunk_size is not None:
+            check_int(args.chunk_size, "--chunk-size", low=1)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))  # a usage line and the message, exit status 2
     results = {}
     grids: dict[str, Any] = {}
     began = time.perf_counter()

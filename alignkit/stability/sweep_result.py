@@ -26,6 +26,7 @@ __all__ = [
     "REGEN_RTOL",
     "compare_sweeps",
     "save_sweep",
+    "check_output_path",
     "load_sweep",
     "read_provenance",
     "regenerate_command",
@@ -133,6 +134,28 @@ def _check_path(path: Any, name: str = "path") -> Path:
     return Path(path)
 
 
+def check_output_path(path: Any, name: str = "path") -> Path:
+    """``path`` as a Path to a new or existing ``.npz`` in an existing, writable folder.
+
+    Checked before anything is computed or written (numpy would append ``.npz`` to any
+    other name and the provenance JSON would then miss the file).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (the argument's name in messages), got {name!r}")
+    out = _check_path(path, name)
+    if out.suffix != ".npz" or not out.stem:
+        raise ValueError(f"{name} must be a file name ending in .npz, got {str(path)!r}")
+    folder = out.expanduser().resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ValueError(
+            f"{name} must be in an existing, writable folder, got {str(path)!r} "
+            f"({folder} is {'not writable' if folder.is_dir() else 'not a folder'})"
+        )
+    if out.exists() and not out.is_file():
+        raise ValueError(f"{name} must name a file, got the folder {str(path)!r}")
+    return out
+
+
 def regenerate_command(path: str | Path) -> str:
     """The shell command that rewrites ``path`` and its provenance JSON."""
     _check_path(path)
@@ -169,12 +192,12 @@ def save_sweep(
     """
     if not isinstance(results, dict) or not results:
         raise ValueError("results must be a non-empty dict of model name -> SweepResult")
-    path = _check_path(path)
-    if not isinstance(provenance, dict):
-        raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}")
     for name, result in results.items():
         if not isinstance(result, SweepResult):
             raise TypeError(f"results[{name!r}] must be a SweepResult, got {type(result).__name__}")
+    path = check_output_path(path)
+    if not isinstance(provenance, dict):
+        raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}")
     path = Path(path)
     arrays: dict[str, np.ndarray] = {"models": np.array(list(results))}
     grids: dict[str, Any] = {}
