@@ -21,10 +21,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_int, check_scalar, check_shape
 from alignkit.device import make_generator
+from alignkit.divergences._args import (
+    check_callback,
+    check_divs,
+    check_lm,
+    per_sequence,
+    real_tensor,
+)
 from alignkit.divergences.catalogue import Divergence, get
-from alignkit.divergences.fit import Setting, one_cpu_thread
+from alignkit.divergences.fit import Setting, check_settings, one_cpu_thread
 from alignkit.divergences.quadrature import _batched_integrand, _Plan, _plan
 from alignkit.divergences.toylm import ToyLM, metrics
 
@@ -50,6 +57,53 @@ def _divs(settings: Sequence[Setting]) -> list[Divergence]:
     return [get(n, alpha=a) if n == "alpha" else get(n) for n, a in settings]
 
 
+def _log_rows(value: object, name: str, n_rows: int, n_seq: int | None, *,
+              one_row: bool = False) -> Tensor:  # fmt: skip
+    """Log-probabilities of shape (S, N) with S = ``n_rows`` (or (N,) when ``one_row``);
+    N = ``n_seq`` when given. No NaN, no +inf (−inf is probability 0)."""
+    t = real_tensor(value, name)
+    n = t.shape[-1] if n_seq is None else n_seq
+    ok = t.shape[-1:] == (n,) and (t.shape == (n_rows, n) or (one_row and t.ndim == 1))
+    check_shape(t.shape, name, f"({n},) or ({n_rows}, {n})" if one_row else f"({n_rows}, {n})",
+                ok)  # fmt: skip
+    if bool((t == math.inf).any()):
+        raise ValueError(f"{name} must be log-probabilities (−inf for 0), got +inf")
+    return t
+
+
+def _log_pair(divs: Sequence[Divergence], log_p: object, log_pi: object) -> tuple[Tensor, Tensor]:
+    """(log_pi (S, N), log_p (N,) or (S, N)) with S = len(divs) and one N for both."""
+    log_pi = _log_rows(log_pi, "log_pi", len(divs), None)
+    lp = real_tensor(log_p, "log_p")
+    if lp.shape[-1:] != log_pi.shape[-1:]:
+        raise ValueError(
+            "log_p and log_pi must have one entry per sequence on the last axis (the same N), "
+            f"got shapes {tuple(lp.shape)} and {tuple(log_pi.shape)}"
+        )
+    return log_pi, _log_rows(lp, "log_p", len(divs), log_pi.shape[-1], one_row=True)
+
+
+def _check_pairs(pairs: object, lm: ToyLM) -> tuple[Tensor, Tensor]:
+    """(winner indices, loser indices): two integer tensors (n,), n ≥ 1, ids in [0, N)."""
+    n_seq = lm.n_sequences
+    what = f"a tuple (winners, losers) of integer tensors (n,) with ids in [0, {n_seq - 1}]"
+    if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+        raise TypeError(f"pairs must be {what}, got {type(pairs).__name__} {pairs!r:.60}")
+    win, lose = pairs
+    for t in (win, lose):
+        if not isinstance(t, torch.Tensor) or t.dtype not in (torch.int64, torch.int32):
+            got = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+            raise TypeError(f"pairs must be {what}, got {got}")
+    if win.ndim != 1 or win.shape != lose.shape or win.numel() == 0:
+        shapes = f"{tuple(win.shape)}, {tuple(lose.shape)}"
+        raise ValueError(f"pairs must be {what}, got shapes {shapes}")
+    both = torch.cat([win, lose])
+    if int(both.min()) < 0 or int(both.max()) >= n_seq:
+        raise ValueError(f"pairs must be {what}, got ids {int(both.min())}..{int(both.max())}")
+    dev = lm.log_base.device
+    return win.to(dev), lose.to(dev)
+
+
 def _f0(divs: Sequence[Divergence], like: Tensor) -> Tensor:
     """f̃(0) = f(0) + f′(1) per setting (S,) for the normalised generator (the cost of model
     mass where p = 0)."""
@@ -65,6 +119,8 @@ def exact_objective(divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor) -
     Exact with target zeros: where p = 0 each sequence costs π(x)·f̃(0), ∞ for the
     zero-forcing divergences (f(0) = ∞) whenever π puts mass there.
     """
+    divs = check_divs(divs)
+    log_pi, log_p = _log_pair(divs, log_p, log_pi)
     return _exact_objective(divs, log_p, log_pi, _plan(divs, log_pi.dtype, log_pi.device),
                             _f0(divs, log_pi))  # fmt: skip
 
@@ -98,7 +154,12 @@ def _weight(d: Divergence, log_u: Tensor) -> Tensor:
 
 
 def dpg_weights(divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor) -> Tensor:
-    """The f-DPG weight w(x) = f(u) − u f′(u), u = p/π, per setting: (S, N)."""
+    """The f-DPG weight w(x) = f(u) − u f′(u), u = p/π, per setting: (S, N).
+
+    ``log_pi`` (S, N), ``log_p`` (N,) or (S, N), S = ``len(divs)``.
+    """
+    divs = check_divs(divs)
+    log_pi, log_p = _log_pair(divs, log_p, log_pi)
     log_u = log_p - log_pi
     return torch.stack([_weight(d, log_u[..., s, :] if log_u.ndim > 1 else log_u)
                         for s, d in enumerate(divs)])  # fmt: skip
@@ -106,6 +167,9 @@ def dpg_weights(divs: Sequence[Divergence], log_p: Tensor, log_pi: Tensor) -> Te
 
 def exact_gradient(lm: ToyLM, divs: Sequence[Divergence], log_p: Tensor, logits: Tensor) -> Tensor:
     """∇_θ D_f(P‖π_θ) by autograd through the enumerated objective: logits (S, ...) -> same."""
+    lm, divs = check_lm(lm), check_divs(divs)
+    logits = _check_logits(logits, lm, len(divs))
+    log_p = _log_rows(log_p, "log_p", len(divs), lm.n_sequences, one_row=True)
     theta = logits.detach().clone().requires_grad_(True)
     exact_objective(divs, log_p, lm.log_prob(theta)).sum().backward()
     assert theta.grad is not None
@@ -123,6 +187,9 @@ def sampled_gradient(
 ) -> Tensor:
     """The f-DPG estimate (1/n) Σ_i (w(x_i) − b_i) ∇ log π(x_i), x_i ∼ π, with the
     leave-one-out baseline b_i (unbiased); one independent sample per setting: (S, ...)."""
+    lm, divs = check_lm(lm), check_divs(divs)
+    logits = _check_logits(logits, lm, len(divs))
+    log_p = _log_rows(log_p, "log_p", len(divs), lm.n_sequences, one_row=True)
     n = check_int(n_samples, "n_samples", low=2)
     theta = logits.detach().clone().requires_grad_(True)
     log_pi = lm.log_prob(theta)  # (S, N)
@@ -134,6 +201,13 @@ def sampled_gradient(
     surrogate.sum().backward()
     assert theta.grad is not None
     return theta.grad
+
+
+def _check_logits(logits: object, lm: ToyLM, n_rows: int) -> Tensor:
+    t = real_tensor(logits, "logits", finite=True)
+    shape = (n_rows, *lm.base_logits.shape)
+    check_shape(t.shape, "logits", str(shape), tuple(t.shape) == shape)
+    return t
 
 
 @dataclass(frozen=True)
@@ -277,7 +351,12 @@ def train_fdpg(
     exact D_f (Adam alone converges slowly for the ill-conditioned ones, e.g. Neyman χ²);
     ``run.final`` and ``run.rel_change`` report where it ended.
     """
+    lm = check_lm(lm)
+    settings = check_settings(settings)
     polish = check_int(polish, "polish", low=0, high=100_000)
+    if n_samples is not None:
+        n_samples = check_int(n_samples, "n_samples", low=2)
+    check_callback(progress, "progress")
     n_seq = lm.n_sequences
     if not isinstance(log_p, torch.Tensor):
         raise TypeError(f"log_p must be a torch.Tensor of shape ({n_seq},), got {type(log_p)}")
@@ -327,7 +406,15 @@ def preference_pairs(
     lm: ToyLM, reward: Tensor, n_pairs: int, *, seed: int = 0
 ) -> tuple[Tensor, Tensor]:
     """Pairs drawn from the base model a, labelled by Bradley–Terry on ``reward``:
-    P(y₁ ≻ y₂) = σ(r(y₁) − r(y₂)). Returns (winner indices, loser indices), each (n,)."""
+    P(y₁ ≻ y₂) = σ(r(y₁) − r(y₂)). Returns (winner indices, loser indices), each (n,).
+
+    ``reward``: one finite real number per sequence (N,); integer rewards are converted.
+    """
+    lm = check_lm(lm)
+    reward = per_sequence(reward, "reward", lm, rows=False)
+    if not bool(torch.isfinite(reward).all()):
+        raise ValueError("reward must be finite (one real number per sequence), got inf")
+    reward = reward.to(lm.log_base.device)
     n = check_int(n_pairs, "n_pairs", low=1)
     gen = make_generator(seed, lm.log_base.device)
     idx = torch.multinomial(torch.exp(lm.log_base), 2 * n, replacement=True, generator=gen)
@@ -361,10 +448,20 @@ def fdpo_loss(
     """−mean log σ(β[f′(π/π_ref)(y_w) − f′(π/π_ref)(y_l)]) per setting, π_ref = a: (S,).
 
     Note the ratio is model over reference: f(u) = u log u (registry ``"forward_kl"``) here
-    means the regulariser KL(π‖π_ref), and the loss is exactly DPO's.
+    means the regulariser KL(π‖π_ref), and the loss is exactly DPO's. ``log_pi`` has shape
+    (S, N), S = ``len(divs)``.
     """
+    lm, divs = check_lm(lm), check_divs(divs)
+    log_pi = _log_rows(log_pi, "log_pi", len(divs), lm.n_sequences)
+    win, lose = _check_pairs(pairs, lm)
     beta = check_scalar(beta, "beta", low=0.0, closed="neither")
-    win, lose = pairs
+    return _fdpo_loss(lm, divs, log_pi, win, lose, beta)
+
+
+def _fdpo_loss(
+    lm: ToyLM, divs: Sequence[Divergence], log_pi: Tensor, win: Tensor, lose: Tensor, beta: float
+) -> Tensor:
+    """:func:`fdpo_loss` on checked arguments (the training loop's per-step call)."""
     log_u = log_pi - lm.log_base  # (S, N)
     out = []
     for s, d in enumerate(divs):
@@ -374,8 +471,16 @@ def fdpo_loss(
 
 
 def dpo_loss(lm: ToyLM, log_pi: Tensor, pairs: tuple[Tensor, Tensor], beta: float) -> Tensor:
-    """DPO (Rafailov et al., NeurIPS 2023): −mean log σ(β[log π/π_ref(y_w) − log π/π_ref(y_l)])."""
-    win, lose = pairs
+    """DPO (Rafailov et al., NeurIPS 2023): −mean log σ(β[log π/π_ref(y_w) − log π/π_ref(y_l)]).
+
+    ``log_pi`` (N,) or (S, N) -> loss () or (S,).
+    """
+    lm = check_lm(lm)
+    log_pi = real_tensor(log_pi, "log_pi")
+    check_shape(log_pi.shape, "log_pi", f"({lm.n_sequences},) or (S, {lm.n_sequences})",
+                log_pi.ndim in (1, 2) and log_pi.shape[-1] == lm.n_sequences)  # fmt: skip
+    win, lose = _check_pairs(pairs, lm)
+    beta = check_scalar(beta, "beta", low=0.0, closed="neither")
     margin = (log_pi[..., win] - lm.log_base[win]) - (log_pi[..., lose] - lm.log_base[lose])
     return -F.logsigmoid(beta * margin).mean(-1)
 
@@ -391,11 +496,16 @@ def train_fdpo(
     progress: Callable[[int, int], None] | None = None,
 ) -> AlignmentRun:
     """f-DPO for every setting at once on the same preference pairs (full batch)."""
+    lm = check_lm(lm)
+    settings = check_settings(settings)
+    pairs = _check_pairs(pairs, lm)
+    beta = check_scalar(beta, "beta", low=0.0, closed="neither")
+    check_callback(progress, "progress")
     divs = _divs(settings)
     for d in divs:  # reject generators without an invertible f′ before training
         _f_prime_log(d, torch.zeros(1, dtype=lm.log_base.dtype))
 
     def loss(theta: Tensor, t: int) -> Tensor:
-        return fdpo_loss(lm, divs, lm.log_prob(theta), pairs, beta)
+        return _fdpo_loss(lm, divs, lm.log_prob(theta), *pairs, beta)
 
     return _train(lm, settings, loss, steps=steps, lr=lr, progress=progress)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from alignkit._checks import check_choice, check_scalar
+from alignkit.divergences._args import broadcast, real_tensor
 
 __all__ = [
     "Divergence",
@@ -58,6 +59,46 @@ def _ratio_expm1(d: Tensor, a: Tensor) -> Tensor:
 
 
 def alpha_integrand(
+    log_p: Tensor, log_q: Tensor, alpha: float | Tensor, scale: float | Tensor = 1.0
+) -> Tensor:
+    """scale·q·f_α(p/q) from log densities, batched over α (checked; see
+    :func:`_alpha_integrand`, which the fits call in their inner loop).
+
+    Raises
+    ------
+    TypeError
+        ``log_p``, ``log_q``, ``alpha`` or ``scale`` not real numbers.
+    ValueError
+        Non-finite log densities, shapes that do not broadcast, a non-finite α or scale.
+    """
+    log_p, log_q = _log_densities(log_p, log_q)
+    shape = broadcast(log_p, log_q, "log_p and log_q")
+    if isinstance(alpha, torch.Tensor) and alpha.ndim > 0:
+        a_t = real_tensor(alpha, "alpha", finite=True)
+        broadcast(torch.empty(shape), a_t, "alpha and log_p, log_q")
+        alpha = a_t.to(log_p.dtype)
+    else:
+        alpha = check_scalar(alpha, "alpha")
+    if isinstance(scale, torch.Tensor) and scale.ndim > 0:
+        s_t = real_tensor(scale, "scale", finite=True)
+        broadcast(torch.empty(shape), s_t, "scale and log_p, log_q")
+        scale = s_t.to(log_p.dtype)
+    else:
+        scale = check_scalar(scale, "scale")
+    return _alpha_integrand(log_p, log_q, alpha, scale)
+
+
+def _log_densities(log_p: object, log_q: object) -> tuple[Tensor, Tensor]:
+    """Two tensors of finite log densities (the integrands' domain), one dtype and device."""
+    lp = real_tensor(log_p, "log_p", finite=True)
+    lq = real_tensor(log_q, "log_q", finite=True)
+    if lp.device != lq.device:
+        raise ValueError(f"log_p and log_q must be on one device, got {lp.device} and {lq.device}")
+    dtype = torch.promote_types(lp.dtype, lq.dtype)
+    return lp.to(dtype), lq.to(dtype)
+
+
+def _alpha_integrand(
     log_p: Tensor, log_q: Tensor, alpha: float | Tensor, scale: float | Tensor = 1.0
 ) -> Tensor:
     """scale·q·f_α(p/q) from finite log densities, batched over α; never NaN.
@@ -162,6 +203,10 @@ class Divergence:
 
     def h(self, r: Tensor) -> Tensor:
         """The f-distill weighting h(r) = r² f″(r) of a density ratio r = p/q > 0."""
+        r = real_tensor(r, "r")
+        if not bool((r > 0).all()):
+            bad = r[~(r > 0)].flatten()[0].item()
+            raise ValueError(f"r must be density ratios > 0, got {bad:g}")
         return r * r * self.f_second(r)
 
     def integrand(self, log_p: Tensor, log_q: Tensor) -> Tensor:
@@ -171,6 +216,8 @@ class Divergence:
         (E_Q[p/q − 1] = 0); written in log densities it overflows only where the true
         value does (then it is ``inf``).
         """
+        log_p, log_q = _log_densities(log_p, log_q)
+        broadcast(log_p, log_q, "log_p and log_q")
         return self.pointwise(log_p, log_q)
 
 
@@ -185,7 +232,7 @@ def _alpha(alpha: float) -> Divergence:
         if a == 0.0:
             return -torch.log(u) + u - 1.0
         if min(abs(a), abs(a - 1.0)) < _NEAR_KL:  # the cancellation-free form near KL
-            return alpha_integrand(torch.log(u), torch.zeros_like(u), a)
+            return _alpha_integrand(torch.log(u), torch.zeros_like(u), a)
         return (u**a - 1.0 - a * (u - 1.0)) / (a * (a - 1.0))
 
     def f_prime(u: Tensor) -> Tensor:
@@ -198,7 +245,7 @@ def _alpha(alpha: float) -> Divergence:
     return Divergence(
         "alpha", f"α-divergence (α = {a:g})", f, f_prime, lambda u: u ** (a - 2.0),
         f_zero, f_inf,
-        pointwise=lambda lp, lq: alpha_integrand(lp, lq, a),
+        pointwise=lambda lp, lq: _alpha_integrand(lp, lq, a),
         alpha_form=(a, 1.0), params={"alpha": a},
     )  # fmt: skip
 
@@ -210,7 +257,7 @@ def _scaled(
     f, f′, f″ and limits ``(f(0), f′(∞))``; the quadrature uses scale·f_α (same divergence)."""
     return Divergence(
         name, label, fs["f"], fs["f_prime"], fs["f_second"], *limits,
-        pointwise=lambda lp, lq: alpha_integrand(lp, lq, alpha, scale), alpha_form=(alpha, scale),
+        pointwise=lambda lp, lq: _alpha_integrand(lp, lq, alpha, scale), alpha_form=(alpha, scale),
     )  # fmt: skip
 
 
@@ -318,14 +365,17 @@ def get(name: str, **params: float) -> Divergence:
 
 
 def check_distribution(p: Tensor, name: str, *, atol: float = 1e-6) -> Tensor:
-    """Return ``p`` as a float tensor after checking it is a distribution on the last axis."""
-    if not isinstance(p, torch.Tensor):
-        try:
-            p = torch.as_tensor(p, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"{name} must be a tensor of probabilities, got {type(p)}") from exc
-    if not p.is_floating_point():
-        p = p.to(torch.float64)
+    """Return ``p`` as a float tensor after checking it is a distribution on the last axis.
+
+    Integer tensors are converted exactly; bool and complex tensors are refused
+    (``TypeError``), as are tensors without data (the meta device).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str (the argument's name), got {name!r}")
+    atol = check_scalar(atol, "atol", low=0.0)
+    if p is None or isinstance(p, (str, bytes)):
+        raise TypeError(f"{name} must be a tensor of probabilities, got {type(p)}")
+    p = real_tensor(p, name, nonempty=False)
     if p.ndim == 0 or p.shape[-1] == 0:
         raise ValueError(f"{name} must have shape (..., K) with K ≥ 1, got {tuple(p.shape)}")
     if not torch.isfinite(p).all():
@@ -358,11 +408,14 @@ def divergence(name: str, p: Tensor, q: Tensor, **params: float) -> Tensor:
     div = get(name, **params)
     p = check_distribution(p, "p")
     q = check_distribution(q, "q")
+    broadcast(p, q, "p and q")
+    if p.device != q.device:
+        raise ValueError(f"p and q must be on one device, got {p.device} and {q.device}")
     p, q = torch.broadcast_tensors(p, q.to(p.dtype))
     both = (p > 0) & (q > 0)
     log_p = torch.log(torch.where(both, p, 1.0))
     log_q = torch.log(torch.where(both, q, 1.0))
-    inner = torch.where(both, div.integrand(log_p, log_q), 0.0).sum(-1)
+    inner = torch.where(both, div.pointwise(log_p, log_q), 0.0).sum(-1)
     # zeros: with the normalised f̃ = f − f′(1)(u − 1), f̃(0) = f(0) + f′(1), f̃′(∞) = f′(∞) − f′(1)
     slope = div.f_prime(torch.ones((), dtype=p.dtype)).item()
     only_q = torch.where((p == 0) & (q > 0), q, 0.0).sum(-1)

@@ -22,7 +22,8 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
-from alignkit.divergences.catalogue import Divergence, get
+from alignkit.divergences._args import check_mixture
+from alignkit.divergences.catalogue import CATALOGUE, Divergence, get
 from alignkit.divergences.descent import descend, one_cpu_thread
 from alignkit.divergences.mixture import GaussianMixture
 from alignkit.divergences.quadrature import (
@@ -85,6 +86,35 @@ def _settings(name: str | Sequence[Setting], params: dict[str, float]) -> list[S
     if isinstance(name, str):
         return [(name, params.get("alpha", math.nan))]
     return [(n, float(a)) for n, a in name]
+
+
+def check_settings(settings: object, name: str = "settings") -> list[Setting]:
+    """A non-empty sequence of (registry name, α) pairs, as a list; α is a real number (NaN
+    allowed outside ``"alpha"``)."""
+    what = f"a non-empty sequence of (name, α) pairs, name one of {list(CATALOGUE)}"
+    if isinstance(settings, (str, bytes)) or not isinstance(settings, Sequence):
+        raise TypeError(f"{name} must be {what}, got {type(settings).__name__} {settings!r:.60}")
+    if len(settings) == 0:
+        raise ValueError(f"{name} must be {what}, got an empty sequence")
+    out = []
+    for entry in settings:
+        if isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence):
+            raise TypeError(f"{name} must be {what}, got the entry {entry!r:.60}")
+        if len(entry) != 2:
+            raise ValueError(f"{name} must be {what}, got the entry {tuple(entry)!r:.60}")
+        n, a = entry
+        if not isinstance(n, str):
+            raise TypeError(f"{name} must be {what}, got the name {n!r} in {tuple(entry)!r:.60}")
+        if n not in CATALOGUE:
+            raise ValueError(f"{name} must be {what}, got the name {n!r}")
+        if (
+            isinstance(a, bool)
+            or not isinstance(a, (int, float))
+            and not (isinstance(a, torch.Tensor) and a.ndim == 0 and a.is_floating_point())
+        ):
+            raise TypeError(f"{name} must be {what}, got the α {a!r:.60} in the entry for {n!r}")
+        out.append((n, float(a)))
+    return out
 
 
 def _divergences(settings: Sequence[Setting]) -> list[Divergence]:
@@ -218,15 +248,29 @@ def _inits_1d(target: GaussianMixture, init: object, seed: int | None) -> Tensor
     if init is None:
         mu0 = target.sample(1, seed=make_generator(seed)).reshape(1)
         return torch.stack([mu0, torch.full_like(mu0, sd)], -1)
-    t = torch.as_tensor(init, dtype=torch.float64)
+    t = _init_tensor(init)
     if t.ndim == 0:
         t = torch.stack([t, torch.tensor(sd, dtype=torch.float64)])
+    if t.ndim == 1 and t.shape[0] != 2:
+        raise ValueError(f"init must be μ₀, (μ₀, σ₀) or shape (I, 2), got {t.tolist()}")
     t = t.reshape(-1, 2) if t.ndim == 1 else t
-    if t.ndim != 2 or t.shape[-1] != 2 or not torch.isfinite(t).all():
+    if t.ndim != 2 or t.shape[-1] != 2 or t.shape[0] == 0 or not torch.isfinite(t).all():
         raise ValueError(f"init must be μ₀, (μ₀, σ₀) or shape (I, 2) finite, got {t.tolist()}")
     if (t[:, 1] <= 0).any():
         raise ValueError(f"init std σ₀ must be > 0, got {t[:, 1].tolist()}")
     return t.to(target.means.device)
+
+
+def _init_tensor(init: object) -> Tensor:
+    """``init`` as a float64 tensor on the cpu, or a ``TypeError`` naming it."""
+    if isinstance(init, (str, bytes, bool)) or (
+        isinstance(init, torch.Tensor) and (init.dtype == torch.bool or init.is_complex())
+    ):
+        raise TypeError(f"init must be real numbers (μ₀, σ₀ rows), got {init!r:.60}")
+    try:
+        return torch.as_tensor(init, dtype=torch.float64, device="cpu")
+    except (TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise TypeError(f"init must be real numbers (μ₀, σ₀ rows), got {init!r:.60}") from exc
 
 
 def fit_panel(
@@ -252,6 +296,8 @@ def fit_panel(
     -------
     GaussianFit with leading axes (S, I).
     """
+    check_mixture(target)
+    settings = check_settings(settings)
     if not target.is_1d:
         return _fit_panel_nd(target, settings, init, steps=steps, lr=lr, seed=seed)
     steps = check_int(steps, "steps", low=1, high=100_000)
@@ -313,6 +359,7 @@ def fit_gaussian(
     initialisation axis too when ``init`` is one start): ``mean``, ``std`` (the covariance
     in d-D), ``value`` and ``trajectory``.
     """
+    check_mixture(target)
     get(name, **params)  # validates the name and α
     fit = fit_panel(target, _settings(name, params), init, steps=steps, seed=seed)
     one = fit.init.shape[0] == 1

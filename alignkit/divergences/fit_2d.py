@@ -22,11 +22,14 @@ import torch
 
 from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
+from alignkit.divergences._args import check_mixture
 from alignkit.divergences.fit import (
     GaussianFit,
     Setting,
     _batched_integrand,
     _divergences,
+    _init_tensor,
+    check_settings,
     one_cpu_thread,
 )
 from alignkit.divergences.mixture import GaussianMixture
@@ -273,7 +276,12 @@ def _inits(target: GaussianMixture, init: object, seed: int | None) -> Tensor:
     if init is None:
         m0 = target.sample(1, seed=make_generator(seed))
         return torch.cat([m0, torch.tensor([[sd]], dtype=m0.dtype)], -1)
-    t = torch.as_tensor(init, dtype=torch.float64).reshape(-1, 3)
+    t = _init_tensor(init)
+    if t.ndim == 0 or t.ndim > 2 or t.shape[-1] != 3 or t.numel() == 0:
+        raise ValueError(
+            f"init must be (x₀, y₀, σ₀) or rows of shape (I, 3), got shape {tuple(t.shape)}"
+        )
+    t = t.reshape(-1, 3)
     if not torch.isfinite(t).all() or (t[:, 2] <= 0).any():
         raise ValueError(f"init must be rows (x₀, y₀, σ₀) with σ₀ > 0, got {t.tolist()}")
     return t.to(target.means.device)
@@ -293,6 +301,8 @@ def fit_panel_2d(
     Returns a :class:`GaussianFit` with ``mean`` (S, I, 2), ``std`` the covariance
     (S, I, 2, 2), ``trajectory`` the means (S, I, T, 2).
     """
+    check_mixture(target)
+    settings = check_settings(settings)
     if target.dim != 2:
         raise ValueError(f"target must be 1-D or 2-D, got dimension {target.dim}")
     steps = check_int(steps, "steps", low=1, high=100_000)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alignkit._checks import check_scalar, check_values
+from alignkit.divergences._args import check_mixture
 from alignkit.divergences.catalogue import get
 from alignkit.divergences.fit import infinite_tails, objective, quadrature_grid
 from alignkit.divergences.mixture import GaussianMixture
@@ -56,16 +58,32 @@ def landscape(
         mode's std to 2.5 target stds
     per_std : float — quadrature nodes per std of the narrowest mode
     width : float — the window covers every model ±``width`` of its σ
+
+    Raises
+    ------
+    TypeError
+        ``target`` not a GaussianMixture, ``mus``/``sigmas`` not real numbers.
+    ValueError
+        A d-D target, ``mus``/``sigmas`` empty, not 1-D or not finite, σ ≤ 0,
+        ``per_std`` or ``width`` ≤ 0.
     """
+    check_mixture(target, dim=1)
     div = get(name, **params)
+    per_std = check_scalar(per_std, "per_std", low=0.0, high=1000.0, closed="right")
+    width = check_scalar(width, "width", low=0.0, high=1000.0, closed="right")
     sd = math.sqrt(float(target.covariance()))
     m = float(target.mean())
     dt = target.means.dtype
+    dev = target.means.device
     if mus is None:
         mus = torch.linspace(m - 2.0 * sd, m + 2.0 * sd, 61, dtype=dt)
+    else:
+        mus = check_values(mus, "mus", ndim=1).to(dt).to(dev)
     if sigmas is None:
         smin = float(target.stds.min())
         sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
+    else:
+        sigmas = check_values(sigmas, "sigmas", ndim=1, low=0.0, closed="neither").to(dt).to(dev)
     corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
     finite = ~infinite_tails(target, [div], torch.log(sigmas))[0]
     widest = sigmas[finite].max() if finite.any() else sigmas[-1]
@@ -99,6 +117,10 @@ class LandscapeDescent:
 def descend_landscape(land: Landscape, mean: float, std: float) -> LandscapeDescent:
     """Walk from the grid point nearest (``mean``, ``std``) to the lowest of its 8 neighbours
     until none is lower; refine the end point by a quadratic fit in (μ, log σ)."""
+    if not isinstance(land, Landscape):
+        raise TypeError(f"land must be a Landscape (from landscape()), got {type(land).__name__}")
+    mean = check_scalar(mean, "mean")
+    std = check_scalar(std, "std", low=0.0, closed="neither")
     v = land.values.detach().cpu().numpy()
     v = np.where(np.isfinite(v), v, np.inf)
     mus = land.mus.cpu().numpy()

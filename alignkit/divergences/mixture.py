@@ -6,8 +6,9 @@ import math
 
 import torch
 
-from alignkit._checks import check_int, check_shape
-from alignkit.device import make_generator
+from alignkit._checks import check_float_dtype, check_int, check_scalar, check_shape
+from alignkit.device import get_device, make_generator
+from alignkit.divergences._args import real_tensor
 
 __all__ = ["GaussianMixture", "bimodal", "k_modes"]
 
@@ -16,6 +17,8 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _tensor(x: object, name: str, dtype: torch.dtype, device: torch.device | None) -> Tensor:
+    if isinstance(x, torch.Tensor):  # bool, complex and meta tensors: refused, naming x
+        real_tensor(x, name, nonempty=False)
     try:
         t = torch.as_tensor(x, dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -38,11 +41,20 @@ class GaussianMixture:
     covs : array-like, shape (K, d, d), optional
         Covariances in d-D (symmetric positive definite); overrides ``stds``.
 
+    dtype : torch.dtype, default torch.float64
+        A floating dtype (an integer one would truncate the parameters).
+    device : str or torch.device, optional
+        ``"cpu"``, ``"cuda[:N]"`` or ``"mps"`` (checked by :func:`~alignkit.device.get_device`);
+        default: where ``means`` lives (cpu for lists).
+
     Raises
     ------
     ValueError
         std ≤ 0, weights negative or not summing to 1, covariances not positive definite,
-        shapes that do not match.
+        shapes that do not match, a non-floating ``dtype``, a device this machine lacks.
+    TypeError
+        ``dtype`` not a torch dtype, ``device`` not a str or torch.device, parameters that
+        are not real numbers.
     """
 
     def __init__(
@@ -55,7 +67,8 @@ class GaussianMixture:
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
-        dev = torch.device(device) if device is not None else None
+        dtype = check_float_dtype(dtype, "dtype")
+        dev = get_device(device) if device is not None else None
         mu = _tensor(means, "means", dtype, dev)
         check_shape(mu.shape, "means", "(K,) or (K, d)", mu.ndim in (1, 2) and mu.shape[0] >= 1)
         k = mu.shape[0]
@@ -98,7 +111,7 @@ class GaussianMixture:
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log density; x of shape (...,) in 1-D or (..., d) in d-D -> shape (...)."""
-        x = torch.as_tensor(x, dtype=self.means.dtype, device=self.means.device)
+        x = real_tensor(x, "x", nonempty=False).to(device=self.means.device, dtype=self.means.dtype)
         if self.is_1d:
             z = (x[..., None] - self.means) / self.stds  # (..., K)
             comp = -0.5 * z * z - torch.log(self.stds) - 0.5 * _LOG_2PI
@@ -161,12 +174,15 @@ def k_modes(
     equally; default uniform.
     """
     k = check_int(n_modes, "n_modes", low=1, high=8)
-    means = (torch.arange(k, dtype=torch.float64) - (k - 1) / 2) * float(separation)
+    separation = check_scalar(separation, "separation", low=0.0)
+    std = check_scalar(std, "std", low=0.0, closed="neither")
+    if weight_first is not None:
+        weight_first = check_scalar(weight_first, "weight_first", low=0.0, high=1.0,
+                                    closed="neither")  # fmt: skip
+    means = (torch.arange(k, dtype=torch.float64) - (k - 1) / 2) * separation
     if weight_first is None or k == 1:
         w = torch.full((k,), 1.0 / k, dtype=torch.float64)
     else:
-        if not 0.0 < weight_first < 1.0:
-            raise ValueError(f"weight_first must be in (0, 1), got {weight_first}")
         w = torch.full((k,), (1.0 - weight_first) / (k - 1), dtype=torch.float64)
         w[0] = weight_first
     return GaussianMixture(means, torch.full((k,), float(std), dtype=torch.float64), w)

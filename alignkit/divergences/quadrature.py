@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit.divergences.catalogue import _LOG2, _NEAR_KL, Divergence, alpha_integrand
+from alignkit.divergences.catalogue import _LOG2, _NEAR_KL, Divergence
+from alignkit.divergences.catalogue import _alpha_integrand as alpha_integrand
 
 __all__: list[str] = []  # the fits' inner loop: callers check the arguments
 
@@ -88,7 +89,7 @@ def _batched_integrand(
         if d.alpha_form is not None:
             vals = alpha_integrand(lp_rows, log_q[idx], *d.alpha_form)
         else:
-            vals = d.integrand(lp_rows, log_q[idx])
+            vals = d.pointwise(lp_rows, log_q[idx])
         if len(rows) == n_rows:
             return vals
         out[idx] = vals
@@ -171,7 +172,7 @@ def _integrand_and_slope(
         if known is None:  # a generator without a closed form here: autograd, elementwise
             with torch.enable_grad():
                 lq = lq.detach().requires_grad_(True)
-                value_i = div.integrand(lp, lq)
+                value_i = div.pointwise(lp, lq)
                 known = value_i.detach(), torch.autograd.grad(value_i.sum(), lq)[0]
         rows[i] = known
     if single and not plan.generic:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_int, check_scalar, check_shape
 from alignkit.device import get_device, make_generator
+from alignkit.divergences._args import broadcast, check_lm, per_sequence, real_tensor
 
 __all__ = [
     "ToyLM",
@@ -97,7 +98,28 @@ def sequence_log_prob(logits: Tensor, sequences: Tensor) -> Tensor:
 
     Shapes: logits (..., L, V+1, V), sequences (N, L) -> (..., N).
     """
+    logits = real_tensor(logits, "logits")
+    check_shape(logits.shape, "logits", "(..., L, V + 1, V) with V ≥ 1",
+                logits.ndim >= 3 and logits.shape[-1] >= 1
+                and logits.shape[-2] == logits.shape[-1] + 1)  # fmt: skip
     n_len, n_prev, vocab = logits.shape[-3:]
+    if not isinstance(sequences, torch.Tensor) or sequences.dtype not in (
+        torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8
+    ):  # fmt: skip
+        got = sequences.dtype if isinstance(sequences, torch.Tensor) else type(sequences).__name__
+        raise TypeError(f"sequences must be an integer tensor (N, L) of token ids, got {got}")
+    check_shape(sequences.shape, "sequences", f"(N, {n_len})",
+                sequences.ndim == 2 and sequences.shape[1] == n_len)  # fmt: skip
+    if sequences.numel() and (int(sequences.min()) < 0 or int(sequences.max()) >= vocab):
+        raise ValueError(
+            f"sequences must hold token ids in [0, {vocab - 1}], "
+            f"got {int(sequences.min())}..{int(sequences.max())}"
+        )
+    if sequences.device != logits.device:
+        raise ValueError(
+            f"logits and sequences must be on one device, got {logits.device} and "
+            f"{sequences.device}"
+        )
     table = torch.log_softmax(logits, dim=-1)  # (..., L, V+1, V)
     prev = torch.cat(
         [torch.full_like(sequences[:, :1], n_prev - 1), sequences[:, :-1]], dim=1
@@ -143,6 +165,7 @@ def constraint_target(lm: ToyLM, *, token: int = 0, count: int = 2) -> tuple[Ten
 
     Returns ``(log p (N,), satisfied (N,) bool)``; log p = −inf off the constraint set.
     """
+    lm = check_lm(lm)
     token = check_int(token, "token", low=0, high=lm.vocab - 1)
     count = check_int(count, "count", low=0, high=lm.length)
     ok = (lm.sequences == token).sum(-1) == count
@@ -152,26 +175,53 @@ def constraint_target(lm: ToyLM, *, token: int = 0, count: int = 2) -> tuple[Ten
 
 def count_reward(lm: ToyLM, *, token: int = 0, cap: int = 3) -> Tensor:
     """r(x) = min(#{t: x_t = token}, cap): rewards a token, but only up to ``cap`` uses (N,)."""
+    lm = check_lm(lm)
     token = check_int(token, "token", low=0, high=lm.vocab - 1)
     cap = check_int(cap, "cap", low=1, high=lm.length)
     return (lm.sequences == token).sum(-1).clamp(max=cap).to(lm.log_base.dtype)
 
 
 def reward_target(lm: ToyLM, reward: Tensor, beta: float | Tensor) -> Tensor:
-    """RLHF-style target p(x) ∝ a(x)·exp(r(x)/β); β a float or a tensor (B,) -> log p (..., N)."""
-    b = torch.as_tensor(beta, dtype=lm.log_base.dtype, device=lm.log_base.device)
+    """RLHF-style target p(x) ∝ a(x)·exp(r(x)/β); β a float or a tensor (B,) -> log p (..., N).
+
+    ``reward`` has one finite entry per sequence (N,).
+    """
+    lm = check_lm(lm)
+    reward = per_sequence(reward, "reward", lm, rows=False)
+    if not bool(torch.isfinite(reward).all()):
+        raise ValueError("reward must be finite (one real number per sequence), got inf")
+    if isinstance(beta, (list, tuple)) or isinstance(beta, torch.Tensor) and beta.ndim > 0:
+        b = real_tensor(beta, "beta")
+        check_shape(b.shape, "beta", "() or (B,)", b.ndim == 1)
+    else:
+        b = torch.tensor(check_scalar(beta, "beta", low=0.0, closed="neither"))
+    b = b.to(lm.log_base.dtype).to(lm.log_base.device)
     if (b <= 0).any() or not torch.isfinite(b).all():
         raise ValueError(f"beta must be finite and > 0, got {b.tolist()}")
+    reward = reward.to(lm.log_base.dtype).to(lm.log_base.device)
     return _normalise(lm.log_base + reward / b[..., None])
+
+
+def _log_probs(value: object, name: str) -> Tensor:
+    """Log-probabilities (..., N): real, no NaN, no +inf (−inf is probability 0)."""
+    t = real_tensor(value, name)
+    if t.ndim == 0:
+        raise ValueError(f"{name} must have shape (..., N) (log-probabilities), got ()")
+    if bool((t == math.inf).any()):
+        raise ValueError(f"{name} must be log-probabilities (≤ 0, −inf for 0), got inf")
+    return t
 
 
 def entropy(log_q: Tensor) -> Tensor:
     """H(Q) = −Σ q log q in nats, on the last axis (exact over the enumeration)."""
+    log_q = _log_probs(log_q, "log_q")
     return -(torch.exp(log_q) * torch.where(torch.isfinite(log_q), log_q, 0.0)).sum(-1)
 
 
 def kl(log_p: Tensor, log_q: Tensor) -> Tensor:
     """KL(P‖Q) = Σ p (log p − log q) on the last axis, with 0 log 0 = 0."""
+    log_p, log_q = _log_probs(log_p, "log_p"), _log_probs(log_q, "log_q")
+    broadcast(log_p, log_q, "log_p and log_q")
     p = torch.exp(log_p)
     diff = torch.where(p > 0, log_p - log_q, 0.0)
     return (p * diff).sum(-1)
@@ -182,12 +232,32 @@ def metrics(
     reward: Tensor | None = None,
 ) -> dict[str, Tensor]:  # fmt: skip
     """Per setting (S,): ``alignment`` (mass on the constraint set, or E_π[r]), ``entropy``
-    (nats), ``kl_base`` = KL(π‖a), ``kl_target`` = KL(p‖π), ``target_entropy``."""
+    (nats), ``kl_base`` = KL(π‖a), ``kl_target`` = KL(p‖π), ``target_entropy``.
+
+    Shapes: ``log_pi`` (N,) or (S, N); ``log_p`` (N,) or (S, N); ``satisfied`` (N,) bool
+    or ``reward`` (N,) real.
+    """
+    lm = check_lm(lm)
+    log_pi = _log_probs(per_sequence(log_pi, "log_pi", lm), "log_pi")
+    log_p = _log_probs(per_sequence(log_p, "log_p", lm), "log_p")
+    if log_p.ndim == 2 and log_p.shape[0] != (log_pi.shape[0] if log_pi.ndim == 2 else 1):
+        raise ValueError(
+            f"log_p of shape (S, N) needs one row per row of log_pi: {tuple(log_pi.shape)}, "
+            f"got {tuple(log_p.shape)}"
+        )
     pi = torch.exp(log_pi)
+    if satisfied is not None and reward is not None:
+        raise ValueError("metrics takes satisfied= or reward=, not both")
     if satisfied is not None:
+        if not isinstance(satisfied, torch.Tensor) or satisfied.dtype != torch.bool:
+            got = satisfied.dtype if isinstance(satisfied, torch.Tensor) else type(satisfied)
+            raise TypeError(f"satisfied must be a bool tensor ({lm.n_sequences},), got {got}")
+        check_shape(satisfied.shape, "satisfied", f"({lm.n_sequences},)",
+                    satisfied.shape == (lm.n_sequences,))  # fmt: skip
         align = (pi * satisfied.to(pi.dtype)).sum(-1)
     elif reward is not None:
-        align = (pi * reward).sum(-1)
+        reward = per_sequence(reward, "reward", lm, rows=False)
+        align = (pi * reward.to(pi.dtype)).sum(-1)
     else:
         raise ValueError("metrics needs satisfied= (constraint) or reward= (reward target)")
     return {

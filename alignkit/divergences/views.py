@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit._checks import check_choice, check_int, check_scalar, check_values
 from alignkit.device import to_numpy
+from alignkit.divergences._args import check_callback, check_names
 from alignkit.divergences.align import metrics, train_fdpg
 from alignkit.divergences.catalogue import LABELS, Divergence, get, names
 from alignkit.divergences.fit import GaussianFit, fit_panel, objective, quadrature_grid
@@ -241,11 +242,25 @@ def comparison_view(
     alphas: tuple[float, ...] = (),
     steps: int = 300,
 ) -> ComparisonView:
-    """Fit every catalogue divergence (α family at each of ``alphas``) × start, batched."""
+    """Fit every catalogue divergence (α family at each of ``alphas``) × start, batched.
+
+    ``inits`` is a non-empty sequence of (μ₀, σ₀) rows (σ₀ > 0); ``alphas`` a possibly
+    empty sequence of finite α.
+    """
     target = target_mixture(n_modes, separation, weight)
+    if inits is None or isinstance(inits, (str, bytes)):
+        raise TypeError(f"inits must be a non-empty sequence of (μ₀, σ₀) rows, got {inits!r}")
+    starts = check_values(inits, "inits", ndim=2)
+    if starts.shape[-1] != 2 or not bool((starts[:, 1] > 0).all()):
+        raise ValueError(
+            f"inits must be rows (μ₀, σ₀) with σ₀ > 0, shape (I, 2), got {starts.tolist()}"
+        )
+    if alphas is None or isinstance(alphas, (str, bytes)):
+        raise TypeError(f"alphas must be a sequence of real numbers (may be empty), got {alphas!r}")
+    alpha_values = check_values(alphas, "alphas", ndim=1, allow_empty=True).tolist()
     settings = [(n, math.nan) for n in names() if n != "alpha"]
-    settings += [("alpha", float(a)) for a in alphas]
-    fit = fit_panel(target, settings, torch.tensor(inits, dtype=torch.float64), steps=steps)
+    settings += [("alpha", float(a)) for a in alpha_values]
+    fit = fit_panel(target, settings, starts, steps=steps)
     x = np.linspace(float(target.means.min()) - 4, float(target.means.max()) + 4, 300)
     labels = tuple(_label(n, a) for n, a in settings)
     return ComparisonView(labels, x, to_numpy(target.pdf(torch.from_numpy(x))), fit)
@@ -300,6 +315,7 @@ def alignment_view(
     beta = check_scalar(beta, "beta", low=0.01, high=100.0)
     alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
     top = check_int(top, "top", low=1, high=200)
+    check_callback(progress, "progress")
     lm, log_p, what = _lm_target(target, beta)
     setting = (divergence, alpha if divergence == "alpha" else math.nan)
     run = train_fdpg(lm, log_p, [setting], steps=steps, n_samples=n_samples,
@@ -346,10 +362,19 @@ def tradeoff_view(
     *,
     steps: int = 150,
 ) -> TradeoffView:
-    """f-DPG on the reward target for every (β, divergence) pair as one batch of settings."""
+    """f-DPG on the reward target for every (β, divergence) pair as one batch of settings.
+
+    ``divergences``: a non-empty tuple of catalogue names (not ``"alpha"``); ``betas``: a
+    non-empty tuple of β > 0.
+    """
+    divergences = check_names(divergences, "divergences", [n for n in names() if n != "alpha"])
+    if betas is None or isinstance(betas, (str, bytes)):
+        raise TypeError(f"betas must be a non-empty sequence of numbers > 0, got {betas!r}")
+    b = check_values(betas, "betas", low=0.0, closed="neither", ndim=1)
+    betas = tuple(b.tolist())
+    steps = check_int(steps, "steps", low=0, high=100_000)
     lm = toy_lm(4, 6, seed=0)
     r = count_reward(lm)
-    b = torch.tensor(betas, dtype=torch.float64)
     log_p = reward_target(lm, r, b)  # (B, N)
     settings = [(n, math.nan) for _ in betas for n in divergences]
     rows = log_p.repeat_interleave(len(divergences), dim=0)  # one target row per setting

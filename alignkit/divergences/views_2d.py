@@ -16,6 +16,7 @@ import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import to_numpy
+from alignkit.divergences._args import check_names
 from alignkit.divergences.catalogue import LABELS, get, names
 from alignkit.divergences.fit import fit_panel
 from alignkit.divergences.fit_2d import grid_2d
@@ -91,8 +92,7 @@ def fit2d_view(
     steps: int = 200,
 ) -> Fit2DView:
     """Fit N(m, Σ) to a three-mode 2-D mixture with each divergence, from one start."""
-    for d in divergences:
-        check_choice(d, "divergences", [n for n in names() if n != "alpha"])
+    divergences = check_names(divergences, "divergences", [n for n in names() if n != "alpha"])
     if not isinstance(init, (tuple, list)) or len(init) != 3:
         raise ValueError(f"init must be a tuple (mean_x, mean_y, std) of 3 numbers, got {init!r}")
     init = (check_scalar(init[0], "init[0] (mean_x)"), check_scalar(init[1], "init[1] (mean_y)"),
