@@ -260,7 +260,7 @@ SEED = [-1, 1.5, True, "0"]
 DEVICE = ["tpu", "cuda:99", "mps:1", 3]
 DTYPE = [torch.int64, "float32"]
 NAME = ["nope", 3]
-HIDE = [["nope"], "lr", [3]]
+HIDE = [["nope"], "lr", [3], None, 3]
 
 
 def hess_bad(d: int = 4) -> list[Any]:
@@ -448,7 +448,7 @@ TABLE: dict[str, Entry] = {
             "figure": [{}],
             "key": [3],
             "min_interval_s": [-1.0, NAN, True],
-            "hide": [["nope"], [3]],
+            "hide": [["nope"], [3], None, 3],
             "scheduler": [3],
             "description": [3],
             "threads": [0, -1, 1.5, True],
@@ -525,10 +525,20 @@ TABLE: dict[str, Entry] = {
             "name": [3],
         },
     ),
+    "alignkit.live.check_hide": Entry(
+        live.check_hide,
+        lambda: {"hide": (), "names": ("a",)},
+        {"hide": [None, 3, "a", [3], ["b"]], "names": [3]},
+    ),
     "alignkit.live.dropdown": Entry(
         live.dropdown,
         lambda: {"value": "a", "options": ["a", "b"], "description": "x"},
-        {"value": ["c", 3], "options": ["ab", [1, 2]], "description": [None], "name": [3]},
+        {
+            "value": ["c", 3],
+            "options": ["ab", [1, 2], None, [], {"a": 1}],
+            "description": [None],
+            "name": [3],
+        },
         match={"options": "options"},
     ),
     # ---- alignkit.numerics ----

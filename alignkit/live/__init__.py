@@ -4,7 +4,8 @@
 - :mod:`.scheduler`: the event-loop scheduler, :class:`Progress`, :class:`Interrupted`
   and the result cache;
 - :mod:`.controls`: the control factories every explorer uses (:func:`float_slider`,
-  :func:`log_slider`, :func:`int_slider`, :func:`dropdown`) and the argument checks.
+  :func:`log_slider`, :func:`int_slider`, :func:`dropdown`) and the argument checks
+  (:func:`check_hide` for the explorers' ``hide``).
 - :mod:`.redraw`: how an update reaches the browser (only the changed points move when
   that draws exactly what a full redraw would; the figure's title is a caption);
 - :mod:`.view`: buttons, layout, status lines.
@@ -14,7 +15,7 @@ Every public name is importable from ``alignkit.live`` (and documented as living
 
 from __future__ import annotations
 
-from alignkit.live.controls import dropdown, float_slider, int_slider, log_slider
+from alignkit.live.controls import check_hide, dropdown, float_slider, int_slider, log_slider
 from alignkit.live.panel import _OPEN_PANELS, LivePanel
 from alignkit.live.scheduler import Interrupted, Progress
 
@@ -26,9 +27,19 @@ __all__ = [
     "log_slider",
     "int_slider",
     "dropdown",
+    "check_hide",
 ]
 
-for _obj in (LivePanel, Progress, Interrupted, float_slider, log_slider, int_slider, dropdown):
+for _obj in (
+    LivePanel,
+    Progress,
+    Interrupted,
+    float_slider,
+    log_slider,
+    int_slider,
+    dropdown,
+    check_hide,
+):
     _obj.__module__ = __name__  # one public home, as before the split into modules
 del _obj
 _ = _OPEN_PANELS  # re-exported: browser tests and benchmarks find open panels here

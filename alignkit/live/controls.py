@@ -19,6 +19,26 @@ _STYLE = {"description_width": "110px"}
 _LAYOUT = {"width": "290px"}
 
 
+def check_hide(hide: Any, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``hide`` as a tuple of control names: a list, tuple or set of str, each among
+    ``names`` when given (explorers check it before any compute)."""
+    if names is not None and not (
+        isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)
+    ):
+        raise TypeError(f"names must be a list or tuple of control names or None, got {names!r}")
+    ok = isinstance(hide, (list, tuple, set, frozenset)) and all(isinstance(h, str) for h in hide)
+    if not ok:
+        among = "" if names is None else f" among {list(names)}"
+        raise TypeError(
+            f"hide must be a sequence of control names{among} (a list or tuple), got {hide!r}"
+        )
+    if names is not None:
+        unknown = sorted(set(hide) - set(names))
+        if unknown:
+            raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
+    return tuple(hide)
+
+
 def _check_panel_args(
     controls: Any,
     compute: Any,
@@ -46,8 +66,7 @@ def _check_panel_args(
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {key!r}")
     check_scalar(min_interval_s, "min_interval_s", low=0.0, high=60.0)
-    if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
-        raise TypeError(f"hide must be a sequence of control names (str), got {hide!r}")
+    check_hide(hide)
     if threads is not None:
         check_int(threads, "threads", low=1, high=1024)
 
@@ -248,8 +267,9 @@ def dropdown(
 ) -> W.Dropdown:
     """A dropdown over a registry's names (``value`` must be one of them; an error names
     ``name``, the explorer's argument, when given)."""
-    if isinstance(options, str) or not all(isinstance(o, str) for o in options):
-        raise TypeError(f"options must be a sequence of str, got {options!r}")
+    is_list = isinstance(options, (list, tuple)) and bool(options)
+    if not is_list or not all(isinstance(o, str) for o in options):
+        raise TypeError(f"options must be a non-empty list or tuple of str, got {options!r}")
     if not isinstance(description, str):
         raise TypeError(f"description must be a str, got {description!r}")
     check_choice(value, "value" if name is None else _value_name(name, description), options)

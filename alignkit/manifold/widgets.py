@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as W
 
 from alignkit._checks import check_int, check_scalar
-from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider
+from alignkit.live import LivePanel, Progress, check_hide, dropdown, float_slider, int_slider
 from alignkit.manifold.fields import PERTURBATIONS
 from alignkit.manifold.manifolds import MANIFOLDS
 from alignkit.manifold.plots.lyapunov import plot_lyapunov, update_lyapunov
@@ -26,18 +26,6 @@ __all__ = ["sampling_explorer", "lyapunov_explorer"]
 
 EPS_MAX = EPS_GRID[-1]  # the ε slider's positions are the ε grid's values, up to EPS_MAX
 STEPS_MAX = 100  # the solver-steps slider's range is [1, STEPS_MAX]
-
-
-def _check_hide(hide: Any, names: Sequence[str]) -> None:
-    """``hide`` is a sequence of this explorer's control names (checked before any compute)."""
-    ok = isinstance(hide, (list, tuple, set, frozenset)) and all(isinstance(h, str) for h in hide)
-    if not ok:
-        raise TypeError(
-            f"hide must be a sequence of control names among {list(names)}, got {hide!r}"
-        )
-    unknown = sorted(set(hide) - set(names))
-    if unknown:
-        raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
 
 
 def _grid_slider(value: float, description: str) -> W.SelectionSlider:
@@ -80,7 +68,7 @@ def sampling_explorer(
     eps_slider = _grid_slider(eps, "error size ε")
     eps = eps_slider.value
     steps = check_int(steps, "steps", low=1, high=STEPS_MAX)
-    _check_hide(hide, ("manifold", "model", "perturbation", "eps", "steps"))
+    check_hide(hide, ("manifold", "model", "perturbation", "eps", "steps"))
     controls = {
         "eps": eps_slider,  # the main control first (the static site's frames vary it first)
         "manifold": dropdown(manifold, sorted(MANIFOLDS), "manifold", name="manifold"),
@@ -109,7 +97,7 @@ def lyapunov_explorer(
     key: str = "lyapunov_explorer",
 ) -> LivePanel[LyapunovView]:
     """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05)."""
-    _check_hide(hide, ("manifold", "model"))
+    check_hide(hide, ("manifold", "model"))
 
     def compute(manifold: str, model: str, progress: Progress | None = None) -> LyapunovView:
         return lyapunov_view(manifold, model, progress=progress)

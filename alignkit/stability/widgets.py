@@ -9,7 +9,7 @@ import ipywidgets as W
 import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
-from alignkit.live import LivePanel, dropdown, float_slider, int_slider, log_slider
+from alignkit.live import LivePanel, check_hide, dropdown, float_slider, int_slider, log_slider
 from alignkit.stability.models import MODELS
 from alignkit.stability.plots.escape import plot_escape, update_escape
 from alignkit.stability.plots.quadratic import plot_quadratic_gd, update_quadratic_gd
@@ -50,17 +50,6 @@ SAMPLING = {"without replacement": False, "with replacement": True}
 WIDTH_FACTORS = (0.5, 1.0, 2.0, 4.0)
 
 
-def _check_hide(hide: Sequence[str], names: Sequence[str]) -> None:
-    """``hide`` names controls of this explorer (checked before any compute)."""
-    if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
-        raise TypeError(
-            f"hide must be a sequence of control names among {list(names)}, got {hide!r}"
-        )
-    unknown = sorted(set(hide) - set(names))
-    if unknown:
-        raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
-
-
 def _check_sampling(sampling: str) -> str:
     return check_choice(sampling, "sampling", SAMPLING)
 
@@ -81,7 +70,7 @@ def gd_explorer(
     Watch the regimes change at lr = 1/a (oscillation starts) and lr = 2/a (divergence).
     Arguments outside their slider's range are a ``ValueError`` (never clamped).
     """
-    _check_hide(hide, ("lr", "sharpness", "steps"))
+    check_hide(hide, ("lr", "sharpness", "steps"))
     lr = check_scalar(lr, "lr", low=0.01, high=1.5)
     sharpness = check_scalar(sharpness, "sharpness", low=0.5, high=5.0)
     steps = check_int(steps, "steps", low=1, high=100)
@@ -130,7 +119,7 @@ def region_explorer(
     set; or each eigen-direction v of notebook 01's regression minimum at (vᵀHv, std_i vᵀH_i v),
     where lying inside is only necessary (the title gives the exact ρ(Q)).
     """
-    _check_hide(hide, ("lr", "batch_size", "sampling", "minima"))
+    check_hide(hide, ("lr", "batch_size", "sampling", "minima"))
     lr = check_scalar(lr, "lr", low=0.05, high=2.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=16)
     sampling = _check_sampling(sampling)
@@ -170,7 +159,7 @@ def threshold_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[ThresholdView]:
     """ρ(Q(η)) for one batch size and η*(B) for all, on over-parameterised linear regression."""
-    _check_hide(hide, ("batch_size", "sampling", "n", "d", "seed"))
+    check_hide(hide, ("batch_size", "sampling", "n", "d", "seed"))
     batch_size = check_int(batch_size, "batch_size", low=1, high=20)
     sampling = _check_sampling(sampling)
     n = check_int(n, "n", low=2, high=20)
@@ -208,7 +197,7 @@ def simulation_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[SimulationView]:
     """Linearised SGD runs from the same minimum: mean (mean-square) vs median (typical)."""
-    _check_hide(hide, ("lr", "batch_size", "sampling", "seed"))
+    check_hide(hide, ("lr", "batch_size", "sampling", "seed"))
     lr = check_scalar(lr, "lr", low=0.005, high=0.5)
     n = check_int(n, "n", low=2, high=40)
     batch_size = check_int(batch_size, "batch_size", low=1, high=n)
@@ -248,7 +237,7 @@ def escape_explorer(
     hide: Sequence[str] = (),
 ) -> LivePanel[EscapeRun]:
     """SGD from the sharp, non-uniform minimum x = 1 of the escape toy (notebook 02)."""
-    _check_hide(hide, ("lr", "batch_size", "sampling", "seed"))
+    check_hide(hide, ("lr", "batch_size", "sampling", "seed"))
     lr = check_scalar(lr, "lr", low=0.05, high=1.2)
     batch_size = check_int(batch_size, "batch_size", low=1, high=8)
     sampling = _check_sampling(sampling)
@@ -294,7 +283,7 @@ def sweep_explorer(
     """
     from alignkit.device import get_device
 
-    _check_hide(hide, ("model", "lr", "batch_size", "width"))
+    check_hide(hide, ("model", "lr", "batch_size", "width"))
     model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.01, high=64.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=48)
