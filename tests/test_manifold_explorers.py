@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -61,6 +63,9 @@ def test_explorers_update_and_report_errors() -> None:
     assert "weights" not in panel.controls["perturbation"].options  # exact model: no weights
     with pytest.raises(ValueError, match=r"perturbation must be one of \['smooth', 'bias', 'end"):
         panel.set_state(perturbation="weights")
+    for eps in (0.3, math.nan, "1"):  # off the ε grid of the selection slider
+        with pytest.raises(ValueError, match=r"eps must be one of \[0\.0, 0\.1, 0\.2"):
+            panel.set_state(eps=eps)
     panel.set_state(perturbation="bias")
     panel.flush()
     assert panel.error is None

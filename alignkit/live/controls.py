@@ -158,7 +158,8 @@ def limit_values(
 
 def _check_control_value(name: str, widget: W.ValueWidget, value: Any, *, high: Any = None) -> None:
     """``value`` fits ``widget`` (with ``high`` as its maximum, or a dropdown's options, if
-    given): sliders would clamp silently, dropdowns raise."""
+    given): sliders would clamp silently, dropdowns and selection sliders raise a raw
+    traitlets error."""
     if isinstance(widget, W.FloatLogSlider):
         low, high = widget.base**widget.min, widget.base**widget.max
         check_scalar(value, name, low=low * (1 - 1e-12), high=high * (1 + 1e-12))
@@ -166,7 +167,7 @@ def _check_control_value(name: str, widget: W.ValueWidget, value: Any, *, high: 
         check_int(value, name, low=widget.min, high=int(widget.max if high is None else high))
     elif isinstance(widget, W.FloatSlider):
         check_scalar(value, name, low=widget.min, high=widget.max if high is None else high)
-    elif isinstance(widget, W.Dropdown):
+    elif isinstance(widget, (W.Dropdown, W.SelectionSlider)):  # a choice among options
         offered = widget.options if high is None else high
         options = [o[1] if isinstance(o, tuple) else o for o in offered]
         if value not in options:
