@@ -29,6 +29,13 @@ def test_threshold_view_consistent_with_theory() -> None:
     assert bool((view.threshold_curve <= view.bound_directional * (1 + 1e-9)).all())
 
 
+def test_threshold_view_takes_an_integral_float_batch_size() -> None:
+    """check_int accepts 3.0 as 3; the view then indexes its curve with the int (3.0 was a
+    raw IndexError)."""
+    as_float, as_int = threshold_view(3.0, n=8, d=16, seed=2), threshold_view(3, n=8, d=16, seed=2)
+    assert as_float.threshold == as_int.threshold and as_float.batch_size == 3
+
+
 def test_threshold_view_reuses_the_curve_and_reaches_past_it() -> None:
     """η*(B) read off the cached curve equals the direct computation, for B within the
     curve and (with replacement) beyond its 2n; the cache does not leak between settings."""

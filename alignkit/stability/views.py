@@ -169,8 +169,9 @@ def threshold_view(
     replacement = check_bool(replacement, "replacement")
     num = check_int(num, "num", low=2, high=10_000)
     check_int(seed, "seed", low=0, high=2**63 - 1)
-    T.sampling_factor(check_int(n, "n", low=2, high=40), batch_size, replacement=replacement)
     n = check_int(n, "n", low=2, high=40)
+    batch_size = check_int(batch_size, "batch_size", low=1)  # 3.0 -> 3: it indexes the curve
+    T.sampling_factor(n, batch_size, replacement=replacement)
     d = check_int(d, "d", low=1, high=400)
     h, sizes, curve, bound, gd = _threshold_parts(n, d, seed, replacement)
     if batch_size <= sizes.numel():  # sizes are 1, 2, ...: η*(B) is the curve at B
