@@ -26,6 +26,7 @@ __all__ = [
     "check_float_tensor",
     "check_numeric",
     "check_integer_valued",
+    "check_has_data",
 ]
 
 T = TypeVar("T")
@@ -187,6 +188,18 @@ def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
     return dtype
 
 
+def check_has_data(value: torch.Tensor, name: str) -> torch.Tensor:
+    """``value`` itself, unless it lives on the ``meta`` device (shapes only, no numbers)."""
+    name = _check_name(name)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.device.type == "meta":
+        raise ValueError(
+            f"{name} must hold numbers on a real device (cpu, cuda, mps), got a meta tensor"
+        )
+    return value
+
+
 def check_values(
     value: Any,
     name: str,
@@ -220,6 +233,7 @@ def check_values(
         raise TypeError(f"{name} must be real numbers in {interval}, got {value!r}") from exc
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers in {interval}, got a {t.dtype} tensor")
+    check_has_data(t, name)
     if ndim is not None and t.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(t.shape)}")
     if t.numel() == 0 and not allow_empty:
@@ -246,6 +260,7 @@ def check_float_tensor(value: Any, name: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
         raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
+    check_has_data(value, name)
     if not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite (got NaN or inf entries)")
     return value
@@ -258,6 +273,8 @@ def check_numeric(value: Any, name: str) -> None:
         isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex())
     ):
         raise TypeError(f"{name} must be real numbers, got {value!r}")
+    if isinstance(value, torch.Tensor):
+        check_has_data(value, name)
     if isinstance(value, torch.Tensor) and value.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
 

@@ -52,6 +52,7 @@ from alignkit.stability import (
 )
 
 NAN, INF = math.nan, math.inf
+META = torch.ones(2, device="meta")  # shapes, no numbers: every check refuses it
 
 # --- packages whose public API this test must cover completely ---------------------
 # Theme 1 and the shared layers: a public name here without an entry fails the test.
@@ -386,7 +387,7 @@ TABLE: dict[str, Entry] = {
         _checks.check_values,
         lambda: {"value": [1.0, 2.0], "name": "lrs", "low": 0.0},
         {
-            "value": [[NAN], [-1.0], [], [True], "1", torch.tensor([True])],
+            "value": [[NAN], [-1.0], [], [True], "1", torch.tensor([True]), META],
             "name": [None],
             "low": ["a"],
             "high": [-1.0],
@@ -1231,8 +1232,12 @@ TABLE: dict[str, Entry] = {
             match={"value": "theta"},
         )
         for name, bad in (
-            ("check_float_tensor", [torch.ones(2, dtype=torch.int64), torch.tensor([NAN]), [1.0]]),
-            ("check_numeric", [True, "1", torch.tensor([True]), torch.zeros(0)]),
+            (
+                "check_float_tensor",
+                [torch.ones(2, dtype=torch.int64), torch.tensor([NAN]), [1.0], META],
+            ),
+            ("check_numeric", [True, "1", torch.tensor([True]), torch.zeros(0), META]),
+            ("check_has_data", [META]),
             ("check_integer_valued", [torch.tensor([1.5])]),
         )
     },

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from alignkit._checks import check_int, check_shape, check_values
+from alignkit._checks import check_has_data, check_int, check_shape, check_values
 
 #: largest η of the closed-form 1-D test: η² must stay a finite float (every such η diverges).
 LR_MAX_1D = 1e150
@@ -27,7 +27,7 @@ def _tensor(value: torch.Tensor, name: str) -> torch.Tensor:
         raise TypeError(f"{name} must be a real tensor, got {type(value).__name__}") from exc
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers, got a {t.dtype} tensor")
-    return t
+    return check_has_data(t, name)
 
 
 def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
