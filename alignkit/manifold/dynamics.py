@@ -15,16 +15,34 @@ Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int, check_shape
+from alignkit._checks import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_values,
+)
 from alignkit.device import make_generator
-from alignkit.manifold.fields import PERTURBATIONS, GenerativeModel, error_sweep_field, perturb
+from alignkit.manifold._inputs import check_points
+from alignkit.manifold.fields import (
+    PERTURBATIONS,
+    GenerativeModel,
+    check_model,
+    error_sweep_field,
+    perturb,
+)
 from alignkit.manifold.manifolds import Manifold
-from alignkit.numerics.ode import SOLVERS, lyapunov_svd, solve
+from alignkit.manifold.subspaces import (
+    _principal_cosines,
+    principal_cosines,
+    top_left_singular_vectors,
+)
+from alignkit.numerics.ode import SOLVERS, SVDFlow, flow_jacobian, lyapunov_svd, solve, time_grid
 
 __all__ = [
     "prior_sample",
@@ -42,6 +60,7 @@ def prior_sample(
     model: GenerativeModel, n: int, *, seed: int | torch.Generator | None = 0
 ) -> torch.Tensor:
     """``n`` starting points from the model's prior N(0, prior_std² I), shape (n, D)."""
+    model = check_model(model)
     n = check_int(n, "n", low=1)
     gen = make_generator(seed, model.device)
     z = torch.randn(n, model.dim, generator=gen, device=model.device, dtype=model.dtype)
@@ -57,7 +76,13 @@ def generate(
     seed: int | torch.Generator | None = 0,
     trajectory: bool = False,
 ) -> torch.Tensor:
-    """Samples of the model: the ODE solved from the prior, ``(n, D)`` or ``(n, steps+1, D)``."""
+    """Samples of the model: the ODE solved from the prior, ``(n, D)`` or ``(n, steps+1, D)``.
+
+    ``model`` must be a :class:`GenerativeModel` with finite weights (a diverged training
+    run is refused: ``ValueError`` naming ``model``). Trajectories that blow up are not an
+    error: their rows come back non-finite (``sampling_view`` flags them as diverged).
+    """
+    model = check_model(model)
     x0 = prior_sample(model, n, seed=seed)
     return solve(
         model.velocity, x0, t1=model.t_end, steps=steps, method=method, trajectory=trajectory
@@ -79,10 +104,11 @@ def eps_sweep(
 
     All G perturbed models are integrated in one batched solve: the G parameter sets
     (``weights``) or the error size carried as an extra, constant state coordinate.
+    ``eps``: a 1-D tensor (or sequence) of finite error sizes ≥ 0.
     """
-    kind = check_choice(kind, "perturbation", PERTURBATIONS)
-    if bool((eps < 0).any()):
-        raise ValueError(f"eps must be ≥ 0, got {eps.min().item():g}")
+    model = check_model(model)
+    kind = check_choice(kind, "kind", PERTURBATIONS)
+    eps = check_values(eps, "eps", low=0.0, ndim=1)
     g = eps.numel()
     x0 = prior_sample(model, n, seed=seed)
     if kind == "weights":
@@ -109,97 +135,6 @@ def eps_sweep(
     return z1[:, :-1].reshape(g, n, model.dim)
 
 
-def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cosines of the principal angles between spans of orthonormal ``a`` and ``b``.
-
-    ``(..., D, p), (..., D, q) -> (..., min(p, q))``, largest first (1 = aligned).
-    """
-    m = a.transpose(-1, -2) @ b
-    if min(m.shape[-2:]) == 1:  # one angle: the singular value of a row or column, its norm
-        return torch.linalg.vector_norm(m, dim=(-2, -1)).clamp(max=1.0)[..., None]
-    if m.shape[-2:] == (2, 2):  # σ₁² the top eigenvalue of M Mᵀ = [[p, q], [q, r]], σ₂ = |det|/σ₁
-        p, r = m[..., 0, :].square().sum(-1), m[..., 1, :].square().sum(-1)
-        q = (m[..., 0, :] * m[..., 1, :]).sum(-1)
-        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
-        root = torch.sqrt((p - r).square() + 4.0 * q.square())  # σ₁² − σ₂², no cancellation
-        s1 = ((p + r + root) / 2.0).sqrt()
-        s2 = torch.where(s1 > 0, det.abs() / s1.clamp(min=torch.finfo(m.dtype).tiny), 0.0)
-        return torch.stack([s1, s2], dim=-1).clamp(max=1.0)
-    return torch.linalg.svdvals(m).clamp(max=1.0)
-
-
-_GAP = 1e-3  # closed forms where the eigenvalue gap is at least this fraction of |J|²
-
-
-def top_left_singular_vectors(jac: torch.Tensor, k: int) -> torch.Tensor:
-    """An orthonormal basis of the span of the top-``k`` left singular vectors of each J.
-
-    ``(..., D, D) -> (..., D, k)``, float64. For D = 2 (k = 1) and D = 3 (k = 1 or 2) in
-    closed form from A = J Jᵀ (float64): the top eigenvector of a 2×2 A from its angle
-    ½ atan2(2 a₀₁, a₀₀ − a₁₁); for D = 3 the top (k = 1) or bottom (k = 2, then its
-    orthogonal complement) eigenvalue by the trigonometric solution of the characteristic
-    cubic, the eigenvector as the longest cross product of two rows of A − λI. Matrices
-    whose gap at that eigenvalue is below 1e-3 |A| (ill-conditioned subspace, e.g. J = I
-    at the start), other D and k: the SVD (LAPACK), as before. Principal cosines against
-    this basis equal those against the SVD's first k columns to float64 rounding / gap.
-    """
-    if not isinstance(jac, torch.Tensor) or not jac.is_floating_point():
-        raise TypeError(f"jac must be a float tensor (..., D, D), got {type(jac).__name__}")
-    ok = jac.ndim >= 2 and jac.shape[-1] == jac.shape[-2] >= 1
-    check_shape(tuple(jac.shape), "jac", "(..., D, D)", ok)
-    d = jac.shape[-1]
-    k = check_int(k, "k", low=1, high=d)
-    if (d, k) not in ((2, 1), (3, 1), (3, 2)):
-        return torch.linalg.svd(jac)[0][..., :k].double()
-    shape = jac.shape[:-2]
-    j = jac.reshape(-1, d, d).double()
-    a = j @ j.transpose(1, 2)
-    if d == 2:
-        diff, off = a[:, 0, 0] - a[:, 1, 1], a[:, 0, 1]
-        theta = 0.5 * torch.atan2(2.0 * off, diff)
-        basis = torch.stack([theta.cos(), theta.sin()], dim=-1)[:, :, None]
-        gap = torch.sqrt(diff.square() + 4.0 * off.square())  # λ₁ − λ₂
-        scale = a[:, 0, 0] + a[:, 1, 1]
-    else:
-        basis, gap, scale = _eigvec3(a, top=k == 1)
-        if k == 2:
-            basis = _complement(basis)
-    bad = (~(gap > _GAP * scale)).nonzero().squeeze(1)  # NaN gaps included
-    if bad.numel():
-        basis[bad] = torch.linalg.svd(j[bad])[0][..., :k]
-    return basis.reshape(*shape, d, k)
-
-
-def _eigvec3(a: torch.Tensor, *, top: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Top or bottom unit eigenvector (B, 3, 1) of symmetric (B, 3, 3) ``a``, its gap, λ₁."""
-    q = a.diagonal(dim1=1, dim2=2).sum(-1) / 3.0
-    b = a - q[:, None, None] * torch.eye(3, dtype=a.dtype, device=a.device)
-    p = (b.square().sum((1, 2)) / 6.0).sqrt()
-    ratio = (torch.linalg.det(b) / (2.0 * p**3)).clamp(-1.0, 1.0)  # NaN where p = 0: the SVD
-    phi = torch.acos(ratio) / 3.0
-    lam1 = q + 2.0 * p * phi.cos()
-    lam3 = q + 2.0 * p * torch.cos(phi + 2.0 * math.pi / 3.0)
-    lam2 = 3.0 * q - lam1 - lam3
-    lam = lam1 if top else lam3
-    c = a - lam[:, None, None] * torch.eye(3, dtype=a.dtype, device=a.device)
-    r = c.unbind(1)
-    cross = torch.stack([torch.linalg.cross(r[i], r[j]) for i, j in ((0, 1), (0, 2), (1, 2))], 1)
-    norms = torch.linalg.vector_norm(cross, dim=-1)  # (B, 3)
-    best = norms.argmax(1)
-    pick = torch.arange(a.shape[0], device=a.device)
-    vec = cross[pick, best] / norms[pick, best, None]
-    return vec[:, :, None], (lam1 - lam2) if top else (lam2 - lam3), lam1
-
-
-def _complement(n: torch.Tensor) -> torch.Tensor:
-    """An orthonormal basis (B, 3, 2) of the plane orthogonal to unit vectors n (B, 3, 1)."""
-    n = n[:, :, 0]
-    e = torch.nn.functional.one_hot(n.abs().argmin(1), 3).to(n)
-    b1 = e - (e * n).sum(-1, keepdim=True) * n
-    b1 = b1 / torch.linalg.vector_norm(b1, dim=-1, keepdim=True)
-    return torch.stack([b1, torch.linalg.cross(n, b1)], dim=-1)
-
-
 @dataclass(frozen=True)
 class LyapunovAnalysis:
     """Lyapunov exponents/vectors of N trajectories and their alignment with the manifold.
@@ -211,7 +146,10 @@ class LyapunovAnalysis:
     ``true_tangent``: (N, D, d) at the closest points; ``cosines``: (N, d) principal-angle
     cosines between the top-d vectors and the true tangents at the end; ``times``: (K+1,);
     ``alignment``: (N, K+1) mean cosine along the trajectory (None if not recorded);
-    ``distance``: (N,) distance of the end points to the manifold.
+    ``distance``: (N,) distance of the end points to the manifold; ``diverged``: (N,) bool,
+    trajectories whose end point or flow-map Jacobian is not finite (a field that blows
+    up): flagged, their rows of every per-sample field above except ``start`` are NaN and
+    :attr:`mean_cosine` leaves them out.
     """
 
     start: torch.Tensor
@@ -224,16 +162,56 @@ class LyapunovAnalysis:
     alignment: torch.Tensor | None
     distance: torch.Tensor
     intrinsic_dim: int
+    diverged: torch.Tensor
 
     @property
     def mean_cosine(self) -> float:
-        """Mean over samples and angles of the cosines at the end (1 = perfect alignment)."""
-        return float(self.cosines.mean())
+        """Mean over samples and angles of the cosines at the end (1 = perfect alignment);
+        diverged samples left out (NaN when every sample diverged)."""
+        return float(self.cosines[~self.diverged].mean())
 
     @property
     def normal_exponents(self) -> torch.Tensor:
         """The D − d smallest exponents, (N, D − d)."""
         return self.exponents[:, self.intrinsic_dim :]
+
+
+def _rows_finite(fl: SVDFlow) -> torch.Tensor:
+    """(N,) whether each trajectory's end point, vectors (and recorded path) are finite."""
+    ok = torch.isfinite(fl.x).all(1) & torch.isfinite(fl.vectors).flatten(1).all(1)
+    for rec in (fl.path, fl.jac_path):
+        if rec is not None:
+            ok &= torch.isfinite(rec).flatten(1).all(1)
+    return ok
+
+
+def _finite_svd(
+    run: Callable[[torch.Tensor], SVDFlow],
+    ends: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    x0: torch.Tensor,
+) -> tuple[SVDFlow | None, torch.Tensor]:
+    """``run`` on the rows of ``x0`` whose trajectories stay finite, and their (N,) mask.
+
+    The usual case is one call. When a trajectory blows up (the SVD refuses a non-finite
+    Jacobian, or a row comes back non-finite), ``ends`` (end points and flow-map Jacobians,
+    no SVD) finds the rows that stay finite and ``run`` is repeated on those.
+    """
+    ok = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)
+    for _ in range(3):
+        if not bool(ok.any()):
+            break
+        try:
+            fl: SVDFlow | None = run(x0[ok])
+        except torch.linalg.LinAlgError:  # a non-finite flow-map Jacobian
+            fl = None
+        rows = None if fl is None else _rows_finite(fl)
+        if fl is not None and rows is not None and bool(rows.all()):
+            return fl, ok
+        if rows is None:
+            x1, jac = ends(x0[ok])
+            rows = torch.isfinite(x1).all(1) & torch.isfinite(jac).flatten(1).all(1)
+        ok[ok.clone()] = rows
+    return None, torch.zeros_like(ok)
 
 
 def lyapunov_analysis(
@@ -250,8 +228,14 @@ def lyapunov_analysis(
 
     ``record`` keeps the alignment at every step (memory N·(K+1)·D·D). A model that stops
     short of t = 1 (the exact field, singular there) is stepped equally in log(1 − t)
-    (:func:`~alignkit.numerics.ode.time_grid`), the others equally in t.
+    (:func:`~alignkit.numerics.ode.time_grid`), the others equally in t. ``model`` must
+    have finite weights (a diverged training run: ``ValueError`` naming ``model``);
+    trajectories that blow up are flagged in ``diverged`` (their rows NaN), not an error.
     """
+    model = check_model(model)
+    check_instance(manifold, "manifold", Manifold, "a Manifold (from get_manifold)")
+    n = check_int(n, "n", low=1)
+    record = check_bool(record, "record")
     if model.dim != manifold.embed_dim:
         raise ValueError(
             f"model dimension {model.dim} must equal the manifold's embed_dim {manifold.embed_dim}"
@@ -261,26 +245,50 @@ def lyapunov_analysis(
     # the exact field scales like 1/(1 − t) near its end (t_end < 1): equal steps in
     # log(1 − t) resolve it (equal steps in t left its exponents unconverged at 40 steps)
     spacing = "log1m" if model.t_end < 1.0 else "uniform"
-    fl = lyapunov_svd(model.velocity, x0, t1=model.t_end, steps=steps, method=method,
-                      record=record, spacing=spacing)  # fmt: skip
-    d = manifold.dim
-    alignment = None
-    if record:  # the top-d left singular vectors of every recorded flow-map Jacobian
-        assert fl.path is not None and fl.jac_path is not None
-        k1 = fl.path.shape[1]
-        flat = fl.path.reshape(-1, model.dim)
-        t_all = manifold.tangent_basis(flat).reshape(n, k1, model.dim, d)
-        tangent = t_all[:, -1]  # the end points are the path's last points
-        u_top = top_left_singular_vectors(fl.jac_path, d)
-        alignment = principal_cosines(u_top, t_all.to(u_top)).mean(-1).to(fl.x.dtype)
-    else:
-        tangent = manifold.tangent_basis(fl.x)
-    cosines = principal_cosines(fl.vectors[..., :d], tangent)
-    return LyapunovAnalysis(
-        start=x0, end=fl.x, exponents=fl.exponents, vectors=fl.vectors, true_tangent=tangent,
-        cosines=cosines, times=fl.times, alignment=alignment,
-        distance=manifold.distance_to_manifold(fl.x), intrinsic_dim=d,
+    grid = dict(t1=model.t_end, steps=steps, method=method, spacing=spacing)
+    fl, ok = _finite_svd(
+        lambda x: lyapunov_svd(model.velocity, x, record=record, **grid),  # type: ignore[arg-type]
+        lambda x: flow_jacobian(model.velocity, x, **grid),  # type: ignore[arg-type]
+        x0,
+    )
+    d, dim = manifold.dim, model.dim
+    parts: dict[str, torch.Tensor | None] = {}
+    if fl is not None:
+        alignment = None
+        if record:  # the top-d left singular vectors of every recorded flow-map Jacobian
+            assert fl.path is not None and fl.jac_path is not None
+            m, k1 = fl.path.shape[:2]
+            t_all = manifold.tangent_basis(fl.path.reshape(-1, dim)).reshape(m, k1, dim, d)
+            tangent = t_all[:, -1]  # the end points are the path's last points
+            u_top = top_left_singular_vectors(fl.jac_path, d)
+            alignment = _principal_cosines(u_top, t_all.to(u_top)).mean(-1).to(fl.x.dtype)
+        else:
+            tangent = manifold.tangent_basis(fl.x)
+        parts = {
+            "end": fl.x, "exponents": fl.exponents, "vectors": fl.vectors,
+            "true_tangent": tangent, "cosines": _principal_cosines(fl.vectors[..., :d], tangent),
+            "alignment": alignment, "distance": manifold.distance_to_manifold(fl.x),
+        }  # fmt: skip
+    times = fl.times if fl is not None else time_grid(
+        0.0, model.t_end, steps, dtype=x0.dtype, device=x0.device, spacing=spacing
     )  # fmt: skip
+    if fl is None or not bool(ok.all()):  # flagged rows are NaN (never numbers from NaNs)
+        shapes = {
+            "end": (dim,), "exponents": (dim,), "vectors": (dim, dim), "true_tangent": (dim, d),
+            "cosines": (d,), "alignment": (times.numel(),) if record else None, "distance": (),
+        }  # fmt: skip
+        for key, shape in shapes.items():
+            part = parts.get(key)
+            if shape is None:
+                parts[key] = None
+                continue
+            full = torch.full((n, *shape), float("nan"), dtype=x0.dtype, device=x0.device)
+            if part is not None:
+                full = full.to(part.dtype)
+                full[ok] = part
+            parts[key] = full
+    out = {"start": x0, "times": times, "intrinsic_dim": d, "diverged": ~ok, **parts}
+    return LyapunovAnalysis(**out)  # type: ignore[arg-type]
 
 
 def density_shift(
@@ -290,8 +298,14 @@ def density_shift(
 
     Returns ``(tv, edges (bins+1,), p_samples (bins,), p_reference (bins,))``; histograms
     are probabilities over equal bins of (−π, π]. ``tv`` is ½ Σ |p − q| in [0, 1].
+    ``samples`` (N, D) and ``reference`` (R, D), D the manifold's ``embed_dim``, N, R ≥ 1,
+    must be finite floating tensors: a NaN sample has no azimuth (``ValueError`` naming the
+    argument; ``sampling_view`` replaces diverged samples by 0 and flags them first).
     """
-    bins = check_int(bins, "bins", low=2)
+    check_instance(manifold, "manifold", Manifold, "a Manifold (from get_manifold)")
+    bins = check_int(bins, "bins", low=2, high=1_000_000)
+    check_points(samples, "samples", dim=manifold.embed_dim, min_rows=1)
+    check_points(reference, "reference", dim=manifold.embed_dim, min_rows=1)
     edges = torch.linspace(-torch.pi, torch.pi, bins + 1, dtype=torch.float64)
 
     def hist(x: torch.Tensor) -> torch.Tensor:

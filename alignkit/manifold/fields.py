@@ -34,11 +34,14 @@ import torch
 
 from alignkit._checks import check_choice, check_scalar, check_shape
 from alignkit.device import make_generator
+from alignkit.manifold._inputs import check_points
 from alignkit.numerics.ode import Field
 from alignkit.numerics.tangent import MLPField, TangentField
 
 __all__ = [
     "GenerativeModel",
+    "check_model",
+    "NoiseSchedule",
     "PERTURBATIONS",
     "exact_model",
     "mlp_apply",
@@ -75,6 +78,29 @@ class GenerativeModel:
     params: Params | None = None
     build: Callable[[Params], Field] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def check_model(model: Any, name: str = "model") -> GenerativeModel:
+    """Return ``model`` if it is a usable :class:`GenerativeModel`, else raise.
+
+    ``TypeError`` for another object; ``ValueError`` for a model whose training diverged
+    (``info["diverged"]``) or whose weights are not all finite: its samples would be NaN.
+    """
+    if not isinstance(model, GenerativeModel):
+        raise TypeError(
+            f"{name} must be a GenerativeModel (from exact_model, train_flow_matching, "
+            f"train_score_model or perturb), got {type(model).__name__} {model!r:.80}"
+        )
+    if model.info.get("diverged") or (
+        model.params is not None and not all(bool(torch.isfinite(p).all()) for p in model.params)
+    ):
+        at = model.info.get("diverged_step")
+        why = f"its training diverged at step {at}" if at is not None else "got NaN or inf weights"
+        raise ValueError(
+            f"{name} must have finite parameters: {why} (info['diverged']); "
+            "train it again with a smaller lr"
+        )
+    return model
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,10 +211,12 @@ class _ExactField(TangentField):
 
 
 def exact_model(data: torch.Tensor) -> GenerativeModel:
-    """The exact linear-path flow of the empirical distribution of ``data`` (M, D)."""
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"data must be a torch.Tensor, got {type(data).__name__}")
-    check_shape(tuple(data.shape), "data", "(M, D)", data.ndim == 2 and data.shape[0] >= 1)
+    """The exact linear-path flow of the empirical distribution of ``data`` (M, D).
+
+    ``data``: a finite floating-point tensor with M ≥ 1 rows (``TypeError`` for another
+    dtype or object, ``ValueError`` for NaN/inf entries, a wrong shape or a meta tensor).
+    """
+    check_points(data, "data", min_rows=1)
     velocity = _ExactField(data, int(data.shape[1]))
     one = lambda t: torch.ones_like(t)  # noqa: E731
     end = lambda t: 1.0 / (1.0 - t)  # noqa: E731
@@ -243,6 +271,12 @@ class NoiseSchedule:
 
     sigma_min: float = 0.01
     sigma_max: float = 3.0
+
+    def __post_init__(self) -> None:  # 0 < σ_min < σ_max, finite (else named errors)
+        lo = check_scalar(self.sigma_min, "sigma_min", low=0.0, closed="neither")
+        hi = check_scalar(self.sigma_max, "sigma_max", low=lo, closed="neither")
+        object.__setattr__(self, "sigma_min", lo)
+        object.__setattr__(self, "sigma_max", hi)
 
     @property
     def log_ratio(self) -> float:
@@ -322,16 +356,25 @@ def perturb(
 
     Raises
     ------
+    TypeError
+        ``model`` is not a GenerativeModel; ``direction`` is not a real floating tensor.
     ValueError
-        Unknown kind (lists the valid ones), eps < 0, ``weights`` on the exact model.
+        Unknown kind (lists the valid ones), eps < 0, ``weights`` on the exact model, a
+        model with non-finite weights (a diverged training run).
     """
-    kind = check_choice(kind, "perturbation", PERTURBATIONS)
+    model = check_model(model)
+    kind = check_choice(kind, "kind", PERTURBATIONS)
     eps = check_scalar(eps, "eps", low=0.0)
     if kind == "weights" and model.params is None:
         raise ValueError(
-            "perturbation 'weights' needs a trained model (model='flow' or 'score'), "
-            f"got model={model.kind!r}"
+            "kind 'weights' needs a trained model (model.kind 'flow' or 'score'), "
+            f"got model.kind={model.kind!r}"
         )
+    if direction is not None and (
+        not isinstance(direction, torch.Tensor) or not direction.is_floating_point()
+    ):
+        got = direction.dtype if isinstance(direction, torch.Tensor) else type(direction).__name__
+        raise TypeError(f"direction must be a floating-point tensor ({model.dim},), got {got}")
     if eps == 0.0:
         return model
     dtype = model.dtype
@@ -354,12 +397,10 @@ def perturb(
         if direction is None:
             b = torch.randn(model.dim, generator=gen, device=gen.device, dtype=dtype)
         else:
-            if not isinstance(direction, torch.Tensor):
-                raise TypeError(f"direction must be a torch.Tensor, got {type(direction).__name__}")
             check_shape(tuple(direction.shape), "direction", f"({model.dim},)",
                         tuple(direction.shape) == (model.dim,))  # fmt: skip
             if not bool(torch.isfinite(direction).all()) or float(direction.norm()) == 0.0:
-                raise ValueError("direction must be a finite, non-zero vector")
+                raise ValueError(f"direction must be a finite, non-zero vector, got {direction}")
             b = direction.to(device=model.device, dtype=dtype)
         b = b / b.norm()
         delta = lambda x, t: b  # noqa: E731

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int, check_shape
+from alignkit._checks import check_choice, check_int
 from alignkit.device import get_device, make_generator
+from alignkit.manifold._inputs import check_points
 
 __all__ = ["MANIFOLDS", "DENSITIES", "Manifold", "get_manifold", "MAX_EMBED_DIM"]
 
@@ -240,18 +241,18 @@ class Manifold:
         return int(self.embedding.shape[0])
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        check_shape(
-            tuple(x.shape), "x", f"(N, {self.embed_dim})",
-            x.ndim == 2 and x.shape[1] == self.embed_dim,
-        )  # fmt: skip
+        """``x`` (N, D), floating and finite (else TypeError/ValueError naming x) -> (Eᵀx, off)."""
+        check_points(x, "x", dim=self.embed_dim)
         e = self.embedding.to(x)
         y = x @ e
         return y, x - y @ e.T
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        """Closest point on the manifold, ``(N, D) -> (N, D)``."""
+        """Closest point on the manifold, ``(N, D) -> (N, D)``.
+
+        ``x`` (like every method's) must be a finite floating-point tensor (N, D): a
+        ``TypeError`` for an integer, bool or complex one, a ``ValueError`` for NaN/inf.
+        """
         y, _ = self._split(x)
         return self.base.project(y) @ self.embedding.to(x).T
 
@@ -313,15 +314,20 @@ def get_manifold(
         embedding). For D > n the isometry is the Q factor of a seeded Gaussian matrix.
     density : {"uniform", "nonuniform"}, default="uniform"
     embed_seed : int, default=0
+        Seed of the embedding (≥ 0; checked even when unused, D = n).
     device : str or torch.device, optional
 
     Raises
     ------
     ValueError
-        Unknown name or density (the message lists the valid ones); D out of range.
+        Unknown name or density (the message lists the valid ones); D out of range;
+        ``embed_seed`` < 0.
+    TypeError
+        A name or density that is not a str, a non-integer ``embed_dim`` or ``embed_seed``.
     """
-    name = check_choice(name, "manifold", MANIFOLDS)
+    name = check_choice(name, "name", MANIFOLDS)
     density = check_choice(density, "density", DENSITIES)
+    embed_seed = check_int(embed_seed, "embed_seed", low=0)
     base = MANIFOLDS[name]
     n = base.ambient
     dim = n if embed_dim is None else check_int(embed_dim, "embed_dim", low=n, high=MAX_EMBED_DIM)

@@ -4,6 +4,13 @@ Both fit a small SiLU MLP with Adam on a fixed data set drawn from a manifold; m
 noise and times come from one seeded ``torch.Generator``. Sizes are small enough to train
 in seconds on a CPU (2-D/3-D data, width 64, a few thousand steps).
 
+A run whose loss or weights stop being finite (too large an ``lr``) is *flagged*, not an
+error: training stops at that step, ``info["diverged"]`` is True and
+``info["diverged_step"]`` the 1-based step (None for a finished run), ``final_loss`` is NaN.
+The model's users (:func:`~alignkit.manifold.fields.perturb`,
+:func:`~alignkit.manifold.dynamics.generate`, ``lyapunov_analysis``, ``eps_sweep``) refuse
+such a model with a ``ValueError`` naming ``model``: it has no samples to show.
+
 References: Lipman et al., "Flow Matching for Generative Modeling" (ICLR 2023), eq. (23)
 with σ_min = 0 (the linear path); Vincent, "A Connection Between Score Matching and
 Denoising Autoencoders" (Neural Computation 2011); Song et al., "Score-Based Generative
@@ -19,8 +26,9 @@ from collections.abc import Callable
 
 import torch
 
-from alignkit._checks import check_int, check_scalar, check_shape
+from alignkit._checks import check_int, check_scalar
 from alignkit.device import make_generator
+from alignkit.manifold._inputs import check_callable_progress, check_points
 from alignkit.manifold.fields import (
     GenerativeModel,
     NoiseSchedule,
@@ -41,14 +49,13 @@ def _fit(
     data: torch.Tensor, loss_fn: Loss, *, steps: int, width: int, depth: int, batch: int,
     lr: float, seed: int | torch.Generator | None, progress: Progress | None = None,
 ) -> tuple[Params, dict[str, object]]:  # fmt: skip
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"data must be a torch.Tensor, got {type(data).__name__}")
-    check_shape(tuple(data.shape), "data", "(M, D)", data.ndim == 2 and data.shape[0] >= 2)
+    check_points(data, "data", min_rows=2)
     steps = check_int(steps, "steps", low=1)
     width = check_int(width, "width", low=1)
     depth = check_int(depth, "depth", low=1)
     batch = check_int(batch, "batch", low=1)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    progress = check_callable_progress(progress)
     dim = data.shape[1]
     gen = make_generator(seed, data.device)
     sizes = [dim + 1] + [width] * depth + [dim]
@@ -57,22 +64,31 @@ def _fit(
     )
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    losses = torch.empty(steps)
+    losses = torch.full((steps,), float("nan"))
+    diverged_step: int | None = None
     start = time.perf_counter()
     for k in range(steps):
         idx = torch.randint(data.shape[0], (batch,), generator=gen, device=data.device)
         loss = loss_fn(params, data[idx], gen)
+        losses[k] = loss.detach()
+        if not bool(torch.isfinite(losses[k])):  # diverged: stop, flag (the weights are gone)
+            diverged_step = k + 1
+            break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        losses[k] = loss.detach()
         if progress is not None and (k + 1) % 50 == 0:
             progress(k + 1, steps)  # may raise to cancel (a live panel's newer value)
+    if diverged_step is None and not all(bool(torch.isfinite(p).all()) for p in params):
+        diverged_step = steps  # the last update left non-finite weights
+    done = losses[: diverged_step or steps]
     info: dict[str, object] = {
         "steps": steps, "width": width, "depth": depth, "batch": batch, "lr": lr,
-        "train_seconds": time.perf_counter() - start, "final_loss": float(losses[-50:].mean()),
-        "loss_history": losses,
+        "train_seconds": time.perf_counter() - start,
+        "final_loss": float("nan") if diverged_step else float(done[-50:].mean()),
+        "loss_history": losses, "diverged": diverged_step is not None,
+        "diverged_step": diverged_step,
     }  # fmt: skip
     return tuple(p.detach() for p in params), info
 
@@ -93,6 +109,13 @@ def train_flow_matching(
     Loss: E |v_θ(x_t, t) − (x₁ − x₀)|², x_t = (1 − t) x₀ + t x₁, x₀ ~ N(0, I), x₁ ~ data,
     t ~ U(0, 1). ``depth`` hidden layers of ``width`` units. Runs on ``data``'s device.
     ``progress(done, total)`` is called every 50 steps (it may raise to stop training).
+
+    ``data`` must be a finite floating-point (M, D) tensor, M ≥ 2 (else a ``TypeError``
+    or ``ValueError`` naming it). ``info``: ``steps``, ``width``, ``depth``, ``batch``,
+    ``lr``, ``train_seconds``, ``final_loss`` (mean of the last 50 losses; NaN if diverged),
+    ``loss_history`` (steps,) (NaN after a divergence), ``diverged`` (bool: the loss or the
+    weights stopped being finite; training stopped there) and ``diverged_step`` (1-based
+    step, or None). A diverged model is flagged, not raised: its users refuse it by name.
     """
 
     def loss(params: Params, x1: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -132,7 +155,9 @@ def train_score_model(
     """Denoising score matching, ``(M, D)`` data -> a ``"score"`` model (probability-flow ODE).
 
     Loss: E |ε̂_θ(y + σ ε, log σ) − ε|², log σ ~ U(log σ_min, log σ_max); the score is
-    s = −ε̂/σ. ``progress(done, total)`` as in :func:`train_flow_matching`.
+    s = −ε̂/σ. ``progress(done, total)``, ``data`` and ``info`` (``diverged``,
+    ``diverged_step``: a run whose loss goes non-finite is flagged) as in
+    :func:`train_flow_matching`.
     """
     sigma_min = check_scalar(sigma_min, "sigma_min", low=0.0, closed="neither")
     sigma_max = check_scalar(sigma_max, "sigma_max", low=sigma_min, closed="neither")

@@ -17,6 +17,7 @@ import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import get_device, pick, torch_threads
+from alignkit.manifold._inputs import check_panel_progress
 from alignkit.manifold.dynamics import (
     LyapunovAnalysis,
     density_shift,
@@ -24,8 +25,8 @@ from alignkit.manifold.dynamics import (
     generate,
     lyapunov_analysis,
 )
-from alignkit.manifold.fields import GenerativeModel, exact_model, perturb
-from alignkit.manifold.manifolds import Manifold, get_manifold
+from alignkit.manifold.fields import PERTURBATIONS, GenerativeModel, exact_model, perturb
+from alignkit.manifold.manifolds import DENSITIES, MANIFOLDS, Manifold, get_manifold
 from alignkit.manifold.training import train_flow_matching, train_score_model
 from alignkit.numerics.ode import SOLVERS
 
@@ -108,7 +109,10 @@ def get_model(
     integer D (isometric embedding in R^D). ``progress``: an object with
     ``update(done, total, description)`` (a live panel's progress bar) told about training.
     """
+    manifold = check_choice(manifold, "manifold", MANIFOLDS)  # before the cache lookup
     model = check_choice(model, "model", MODELS)
+    density = check_choice(density, "density", DENSITIES)
+    progress = check_panel_progress(progress)
     steps = _sizes()["train_steps"] if train_steps is None else train_steps
     steps = check_int(steps, "train_steps", low=1)
     seed = check_int(seed, "seed", low=0)
@@ -238,8 +242,19 @@ def sampling_view(
     At an ``eps`` of :data:`EPS_GRID` the samples are the curve's own (batched solves
     for the whole grid, cached per model, error kind, n and steps): moving ``eps`` along
     the grid solves nothing. ``progress`` (a live panel's) is told about the training of a
-    new model and about the solve of a new ε curve.
+    new model and about the solve of a new ε curve. Every argument is checked before any
+    compute (``get_model``'s too); ``perturbation="weights"`` needs a trained model.
     """
+    manifold = check_choice(manifold, "manifold", MANIFOLDS)
+    model = check_choice(model, "model", MODELS)
+    perturbation = check_choice(perturbation, "perturbation", PERTURBATIONS)
+    if perturbation == "weights" and model == "exact":
+        raise ValueError(
+            "perturbation 'weights' needs a trained model (model='flow' or 'score'), "
+            f"got model={model!r}"
+        )
+    density = check_choice(density, "density", DENSITIES)
+    progress = check_panel_progress(progress)
     eps = check_scalar(eps, "eps", low=0.0)
     steps = check_int(steps, "steps", low=1, high=1000)
     method = check_choice(method, "method", SOLVERS)
@@ -347,6 +362,11 @@ def lyapunov_view(
     ``data_size``: data points behind the exact field (see :func:`get_model`). ``progress``
     (a live panel's) is told about the training of a new model.
     """
+    manifold = check_choice(manifold, "manifold", MANIFOLDS)  # all checked before training
+    model = check_choice(model, "model", MODELS)
+    density = check_choice(density, "density", DENSITIES)
+    method = check_choice(method, "method", SOLVERS)
+    progress = check_panel_progress(progress)
     n = check_int(pick(300, 120) if n is None else n, "n", low=1)
     steps = check_int(LYAPUNOV_STEPS if steps is None else steps, "steps", low=1, high=1000)
     m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
@@ -354,12 +374,12 @@ def lyapunov_view(
     with torch_threads(1):
         a = lyapunov_analysis(base, m, n, steps=steps, method=method, seed=seed)
     assert a.alignment is not None
-    al = a.alignment.double().cpu()
-    q = torch.quantile(al, torch.tensor([0.1, 0.5, 0.9], dtype=al.dtype), dim=0)
+    al = a.alignment.double().cpu()  # diverged samples are NaN rows: left out
+    q = torch.nanquantile(al, torch.tensor([0.1, 0.5, 0.9], dtype=al.dtype), dim=0)
     d = m.dim
     return LyapunovView(
         manifold, model, _base_points(m, a.end), _to_base(m, a.vectors[..., :d]),
         _to_base(m, a.true_tangent), a.times.double().cpu(), q[1], q[0], q[2],
-        a.exponents.double().cpu(), a.mean_cosine, float(a.distance.mean()), d, m.base_dim,
+        a.exponents.double().cpu(), a.mean_cosine, float(a.distance.nanmean()), d, m.base_dim,
         _base_points(m, _reference(m)[:_DRAWN]), a,
     )  # fmt: skip
