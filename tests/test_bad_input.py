@@ -492,7 +492,7 @@ TABLE: dict[str, Entry] = {
             "high": [NAN, -1.0],
             "step": [0.0, 5.0, NAN],
             "description": [3],
-            "fmt": [3],
+            "fmt": [3, "nope", ".3~g"],
             "name": [3],
         },
     ),

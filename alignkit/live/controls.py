@@ -12,6 +12,7 @@ from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
+from traitlets import TraitError
 
 from alignkit._checks import check_choice, check_int, check_scalar
 
@@ -220,10 +221,13 @@ def float_slider(
     _check_range(value, low, high, description, step=step, name=name)
     if not isinstance(fmt, str):
         raise TypeError(f"fmt must be a format string such as '.3g', got {fmt!r}")
-    return W.FloatSlider(
-        value=value, min=low, max=high, step=step, description=description,
-        readout_format=fmt, continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
-    )  # fmt: skip
+    try:
+        return W.FloatSlider(
+            value=value, min=low, max=high, step=step, description=description,
+            readout_format=fmt, continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+        )  # fmt: skip
+    except TraitError:  # ipywidgets checks the readout format (a d3 format)
+        raise ValueError(f"fmt must be a d3 number format such as '.3g', got {fmt!r}") from None
 
 
 def log_slider(
