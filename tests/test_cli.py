@@ -52,3 +52,10 @@ def test_unknown_device_environment_is_reported(
     monkeypatch.setenv("ALIGNKIT_DEVICE", "gpu0")
     assert cli.main(["doctor"]) == 1
     assert "ALIGNKIT_DEVICE must be one of" in capsys.readouterr().out
+
+
+def test_python_dash_m_alignkit_is_the_cli() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "alignkit", "student", ""], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "alignkit student: out must name a folder" in out.stderr
