@@ -1247,14 +1247,34 @@ TABLE: dict[str, Entry] = {
             getattr(noise, name),
             _noise_base(with_y),
             {
-                "fn": [None, 3],
-                "theta": _tensor_bad((3,)),
+                "fn": [None, 3, lambda th, x: x[:, :2] @ th],  # (the last: a model for d = 2)
+                "theta": [
+                    *_tensor_bad((3,)),
+                    None,
+                    torch.ones(4, dtype=torch.float64),
+                    torch.ones(3, dtype=torch.float16),
+                    META,
+                ],
                 "x": [
                     torch.ones(5, 3, dtype=torch.int64),
                     torch.full((5, 3), NAN),
                     torch.zeros(0, 3),
+                    None,
+                    torch.ones(NET[1].shape[0], 4, dtype=torch.float64),  # p = 4, theta d = 3
+                    NET[1].float(),
                 ],
-                **({"y": [NET[2][:3, 0], torch.full((5,), NAN)]} if with_y else {}),
+                **(
+                    {
+                        "y": [
+                            NET[2][:3, 0],
+                            torch.full((5,), NAN),
+                            NET[2][:, 0].float(),
+                            torch.ones(NET[1].shape[0], 2, dtype=torch.float64),
+                        ]
+                    }
+                    if with_y
+                    else {}
+                ),
             },
         )
         for name, with_y in (

@@ -72,10 +72,19 @@ def _check_fn(fn: Model) -> None:
         raise TypeError(f"fn must be callable as fn(theta, x), got {type(fn).__name__}")
 
 
-def _check_data(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-    for t, name in ((theta, "theta"), (x, "x"), (y, "y")):
-        if t is not None:
-            check_float_tensor(t, name)
+def _check_data(
+    theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None, *, fn: Model | None = None
+) -> None:
+    """theta, x (and y) are finite float tensors of one dtype and matching shapes; with ``fn``,
+    ``fn(theta, x[:1])`` runs (a model that cannot take this theta or x is a ValueError
+    naming them, not a raw error from inside the model)."""
+    check_float_tensor(theta, "theta")
+    check_float_tensor(x, "x")
+    if y is not None:
+        check_float_tensor(y, "y")
+    for t, name in ((x, "x"), (y, "y")):
+        if t is not None and t.dtype != theta.dtype:
+            raise TypeError(f"{name} must have theta's dtype {theta.dtype}, got {t.dtype}")
     check_shape(
         tuple(theta.shape), "theta", "(d,) with d >= 1", theta.ndim == 1 and theta.numel() >= 1
     )
@@ -87,6 +96,20 @@ def _check_data(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = N
             f"({x.shape[0]},) or ({x.shape[0]}, k)",
             y.ndim in (1, 2) and y.shape[0] == x.shape[0],
         )
+    if fn is not None:
+        try:
+            out = fn(theta, x[:1])
+        except (RuntimeError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"fn(theta, x) must accept theta of shape {tuple(theta.shape)} and x of shape "
+                f"{tuple(x.shape)}: the model raised {type(exc).__name__}: {exc}"
+            ) from exc
+        width = 1 if y is None or y.ndim == 1 else y.shape[1]
+        if not isinstance(out, torch.Tensor) or (y is not None and out.numel() != width):
+            raise ValueError(
+                f"fn(theta, x) must return (m, {width}) outputs for m rows of x (y's width), "
+                f"got {tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}"
+            )
 
 
 def _sample_loss(
@@ -102,7 +125,7 @@ def square_loss(fn: Model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     Shapes ``(d,), (n, p), (n, k) -> ()``.
     """
     _check_fn(fn)
-    _check_data(theta, x, y)
+    _check_data(theta, x, y, fn=fn)
     out = _outputs_like(fn(theta, x), y)
     return 0.5 * ((out - y) ** 2).reshape(y.shape[0], -1).sum(-1).mean()
 
@@ -126,7 +149,7 @@ def per_sample_gradients(
     Tensor, shape (n, d)
     """
     _check_fn(fn)
-    _check_data(theta, x, y)
+    _check_data(theta, x, y, fn=fn)
     return vmap(grad(_sample_loss, argnums=1), in_dims=(None, None, 0, 0))(fn, theta, x, y)
 
 
@@ -136,7 +159,7 @@ def per_sample_jacobians(fn: Model, theta: torch.Tensor, x: torch.Tensor) -> tor
     Shapes ``(d,), (n, p) -> (n, k, d)`` (k = 1 for a scalar output).
     """
     _check_fn(fn)
-    _check_data(theta, x)
+    _check_data(theta, x, fn=fn)
 
     def one(th: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         return fn(th, xi[None]).reshape(-1)
@@ -200,7 +223,7 @@ def alignment_factor(
     Shapes ``(d,), (n, p), (n, k) -> ()``.
     """
     _check_fn(fn)
-    _check_data(theta, x, y)
+    _check_data(theta, x, y, fn=fn)
     grads = per_sample_gradients(fn, theta, x, y)
     sigma = noise_covariance(grads)
     gn = gauss_newton(per_sample_jacobians(fn, theta, x))
