@@ -269,8 +269,10 @@ def check_float_tensor(value: Any, name: str) -> torch.Tensor:
 def check_numeric(value: Any, name: str) -> None:
     """Refuse bools, strings, bool/complex tensors (TypeError) and empty tensors (ValueError)."""
     name = _check_name(name)
-    if isinstance(value, (bool, str, bytes)) or (
-        isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex())
+    if (
+        value is None
+        or isinstance(value, (bool, str, bytes))
+        or (isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex()))
     ):
         raise TypeError(f"{name} must be real numbers, got {value!r}")
     if isinstance(value, torch.Tensor):

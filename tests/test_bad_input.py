@@ -1196,7 +1196,7 @@ TABLE: dict[str, Entry] = {
     "alignkit.stability.toys.uv_growth_rates": Entry(
         toys.uv_growth_rates,
         lambda: {"lr": 0.1},
-        {"lr": POS, "u0": POS, "n": count(2)},
+        {"lr": POS, "u0": [*POS, 1e-300, 1e300], "n": count(2)},
     ),
     "alignkit.stability.sweep_record.SweepResult.to_arrays": Entry(
         lambda **kw: _sweep_result().to_arrays(**kw), lambda: {}, {"prefix": [3]}
@@ -1315,7 +1315,7 @@ TABLE: dict[str, Entry] = {
             "residuals": torch.ones(5, 1, dtype=torch.float64),
         },
         {
-            "jacobians": [torch.ones(5, 3), torch.full((5, 1, 3), NAN)],
+            "jacobians": [torch.ones(5, 3), torch.full((5, 1, 3), NAN), None, [[[1.0]]], META],
             "residuals": [torch.ones(4, 1, dtype=torch.float64), torch.full((5, 1), NAN)],
             "route": NAME,
         },
@@ -1324,7 +1324,7 @@ TABLE: dict[str, Entry] = {
         noise.alignment_bound,
         lambda: {"mu": 0.5, "lr": 0.1, "batch_size": 2, "n": 10, "replacement": False},
         {
-            "mu": [-1.0, True, "a"],
+            "mu": [-1.0, True, "a", None],
             "lr": [0.0, -1.0, INF, True],
             "batch_size": [0, 1.5, True],
             "n": [1, 1.5, True],
@@ -1334,7 +1334,7 @@ TABLE: dict[str, Entry] = {
     "alignkit.stability.bound.alignment_ratio": Entry(
         noise.alignment_ratio,
         lambda: {"gn_frobenius": 1.0, "lr": 0.1, "batch_size": 2},
-        {"gn_frobenius": [-1.0, True], "lr": [0.0, NAN, True], "batch_size": [0, 1.5, True]},
+        {"gn_frobenius": [-1.0, True, None], "lr": [0.0, NAN, True], "batch_size": [0, 1.5, True]},
     ),
     "alignkit.stability.noise.top_eigenvalue": Entry(
         noise.top_eigenvalue,
@@ -1385,7 +1385,7 @@ TABLE: dict[str, Entry] = {
         },
         {
             "curvature": [torch.ones(2, 3), torch.full((3, 3), NAN)],
-            "noise": [torch.eye(2), torch.full((3, 3), NAN)],
+            "noise": [torch.eye(2), torch.full((3, 3), NAN), None, [[1.0]]],
             "top_k": [0, 4, 1.5, True],
             "rtol": [-1.0, NAN],
         },
@@ -1516,7 +1516,7 @@ TABLE: dict[str, Entry] = {
     "alignkit.stability.sweep_result.compare_sweeps": Entry(
         _lazy("alignkit.stability.sweep_result", "compare_sweeps"),
         lambda: {"reference": _sweep_result(), "other": _sweep_result()},
-        {"reference": [None, 3], "other": [None, 3], "rows": [torch.tensor([0, 0]), "a"]},
+        {"reference": [None, 3], "other": [None, 3], "rows": [torch.tensor([0, 0]), "a", 3]},
     ),
     "alignkit.stability.views.direction_region_view": Entry(
         _lazy("alignkit.stability.views", "direction_region_view"),
@@ -1623,9 +1623,9 @@ TABLE: dict[str, Entry] = {
         },
         {  # type checks only: ode_step runs under vmap/jacfwd, where values are not readable
             "field": [None],
-            "x": [torch.ones(3, dtype=torch.int64), [1.0, 2.0, 3.0]],
-            "t": ["0", None],
-            "h": ["0.1", True],
+            "x": [torch.ones(3, dtype=torch.int64), [1.0, 2.0, 3.0], torch.ones(4, 3)],
+            "t": ["0", None, torch.zeros(2)],
+            "h": ["0.1", True, torch.ones(3)],
             "method": NAME,
         },
     ),
@@ -1670,6 +1670,8 @@ TABLE: dict[str, Entry] = {
                 torch.ones(4, 4),
                 torch.ones(2, 3, 4, dtype=torch.int64),
                 [1.0],
+                torch.zeros(0, 3, 2),
+                torch.zeros(2, 0, 4),
             ]
         },
     ),

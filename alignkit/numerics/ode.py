@@ -99,6 +99,10 @@ def ode_step(
             raise TypeError(f"{name} must be a tensor or a real number, got {value!r}")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor (D,), got {x!r}")
+    check_shape(tuple(x.shape), "x", "(D,), one sample", x.ndim == 1)  # shapes are readable
+    for value, name in ((t, "t"), (h, "h")):
+        if isinstance(value, torch.Tensor):
+            check_shape(tuple(value.shape), name, "() (a scalar)", value.ndim == 0)
     return SOLVERS[check_choice(method, "method", SOLVERS)](field, x, t, h)
 
 

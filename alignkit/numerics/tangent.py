@@ -200,7 +200,8 @@ def gram_schmidt(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if not isinstance(a, torch.Tensor) or not a.is_floating_point():
         raise TypeError(f"a must be a float tensor (k, N, D), got {a!r}")
-    check_shape(tuple(a.shape), "a", "(k, N, D), k <= D", a.ndim == 3 and a.shape[0] <= a.shape[2])
+    ok = a.ndim == 3 and 1 <= a.shape[0] <= a.shape[2] and a.shape[1] >= 1
+    check_shape(tuple(a.shape), "a", "(k, N, D), 1 <= k <= D, N >= 1", ok)
     k = a.shape[0]
     if k > _GRAM_SCHMIDT_MAX_K:
         q, r = torch.linalg.qr(a.permute(1, 2, 0))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int, check_scalar, check_shape
+from alignkit._checks import check_choice, check_float_tensor, check_int, check_scalar, check_shape
 from alignkit.device import get_device, make_generator
 from alignkit.stability.models import MODELS, make_model
 from alignkit.stability.noise import (
@@ -111,6 +111,7 @@ def top_eigenspace_share(
     """
     curvature = _symmetric(curvature, "curvature")
     d = curvature.shape[-1]
+    check_float_tensor(noise, "noise")
     check_shape(tuple(noise.shape), "noise", f"({d}, {d})", tuple(noise.shape) == (d, d))
     noise = _symmetric(noise, "noise")
     top_k = check_int(top_k, "top_k", low=1, high=d)

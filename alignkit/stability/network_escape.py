@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_bool, check_choice, check_int, check_scalar, check_shape
+from alignkit._checks import (
+    check_bool,
+    check_choice,
+    check_float_tensor,
+    check_int,
+    check_scalar,
+    check_shape,
+)
 from alignkit.device import get_device, make_generator
 from alignkit.numerics.lanczos import operator_top_eigenvalues
 from alignkit.stability.models import MODELS, FunctionalModel, make_model
@@ -127,6 +134,7 @@ def gauss_newton_threshold(
     (float, bool)
         η*(B) (``inf`` if every J_i is zero) and whether Lanczos converged.
     """
+    check_float_tensor(jacobians, "jacobians")
     check_shape(tuple(jacobians.shape), "jacobians", "(n, k, d)", jacobians.ndim == 3)
     replacement = check_bool(replacement, "replacement")
     rtol = check_scalar(rtol, "rtol", low=0.0, high=1.0, closed="neither")

@@ -17,7 +17,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from alignkit._checks import check_bool
+from alignkit._checks import check_bool, check_shape
 from alignkit.stability.sweep_record import CONVERGED_LOSS, SETTLED_CHECKS, SweepResult
 
 __all__ = [
@@ -85,6 +85,7 @@ def compare_sweeps(
             ) from exc
         if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
             raise TypeError(f"rows must be integer indices, got dtype {idx.dtype}")
+        check_shape(tuple(idx.shape), "rows", "(S',) indices", idx.ndim == 1)
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= reference.lr.numel()):
             raise ValueError(
                 f"rows must be in [0, {reference.lr.numel() - 1}], got {idx.tolist()[:8]}"

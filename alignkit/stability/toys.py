@@ -241,6 +241,6 @@ def uv_growth_rates(lr: float, *, u0: float = 3.0, n: int = 8) -> tuple[float, f
     growth when > 0) and the mean-square growth factor (ρ(Q) for B = 1 with replacement).
     """
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
-    u0 = check_scalar(u0, "u0", low=0.0, closed="neither")
+    u0 = check_scalar(u0, "u0", low=1e-100, high=1e100)  # u0² + u0⁻² stays finite
     factors = 1 - lr * uv_data(n) ** 2 * (u0**2 + u0**-2)
     return float(factors.abs().log().mean()), float((factors**2).mean())
