@@ -28,7 +28,16 @@ from alignkit.manifold.dynamics import (
     prior_sample,
     top_left_singular_vectors,
 )
-from alignkit.manifold.fields import GenerativeModel, NoiseSchedule, exact_model, perturb
+from alignkit.manifold.fields import (
+    GenerativeModel,
+    NoiseSchedule,
+    exact_model,
+    flow_model,
+    init_mlp,
+    mlp_apply,
+    perturb,
+    score_model,
+)
 from alignkit.manifold.manifolds import Manifold, get_manifold
 from alignkit.manifold.training import train_flow_matching, train_score_model
 
@@ -58,6 +67,12 @@ def _nan_data() -> torch.Tensor:
 
 
 @cache
+def _params() -> tuple[torch.Tensor, ...]:
+    """An MLP 3 -> 8 -> 2 (a flow field on R²)."""
+    return init_mlp([3, 8, 2], seed=0)
+
+
+@cache
 def _frame() -> torch.Tensor:
     """(5, 4, 2): five orthonormal 2-frames in R^4."""
     g = torch.Generator().manual_seed(0)
@@ -73,7 +88,7 @@ def _typed_x(dtype: torch.dtype) -> Callable[[], dict[str, Any]]:
 
 
 Row = tuple[str, Callable[..., Any], Callable[[], dict[str, Any]], type, str]
-M, D, X, E, F = _m, _data, _exact, _nan_data, _frame
+M, D, X, E, F, P = _m, _data, _exact, _nan_data, _frame, _params
 ROWS: list[Row] = [
     # 1. training: data must be finite, floating, on a real device
     ("fm-nan-data", train_flow_matching, lambda: {"data": E(), **TINY}, ValueError,
@@ -224,6 +239,45 @@ ROWS: list[Row] = [
      r"^sigma_max must be a real number"),
     ("schedule-order", NoiseSchedule, lambda: {"sigma_min": 1.0, "sigma_max": 0.5}, ValueError,
      r"^sigma_max must be in \(1, inf\), got 0.5"),
+    # the MLP building blocks (public in fields.__all__)
+    ("init-mlp-none", init_mlp, lambda: {"sizes": None}, TypeError,
+     r"^sizes must be a sequence of layer widths"),
+    ("init-mlp-zero-width", init_mlp, lambda: {"sizes": [3, 0, 2]}, ValueError,
+     r"^sizes\[1\] must be an integer in \[1, 65536\], got 0"),
+    ("init-mlp-one-layer", init_mlp, lambda: {"sizes": [3]}, ValueError,
+     r"^sizes must list at least 2 layer widths"),
+    ("init-mlp-int-dtype", init_mlp, lambda: {"sizes": [3, 2], "dtype": torch.int64},
+     ValueError, r"^dtype must be a floating-point dtype"),
+    ("mlp-apply-params-str", mlp_apply, lambda: {"params": "w", "z": torch.zeros(4, 3)},
+     TypeError, r"^params must be a tuple \(W₁, b₁, …\) of floating tensors"),
+    ("mlp-apply-z-shape", mlp_apply, lambda: {"params": P(), "z": torch.zeros(4, 4)},
+     ValueError, r"^z must have shape \(\.\.\., 3\), got \(4, 4\)"),
+    ("mlp-apply-z-int", mlp_apply, lambda: {"params": P(), "z": torch.zeros(4, 3).long()},
+     TypeError, r"^z must be a tensor of the params' dtype torch.float32, got torch.int64"),
+    ("flow-model-dim", flow_model, lambda: {"params": P(), "dim": 3}, ValueError,
+     r"^params must map 4 inputs \(\[x, t\]\) to 3 outputs"),
+    ("score-model-schedule", score_model, lambda: {"params": P(), "dim": 2, "schedule": None},
+     TypeError, r"^schedule must be a NoiseSchedule"),
+    # sizes that would only fail at allocation (the theme-1 bound 10⁶)
+    ("fm-steps-huge", train_flow_matching, lambda: {"data": D(), "steps": 10**12},
+     ValueError, r"^steps must be an integer in \[1, 1e\+06\], got 1000000000000"),
+    ("generate-n-huge", generate, lambda: {"model": X(), "n": 10**12}, ValueError,
+     r"^n must be an integer in \[1, 1e\+06\]"),
+    ("ds-bins-huge", density_shift,
+     lambda: {"manifold": M(), "samples": D(), "reference": D(), "bins": 10**12}, ValueError,
+     r"^bins must be an integer in \[2, 1e\+06\]"),
+    ("sampling-n-huge", views.sampling_view, lambda: {"n": 10**12}, ValueError,
+     r"^n must be an integer in \[1, 1e\+06\]"),
+    # eps_sweep's eps: a 1-D sequence of finite numbers >= 0
+    ("sweep-eps-str-item", eps_sweep,
+     lambda: {"model": X(), "kind": "bias", "eps": [0.1, "a"], "n": 4}, TypeError,
+     r"^eps must be real numbers"),
+    ("sweep-eps-2d", eps_sweep,
+     lambda: {"model": X(), "kind": "bias", "eps": torch.tensor([[0.1]]), "n": 4},
+     ValueError, r"^eps must have 1 dimension"),
+    ("sweep-eps-nan", eps_sweep,
+     lambda: {"model": X(), "kind": "bias", "eps": torch.tensor([NAN]), "n": 4},
+     ValueError, r"^eps must be finite"),
 ]  # fmt: skip
 
 # Already refused by name before the fix (kept so that the new checks keep the names):

@@ -56,12 +56,15 @@ __all__ = [
 ]
 
 
+MAX_SAMPLES = 1_000_000  # n of one call (the theme-1 bound): memory n·D, or n·K·D² recorded
+
+
 def prior_sample(
     model: GenerativeModel, n: int, *, seed: int | torch.Generator | None = 0
 ) -> torch.Tensor:
     """``n`` starting points from the model's prior N(0, prior_std² I), shape (n, D)."""
     model = check_model(model)
-    n = check_int(n, "n", low=1)
+    n = check_int(n, "n", low=1, high=MAX_SAMPLES)
     gen = make_generator(seed, model.device)
     z = torch.randn(n, model.dim, generator=gen, device=model.device, dtype=model.dtype)
     return model.prior_std * z
@@ -234,7 +237,7 @@ def lyapunov_analysis(
     """
     model = check_model(model)
     check_instance(manifold, "manifold", Manifold, "a Manifold (from get_manifold)")
-    n = check_int(n, "n", low=1)
+    n = check_int(n, "n", low=1, high=MAX_SAMPLES)
     record = check_bool(record, "record")
     if model.dim != manifold.embed_dim:
         raise ValueError(

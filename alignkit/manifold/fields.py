@@ -6,7 +6,8 @@ A :class:`GenerativeModel` carries a single-sample velocity ``v(x, t)`` (``(D,),
 
 - ``"exact"``: the exact velocity of the linear path x_t = (1 − t) x₀ + t x₁ for a finite
   data set {y_j} and x₀ ~ N(0, I): ``v(x, t) = (m(x, t) − x)/(1 − t)`` with the posterior
-  mean ``m = Σ_j w_j y_j``, ``w ∝ exp(−|x − t y_j|² / (2 (1 − t)²))`` (the reference);
+  mean ``m = Σ_j w_j y_j``, ``w ∝ exp(−|x − t y_j|² / (2 (1 − t)²))`` (the reference;
+  :mod:`.exact`, re-exported here, as :class:`GenerativeModel` from :mod:`.model`);
 - ``"flow"``: an MLP trained by conditional flow matching (:mod:`.training`);
 - ``"score"``: an MLP noise predictor ε̂(x, σ) trained by denoising score matching, sampled
   with the probability-flow ODE of the variance-exploding path σ(t) = σ_max^{1−t} σ_min^t:
@@ -25,16 +26,23 @@ al., "Score-Based Generative Modeling through Stochastic Differential Equations"
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from alignkit._checks import check_choice, check_scalar, check_shape
+from alignkit._checks import (
+    check_choice,
+    check_float_dtype,
+    check_instance,
+    check_int,
+    check_scalar,
+    check_shape,
+)
 from alignkit.device import make_generator
-from alignkit.manifold._inputs import check_points
+from alignkit.manifold.exact import EXACT_T_END, exact_model
+from alignkit.manifold.model import GenerativeModel, Params, TimeScale, check_model
 from alignkit.numerics.ode import Field
 from alignkit.numerics.tangent import MLPField, TangentField
 
@@ -43,6 +51,7 @@ __all__ = [
     "check_model",
     "NoiseSchedule",
     "PERTURBATIONS",
+    "EXACT_T_END",
     "exact_model",
     "mlp_apply",
     "init_mlp",
@@ -51,186 +60,22 @@ __all__ = [
     "perturb",
 ]
 
-Params = tuple[torch.Tensor, ...]
-TimeScale = Callable[[torch.Tensor], torch.Tensor]
-EXACT_T_END = 0.999  # the exact field is singular at t = 1
-_ROWS = 512  # samples per block of the exact field's batched velocity (measured: ~15 % faster)
-
-
-@dataclass(frozen=True, eq=False)  # compared (and cached) by identity
-class GenerativeModel:
-    """A velocity field from a prior N(0, prior_std² I) at t = 0 to the data at ``t_end``.
-
-    ``output_scale(t)``: velocity error per unit error of the model's output;
-    ``endpoint_scale(t)``: velocity error per unit error of the predicted clean sample.
-    ``params``/``build``: the MLP weights and ``params -> velocity`` (None for the exact field).
-    """
-
-    kind: str
-    dim: int
-    prior_std: float
-    t_end: float
-    velocity: Field
-    output_scale: TimeScale
-    endpoint_scale: TimeScale
-    device: torch.device
-    dtype: torch.dtype
-    params: Params | None = None
-    build: Callable[[Params], Field] | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def check_model(model: Any, name: str = "model") -> GenerativeModel:
-    """Return ``model`` if it is a usable :class:`GenerativeModel`, else raise.
-
-    ``TypeError`` for another object; ``ValueError`` for a model whose training diverged
-    (``info["diverged"]``) or whose weights are not all finite: its samples would be NaN.
-    """
-    if not isinstance(model, GenerativeModel):
-        raise TypeError(
-            f"{name} must be a GenerativeModel (from exact_model, train_flow_matching, "
-            f"train_score_model or perturb), got {type(model).__name__} {model!r:.80}"
-        )
-    if model.info.get("diverged") or (
-        model.params is not None and not all(bool(torch.isfinite(p).all()) for p in model.params)
-    ):
-        at = model.info.get("diverged_step")
-        why = f"its training diverged at step {at}" if at is not None else "got NaN or inf weights"
-        raise ValueError(
-            f"{name} must have finite parameters: {why} (info['diverged']); "
-            "train it again with a smaller lr"
-        )
-    return model
-
-
-@dataclass(frozen=True, eq=False)
-class _ExactField(TangentField):
-    """v(x, t) = (m(x, t) − x)/(1 − t) with its Jacobian–vector products by hand.
-
-    With w the posterior weights and m = Σ w_j y_j: ∂m/∂x · u = t/(1 − t)² C u, C the
-    weights' covariance Σ_j w_j (y_j − m)(y_j − m)ᵀ. For D ≤ 8 (and float64 available)
-    everything up to C is float64 (:meth:`_posterior`): the logits by one product,
-    ``(t x·y_j − t²|y_j|²/2)/(1 − t)²`` (the |x|² term is the same for every j and cancels
-    in the softmax; float64 keeps the cancellation harmless up to t = 0.999), unnormalised
-    exp weights, then ONE (N, M) @ (M, 1 + D + D²) product with the data's moments gives
-    Σw, m and C = Σ_j w_j y_j y_jᵀ − m mᵀ (no (N, M, D) array, no separate softmax),
-    accurate near t = 1 where C is tiny; otherwise float32, centred, (y_j − m) per sample.
-    """
-
-    data: torch.Tensor
-    dim: int
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # one sample (D,)
-        s = 1.0 - t
-        logits = -(x - t * self.data).square().sum(-1) / (2.0 * s * s)
-        m = torch.softmax(logits, dim=0) @ self.data
-        return (m - x) / s
-
-    def _weights(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s = 1.0 - t
-        ty = t * self.data
-        if self.dim <= 8:  # |x − t y|² coordinate by coordinate: no (N, M, D) array
-            sq = (x[:, :1] - ty[:, 0]).square_()
-            for d in range(1, self.dim):
-                sq += (x[:, d : d + 1] - ty[:, d]).square_()
-        else:
-            sq = (x[:, None, :] - ty).square().sum(-1)
-        w = torch.softmax(sq.mul_(-0.5 / (s * s)), dim=-1)
-        return w, w @ self.data
-
-    def batched(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if self._float64 is None:
-            return (self._weights(x, t)[1] - x) / (1.0 - t)
-        if x.shape[0] > _ROWS:  # (rows, M) float64 blocks that stay in the CPU cache
-            return torch.cat([self.batched(part, t) for part in x.split(_ROWS)])
-        m = self._posterior(x, t, 1 + self.dim)[:, 1:]
-        return ((m - x.double()) / (1.0 - float(t))).to(x.dtype)
-
-    @cached_property
-    def _float64(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """Float64 ``[yᵀ; |y|²]`` (D + 1, M) and the moments ``[1, y]ᵀ`` (1 + D, M) and
-        ``[1, y, y yᵀ flattened]`` (M, 1 + D + D²); None for D > 8 or without float64."""
-        if self.dim > 8 or self.data.device.type == "mps":
-            return None
-        y = self.data.double()
-        yy = (y[:, :, None] * y[:, None, :]).reshape(y.shape[0], -1)
-        moments = torch.cat([torch.ones_like(y[:, :1]), y, yy], dim=1)
-        first_t = moments[:, : 1 + self.dim].T.contiguous()
-        return torch.cat([y.T, y.square().sum(1)[None]]).contiguous(), first_t, moments
-
-    def _posterior(self, x: torch.Tensor, t: torch.Tensor, cols: int) -> torch.Tensor:
-        """Posterior means of ``[1, y, y yᵀ][:cols]`` under the weights w(x, t), float64 (N, cols).
-
-        Logits ``a (x·y_j − t |y_j|²/2)``, ``a = t/(1 − t)²``: −|x − t y_j|²/(2 (1 − t)²) up
-        to a term that does not depend on j (softmax-invariant), by one product
-        ``[a x, −a t/2] @ [yᵀ; |y|²]``; the row maximum subtracted, exp in place, one product
-        with the moments; column 0 is Σ w.
-        """
-        assert self._float64 is not None
-        y_aug, first_t, moments = self._float64
-        n, d = x.shape
-        tt = float(t)
-        a = tt / (1.0 - tt) ** 2
-        x_aug = torch.empty(n, d + 1, dtype=y_aug.dtype, device=x.device)
-        x_aug[:, :d] = x
-        x_aug[:, :d] *= a
-        x_aug[:, d] = -0.5 * tt * a
-        logits = x_aug @ y_aug  # (N, M)
-        logits -= logits.amax(dim=1, keepdim=True)
-        # floored at −87 (weights ≥ e⁻⁸⁷ ≈ 1.6e-38: their sum is far below the float64
-        # rounding of Σw ≥ 1): exp of far-underflowing inputs takes 15-40x longer on CPU
-        w = logits.clamp_(min=-87.0).exp_()
-        if cols == first_t.shape[0]:  # [1, y]ᵀ @ wᵀ: ~2x faster than w @ [1, y] (few columns)
-            sums = (first_t @ w.T).T
-        else:
-            sums = w @ moments[:, :cols]
-        return sums / sums[:, :1]
-
-    def tangent(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        x, u = s[0], s[1:]
-        if self._float64 is not None:  # C = E[y yᵀ] − m mᵀ in float64
-            n, d = x.shape
-            sums = self._posterior(x, t, 1 + d + d * d)  # (N, 1 + D + D²): 1, m, E[y yᵀ]
-            m64 = sums[:, 1 : 1 + d]
-            tt = float(t)
-            sc = 1.0 - tt
-            c = tt / sc**3  # Dv·u = (t/(1 − t)² C u − u)/(1 − t)
-            cov = torch.baddbmm(sums[:, 1 + d :].reshape(n, d, d), m64[:, :, None],
-                                m64[:, None, :], beta=c, alpha=-c)  # fmt: skip
-            out = torch.empty_like(s)
-            out[0] = (m64 - x.double()) / sc
-            cov_u = torch.matmul(u.transpose(0, 1), cov.to(u.dtype)).transpose(0, 1)  # C = Cᵀ
-            torch.sub(cov_u, u, alpha=1.0 / sc, out=out[1:])
-            return out
-        w, m = self._weights(x, t)
-        yc = self.data - m[:, None, :]  # (N, M, D)
-        proj = torch.einsum("nmd,knd->knm", yc, u) * w  # w_j (y_j − m)·u
-        cov_u = torch.einsum("knm,nmd->knd", proj, yc)
-        scale = 1.0 - t
-        return torch.cat([((m - x) / scale)[None], (t / scale**2 * cov_u - u) / scale])
-
-
-def exact_model(data: torch.Tensor) -> GenerativeModel:
-    """The exact linear-path flow of the empirical distribution of ``data`` (M, D).
-
-    ``data``: a finite floating-point tensor with M ≥ 1 rows (``TypeError`` for another
-    dtype or object, ``ValueError`` for NaN/inf entries, a wrong shape or a meta tensor).
-    """
-    check_points(data, "data", min_rows=1)
-    velocity = _ExactField(data, int(data.shape[1]))
-    one = lambda t: torch.ones_like(t)  # noqa: E731
-    end = lambda t: 1.0 / (1.0 - t)  # noqa: E731
-    return GenerativeModel(
-        "exact", int(data.shape[1]), 1.0, EXACT_T_END, velocity, one, end, data.device,
-        data.dtype, info={"data_size": int(data.shape[0])},
-    )  # fmt: skip
-
 
 def init_mlp(
     sizes: Sequence[int], *, seed: int | torch.Generator | None = 0, device: Any = None,
     dtype: torch.dtype = torch.float32,
 ) -> Params:  # fmt: skip
-    """Weights (W₁, b₁, …) of an MLP with layer ``sizes`` (PyTorch's default uniform init)."""
+    """Weights (W₁, b₁, …) of an MLP with layer ``sizes`` (PyTorch's default uniform init).
+
+    ``sizes``: a sequence of at least two layer widths, integers in [1, 65536];
+    ``dtype``: a floating dtype.
+    """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a sequence of layer widths (ints >= 1), got {sizes!r:.80}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least 2 layer widths (in, out), got {list(sizes)}")
+    sizes = [check_int(w, f"sizes[{i}]", low=1, high=65536) for i, w in enumerate(sizes)]
+    dtype = check_float_dtype(dtype, "dtype")
     gen = make_generator(seed, device)
     out: list[torch.Tensor] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -241,8 +86,58 @@ def init_mlp(
     return tuple(out)
 
 
+def _check_params(params: Any, dim: int | None = None) -> Params:
+    """``params`` is (W₁, b₁, …) of one floating dtype with chained shapes (as from init_mlp);
+    with ``dim``: ``in = dim + 1`` and ``out = dim`` (a model's field on R^dim)."""
+    ok = (
+        isinstance(params, (tuple, list)) and len(params) >= 2 and len(params) % 2 == 0
+        and all(isinstance(p, torch.Tensor) and p.is_floating_point() for p in params)
+    )  # fmt: skip
+    if not ok:
+        got = type(params).__name__ if not isinstance(params, (tuple, list)) else (
+            f"{len(params)} items of types {sorted({type(p).__name__ for p in params})}"
+        )  # fmt: skip
+        raise TypeError(
+            f"params must be a tuple (W₁, b₁, …) of floating tensors, as from init_mlp, got {got}"
+        )
+    shapes = [tuple(p.shape) for p in params]
+    width = shapes[0][1] if len(shapes[0]) == 2 else -1
+    for i in range(0, len(params), 2):
+        w, b = shapes[i], shapes[i + 1]
+        if len(w) != 2 or w[1] != width or b != (w[0],):
+            raise ValueError(
+                f"params must chain (out, in) weights and (out,) biases, got shapes {shapes}"
+            )
+        width = w[0]
+    if len({p.dtype for p in params}) != 1 or len({p.device for p in params}) != 1:
+        raise ValueError("params must share one dtype and one device, got "
+                         f"{sorted({str(p.dtype) for p in params})}")  # fmt: skip
+    if dim is not None and (shapes[0][1] != dim + 1 or shapes[-1] != (dim,)):
+        raise ValueError(
+            f"params must map {dim + 1} inputs ([x, t]) to {dim} outputs for dim={dim}, got "
+            f"shapes {shapes}"
+        )
+    return tuple(params)
+
+
 def mlp_apply(params: Params, z: torch.Tensor) -> torch.Tensor:
-    """SiLU MLP, ``(..., in) -> (..., out)``; works per sample and batched."""
+    """SiLU MLP, ``(..., in) -> (..., out)``; works per sample and batched.
+
+    ``params`` as from :func:`init_mlp`; ``z`` a tensor of their dtype whose last axis is
+    ``in`` (else ``TypeError``/``ValueError`` naming it). No finiteness check: it runs
+    inside ``vmap`` and the solvers, where a data-dependent check cannot run.
+    """
+    params = _check_params(params)
+    if not isinstance(z, torch.Tensor) or z.dtype != params[0].dtype:
+        got = z.dtype if isinstance(z, torch.Tensor) else type(z).__name__
+        raise TypeError(f"z must be a tensor of the params' dtype {params[0].dtype}, got {got}")
+    n_in = params[0].shape[1]
+    check_shape(tuple(z.shape), "z", f"(..., {n_in})", z.ndim >= 1 and z.shape[-1] == n_in)
+    return _mlp_apply(params, z)
+
+
+def _mlp_apply(params: Params, z: torch.Tensor) -> torch.Tensor:
+    """:func:`mlp_apply` without the checks (the training loop's own weights)."""
     n = len(params) // 2
     for i in range(n):
         z = z @ params[2 * i].T + params[2 * i + 1]
@@ -252,7 +147,14 @@ def mlp_apply(params: Params, z: torch.Tensor) -> torch.Tensor:
 
 
 def flow_model(params: Params, dim: int, info: dict[str, Any] | None = None) -> GenerativeModel:
-    """A flow-matching model: ``v(x, t) = MLP([x, t])`` from N(0, I) at 0 to data at 1."""
+    """A flow-matching model: ``v(x, t) = MLP([x, t])`` from N(0, I) at 0 to data at 1.
+
+    ``params``: (W₁, b₁, …) mapping ``dim + 1`` inputs to ``dim`` outputs (checked).
+    """
+    dim = check_int(dim, "dim", low=1)
+    params = _check_params(params, dim)
+    if info is not None and not isinstance(info, dict):
+        raise TypeError(f"info must be a dict or None, got {type(info).__name__}")
 
     def build(p: Params) -> Field:  # v = MLP([x, t]), tangents by hand (numerics.tangent)
         return MLPField(p, dim)
@@ -289,7 +191,15 @@ class NoiseSchedule:
 def score_model(
     params: Params, dim: int, schedule: NoiseSchedule, info: dict[str, Any] | None = None
 ) -> GenerativeModel:
-    """A score model: noise predictor ε̂ = MLP([x, log σ]) and its probability-flow ODE."""
+    """A score model: noise predictor ε̂ = MLP([x, log σ]) and its probability-flow ODE.
+
+    ``params`` as in :func:`flow_model`; ``schedule`` a :class:`NoiseSchedule`.
+    """
+    dim = check_int(dim, "dim", low=1)
+    params = _check_params(params, dim)
+    check_instance(schedule, "schedule", NoiseSchedule, "a NoiseSchedule")
+    if info is not None and not isinstance(info, dict):
+        raise TypeError(f"info must be a dict or None, got {type(info).__name__}")
     big_l = schedule.log_ratio
 
     def log_sigma(t: torch.Tensor) -> torch.Tensor:

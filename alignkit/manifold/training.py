@@ -33,9 +33,9 @@ from alignkit.manifold.fields import (
     GenerativeModel,
     NoiseSchedule,
     Params,
+    _mlp_apply,
     flow_model,
     init_mlp,
-    mlp_apply,
     score_model,
 )
 
@@ -50,10 +50,10 @@ def _fit(
     lr: float, seed: int | torch.Generator | None, progress: Progress | None = None,
 ) -> tuple[Params, dict[str, object]]:  # fmt: skip
     check_points(data, "data", min_rows=2)
-    steps = check_int(steps, "steps", low=1)
-    width = check_int(width, "width", low=1)
-    depth = check_int(depth, "depth", low=1)
-    batch = check_int(batch, "batch", low=1)
+    steps = check_int(steps, "steps", low=1, high=1_000_000)
+    width = check_int(width, "width", low=1, high=4096)
+    depth = check_int(depth, "depth", low=1, high=64)
+    batch = check_int(batch, "batch", low=1, high=1_000_000)
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     progress = check_callable_progress(progress)
     dim = data.shape[1]
@@ -122,7 +122,7 @@ def train_flow_matching(
         x0 = torch.randn(x1.shape, generator=gen, device=x1.device, dtype=x1.dtype)
         t = torch.rand((x1.shape[0], 1), generator=gen, device=x1.device, dtype=x1.dtype)
         xt = (1 - t) * x0 + t * x1
-        pred = mlp_apply(params, torch.cat([xt, t], dim=-1))
+        pred = _mlp_apply(params, torch.cat([xt, t], dim=-1))
         return (pred - (x1 - x0)).square().sum(-1).mean()
 
     params, info = _fit(
@@ -167,7 +167,7 @@ def train_score_model(
         noise = torch.randn(y.shape, generator=gen, device=y.device, dtype=y.dtype)
         u = torch.rand((y.shape[0], 1), generator=gen, device=y.device, dtype=y.dtype)
         log_sigma = lo + (hi - lo) * u
-        pred = mlp_apply(params, torch.cat([y + log_sigma.exp() * noise, log_sigma], dim=-1))
+        pred = _mlp_apply(params, torch.cat([y + log_sigma.exp() * noise, log_sigma], dim=-1))
         return (pred - noise).square().sum(-1).mean()
 
     params, info = _fit(

@@ -19,6 +19,7 @@ from alignkit._checks import check_choice, check_int, check_scalar
 from alignkit.device import get_device, pick, torch_threads
 from alignkit.manifold._inputs import check_panel_progress
 from alignkit.manifold.dynamics import (
+    MAX_SAMPLES,
     LyapunovAnalysis,
     density_shift,
     eps_sweep,
@@ -258,7 +259,7 @@ def sampling_view(
     eps = check_scalar(eps, "eps", low=0.0)
     steps = check_int(steps, "steps", low=1, high=1000)
     method = check_choice(method, "method", SOLVERS)
-    n = check_int(pick(1000, 400) if n is None else n, "n", low=1)
+    n = check_int(pick(1000, 400) if n is None else n, "n", low=1, high=MAX_SAMPLES)
     with torch_threads(1):
         get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
                   progress=progress)  # fmt: skip
@@ -367,7 +368,7 @@ def lyapunov_view(
     density = check_choice(density, "density", DENSITIES)
     method = check_choice(method, "method", SOLVERS)
     progress = check_panel_progress(progress)
-    n = check_int(pick(300, 120) if n is None else n, "n", low=1)
+    n = check_int(pick(300, 120) if n is None else n, "n", low=1, high=MAX_SAMPLES)
     steps = check_int(LYAPUNOV_STEPS if steps is None else steps, "steps", low=1, high=1000)
     m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
                         data_size=data_size, progress=progress)  # fmt: skip
