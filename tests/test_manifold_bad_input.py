@@ -278,6 +278,24 @@ ROWS: list[Row] = [
     ("sweep-eps-nan", eps_sweep,
      lambda: {"model": X(), "kind": "bias", "eps": torch.tensor([NAN]), "n": 4},
      ValueError, r"^eps must be finite"),
+    # meta tensors (shapes, no numbers) and a seed named by its own parameter
+    ("pc-meta", principal_cosines, lambda: {"a": F().to("meta"), "b": F()}, ValueError,
+     r"^a must hold numbers on a real device"),
+    ("tlsv-meta", top_left_singular_vectors,
+     lambda: {"jac": torch.zeros(3, 2, 2, device="meta"), "k": 1}, ValueError,
+     r"^jac must hold numbers on a real device"),
+    ("mlp-apply-z-meta", mlp_apply,
+     lambda: {"params": P(), "z": torch.zeros(4, 3, device="meta")}, ValueError,
+     r"^z must be on the params' device cpu, got meta"),
+    ("perturb-direction-meta", perturb,
+     lambda: {"model": X(), "kind": "bias", "eps": 0.1,
+              "direction": torch.ones(2, device="meta")},
+     ValueError, r"^direction must hold numbers on a real device"),
+    ("sweep-error-seed", eps_sweep,
+     lambda: {"model": X(), "kind": "bias", "eps": [0.1], "n": 4, "error_seed": -1},
+     ValueError, r"^error_seed must be an integer in \[0, inf\], got -1"),
+    ("get-model-train-steps-huge", views.get_model, lambda: {"train_steps": 10**12},
+     ValueError, r"^train_steps must be an integer in \[1, 1e\+06\]"),
 ]  # fmt: skip
 
 # Already refused by name before the fix (kept so that the new checks keep the names):

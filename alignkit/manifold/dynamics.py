@@ -112,6 +112,8 @@ def eps_sweep(
     model = check_model(model)
     kind = check_choice(kind, "kind", PERTURBATIONS)
     eps = check_values(eps, "eps", low=0.0, ndim=1)
+    seed = check_int(seed, "seed", low=0)
+    error_seed = check_int(error_seed, "error_seed", low=0)
     g = eps.numel()
     x0 = prior_sample(model, n, seed=seed)
     if kind == "weights":

@@ -35,6 +35,7 @@ import torch
 from alignkit._checks import (
     check_choice,
     check_float_dtype,
+    check_has_data,
     check_instance,
     check_int,
     check_scalar,
@@ -133,6 +134,8 @@ def mlp_apply(params: Params, z: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"z must be a tensor of the params' dtype {params[0].dtype}, got {got}")
     n_in = params[0].shape[1]
     check_shape(tuple(z.shape), "z", f"(..., {n_in})", z.ndim >= 1 and z.shape[-1] == n_in)
+    if z.device != params[0].device:
+        raise ValueError(f"z must be on the params' device {params[0].device}, got {z.device}")
     return _mlp_apply(params, z)
 
 
@@ -285,6 +288,8 @@ def perturb(
     ):
         got = direction.dtype if isinstance(direction, torch.Tensor) else type(direction).__name__
         raise TypeError(f"direction must be a floating-point tensor ({model.dim},), got {got}")
+    if direction is not None:
+        check_has_data(direction, "direction")
     if eps == 0.0:
         return model
     dtype = model.dtype

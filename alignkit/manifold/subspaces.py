@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from alignkit._checks import check_int, check_shape
+from alignkit._checks import check_has_data, check_int, check_shape
 
 __all__ = ["principal_cosines", "top_left_singular_vectors"]
 
@@ -26,6 +26,7 @@ def _check_frame(x: object, name: str) -> torch.Tensor:
         raise TypeError(f"{name} must be a floating-point torch.Tensor (..., D, k), got {got}")
     ok = x.ndim >= 2 and x.shape[-2] >= 1 and x.shape[-1] >= 1
     check_shape(tuple(x.shape), name, "(..., D, k), D and k >= 1", ok)
+    check_has_data(x, name)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite (got NaN or inf entries)")
     return x
@@ -100,6 +101,7 @@ def top_left_singular_vectors(jac: torch.Tensor, k: int) -> torch.Tensor:
         raise TypeError(f"jac must be a float tensor (..., D, D), got {type(jac).__name__}")
     ok = jac.ndim >= 2 and jac.shape[-1] == jac.shape[-2] >= 1
     check_shape(tuple(jac.shape), "jac", "(..., D, D)", ok)
+    check_has_data(jac, "jac")
     if not bool(torch.isfinite(jac).all()):
         raise ValueError("jac must be finite (got NaN or inf entries)")
     d = jac.shape[-1]

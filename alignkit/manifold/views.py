@@ -115,7 +115,7 @@ def get_model(
     density = check_choice(density, "density", DENSITIES)
     progress = check_panel_progress(progress)
     steps = _sizes()["train_steps"] if train_steps is None else train_steps
-    steps = check_int(steps, "train_steps", low=1)
+    steps = check_int(steps, "train_steps", low=1, high=1_000_000)
     seed = check_int(seed, "seed", low=0)
     dev = str(get_device(device))
     dim = None if embed_dim is None else check_int(embed_dim, "embed_dim", low=1, high=64)
