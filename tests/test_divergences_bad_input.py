@@ -29,6 +29,8 @@ from alignkit.divergences import (
     toylm,
 )
 from alignkit.divergences.catalogue import alpha_integrand, check_distribution
+from alignkit.divergences.fit import infinite_tails, objective, quadrature_grid
+from alignkit.divergences.fit_2d import gaussian_log_prob_2d, grid_2d
 from alignkit.divergences.mixture import k_modes
 from alignkit.divergences.views import alignment_view, comparison_view, tradeoff_view
 from alignkit.divergences.views_2d import fit2d_view, target_2d
@@ -249,6 +251,23 @@ TABLE: list[Row] = [
      lambda: {"r": torch.tensor([-1.0, 2.0])}, ValueError, r"^r "),
     ("Divergence.integrand-lengths", lambda **k: get("forward_kl").integrand(**k),
      lambda: {"log_p": torch.log(P), "log_q": torch.log(Q4)}, ValueError, r"log_p .*log_q"),
+    ("quadrature_grid-target-None", quadrature_grid, lambda: {"target": None}, TypeError,
+     r"^target"),
+    ("quadrature_grid-width-0", quadrature_grid, lambda: {"target": _mix(), "width": 0.0},
+     ValueError, r"^width"),
+    ("objective-mu-log_sigma", objective,
+     lambda: {"target": _mix(), "divs": _divs(), "mu": torch.zeros(2, 3),
+              "log_sigma": torch.zeros(2, 4), "nodes": torch.linspace(-5, 5, 11), "h": 1.0},
+     ValueError, r"^mu and log_sigma"),
+    ("infinite_tails-divs-empty", infinite_tails,
+     lambda: {"target": _mix(), "divs": [], "log_sigma": torch.zeros(1)}, ValueError,
+     r"^divs"),
+    ("grid_2d-target-1d", grid_2d, lambda: {"target": _mix()}, ValueError, r"^target"),
+    ("gaussian_log_prob_2d-raw", gaussian_log_prob_2d,
+     lambda: {"x": torch.zeros(5, 2), "mean": torch.zeros(2), "raw": torch.zeros(2)},
+     ValueError, r"^raw"),
+    ("descend_landscape-land", landscape.descend_landscape,
+     lambda: {"land": None, "mean": 0.0, "std": 1.0}, TypeError, r"^land"),
     ("Divergence.integrand-meta", lambda **k: get("forward_kl").integrand(**k),
      lambda: {"log_p": _meta(P), "log_q": torch.log(Q)}, ValueError, r"^log_p"),
 ]  # fmt: skip
@@ -273,6 +292,10 @@ def test_accepted_inputs_still_give_the_right_answer() -> None:
     as_int = align.preference_pairs(lm, r.to(torch.int64), 16, seed=3)
     as_float = align.preference_pairs(lm, r, 16, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(as_int, as_float, strict=True))
+    # a float β is used in float64 (rounding it through float32 moved notebook 04's fits)
+    log_p = toylm.reward_target(lm, r, 0.1)
+    by_hand = torch.log_softmax(lm.log_base + r / 0.1, dim=-1)
+    torch.testing.assert_close(log_p, by_hand, rtol=0, atol=1e-12)
     mix = GaussianMixture([0.5], [1.5], [1.0], dtype=torch.float32, device="cpu")
     assert mix.means.dtype == torch.float32 and mix.means.tolist() == [0.5]
     # one setting, one start: a real fit (not an empty one)

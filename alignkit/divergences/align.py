@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
+_MAX_DRAWS = 10_000_000  # samples or pairs per call: more would not fit in memory
 _NORMALISED = 1e-5  # |log Σ_x p(x)| a target may show (float32 rounding of the log p)
 
 
@@ -62,6 +63,8 @@ def _log_rows(value: object, name: str, n_rows: int, n_seq: int | None, *,
     """Log-probabilities of shape (S, N) with S = ``n_rows`` (or (N,) when ``one_row``);
     N = ``n_seq`` when given. No NaN, no +inf (−inf is probability 0)."""
     t = real_tensor(value, name)
+    if t.ndim == 0:
+        raise ValueError(f"{name} must have shape (S, N) (log-probabilities per setting), got ()")
     n = t.shape[-1] if n_seq is None else n_seq
     ok = t.shape[-1:] == (n,) and (t.shape == (n_rows, n) or (one_row and t.ndim == 1))
     check_shape(t.shape, name, f"({n},) or ({n_rows}, {n})" if one_row else f"({n_rows}, {n})",
@@ -190,7 +193,7 @@ def sampled_gradient(
     lm, divs = check_lm(lm), check_divs(divs)
     logits = _check_logits(logits, lm, len(divs))
     log_p = _log_rows(log_p, "log_p", len(divs), lm.n_sequences, one_row=True)
-    n = check_int(n_samples, "n_samples", low=2)
+    n = check_int(n_samples, "n_samples", low=2, high=_MAX_DRAWS)
     theta = logits.detach().clone().requires_grad_(True)
     log_pi = lm.log_prob(theta)  # (S, N)
     gen = make_generator(seed, log_pi.device)
@@ -207,6 +210,8 @@ def _check_logits(logits: object, lm: ToyLM, n_rows: int) -> Tensor:
     t = real_tensor(logits, "logits", finite=True)
     shape = (n_rows, *lm.base_logits.shape)
     check_shape(t.shape, "logits", str(shape), tuple(t.shape) == shape)
+    if t.dtype not in (torch.float32, torch.float64):  # half precision: the kit computes in 64
+        t = t.to(lm.base_logits.dtype)
     return t
 
 
@@ -355,11 +360,15 @@ def train_fdpg(
     settings = check_settings(settings)
     polish = check_int(polish, "polish", low=0, high=100_000)
     if n_samples is not None:
-        n_samples = check_int(n_samples, "n_samples", low=2)
+        n_samples = check_int(n_samples, "n_samples", low=2, high=_MAX_DRAWS)
     check_callback(progress, "progress")
     n_seq = lm.n_sequences
     if not isinstance(log_p, torch.Tensor):
         raise TypeError(f"log_p must be a torch.Tensor of shape ({n_seq},), got {type(log_p)}")
+    if log_p.dtype == torch.bool or log_p.is_complex() or log_p.is_meta:
+        raise TypeError(f"log_p must hold real numbers (cpu, cuda or mps), got {log_p!r:.60}")
+    if not log_p.is_floating_point():
+        log_p = log_p.to(lm.log_base.dtype)
     if log_p.shape[-1:] != (n_seq,) or log_p.ndim > 2:
         raise ValueError(
             f"log_p must have shape ({n_seq},) or (S, {n_seq}) (one log-probability per "
@@ -390,7 +399,7 @@ def train_fdpg(
         exact = _exact_objective(divs, log_p, log_pi, plan, f0)
         if n_samples is None:
             return exact
-        n = check_int(n_samples, "n_samples", low=2)
+        n = check_int(n_samples, "n_samples", low=2, high=_MAX_DRAWS)
         idx = torch.multinomial(torch.exp(log_pi.detach()), n, replacement=True, generator=gen)
         w = torch.gather(dpg_weights(divs, log_p, log_pi.detach()), -1, idx)
         baseline = (w.sum(-1, keepdim=True) - w) / (n - 1)
@@ -415,7 +424,7 @@ def preference_pairs(
     if not bool(torch.isfinite(reward).all()):
         raise ValueError("reward must be finite (one real number per sequence), got inf")
     reward = reward.to(lm.log_base.device)
-    n = check_int(n_pairs, "n_pairs", low=1)
+    n = check_int(n_pairs, "n_pairs", low=1, high=_MAX_DRAWS)
     gen = make_generator(seed, lm.log_base.device)
     idx = torch.multinomial(torch.exp(lm.log_base), 2 * n, replacement=True, generator=gen)
     y1, y2 = idx[:n], idx[n:]

@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_int, check_scalar, check_shape
 from alignkit.device import make_generator
-from alignkit.divergences._args import check_mixture
+from alignkit.divergences._args import check_divs, check_mixture, real_tensor
 from alignkit.divergences.catalogue import CATALOGUE, Divergence, get
 from alignkit.divergences.descent import descend, one_cpu_thread
 from alignkit.divergences.mixture import GaussianMixture
@@ -109,7 +110,7 @@ def check_settings(settings: object, name: str = "settings") -> list[Setting]:
             raise ValueError(f"{name} must be {what}, got the name {n!r}")
         if (
             isinstance(a, bool)
-            or not isinstance(a, (int, float))
+            or not isinstance(a, Real)
             and not (isinstance(a, torch.Tensor) and a.ndim == 0 and a.is_floating_point())
         ):
             raise TypeError(f"{name} must be {what}, got the α {a!r:.60} in the entry for {n!r}")
@@ -141,6 +142,15 @@ def quadrature_grid(
     the grid of a batch contains the grid of each of its fits.
     Returns ``(nodes (N,), spacing h)``.
     """
+    check_mixture(target, dim=1)
+    per_std = check_scalar(per_std, "per_std", low=0.0, high=1000.0, closed="right")
+    width = check_scalar(width, "width", low=0.0, high=1000.0, closed="right")
+    if models is not None:
+        models = real_tensor(models, "models", finite=True, nonempty=False)
+        rows = models.numel() % 2 == 0 and bool((models.reshape(-1, 2)[:, 1] > 0).all())
+        check_shape(models.shape, "models", "(M, 2) rows (μ, σ) with σ > 0", rows)
+    if divs:
+        check_divs(divs)
     mu, s = target.means, target.stds
     m, sd = float(target.mean()), math.sqrt(float(target.covariance()))
     lo = min(float((mu - width * s).min()), m - width * sd)
@@ -209,6 +219,18 @@ def objective(
     a gradient; otherwise evaluated with densities floored at e^{−700} (the fits' fast path,
     :func:`~alignkit.divergences.quadrature._integrand_and_slope`), the same sums.
     """
+    check_mixture(target, dim=1)
+    divs = check_divs(divs)
+    for t, name in ((mu, "mu"), (log_sigma, "log_sigma"), (nodes, "nodes")):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(t).__name__}")
+    if mu.shape != log_sigma.shape or mu.ndim == 0 or mu.shape[0] != len(divs):
+        raise ValueError(
+            f"mu and log_sigma must have one shape (S, ...) with S = len(divs) = {len(divs)}, "
+            f"got {tuple(mu.shape)} and {tuple(log_sigma.shape)}"
+        )
+    check_shape(nodes.shape, "nodes", "(N,) with N ≥ 2", nodes.ndim == 1 and len(nodes) >= 2)
+    h = check_scalar(h, "h", low=0.0, closed="neither")
     log_p = target.log_prob(nodes)
     log_q = _normal_log_prob(nodes, mu, log_sigma)
     if torch.is_grad_enabled() and (mu.requires_grad or log_sigma.requires_grad):
@@ -233,6 +255,12 @@ def infinite_tails(
     this (it returns a finite number), so the objective takes ∞ from here. Other generators
     are finite for every Gaussian model.
     """
+    check_mixture(target, dim=1)
+    divs = check_divs(divs)
+    if not isinstance(log_sigma, torch.Tensor) or not log_sigma.is_floating_point():
+        raise TypeError(f"log_sigma must be a floating-point torch.Tensor, got {log_sigma!r:.60}")
+    check_shape(log_sigma.shape, "log_sigma", f"(S, ...) with S = len(divs) = {len(divs)}",
+                log_sigma.ndim >= 1 and log_sigma.shape[0] in (1, len(divs)))  # fmt: skip
     nan = math.nan
     shape = (-1,) + (1,) * (log_sigma.ndim - 1)
     a = torch.tensor([d.alpha_form[0] if d.alpha_form is not None else nan for d in divs],

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alignkit._checks import check_int, check_scalar
+from alignkit._checks import check_int, check_scalar, check_shape
 from alignkit.device import make_generator
 from alignkit.divergences._args import check_mixture
 from alignkit.divergences.fit import (
@@ -49,6 +49,9 @@ def grid_2d(
     The box is each mode ±7 of its largest std and the mixture ±4.5 overall stds per axis;
     ``per_std`` nodes per std of the narrowest mode (at most ``max_n`` per axis).
     """
+    check_mixture(target, dim=2)
+    per_std = check_scalar(per_std, "per_std", low=0.0, high=100.0, closed="right")
+    max_n = check_int(max_n, "max_n", low=2, high=2000)
     sd_mode = torch.linalg.eigvalsh(target.covariances).amax(-1).sqrt()  # (K,)
     sd_all = torch.diagonal(target.covariance()).sqrt()  # (2,)
     m = target.mean()
@@ -67,6 +70,16 @@ def grid_2d(
 def gaussian_log_prob_2d(x: Tensor, mean: Tensor, raw: Tensor) -> Tensor:
     """log N(x; mean, L Lᵀ) with L = [[e^{r0}, 0], [r2, e^{r1}]]; x (N, 2), mean/raw (..., 2|3)
     -> (..., N)."""
+    for t, name, last in ((x, "x", 2), (mean, "mean", 2), (raw, "raw", 3)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {t!r:.60}")
+        check_shape(t.shape, name, f"(..., {last})", t.ndim >= 1 and t.shape[-1] == last)
+    check_shape(x.shape, "x", "(N, 2)", x.ndim == 2)
+    if mean.shape[:-1] != raw.shape[:-1]:
+        raise ValueError(
+            f"mean (..., 2) and raw (..., 3) must share their leading axes, got "
+            f"{tuple(mean.shape)} and {tuple(raw.shape)}"
+        )
     a, c, b = torch.exp(raw[..., 0]), torch.exp(raw[..., 1]), raw[..., 2]
     z1 = (x[:, 0] - mean[..., 0, None]) / a[..., None]
     z2 = (x[:, 1] - mean[..., 1, None] - b[..., None] * z1) / c[..., None]

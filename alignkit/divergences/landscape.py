@@ -85,7 +85,7 @@ def landscape(
     else:
         sigmas = check_values(sigmas, "sigmas", ndim=1, low=0.0, closed="neither").to(dt).to(dev)
     corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
-    finite = ~infinite_tails(target, [div], torch.log(sigmas))[0]
+    finite = ~infinite_tails(target, [div], torch.log(sigmas)[None])[0]  # (L,)
     widest = sigmas[finite].max() if finite.any() else sigmas[-1]
     corners = torch.cat([corners, torch.stack([mus[[0, -1]], widest.expand(2)], -1)])
     nodes, h = quadrature_grid(target, corners, per_std=per_std, width=width, divs=[div])

@@ -77,7 +77,7 @@ class GaussianMixture:
         w = torch.full((k,), 1.0 / k, dtype=dtype, device=mu.device)
         if weights is not None:
             w = _tensor(weights, "weights", dtype, mu.device)
-            check_shape(w.shape, "weights", f"({k},)", w.shape == (k,))
+            check_shape(w.shape, "weights", f"({k},): one per row of means", w.shape == (k,))
             if (w < 0).any() or abs(w.sum().item() - 1.0) > 1e-6:
                 raise ValueError(
                     f"weights must be non-negative and sum to 1, got {w.tolist()} "
@@ -96,7 +96,7 @@ class GaussianMixture:
             s = torch.ones(k, dtype=dtype, device=mu.device) if stds is None else None
             if s is None:
                 s = _tensor(stds, "stds", dtype, mu.device)
-            check_shape(s.shape, "stds", f"({k},)", s.shape == (k,))
+            check_shape(s.shape, "stds", f"({k},): one per row of means", s.shape == (k,))
             if (s <= 0).any():
                 raise ValueError(f"stds must be > 0, got {s.tolist()}")
             self.stds = s

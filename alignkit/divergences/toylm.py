@@ -103,6 +103,8 @@ def sequence_log_prob(logits: Tensor, sequences: Tensor) -> Tensor:
                 logits.ndim >= 3 and logits.shape[-1] >= 1
                 and logits.shape[-2] == logits.shape[-1] + 1)  # fmt: skip
     n_len, n_prev, vocab = logits.shape[-3:]
+    if isinstance(sequences, torch.Tensor) and sequences.is_meta:
+        raise ValueError("sequences must hold data (a cpu, cuda or mps tensor), got a meta tensor")
     if not isinstance(sequences, torch.Tensor) or sequences.dtype not in (
         torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8
     ):  # fmt: skip
@@ -194,7 +196,7 @@ def reward_target(lm: ToyLM, reward: Tensor, beta: float | Tensor) -> Tensor:
         b = real_tensor(beta, "beta")
         check_shape(b.shape, "beta", "() or (B,)", b.ndim == 1)
     else:
-        b = torch.tensor(check_scalar(beta, "beta", low=0.0, closed="neither"))
+        b = torch.tensor(check_scalar(beta, "beta", low=0.0, closed="neither"), dtype=torch.float64)
     b = b.to(lm.log_base.dtype).to(lm.log_base.device)
     if (b <= 0).any() or not torch.isfinite(b).all():
         raise ValueError(f"beta must be finite and > 0, got {b.tolist()}")

@@ -315,6 +315,7 @@ def alignment_view(
     beta = check_scalar(beta, "beta", low=0.01, high=100.0)
     alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
     top = check_int(top, "top", low=1, high=200)
+    check_choice(target, "target", TARGETS)
     check_callback(progress, "progress")
     lm, log_p, what = _lm_target(target, beta)
     setting = (divergence, alpha if divergence == "alpha" else math.nan)
