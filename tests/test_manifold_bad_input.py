@@ -266,6 +266,14 @@ ROWS: list[Row] = [
     ("ds-bins-huge", density_shift,
      lambda: {"manifold": M(), "samples": D(), "reference": D(), "bins": 10**12}, ValueError,
      r"^bins must be an integer in \[2, 1e\+06\]"),
+    ("generate-steps-huge", generate, lambda: {"model": X(), "n": 4, "steps": 10**12},
+     ValueError, r"^steps must be an integer in \[1, 1e\+06\]"),
+    ("lyap-steps-huge", lyapunov_analysis,
+     lambda: {"model": X(), "manifold": M(), "n": 4, "steps": 10**12}, ValueError,
+     r"^steps must be an integer in \[1, 1e\+06\]"),
+    ("get-manifold-embed-seed-huge", get_manifold,
+     lambda: {"name": "circle2d", "embed_seed": 2**70}, ValueError,
+     r"^embed_seed must be an integer in \[0, 9.22337e\+18\]"),
     ("sampling-n-huge", views.sampling_view, lambda: {"n": 10**12}, ValueError,
      r"^n must be an integer in \[1, 1e\+06\]"),
     # eps_sweep's eps: a 1-D sequence of finite numbers >= 0
@@ -293,7 +301,7 @@ ROWS: list[Row] = [
      ValueError, r"^direction must hold numbers on a real device"),
     ("sweep-error-seed", eps_sweep,
      lambda: {"model": X(), "kind": "bias", "eps": [0.1], "n": 4, "error_seed": -1},
-     ValueError, r"^error_seed must be an integer in \[0, inf\], got -1"),
+     ValueError, r"^error_seed must be an integer in \[0, 9.22337e\+18\], got -1"),
     ("get-model-train-steps-huge", views.get_model, lambda: {"train_steps": 10**12},
      ValueError, r"^train_steps must be an integer in \[1, 1e\+06\]"),
 ]  # fmt: skip

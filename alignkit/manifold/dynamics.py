@@ -57,6 +57,8 @@ __all__ = [
 
 
 MAX_SAMPLES = 1_000_000  # n of one call (the theme-1 bound): memory n·D, or n·K·D² recorded
+MAX_STEPS = 1_000_000  # solver steps of one call (the same bound)
+MAX_SEED = 2**63 - 1  # what a torch.Generator takes
 
 
 def prior_sample(
@@ -86,6 +88,9 @@ def generate(
     error: their rows come back non-finite (``sampling_view`` flags them as diverged).
     """
     model = check_model(model)
+    steps = check_int(steps, "steps", low=1, high=MAX_STEPS)
+    method = check_choice(method, "method", SOLVERS)
+    trajectory = check_bool(trajectory, "trajectory")
     x0 = prior_sample(model, n, seed=seed)
     return solve(
         model.velocity, x0, t1=model.t_end, steps=steps, method=method, trajectory=trajectory
@@ -112,8 +117,10 @@ def eps_sweep(
     model = check_model(model)
     kind = check_choice(kind, "kind", PERTURBATIONS)
     eps = check_values(eps, "eps", low=0.0, ndim=1)
-    seed = check_int(seed, "seed", low=0)
-    error_seed = check_int(error_seed, "error_seed", low=0)
+    seed = check_int(seed, "seed", low=0, high=MAX_SEED)
+    error_seed = check_int(error_seed, "error_seed", low=0, high=MAX_SEED)
+    steps = check_int(steps, "steps", low=1, high=MAX_STEPS)
+    method = check_choice(method, "method", SOLVERS)
     g = eps.numel()
     x0 = prior_sample(model, n, seed=seed)
     if kind == "weights":
@@ -240,6 +247,7 @@ def lyapunov_analysis(
     model = check_model(model)
     check_instance(manifold, "manifold", Manifold, "a Manifold (from get_manifold)")
     n = check_int(n, "n", low=1, high=MAX_SAMPLES)
+    steps = check_int(steps, "steps", low=1, high=MAX_STEPS)
     record = check_bool(record, "record")
     if model.dim != manifold.embed_dim:
         raise ValueError(

@@ -327,7 +327,7 @@ def get_manifold(
     """
     name = check_choice(name, "name", MANIFOLDS)
     density = check_choice(density, "density", DENSITIES)
-    embed_seed = check_int(embed_seed, "embed_seed", low=0)
+    embed_seed = check_int(embed_seed, "embed_seed", low=0, high=2**63 - 1)
     base = MANIFOLDS[name]
     n = base.ambient
     dim = n if embed_dim is None else check_int(embed_dim, "embed_dim", low=n, high=MAX_EMBED_DIM)
