@@ -488,6 +488,8 @@ def dpo_loss(lm: ToyLM, log_pi: Tensor, pairs: tuple[Tensor, Tensor], beta: floa
     log_pi = real_tensor(log_pi, "log_pi")
     check_shape(log_pi.shape, "log_pi", f"({lm.n_sequences},) or (S, {lm.n_sequences})",
                 log_pi.ndim in (1, 2) and log_pi.shape[-1] == lm.n_sequences)  # fmt: skip
+    if bool((log_pi == math.inf).any()):
+        raise ValueError("log_pi must be log-probabilities (−inf for 0), got +inf")
     win, lose = _check_pairs(pairs, lm)
     beta = check_scalar(beta, "beta", low=0.0, closed="neither")
     margin = (log_pi[..., win] - lm.log_base[win]) - (log_pi[..., lose] - lm.log_base[lose])

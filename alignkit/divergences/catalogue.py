@@ -203,7 +203,7 @@ class Divergence:
 
     def h(self, r: Tensor) -> Tensor:
         """The f-distill weighting h(r) = r² f″(r) of a density ratio r = p/q > 0."""
-        r = real_tensor(r, "r")
+        r = real_tensor(r, "r", finite=True)
         if not bool((r > 0).all()):
             bad = r[~(r > 0)].flatten()[0].item()
             raise ValueError(f"r must be density ratios > 0, got {bad:g}")

@@ -326,6 +326,8 @@ def fit_panel(
     """
     check_mixture(target)
     settings = check_settings(settings)
+    if seed is not None and not isinstance(seed, torch.Generator):
+        seed = check_int(seed, "seed", low=0, high=2**63 - 1)  # checked even when init is given
     if not target.is_1d:
         return _fit_panel_nd(target, settings, init, steps=steps, lr=lr, seed=seed)
     steps = check_int(steps, "steps", low=1, high=100_000)

@@ -316,6 +316,8 @@ def fit_panel_2d(
     """
     check_mixture(target)
     settings = check_settings(settings)
+    if seed is not None and not isinstance(seed, torch.Generator):
+        seed = check_int(seed, "seed", low=0, high=2**63 - 1)  # checked even when init is given
     if target.dim != 2:
         raise ValueError(f"target must be 1-D or 2-D, got dimension {target.dim}")
     steps = check_int(steps, "steps", low=1, high=100_000)

@@ -79,11 +79,13 @@ def landscape(
         mus = torch.linspace(m - 2.0 * sd, m + 2.0 * sd, 61, dtype=dt)
     else:
         mus = check_values(mus, "mus", ndim=1).to(dt).to(dev)
+        _increasing(mus, "mus")
     if sigmas is None:
         smin = float(target.stds.min())
         sigmas = torch.logspace(math.log10(smin / 3), math.log10(2.5 * sd), 41, dtype=dt)
     else:
         sigmas = check_values(sigmas, "sigmas", ndim=1, low=0.0, closed="neither").to(dt).to(dev)
+        _increasing(sigmas, "sigmas")
     corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
     finite = ~infinite_tails(target, [div], torch.log(sigmas)[None])[0]  # (L,)
     widest = sigmas[finite].max() if finite.any() else sigmas[-1]
@@ -102,6 +104,17 @@ def landscape(
     li, mi = torch.nonzero(is_min, as_tuple=True)
     minima = torch.stack([mus[mi], sigmas[li]], -1)
     return Landscape(mus, sigmas, v, minima, v[li, mi])
+
+
+def _increasing(grid: Tensor, name: str) -> None:
+    """A landscape axis must increase strictly (the minima compare grid neighbours)."""
+    bad = torch.nonzero(grid[1:] <= grid[:-1]).flatten()
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"{name} must be strictly increasing (a grid axis), got {name}[{i}] = "
+            f"{float(grid[i]):g} ≥ {name}[{i + 1}] = {float(grid[i + 1]):g}"
+        )
 
 
 @dataclass(frozen=True)

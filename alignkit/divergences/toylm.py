@@ -98,7 +98,7 @@ def sequence_log_prob(logits: Tensor, sequences: Tensor) -> Tensor:
 
     Shapes: logits (..., L, V+1, V), sequences (N, L) -> (..., N).
     """
-    logits = real_tensor(logits, "logits")
+    logits = real_tensor(logits, "logits", finite=True)
     check_shape(logits.shape, "logits", "(..., L, V + 1, V) with V ≥ 1",
                 logits.ndim >= 3 and logits.shape[-1] >= 1
                 and logits.shape[-2] == logits.shape[-1] + 1)  # fmt: skip
@@ -259,6 +259,8 @@ def metrics(
         align = (pi * satisfied.to(pi.dtype)).sum(-1)
     elif reward is not None:
         reward = per_sequence(reward, "reward", lm, rows=False)
+        if not bool(torch.isfinite(reward).all()):
+            raise ValueError("reward must be finite (one real number per sequence), got inf")
         align = (pi * reward.to(pi.dtype)).sum(-1)
     else:
         raise ValueError("metrics needs satisfied= (constraint) or reward= (reward target)")
