@@ -387,3 +387,17 @@ def test_diverging_trajectories_are_flagged_not_a_crash() -> None:
     every = lyapunov_analysis(wild, _m(), 6, steps=3)  # every trajectory blows up
     assert bool(every.diverged.all()) and math.isnan(every.mean_cosine)
     assert bool(torch.isnan(every.exponents).all())
+
+
+def test_sampling_view_keeps_diverged_samples_out_of_the_density() -> None:
+    """Diverged samples (drawn at 0) count 10⁶ in the mean distance, as on the ε curve, and
+    no histogram is made of them (before: they all fell in the azimuth-0 bin: a TV number)."""
+    v = views.sampling_view(perturbation="bias", eps=1e38, n=16, steps=2)  # every one diverges
+    assert v.diverged and v.mean_distance == views.DIVERGED_DISTANCE
+    assert math.isnan(v.tv) and bool(v.hist.isnan().all())
+    assert float(v.hist_true.sum()) == pytest.approx(1.0)
+    x, finite = _data().clone(), torch.ones(32, dtype=torch.bool)
+    x[:5], finite[:5] = 0.0, False  # five diverged samples, drawn at 0
+    tv, _, p, _ = views._shift(_m(), x, finite)
+    ref_tv, _, ref_p, _ = density_shift(_m(), _data()[5:], views._reference(_m()), bins=views.BINS)
+    assert tv == ref_tv and torch.equal(p, ref_p)

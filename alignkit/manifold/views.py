@@ -52,6 +52,7 @@ _REFERENCE_SIZE = 20000
 _DRAWN = 1500
 #: lyapunov_view's solver steps (converged: see its docstring).
 LYAPUNOV_STEPS = 30
+DIVERGED_DISTANCE = 1e6  # what a diverged sample counts in a mean distance (flagged: huge)
 BINS = 12  # azimuth histogram bins (TV noise floor ≈ 0.4 √(BINS/n))
 PIECES = 3  # batched solves of an ε curve (of 3 grid values each), a progress report after each
 
@@ -139,6 +140,9 @@ class SamplingView:
     ``distance``: (n,); ``edges``/``hist``/``hist_true``: azimuth histograms; ``eps_grid``,
     ``distance_curve``, ``tv_curve``: (G,) mean distance and density shift (TV) vs ε;
     ``diverged``: some samples were not finite (drawn at 0); ``reference``: (R, 3).
+    Diverged samples count 10⁶ in ``mean_distance`` and the distance curve (flagged as
+    huge, as at the curve's ε) and are left out of the histograms and the TV (NaN when
+    every sample diverged): no density from points that are not there.
     """
 
     manifold: str
@@ -202,10 +206,9 @@ def _curve(
     x = torch.where(finite[..., None], x, torch.zeros_like(x))
     dist = manifold.distance_to_manifold(x.reshape(-1, model.dim)).double().cpu()
     dist = dist.reshape(len(EPS_GRID), n)
-    flagged = torch.where(finite.cpu(), dist, torch.full_like(dist, 1e6))  # diverged: huge
-    ref = _reference(manifold)
-    shifts = [density_shift(manifold, xi, ref, bins=BINS) for xi in x]
+    flagged = torch.where(finite.cpu(), dist, torch.full_like(dist, DIVERGED_DISTANCE))
     # a loop over 9 histograms of finished samples, not over settings of the solve
+    shifts = [_shift(manifold, xi, fi) for xi, fi in zip(x, finite, strict=True)]
     curve = _Curve(
         grid, flagged.mean(1), torch.tensor([s[0] for s in shifts], dtype=torch.float64),
         _base_points(manifold, x.reshape(-1, model.dim)).reshape(len(EPS_GRID), n, 3), dist,
@@ -216,6 +219,17 @@ def _curve(
         _CURVE_CACHE.pop(next(iter(_CURVE_CACHE)))  # the oldest
     _CURVE_CACHE[key] = curve
     return curve
+
+
+def _shift(
+    manifold: Manifold, x: torch.Tensor, finite: torch.Tensor
+) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`density_shift` of the finite rows of ``x`` (NaN TV and histogram if none)."""
+    ref = _reference(manifold)
+    if bool(finite.any()):
+        return density_shift(manifold, x[finite], ref, bins=BINS)
+    _, edges, _, hist_true = density_shift(manifold, ref[:1], ref, bins=BINS)
+    return float("nan"), edges, torch.full_like(hist_true, float("nan")), hist_true
 
 
 def _base_points(manifold: Manifold, x: torch.Tensor) -> torch.Tensor:
@@ -289,7 +303,7 @@ def _sampling_view(
         i = EPS_GRID.index(eps)
         dist = c.distance[i]
         return SamplingView(
-            manifold, model, perturbation, eps, c.points[i], dist, float(dist.mean()),
+            manifold, model, perturbation, eps, c.points[i], dist, float(c.distance_curve[i]),
             float(c.tv_curve[i]), c.edges, c.hist[i], c.hist_true, c.grid, c.distance_curve,
             c.tv_curve, m.base_dim, c.diverged[i], drawn,
         )  # fmt: skip
@@ -297,9 +311,10 @@ def _sampling_view(
     finite = torch.isfinite(x).all(dim=1)
     x = torch.where(finite[:, None], x, torch.zeros_like(x))
     dist = m.distance_to_manifold(x).double().cpu()
-    tv, edges, hist, hist_true = density_shift(m, x, _reference(m), bins=BINS)
+    tv, edges, hist, hist_true = _shift(m, x, finite)
+    flagged = torch.where(finite.cpu(), dist, torch.full_like(dist, DIVERGED_DISTANCE))
     return SamplingView(
-        manifold, model, perturbation, eps, _base_points(m, x), dist, float(dist.mean()), tv,
+        manifold, model, perturbation, eps, _base_points(m, x), dist, float(flagged.mean()), tv,
         edges, hist, hist_true, c.grid, c.distance_curve, c.tv_curve, m.base_dim,
         not bool(finite.all()), drawn,
     )  # fmt: skip
