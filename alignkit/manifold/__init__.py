@@ -4,10 +4,11 @@ Layers, each importable on its own (the pattern of theme 1):
 
 - compute (torch only, batched, cpu or cuda): :mod:`.manifolds` (circle, helix, torus,
   sphere; isometric embeddings in R^D; analytic distance, projection, tangents; densities),
-  :mod:`.fields` (exact reference flow of a finite data set, flow-matching and score models,
+  :mod:`.model` (the :class:`GenerativeModel` type and its check), :mod:`.exact` (exact
+  reference flow of a finite data set), :mod:`.fields` (flow-matching and score models,
   controlled errors ε·δ), :mod:`.training` (conditional flow matching, denoising score
   matching), :mod:`.dynamics` (sampling, Lyapunov exponents/vectors, alignment with the
-  true tangents, density shift);
+  true tangents, density shift), :mod:`.subspaces` (principal angles, top singular spans);
 - views: :mod:`.views`, one pure function per explorer, control values -> result;
 - figures: :mod:`.plots` (a folder: ``result -> go.Figure`` and ``update(fig, result)``);
 - widgets: :mod:`.widgets`, thin wiring through :mod:`alignkit.live`.
