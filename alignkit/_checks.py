@@ -27,6 +27,7 @@ __all__ = [
     "check_numeric",
     "check_integer_valued",
     "check_has_data",
+    "FLOAT_DTYPES",
 ]
 
 T = TypeVar("T")
@@ -174,14 +175,18 @@ def check_shape(shape: tuple[int, ...], name: str, expected: str, ok: bool) -> N
         raise ValueError(f"{name} must have shape {expected}, got {tuple(shape)}")
 
 
+#: The floating dtypes the kit computes in (torch has no half-precision eigensolvers on CPU).
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
 def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
-    """Return ``dtype`` if it is a real floating-point ``torch.dtype``, else raise."""
+    """Return ``dtype`` if it is torch.float32 or torch.float64, else raise."""
     name = _check_name(name)
     if not isinstance(dtype, torch.dtype):
         raise TypeError(
             f"{name} must be a torch floating dtype such as torch.float32, got {dtype!r}"
         )
-    if not dtype.is_floating_point:
+    if dtype not in FLOAT_DTYPES:
         raise ValueError(
             f"{name} must be a floating-point dtype (torch.float32 or torch.float64), got {dtype}"
         )
@@ -255,11 +260,11 @@ def check_values(
 
 
 def check_float_tensor(value: Any, name: str) -> torch.Tensor:
-    """Return ``value`` if it is a finite floating-point tensor (else TypeError/ValueError)."""
+    """Return ``value`` if it is a finite float32/float64 tensor (else TypeError/ValueError)."""
     name = _check_name(name)
-    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+    if not isinstance(value, torch.Tensor) or value.dtype not in FLOAT_DTYPES:
         got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
-        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
+        raise TypeError(f"{name} must be a float32 or float64 torch.Tensor, got {got}")
     check_has_data(value, name)
     if not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite (got NaN or inf entries)")

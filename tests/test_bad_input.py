@@ -399,7 +399,7 @@ TABLE: dict[str, Entry] = {
     "alignkit._checks.check_float_dtype": Entry(
         _checks.check_float_dtype,
         lambda: {"dtype": torch.float32, "name": "dtype"},
-        {"dtype": [torch.int64, "float32", None], "name": [3]},
+        {"dtype": [torch.int64, "float32", None, torch.float16, torch.bfloat16], "name": [3]},
     ),
     # ---- alignkit.cli ----
     "alignkit.cli.main": Entry(cli.main, lambda: {"argv": ["doctor"]}, {"argv": ["doctor", [3]]}),
@@ -1269,6 +1269,7 @@ TABLE: dict[str, Entry] = {
                             NET[2][:3, 0],
                             torch.full((5,), NAN),
                             NET[2][:, 0].float(),
+                            None,
                             torch.ones(NET[1].shape[0], 2, dtype=torch.float64),
                         ]
                     }
@@ -1315,8 +1316,19 @@ TABLE: dict[str, Entry] = {
             "residuals": torch.ones(5, 1, dtype=torch.float64),
         },
         {
-            "jacobians": [torch.ones(5, 3), torch.full((5, 1, 3), NAN), None, [[[1.0]]], META],
-            "residuals": [torch.ones(4, 1, dtype=torch.float64), torch.full((5, 1), NAN)],
+            "jacobians": [
+                torch.ones(5, 3),
+                torch.full((5, 1, 3), NAN),
+                None,
+                [[[1.0]]],
+                META,
+                torch.ones(5, 1, 3, dtype=torch.float16),
+            ],
+            "residuals": [
+                torch.ones(4, 1, dtype=torch.float64),
+                torch.full((5, 1), NAN),
+                torch.ones(5, 1, dtype=torch.float32),
+            ],
             "route": NAME,
         },
     ),
@@ -1340,7 +1352,13 @@ TABLE: dict[str, Entry] = {
         noise.top_eigenvalue,
         lambda: {"matrix": torch.eye(3, dtype=torch.float64)},
         {
-            "matrix": [torch.ones(2, 3), torch.full((3, 3), NAN), torch.eye(3, dtype=torch.int64)],
+            "matrix": [
+                torch.ones(2, 3),
+                torch.full((3, 3), NAN),
+                torch.eye(3, dtype=torch.int64),
+                torch.eye(3, dtype=torch.float16),
+                torch.eye(3, device="meta"),
+            ],
             "tol": NONNEG,
             "max_iters": count(1),
         },
@@ -1372,6 +1390,8 @@ TABLE: dict[str, Entry] = {
                 torch.full((3, 3), NAN),
                 torch.tensor([[0.0, 1.0], [0.0, 0.0]]),
                 torch.zeros(0, 0),
+                torch.eye(3, dtype=torch.float16),
+                torch.eye(3, device="meta"),
             ],
             "rtol": [-1.0, 2.0, NAN, True],
         },
@@ -1411,7 +1431,7 @@ TABLE: dict[str, Entry] = {
         network_escape.gauss_newton_threshold,
         lambda: {"jacobians": torch.ones(5, 1, 3, dtype=torch.float64), "batch_size": 2},
         {
-            "jacobians": [torch.ones(5, 3), torch.full((5, 1, 3), NAN)],
+            "jacobians": [torch.ones(5, 3), torch.full((5, 1, 3), NAN), None, [[[1.0]]], META],
             "batch_size": [0, 1.5, True],
             "replacement": FLAG,
             "rtol": [-1.0, NAN],
@@ -1457,6 +1477,8 @@ TABLE: dict[str, Entry] = {
             "jacobians": [
                 torch.ones(5, 3),
                 torch.full((5, 1, 3), NAN),
+                torch.ones(5, 1, 3, dtype=torch.float16),
+                torch.ones(5, 1, 3, device="meta"),
             ],
             "rtol": [-1.0, NAN, True],
         },

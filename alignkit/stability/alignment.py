@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_float_tensor, check_int, check_scalar, check_shape
+from alignkit._checks import (
+    FLOAT_DTYPES,
+    check_choice,
+    check_float_tensor,
+    check_int,
+    check_scalar,
+    check_shape,
+)
 from alignkit.device import get_device, make_generator
 from alignkit.stability.models import MODELS, make_model
 from alignkit.stability.noise import (
@@ -53,10 +60,9 @@ def _symmetric(matrix: torch.Tensor, name: str) -> torch.Tensor:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(matrix).__name__}")
     square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.shape[0] >= 1
     check_shape(tuple(matrix.shape), name, "(d, d) with d >= 1", square)
-    if not matrix.is_floating_point():
-        raise ValueError(f"{name} must have a floating dtype, got {matrix.dtype}")
-    if not bool(torch.isfinite(matrix).all()):
-        raise ValueError(f"{name} must be finite (got NaN or inf entries)")
+    if matrix.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {matrix.dtype}")
+    check_float_tensor(matrix, name)  # finite, on a real device
     scale = float(matrix.abs().max()) or 1.0
     if float((matrix - matrix.T).abs().max()) > 1e-8 * scale:
         raise ValueError(f"{name} must be symmetric")

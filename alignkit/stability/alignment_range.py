@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_scalar, check_shape
+from alignkit._checks import FLOAT_DTYPES, check_choice, check_has_data, check_scalar, check_shape
 from alignkit.stability.models import FunctionalModel
 from alignkit.stability.theory import threshold_curve
 
@@ -66,6 +66,9 @@ def _check_jacobians(jacobians: torch.Tensor) -> torch.Tensor:
     )
     if not jacobians.is_floating_point():
         jacobians = jacobians.to(torch.get_default_dtype())
+    check_has_data(jacobians, "jacobians")
+    if jacobians.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"jacobians must be float32 or float64, got {jacobians.dtype}")
     if not bool(torch.isfinite(jacobians).all()):
         raise ValueError("jacobians must be finite (got NaN or inf entries)")
     return jacobians
@@ -193,6 +196,7 @@ def directional_alignment(jacobians: torch.Tensor, directions: torch.Tensor) -> 
         tuple(directions.shape), "directions", f"(m, {d})", directions.ndim == 2
         and directions.shape[1] == d,
     )  # fmt: skip
+    check_has_data(directions, "directions")
     if directions.shape[0] == 0 or not bool(torch.isfinite(directions).all()):
         raise ValueError(
             f"directions must be finite with m >= 1 rows, got {tuple(directions.shape)}"

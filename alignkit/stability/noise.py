@@ -73,14 +73,19 @@ def _check_fn(fn: Model) -> None:
 
 
 def _check_data(
-    theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None, *, fn: Model | None = None
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    fn: Model | None = None,
+    needs_y: bool = True,
 ) -> None:
     """theta, x (and y) are finite float tensors of one dtype and matching shapes; with ``fn``,
     ``fn(theta, x[:1])`` runs (a model that cannot take this theta or x is a ValueError
     naming them, not a raw error from inside the model)."""
     check_float_tensor(theta, "theta")
     check_float_tensor(x, "x")
-    if y is not None:
+    if y is not None or needs_y:
         check_float_tensor(y, "y")
     for t, name in ((x, "x"), (y, "y")):
         if t is not None and t.dtype != theta.dtype:
@@ -159,7 +164,7 @@ def per_sample_jacobians(fn: Model, theta: torch.Tensor, x: torch.Tensor) -> tor
     Shapes ``(d,), (n, p) -> (n, k, d)`` (k = 1 for a scalar output).
     """
     _check_fn(fn)
-    _check_data(theta, x, fn=fn)
+    _check_data(theta, x, fn=fn, needs_y=False)
 
     def one(th: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         return fn(th, xi[None]).reshape(-1)
@@ -327,6 +332,10 @@ def noise_alignment(
     route = check_choice(route, "route", ("auto", "parameters", "samples"))
     check_float_tensor(jacobians, "jacobians")
     check_float_tensor(residuals, "residuals")
+    if residuals.dtype != jacobians.dtype:
+        raise TypeError(
+            f"residuals must have jacobians' dtype {jacobians.dtype}, got {residuals.dtype}"
+        )
     check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d)", jacobians.ndim >= 3)
     check_shape(
         tuple(residuals.shape),
