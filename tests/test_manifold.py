@@ -139,7 +139,7 @@ def test_densities() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"name": "klein"}, r"manifold must be one of \['circle2d', 'circle3d', 'helix',"),
+        ({"name": "klein"}, r"name must be one of \['circle2d', 'circle3d', 'helix',"),
         ({"name": "torus", "embed_dim": 2}, r"embed_dim must be an integer in \[3, 64\], got 2"),
         ({"name": "circle2d", "embed_dim": 65}, r"embed_dim must be an integer in \[2, 64\]"),
         ({"name": "sphere", "density": "gaussian"}, r"density must be one of"),
