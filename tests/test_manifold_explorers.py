@@ -170,3 +170,25 @@ def test_cuda_matches_cpu() -> None:
     # the prior draws differ between devices' generators: compare statistics, not samples
     assert out["cuda"].mean_cosine == pytest.approx(out["cpu"].mean_cosine, abs=0.1)
     assert float(out["cuda"].normal_exponents.max()) < 0.0
+
+
+def test_lyapunov_figure_flags_diverged_trajectories() -> None:
+    """Rows a diverging model's flow lost are NaN in the view: the figure draws the others
+    and says how many were left out (never a plausible number from NaNs)."""
+    import dataclasses
+
+    from alignkit.manifold.plots.lyapunov import plot_lyapunov
+
+    v = lyapunov_view("circle2d", "exact", n=20, steps=5)
+    lost = torch.zeros(20, dtype=torch.bool)
+    lost[:3] = True
+    ex = v.exponents.clone()
+    ex[:3] = math.nan
+    v = dataclasses.replace(
+        v, exponents=ex, analysis=dataclasses.replace(v.analysis, diverged=lost)
+    )
+    title = plot_lyapunov(v).layout.title.text
+    assert "3 of 20 trajectories diverged (left out)" in title
+    assert "nan" not in title.split("normal exponent")[1].split("—")[0]
+    clean = plot_lyapunov(lyapunov_view("circle2d", "exact", n=20, steps=5)).layout.title.text
+    assert "diverged" not in clean

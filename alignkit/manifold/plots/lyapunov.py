@@ -38,7 +38,9 @@ def _traces(v: LyapunovView) -> dict[str, dict[str, object]]:
     labels = np.array([f"λ{i + 1}" for i in range(dim)])
     idx = np.arange(dim)
     tangent_ix, normal_ix = idx[:d], idx[d:]
-    normal_max = float(ex[:, d:].mean(0).max()) if dim > d else float("nan")
+    normal_max = float(np.nanmean(ex[:, d:], axis=0).max()) if dim > d else float("nan")
+    lost = int(to_numpy(v.analysis.diverged).sum())
+    flag = f" — {lost} of {ex.shape[0]} trajectories diverged (left out)" if lost else ""
     return {
         "manifold": {"x": ref[:, 0], "y": ref[:, 1], "z": ref[:, 2]},
         "true tangents": {"x": true[:, 0], "y": true[:, 1], "z": true[:, 2]},
@@ -58,7 +60,7 @@ def _traces(v: LyapunovView) -> dict[str, dict[str, object]]:
             "title.text": (
                 f"{v.model} model on {v.manifold}: mean |cos| (top-{d} Lyapunov vectors vs "
                 f"tangents) = {v.mean_cosine:.3f} at t = {float(t[-1]):.3g}; largest mean "
-                f"normal exponent {normal_max:.2f}"
+                f"normal exponent {normal_max:.2f}{flag}"
             ),
             **scene_layout(v.base_dim),
         },
