@@ -151,6 +151,18 @@ def quadrature_grid(
         check_shape(models.shape, "models", "(M, 2) rows (μ, σ) with σ > 0", rows)
     if divs:
         check_divs(divs)
+    return _quadrature_grid(target, models, per_std=per_std, width=width, divs=divs)
+
+
+def _quadrature_grid(
+    target: GaussianMixture,
+    models: Tensor | None = None,
+    *,
+    per_std: float = 3.0,
+    width: float = 10.0,
+    divs: Sequence[Divergence] = (),
+) -> tuple[Tensor, float]:
+    """:func:`quadrature_grid` on checked arguments (the fits' and explorers' calls)."""
     mu, s = target.means, target.stds
     m, sd = float(target.mean()), math.sqrt(float(target.covariance()))
     lo = min(float((mu - width * s).min()), m - width * sd)
@@ -231,6 +243,18 @@ def objective(
         )
     check_shape(nodes.shape, "nodes", "(N,) with N ≥ 2", nodes.ndim == 1 and len(nodes) >= 2)
     h = check_scalar(h, "h", low=0.0, closed="neither")
+    return _objective(target, divs, mu, log_sigma, nodes, h)
+
+
+def _objective(
+    target: GaussianMixture,
+    divs: Sequence[Divergence],
+    mu: Tensor,
+    log_sigma: Tensor,
+    nodes: Tensor,
+    h: float,
+) -> tuple[Tensor, Tensor]:
+    """:func:`objective` on checked arguments."""
     log_p = target.log_prob(nodes)
     log_q = _normal_log_prob(nodes, mu, log_sigma)
     if torch.is_grad_enabled() and (mu.requires_grad or log_sigma.requires_grad):
@@ -240,7 +264,7 @@ def objective(
         vals = _integrand_and_slope(_plan(divs, log_q.dtype, log_q.device), log_p, log_q)[0]
         mass = torch.exp(log_q.clamp_min(_EXP_FLOOR)).sum(-1) * h
     value = vals.sum(-1) * h
-    value = torch.where(infinite_tails(target, divs, log_sigma), math.inf, value)
+    value = torch.where(_infinite_tails(target, divs, log_sigma), math.inf, value)
     return value, mass
 
 
@@ -261,6 +285,13 @@ def infinite_tails(
         raise TypeError(f"log_sigma must be a floating-point torch.Tensor, got {log_sigma!r:.60}")
     check_shape(log_sigma.shape, "log_sigma", f"(S, ...) with S = len(divs) = {len(divs)}",
                 log_sigma.ndim >= 1 and log_sigma.shape[0] in (1, len(divs)))  # fmt: skip
+    return _infinite_tails(target, divs, log_sigma)
+
+
+def _infinite_tails(
+    target: GaussianMixture, divs: Sequence[Divergence], log_sigma: Tensor
+) -> Tensor:
+    """:func:`infinite_tails` on checked arguments."""
     nan = math.nan
     shape = (-1,) + (1,) * (log_sigma.ndim - 1)
     a = torch.tensor([d.alpha_form[0] if d.alpha_form is not None else nan for d in divs],
@@ -335,7 +366,7 @@ def fit_panel(
     divs = _divergences(settings)
     inits = _inits_1d(target, init, seed)
     n_s, n_i = len(divs), inits.shape[0]
-    nodes, h = quadrature_grid(target, inits, divs=divs)
+    nodes, h = _quadrature_grid(target, inits, divs=divs)
     mu = inits[:, 0].expand(n_s, n_i).clone().requires_grad_(True)
     log_sigma = torch.log(inits[:, 1]).expand(n_s, n_i).clone().requires_grad_(True)
     path = torch.empty(n_s, n_i, steps + 1, 2, dtype=mu.dtype, device=mu.device)
@@ -359,7 +390,7 @@ def fit_panel(
 
     values, frozen = descend(value, [mu, log_sigma], record, steps=steps, lr=lr)
     with torch.no_grad():
-        val, mass = objective(target, divs, mu, log_sigma, nodes, h)
+        val, mass = _objective(target, divs, mu, log_sigma, nodes, h)
         ends = nodes[[0, -1]]
         edge = _batched_integrand(
             divs, target.log_prob(ends), _normal_log_prob(ends, mu, log_sigma)

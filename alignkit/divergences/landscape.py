@@ -18,7 +18,7 @@ import torch
 from alignkit._checks import check_scalar, check_values
 from alignkit.divergences._args import check_mixture
 from alignkit.divergences.catalogue import get
-from alignkit.divergences.fit import infinite_tails, objective, quadrature_grid
+from alignkit.divergences.fit import _infinite_tails, _objective, _quadrature_grid
 from alignkit.divergences.mixture import GaussianMixture
 
 __all__ = ["Landscape", "landscape", "LandscapeDescent", "descend_landscape"]
@@ -87,13 +87,13 @@ def landscape(
         sigmas = check_values(sigmas, "sigmas", ndim=1, low=0.0, closed="neither").to(dt).to(dev)
         _increasing(sigmas, "sigmas")
     corners = torch.stack([mus[[0, -1]], sigmas[[-1, -1]]], -1)
-    finite = ~infinite_tails(target, [div], torch.log(sigmas)[None])[0]  # (L,)
+    finite = ~_infinite_tails(target, [div], torch.log(sigmas)[None])[0]  # (L,)
     widest = sigmas[finite].max() if finite.any() else sigmas[-1]
     corners = torch.cat([corners, torch.stack([mus[[0, -1]], widest.expand(2)], -1)])
-    nodes, h = quadrature_grid(target, corners, per_std=per_std, width=width, divs=[div])
+    nodes, h = _quadrature_grid(target, corners, per_std=per_std, width=width, divs=[div])
     mu_g = mus[None, :].expand(len(sigmas), len(mus))
     ls_g = torch.log(sigmas)[:, None].expand(len(sigmas), len(mus))
-    vals, _ = objective(target, [div], mu_g[None], ls_g[None], nodes, h)
+    vals, _ = _objective(target, [div], mu_g[None], ls_g[None], nodes, h)
     v = vals[0]
     pad = torch.nn.functional.pad(v[None, None], (1, 1, 1, 1), value=math.inf)[0, 0]
     neigh = torch.stack(

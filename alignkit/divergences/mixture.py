@@ -111,7 +111,9 @@ class GaussianMixture:
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log density; x of shape (...,) in 1-D or (..., d) in d-D -> shape (...)."""
-        x = real_tensor(x, "x", nonempty=False).to(device=self.means.device, dtype=self.means.dtype)
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point() and not x.is_meta):
+            x = real_tensor(x, "x", nonempty=False)  # refuses None, str, bool, complex, meta
+        x = x.to(device=self.means.device, dtype=self.means.dtype)
         if self.is_1d:
             z = (x[..., None] - self.means) / self.stds  # (..., K)
             comp = -0.5 * z * z - torch.log(self.stds) - 0.5 * _LOG_2PI

@@ -19,7 +19,7 @@ from alignkit.device import to_numpy
 from alignkit.divergences._args import check_callback, check_names
 from alignkit.divergences.align import metrics, train_fdpg
 from alignkit.divergences.catalogue import LABELS, Divergence, get, names
-from alignkit.divergences.fit import GaussianFit, fit_panel, objective, quadrature_grid
+from alignkit.divergences.fit import GaussianFit, _objective, _quadrature_grid, fit_panel
 from alignkit.divergences.landscape import (
     Landscape,
     _quadratic_min,
@@ -148,8 +148,8 @@ def fit_view(
     vals = to_numpy(land.values)
     mean, std = _refine(target, div, land, walk.mean, walk.std)
     end = torch.tensor([[mean, std]], dtype=torch.float64)
-    nodes, h = quadrature_grid(target, end, per_std=3.0, divs=[div])
-    value = float(objective(target, [div], end[:, :1], torch.log(end[:, 1:]), nodes, h)[0])
+    nodes, h = _quadrature_grid(target, end, per_std=3.0, divs=[div])
+    value = float(_objective(target, [div], end[:, :1], torch.log(end[:, 1:]), nodes, h)[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan), 1e-4, 1e4))
     return FitView(
@@ -177,8 +177,8 @@ def _refine(
         xs, ys = x + dx * offsets, y + dy * offsets
         mu_g, ls_g = xs[None, :].expand(3, 3), ys[:, None].expand(3, 3)
         pts = torch.stack([mu_g.reshape(-1), torch.exp(ls_g).reshape(-1)], -1)
-        nodes, h = quadrature_grid(target, pts, per_std=3.0, divs=[div])
-        block = objective(target, [div], mu_g[None], ls_g[None], nodes, h)[0][0].numpy()
+        nodes, h = _quadrature_grid(target, pts, per_std=3.0, divs=[div])
+        block = _objective(target, [div], mu_g[None], ls_g[None], nodes, h)[0][0].numpy()
         if not np.isfinite(block[1, 1]):
             break
         block = np.where(np.isfinite(block), block, np.inf)
