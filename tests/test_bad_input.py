@@ -842,7 +842,7 @@ TABLE: dict[str, Entry] = {
             "batch_size": [0, 3, 1.5, True],
             "n": count(1),
             "replacement": FLAG,
-            "num": count(2),
+            "num": [*count(2), 10**12],
         },
     ),
     "alignkit.stability.conditions.stable_1d": Entry(
@@ -901,7 +901,7 @@ TABLE: dict[str, Entry] = {
         lambda: {"lr": 0.5, "batch_size": 1, "steps": 3, "seeds": 4},
         {
             "lr": POS,
-            "batch_size": [0, 1.5, True],
+            "batch_size": [0, 1.5, True, 10**12],
             "x0": [NAN, INF, True, 1e9],
             "steps": count(1),
             "seeds": count(1),
@@ -931,7 +931,7 @@ TABLE: dict[str, Entry] = {
         lambda: {"lr": 0.1, "batch_size": 2, "steps": 3, "seeds": 4},
         {
             "lr": POS,
-            "batch_size": [0, "2", 1.5, True],
+            "batch_size": [0, "2", 1.5, True, 10**12],
             "u0": POS,
             "n": count(2),
             "steps": count(1),
@@ -983,7 +983,7 @@ TABLE: dict[str, Entry] = {
         {
             "seeds": [torch.tensor([0.5]), torch.tensor(0), [0, 1], torch.tensor([True])],
             "step": [-1, 1.5, True],
-            "n": [0, -1, 1.5],
+            "n": [0, -1, 1.5, 10**12],
             "batch_size": [0, 6, 1.5, True],
             "replacement": FLAG,
         },
@@ -999,7 +999,7 @@ TABLE: dict[str, Entry] = {
         },
         {
             "shape": [(-1,), 3, (1.5,)],
-            "n": [0, 1.5],
+            "n": [0, 1.5, 10**12],
             "batch_size": [0, 6, 1.5, True],
             "replacement": FLAG,
             "generator": [0, None],

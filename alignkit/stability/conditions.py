@@ -96,7 +96,7 @@ def region_boundary(
     s_max(a) = sqrt(a (2 − ηa) / (η p)), ``inf`` where p = 0 (GD only needs a ≤ 2/η).
     """
     lr = check_scalar(lr, "lr", low=LR_MIN_1D, high=LR_MAX_1D, closed="right")
-    num = check_int(num, "num", low=2)
+    num = check_int(num, "num", low=2, high=10_000_000)
     p = sampling_factor(n, batch_size, replacement=replacement)
     a = torch.linspace(0.0, 2.0 / lr, num, dtype=torch.float64)
     inside = (a * (2.0 - lr * a)).clamp_min(0.0)

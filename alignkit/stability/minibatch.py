@@ -26,10 +26,14 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
     return (x >> 16) ^ x
 
 
+#: Largest n or B drawn from (a larger one only fails at allocation, as a raw error).
+SIZE_MAX = 10_000_000
+
+
 def _check_sampling(n: int, batch_size: int, replacement: bool) -> tuple[int, int, bool]:
-    n = check_int(n, "n", low=1)
+    n = check_int(n, "n", low=1, high=SIZE_MAX)
     replacement = check_bool(replacement, "replacement")
-    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=SIZE_MAX if replacement else n)
     return n, batch_size, replacement
 
 

@@ -116,7 +116,7 @@ def simulate_escape_toy(
     """
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
     replacement = check_bool(replacement, "replacement")
-    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else 2)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=1_000_000 if replacement else 2)
     x0 = check_scalar(x0, "x0", low=-1e6, high=1e6)
     steps = check_int(steps, "steps", low=1, high=100_000)
     seeds = check_int(seeds, "seeds", low=1, high=10_000_000)
@@ -208,7 +208,7 @@ def simulate_uv_sgd(
     u0 = check_scalar(u0, "u0", low=0.0, high=1e3, closed="right")
     n = check_int(n, "n", low=2, high=1_000_000)
     replacement = check_bool(replacement, "replacement")
-    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=1_000_000 if replacement else n)
     steps = check_int(steps, "steps", low=1, high=100_000)
     seeds = check_int(seeds, "seeds", low=1, high=10_000_000)
     noise = check_scalar(noise, "noise", low=0.0)
