@@ -226,3 +226,14 @@ def test_escape_toy_region_needs_its_two_samples() -> None:
         region_view(1.0, 1, n=1, replacement=False)
     gd = region_view(1.0, 2, n=2, replacement=False)  # B = n: gradient descent, p = 0
     assert gd.p == 0 and bool(gd.stable.all())
+
+
+def test_sweep_explorer_wrong_types_are_type_errors() -> None:
+    from alignkit.stability.widgets import sweep_explorer
+
+    with pytest.raises(TypeError, match="width must be one of"):
+        sweep_explorer(width="1", source="precomputed")
+    with pytest.raises(TypeError, match="source must be one of"):
+        sweep_explorer(source=["auto"])
+    with pytest.raises(ValueError, match="source must be one of"):
+        sweep_explorer(source="nope")

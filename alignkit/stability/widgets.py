@@ -287,10 +287,9 @@ def sweep_explorer(
     model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.01, high=64.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=48)
-    if isinstance(width, bool):
+    if isinstance(width, bool) or not isinstance(width, (int, float)):
         raise TypeError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
-    if source not in ("auto", "live", "precomputed"):
-        raise ValueError(f"source must be one of ['auto', 'live', 'precomputed'], got {source!r}")
+    source = check_choice(source, "source", ("auto", "live", "precomputed"))
     if width not in WIDTH_FACTORS:
         raise ValueError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
     live = source == "live" or (source == "auto" and get_device().type == "cuda")
