@@ -67,9 +67,11 @@ def _off_control(widget: Any) -> Any:
         return widget.base ** (widget.max + 1.0)
     if isinstance(widget, (W.IntSlider, W.FloatSlider)):
         return widget.max + 10 * widget.step
-    if isinstance(widget, W.SelectionSlider):
-        values = [o[1] if isinstance(o, tuple) else o for o in widget.options]
-        return max(values) + 1.0 if all(isinstance(v, (int, float)) for v in values) else "nope"
+    # a choice among options: one of the same type that is not offered (another type is a
+    # TypeError, checked by tests/test_bad_input.py)
+    values = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+    if values and all(isinstance(v, (int, float)) for v in values):
+        return max(values) + 1.0
     return "no such option"
 
 
