@@ -1290,6 +1290,7 @@ TABLE: dict[str, Entry] = {
         lambda: {"per_sample_grads": torch.ones(5, 3, dtype=torch.float64)},
         {
             "per_sample_grads": [
+                torch.zeros(0, 3, dtype=torch.float64),
                 torch.ones(3),
                 torch.full((5, 3), NAN),
                 torch.ones(5, 3, dtype=torch.int64),
@@ -1317,6 +1318,7 @@ TABLE: dict[str, Entry] = {
         },
         {
             "jacobians": [
+                torch.zeros(0, 1, 3, dtype=torch.float64),
                 torch.ones(5, 3),
                 torch.full((5, 1, 3), NAN),
                 None,

@@ -195,9 +195,8 @@ def noise_covariance(
         The covariance of the minibatch gradient (1/B) Σ_{i∈batch} g_i.
     """
     check_float_tensor(per_sample_grads, "per_sample_grads")
-    check_shape(
-        tuple(per_sample_grads.shape), "per_sample_grads", "(..., n, d)", per_sample_grads.ndim >= 2
-    )
+    ok = per_sample_grads.ndim >= 2 and min(per_sample_grads.shape) >= 1
+    check_shape(tuple(per_sample_grads.shape), "per_sample_grads", "(..., n, d), all >= 1", ok)
     n = int(per_sample_grads.shape[-2])
     p = sampling_factor(n, batch_size, replacement=replacement)
     g = per_sample_grads.mean(dim=-2, keepdim=True)
@@ -336,7 +335,8 @@ def noise_alignment(
         raise TypeError(
             f"residuals must have jacobians' dtype {jacobians.dtype}, got {residuals.dtype}"
         )
-    check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d)", jacobians.ndim >= 3)
+    ok = jacobians.ndim >= 3 and min(jacobians.shape) >= 1
+    check_shape(tuple(jacobians.shape), "jacobians", "(..., n, k, d), all >= 1", ok)
     check_shape(
         tuple(residuals.shape),
         "residuals",
