@@ -1433,7 +1433,14 @@ TABLE: dict[str, Entry] = {
         network_escape.gauss_newton_threshold,
         lambda: {"jacobians": torch.ones(5, 1, 3, dtype=torch.float64), "batch_size": 2},
         {
-            "jacobians": [torch.ones(5, 3), torch.full((5, 1, 3), NAN), None, [[[1.0]]], META],
+            "jacobians": [
+                torch.ones(5, 3),
+                torch.full((5, 1, 3), NAN),
+                None,
+                [[[1.0]]],
+                META,
+                torch.zeros(0, 1, 3, dtype=torch.float64),
+            ],
             "batch_size": [0, 1.5, True],
             "replacement": FLAG,
             "rtol": [-1.0, NAN],

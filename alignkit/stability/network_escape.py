@@ -135,7 +135,8 @@ def gauss_newton_threshold(
         η*(B) (``inf`` if every J_i is zero) and whether Lanczos converged.
     """
     check_float_tensor(jacobians, "jacobians")
-    check_shape(tuple(jacobians.shape), "jacobians", "(n, k, d)", jacobians.ndim == 3)
+    ok = jacobians.ndim == 3 and min(jacobians.shape) >= 1
+    check_shape(tuple(jacobians.shape), "jacobians", "(n, k, d), all >= 1", ok)
     replacement = check_bool(replacement, "replacement")
     rtol = check_scalar(rtol, "rtol", low=0.0, high=1.0, closed="neither")
     tol = check_scalar(tol, "tol", low=0.0, closed="neither")
