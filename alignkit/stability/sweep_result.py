@@ -199,7 +199,6 @@ def save_sweep(
     path = check_output_path(path)
     if not isinstance(provenance, dict):
         raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}")
-    path = Path(path)
     arrays: dict[str, np.ndarray] = {"models": np.array(list(results))}
     grids: dict[str, Any] = {}
     for name, r in results.items():
