@@ -100,7 +100,7 @@ ROWS: list[Row] = [
     ("fm-complex-data", train_flow_matching, lambda: {"data": D().to(torch.complex64), **TINY},
      TypeError, r"^data must be a floating-point tensor"),
     ("fm-meta-data", train_flow_matching, lambda: {"data": D().to("meta"), **TINY},
-     ValueError, r"^data must hold values"),
+     ValueError, r"^data must hold numbers on a real device"),
     # 2. density_shift: (N, D) samples and reference, N >= 1, finite, floating
     ("ds-nan-samples", density_shift,
      lambda: {"manifold": M(), "samples": torch.full((32, 2), NAN), "reference": D()},
@@ -132,7 +132,7 @@ ROWS: list[Row] = [
     ("exact-bool-data", exact_model, lambda: {"data": D() > 0}, TypeError,
      r"^data must be a floating-point tensor.*torch.bool"),
     ("exact-meta-data", exact_model, lambda: {"data": D().to("meta")}, ValueError,
-     r"^data must hold values"),
+     r"^data must hold numbers on a real device"),
     # 4. principal_cosines: tensors (..., D, k), same leading shape and D, orthonormal
     ("pc-not-orthonormal-a", principal_cosines, lambda: {"a": 2 * F(), "b": F()}, ValueError,
      r"^a must have orthonormal columns"),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from alignkit._checks import check_shape
+from alignkit._checks import check_has_data, check_shape
 
 if TYPE_CHECKING:  # imported where used: mixture, toylm and the catalogue import this module
     from alignkit.divergences.mixture import GaussianMixture
@@ -39,8 +39,7 @@ def real_tensor(value: Any, name: str, *, finite: bool = False, nonempty: bool =
             ) from exc
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers, got a {t.dtype} tensor")
-    if t.is_meta:
-        raise ValueError(f"{name} must hold data (a cpu, cuda or mps tensor), got a meta tensor")
+    check_has_data(t, name)
     if not t.is_floating_point():
         t = t.to(torch.float64)
     if nonempty and t.numel() == 0:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar, check_shape
+from alignkit._checks import check_has_data, check_int, check_scalar, check_shape
 from alignkit.device import get_device, make_generator
 from alignkit.divergences._args import broadcast, check_lm, per_sequence, real_tensor
 
@@ -103,8 +103,8 @@ def sequence_log_prob(logits: Tensor, sequences: Tensor) -> Tensor:
                 logits.ndim >= 3 and logits.shape[-1] >= 1
                 and logits.shape[-2] == logits.shape[-1] + 1)  # fmt: skip
     n_len, n_prev, vocab = logits.shape[-3:]
-    if isinstance(sequences, torch.Tensor) and sequences.is_meta:
-        raise ValueError("sequences must hold data (a cpu, cuda or mps tensor), got a meta tensor")
+    if isinstance(sequences, torch.Tensor):
+        check_has_data(sequences, "sequences")
     if not isinstance(sequences, torch.Tensor) or sequences.dtype not in (
         torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8
     ):  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from alignkit._checks import check_shape
+from alignkit._checks import check_has_data, check_shape
 
 __all__ = ["check_points", "check_callable_progress", "check_panel_progress"]
 
@@ -29,8 +29,7 @@ def check_points(
             f"{name} must be a floating-point tensor (torch.float32 or torch.float64) of "
             f"shape (N, {d}), got {got}"
         )
-    if x.is_meta:
-        raise ValueError(f"{name} must hold values (a cpu or cuda tensor), got a meta tensor")
+    check_has_data(x, name)
     expected = f"(N, {d})" + (f", N >= {min_rows}" if min_rows > 0 else "")
     ok = x.ndim == 2 and x.shape[0] >= min_rows and x.shape[1] >= 1
     check_shape(tuple(x.shape), name, expected, ok and (dim is None or x.shape[1] == dim))
