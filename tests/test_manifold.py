@@ -121,6 +121,38 @@ def test_embedding_is_an_isometry(name: str) -> None:
     assert torch.allclose(high.distance_to_manifold(x + off), expect, atol=1e-12)
 
 
+def _implicit(name: str, p: torch.Tensor) -> torch.Tensor:
+    """Each manifold's own equation at points p (N, n): zero exactly on it."""
+    radius = p[:, :2].norm(dim=1)
+    if name in ("circle2d", "circle3d"):
+        return (radius - 1).abs() + (p[:, 2].abs() if name == "circle3d" else 0)
+    if name == "sphere":
+        return p.norm(dim=1) - 1
+    if name == "torus":
+        return ((radius - 1).square() + p[:, 2].square()).sqrt() - 0.4
+    s = p[:, 2] / 0.15 + 2 * math.pi  # helix: z = c (s − 2π), (x, y) = (cos s, sin s)
+    inside = (s >= -1e-12) & (s <= 4 * math.pi + 1e-12)
+    gap = (p[:, 0] - s.cos()).abs() + (p[:, 1] - s.sin()).abs()
+    return torch.where(inside, gap, torch.ones_like(gap))
+
+
+@pytest.mark.parametrize("name", sorted(MANIFOLDS))
+def test_outline_lies_on_the_manifold_and_covers_it(name: str) -> None:
+    outline = MANIFOLDS[name].outline()
+    gaps = outline.isnan().any(dim=1)
+    assert bool(gaps[-1]) and not bool(gaps[0])  # pieces, each ended by a NaN row
+    pts = outline[~gaps]
+    assert float(_implicit(name, pts).abs().max()) < 1e-12
+    # within a piece consecutive vertices are close (a missing NaN row would join two pieces)
+    piece = torch.cumsum(gaps.long(), 0)[~gaps]
+    same = piece[1:] == piece[:-1]
+    assert float((pts[1:] - pts[:-1]).norm(dim=1)[same].max()) < 0.15
+    # every point of the manifold is near the outline: the curves whole, a surface's cells
+    x = get_manifold(name, density="uniform", device="cpu").sample(4000, seed=3, dtype=F64)
+    near = torch.cdist(x, pts).min(dim=1).values.max()
+    assert float(near) < (0.03 if MANIFOLDS[name].dim == 1 else 0.3)
+
+
 def test_densities() -> None:
     uniform = get_manifold("circle2d", device="cpu").sample(40000, seed=0, dtype=F64)
     tilted = get_manifold("circle2d", density="nonuniform", device="cpu").sample(

@@ -42,6 +42,12 @@ def test_sampling_view_distance_stays_small_while_density_moves() -> None:
     assert v.hist.sum().item() == pytest.approx(1.0) and not v.diverged
     counter = sampling_view("circle2d", "exact", "endpoint", 1.0, n=300)
     assert counter.mean_distance > 5 * v.mean_distance
+    # the drawn outline: the unit circle in the scene's z = 0 plane, NaN rows kept gaps
+    gap = v.outline.isnan().any(dim=1)
+    assert v.outline.shape[1] == 3 and bool(v.outline[gap].isnan().all())
+    ring = v.outline[~gap]
+    assert torch.allclose(ring[:, :2].norm(dim=1), torch.ones(len(ring), dtype=ring.dtype))
+    assert bool((ring[:, 2] == 0).all())
 
 
 def test_lyapunov_view_on_a_surface() -> None:
@@ -50,6 +56,11 @@ def test_lyapunov_view_on_a_surface() -> None:
     assert v.exponents.shape == (60, 3)
     assert float(v.exponents[:, 2].mean()) < 0.0
     assert v.alignment_low.shape == v.times.shape
+    # a manifold embedded in R^5 is drawn in its base space, as its points are
+    w = lyapunov_view("sphere", "exact", n=40, steps=20, embed_dim=5)
+    outline = w.outline[~w.outline.isnan().any(dim=1)]
+    assert torch.allclose(outline.norm(dim=1), torch.ones(len(outline), dtype=outline.dtype))
+    assert torch.cdist(w.points, outline).min(dim=1).values.max() < 0.35
 
 
 def test_explorers_update_and_report_errors() -> None:

@@ -33,6 +33,18 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+def _polylines(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """Polylines (k_i, n) -> one (Σ k_i + pieces, n) array, a NaN row after each piece."""
+    gap = torch.full((1, pieces[0].shape[1]), float("nan"), dtype=pieces[0].dtype)
+    return torch.cat([part for piece in pieces for part in (piece, gap)])
+
+
+def _ring(radius: float, height: float, k: int = 61) -> torch.Tensor:
+    """(k, 3): the circle of ``radius`` around the z axis at ``height`` (closed)."""
+    phi = torch.linspace(0.0, 2 * math.pi, k, dtype=torch.float64)
+    return torch.stack([radius * phi.cos(), radius * phi.sin(), torch.full_like(phi, height)], -1)
+
+
 def _angle_frame(phi: torch.Tensor) -> torch.Tensor:
     """(N,) -> (N, 3): the unit vector (−sin φ, cos φ, 0)."""
     return torch.stack([-phi.sin(), phi.cos(), torch.zeros_like(phi)], dim=-1)
@@ -59,6 +71,14 @@ class _Base:
     def uniform(self, n: int, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
         raise NotImplementedError
 
+    def outline(self) -> torch.Tensor:
+        """Polylines that draw the manifold, (M, n) float64, a NaN row after each piece.
+
+        The whole curve, or a wireframe of a surface: cheaper to draw than a point cloud
+        (a 3-D scene's cost grows with its markers), and exact.
+        """
+        raise NotImplementedError
+
 
 class _Circle(_Base):
     dim, extent = 1, 1.0
@@ -80,6 +100,9 @@ class _Circle(_Base):
         phi = 2 * math.pi * torch.rand(n, generator=gen, device=gen.device, dtype=dtype)
         pts = [phi.cos(), phi.sin()] + ([torch.zeros_like(phi)] if self.ambient == 3 else [])
         return torch.stack(pts, dim=-1)
+
+    def outline(self) -> torch.Tensor:
+        return _polylines([_ring(1.0, 0.0, 121)[:, : self.ambient]])
 
 
 class _Helix(_Base):
@@ -146,6 +169,9 @@ class _Helix(_Base):
         s = self.s_max * torch.rand(n, generator=gen, device=gen.device, dtype=dtype)
         return self.curve(s)  # |γ'| is constant: uniform in s is uniform in length
 
+    def outline(self) -> torch.Tensor:
+        return _polylines([self.curve(torch.linspace(0.0, self.s_max, 241, dtype=torch.float64))])
+
 
 class _Torus(_Base):
     """Torus of radii R = 1 (tube centre) and r = 0.4 (tube) around the z axis."""
@@ -186,6 +212,21 @@ class _Torus(_Base):
             got += pts.shape[0]
         return torch.cat(out)[:n]
 
+    def outline(self) -> torch.Tensor:
+        """8 rings around the z axis (every 45° of the tube) and 12 tube circles."""
+        theta = torch.linspace(0.0, 2 * math.pi, 9, dtype=torch.float64)[:-1].tolist()
+        rings = [
+            _ring(self.big + self.small * math.cos(t), self.small * math.sin(t)) for t in theta
+        ]
+        t = torch.linspace(0.0, 2 * math.pi, 25, dtype=torch.float64)
+        tubes = []
+        for phi in torch.linspace(0.0, 2 * math.pi, 13, dtype=torch.float64)[:-1].tolist():
+            rho = self.big + self.small * t.cos()
+            tubes.append(
+                torch.stack([rho * math.cos(phi), rho * math.sin(phi), self.small * t.sin()], -1)
+            )
+        return _polylines(rings + tubes)
+
 
 class _Sphere(_Base):
     name, dim, ambient, extent = "sphere", 2, 3, 1.0
@@ -203,6 +244,17 @@ class _Sphere(_Base):
 
     def uniform(self, n: int, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
         return _unit(torch.randn(n, 3, generator=gen, device=gen.device, dtype=dtype))
+
+    def outline(self) -> torch.Tensor:
+        """5 parallels (every 30° of latitude) and 8 meridians (every 45° of longitude)."""
+        lat = [math.radians(a) for a in (-60, -30, 0, 30, 60)]
+        parallels = [_ring(math.cos(a), math.sin(a)) for a in lat]
+        t = torch.linspace(0.0, math.pi, 31, dtype=torch.float64)
+        meridians = [
+            torch.stack([t.sin() * math.cos(phi), t.sin() * math.sin(phi), t.cos()], -1)
+            for phi in torch.linspace(0.0, 2 * math.pi, 9, dtype=torch.float64)[:-1].tolist()
+        ]
+        return _polylines(parallels + meridians)
 
 
 #: Manifolds by name (the explorer's dropdown) -> their closed forms in the base space.

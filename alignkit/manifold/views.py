@@ -49,7 +49,6 @@ MODELS = ("exact", "flow", "score")
 EPS_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 ProgressFn = Callable[[int, int], None]
 _REFERENCE_SIZE = 20000
-_DRAWN = 1500
 #: lyapunov_view's solver steps (converged: see its docstring).
 LYAPUNOV_STEPS = 30
 DIVERGED_DISTANCE = 1e6  # what a diverged sample counts in a mean distance (flagged: huge)
@@ -139,7 +138,7 @@ class SamplingView:
     ``points``: (n, 3) samples in the manifold's base coordinates (Eᵀx, padded to 3);
     ``distance``: (n,); ``edges``/``hist``/``hist_true``: azimuth histograms; ``eps_grid``,
     ``distance_curve``, ``tv_curve``: (G,) mean distance and density shift (TV) vs ε;
-    ``diverged``: some samples were not finite (drawn at 0); ``reference``: (R, 3).
+    ``diverged``: some samples were not finite (drawn at 0); ``outline``: (M, 3).
     Diverged samples count 10⁶ in ``mean_distance`` and the distance curve (flagged as
     huge, as at the curve's ε) and are left out of the histograms and the TV (NaN when
     every sample diverged): no density from points that are not there.
@@ -161,12 +160,20 @@ class SamplingView:
     tv_curve: torch.Tensor
     base_dim: int
     diverged: bool
-    reference: torch.Tensor  # (R, 3) data points for drawing the manifold
+    outline: torch.Tensor  # (M, 3) polylines that draw the manifold (NaN rows between)
 
 
 @lru_cache(maxsize=8)
 def _reference(manifold: Manifold) -> torch.Tensor:
     return manifold.sample(_REFERENCE_SIZE, seed=12345)
+
+
+def _outline(manifold: Manifold) -> torch.Tensor:
+    """The manifold's outline in base coordinates, (M, 3) (see ``_Base.outline``)."""
+    o = manifold.base.outline()
+    pad = torch.zeros(o.shape[0], 3 - o.shape[1], dtype=o.dtype)
+    pad[o.isnan().any(dim=1)] = float("nan")  # the gaps between pieces stay gaps
+    return torch.cat([o, pad], dim=1)
 
 
 @dataclass(frozen=True)
@@ -298,7 +305,7 @@ def _sampling_view(
 ) -> SamplingView:  # fmt: skip
     m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed)
     c = _curve(m, base, perturbation, n, steps, method, seed, progress)
-    drawn = _base_points(m, _reference(m)[:_DRAWN])
+    drawn = _outline(m)
     if eps in EPS_GRID:  # the curve's samples at this ε: a lookup
         i = EPS_GRID.index(eps)
         dist = c.distance[i]
@@ -344,7 +351,7 @@ class LyapunovView:
     mean_distance: float
     intrinsic_dim: int
     base_dim: int
-    reference: torch.Tensor  # (R, 3) data points for drawing the manifold
+    outline: torch.Tensor  # (M, 3) polylines that draw the manifold (NaN rows between)
     analysis: LyapunovAnalysis
 
 
@@ -397,5 +404,5 @@ def lyapunov_view(
         manifold, model, _base_points(m, a.end), _to_base(m, a.vectors[..., :d]),
         _to_base(m, a.true_tangent), a.times.double().cpu(), q[1], q[0], q[2],
         a.exponents.double().cpu(), a.mean_cosine, float(a.distance.nanmean()), d, m.base_dim,
-        _base_points(m, _reference(m)[:_DRAWN]), a,
+        _outline(m), a,
     )  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 _RANGE = [-2.0, 2.0]
+#: Colour of the manifold's outline: light grey, under the samples and vectors.
+MANIFOLD_LINE = "rgb(190, 190, 190)"
 
 
 def scene_layout(base_dim: int) -> dict[str, Any]:

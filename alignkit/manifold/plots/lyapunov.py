@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.manifold.plots._scene import scene_layout
+from alignkit.manifold.plots._scene import MANIFOLD_LINE, scene_layout
 from alignkit.manifold.views import LyapunovView
 from alignkit.plotting import COLORS, apply_traces, finish
 
@@ -31,7 +31,7 @@ def _traces(v: LyapunovView) -> dict[str, dict[str, object]]:
     p = to_numpy(v.points)[:SHOWN]
     lyap = _segments(p, to_numpy(v.vectors)[:SHOWN])
     true = _segments(p, to_numpy(v.tangents)[:SHOWN])
-    ref = to_numpy(v.reference).astype(np.float32)
+    ref = to_numpy(v.outline).astype(np.float32)
     t = to_numpy(v.times)
     ex = to_numpy(v.exponents)
     d, dim = v.intrinsic_dim, ex.shape[1]
@@ -70,7 +70,8 @@ def _traces(v: LyapunovView) -> dict[str, dict[str, object]]:
 def plot_lyapunov(
     view: LyapunovView, *, title: str | None = None, width: int | None = 1100, height: int = 470
 ) -> go.Figure:
-    """Top-d Lyapunov vectors (orange) and true tangents (grey) at the end points (left),
+    """Top-d Lyapunov vectors (orange) and true tangents (grey) at the end points, over the
+    manifold's outline (light grey) (left),
     alignment (mean principal-angle cosine) over t (middle), exponents by index (right).
 
     Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
@@ -84,8 +85,8 @@ def plot_lyapunov(
     band = "rgba(0,114,178,0.18)"
     fig.add_traces(
         [
-            go.Scatter3d(name="manifold", mode="markers", hoverinfo="skip",
-                         marker={"size": 1.5, "color": COLORS["neutral"], "opacity": 0.3}),
+            go.Scatter3d(name="manifold", mode="lines", hoverinfo="skip",
+                         line={"color": MANIFOLD_LINE, "width": 2}),
             go.Scatter3d(name="true tangents", mode="lines",
                          line={"color": COLORS["neutral"], "width": 7}),
             go.Scatter3d(name="Lyapunov vectors", mode="lines",

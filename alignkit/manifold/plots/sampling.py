@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.manifold.plots._scene import scene_layout
+from alignkit.manifold.plots._scene import MANIFOLD_LINE, scene_layout
 from alignkit.manifold.views import SamplingView
 from alignkit.plotting import COLORS, apply_traces, finish
 
@@ -18,7 +18,7 @@ DISTANCE_MAX = 0.3  # colour scale of the distance to the manifold
 
 def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
     p = to_numpy(v.points).astype(np.float32)
-    ref = to_numpy(v.reference).astype(np.float32)
+    ref = to_numpy(v.outline).astype(np.float32)
     centres = to_numpy(0.5 * (v.edges[1:] + v.edges[:-1]))
     width = float(v.edges[1] - v.edges[0])
     at = int(np.argmin(np.abs(to_numpy(v.eps_grid) - v.eps)))
@@ -52,7 +52,8 @@ def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
 def plot_sampling(
     view: SamplingView, *, title: str | None = None, width: int | None = 1100, height: int = 470
 ) -> go.Figure:
-    """Samples coloured by distance (left), azimuth density vs the data (middle), and mean
+    """Samples coloured by distance over the manifold's outline (left; a curve drawn whole,
+    a surface as a wireframe), azimuth density vs the data (middle), and mean
     distance and density shift (total variation of the azimuth histogram) vs ε (right).
 
     Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
@@ -65,8 +66,8 @@ def plot_sampling(
     )  # fmt: skip
     fig.add_traces(
         [
-            go.Scatter3d(name="manifold", mode="markers", hoverinfo="skip",
-                         marker={"size": 1.5, "color": COLORS["neutral"], "opacity": 0.35}),
+            go.Scatter3d(name="manifold", mode="lines", hoverinfo="skip",
+                         line={"color": MANIFOLD_LINE, "width": 2}),
             go.Scatter3d(name="samples", mode="markers",
                          marker={"size": 2.5, "colorscale": "Viridis", "cmin": 0.0,
                                  "cmax": DISTANCE_MAX, "colorbar": {"title": "dist.",
