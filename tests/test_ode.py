@@ -94,6 +94,18 @@ def test_svd_exponents_are_log_singular_values_of_the_matrix_exponential() -> No
     assert fl.u_path is not None and fl.u_path.shape == (3, 201, 2, 2)
 
 
+def test_a_trajectory_that_blows_up_is_flagged_not_an_error() -> None:
+    # dx/dt = x²: from x0 = 2 it reaches infinity at t = 0.5, from −1 it stays finite
+    field = lambda x, t: x.square()  # noqa: E731
+    x0 = torch.tensor([[-1.0], [2.0]], dtype=torch.float64)
+    fl = lyapunov_svd(field, x0, t1=1.0, steps=50)
+    assert bool(fl.exponents[1].isnan().all()) and bool(fl.vectors[1].isnan().all())
+    # the finite row as computed alone; closed form x(t) = x0/(1 − x0 t), ∂x/∂x0 = 1/(1 − x0 t)²
+    alone = lyapunov_svd(field, x0[:1], t1=1.0, steps=50)
+    assert torch.equal(fl.exponents[0], alone.exponents[0])
+    assert math.isclose(float(alone.exponents[0, 0]), -2 * math.log(2.0), abs_tol=1e-6)
+
+
 def test_svd_exponents_do_not_depend_on_the_frame_qr_ones_do() -> None:
     # the same non-normal field in rotated coordinates: SVD exponents agree, QR's (which start
     # from the standard basis) do not

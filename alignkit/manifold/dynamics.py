@@ -204,9 +204,10 @@ def _finite_svd(
 ) -> tuple[SVDFlow | None, torch.Tensor]:
     """``run`` on the rows of ``x0`` whose trajectories stay finite, and their (N,) mask.
 
-    The usual case is one call. When a trajectory blows up (the SVD refuses a non-finite
-    Jacobian, or a row comes back non-finite), ``ends`` (end points and flow-map Jacobians,
-    no SVD) finds the rows that stay finite and ``run`` is repeated on those.
+    The usual case is one call. When a trajectory blows up (a row comes back non-finite:
+    :func:`~alignkit.numerics.ode.lyapunov_svd` gives NaN for a non-finite Jacobian; or the
+    SVD fails), ``ends`` (end points and flow-map Jacobians, no SVD) finds the rows that
+    stay finite and ``run`` is repeated on those.
     """
     ok = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)
     for _ in range(3):

@@ -335,6 +335,19 @@ class SVDFlow:
         return None if self.jac_path is None else torch.linalg.svd(self.jac_path)[0]
 
 
+def _svd_finite_rows(jac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """U and σ of each (D, D) Jacobian of ``jac`` (N, D, D); NaN for a non-finite one."""
+    finite = torch.isfinite(jac).flatten(1).all(1)
+    if bool(finite.all()):
+        u, sig, _ = torch.linalg.svd(jac)
+        return u, sig
+    u = torch.full_like(jac, float("nan"))
+    sig = torch.full(jac.shape[:2], float("nan"), dtype=jac.dtype, device=jac.device)
+    if bool(finite.any()):
+        u[finite], sig[finite], _ = torch.linalg.svd(jac[finite])
+    return u, sig
+
+
 def lyapunov_svd(
     field: Field,
     x0: torch.Tensor,
@@ -372,6 +385,8 @@ def lyapunov_svd(
     Returns
     -------
     SVDFlow
+        A trajectory that blows up (a non-finite flow-map Jacobian) is flagged, not an
+        error: its exponents and vectors are NaN.
     """
     _check_field(field)
     record = check_bool(record, "record")
@@ -401,7 +416,7 @@ def lyapunov_svd(
                 jacs.append(jac)
         path_t = torch.stack(path, dim=1) if record else None
         jac_path = torch.stack(jacs, dim=1) if record else None
-    u, sig, _ = torch.linalg.svd(jac)
+    u, sig = _svd_finite_rows(jac)
     return SVDFlow(
         x=x,
         exponents=torch.log(sig) / (grid[-1] - grid[0]),
