@@ -196,7 +196,7 @@ def test_lab_is_dark_and_the_panel_stylesheet_survives(welcome: NotebookPage) ->
     assert n_styles >= 1, "the panel's <style> was sanitised away or never shown"
     papers = welcome.page.evaluate(_PAPERS, ".jp-Notebook")
     assert papers and all(p == "rgba(0, 0, 0, 0)" for p in papers), papers
-    notes = welcome.page.evaluate(  # the panel's grey status line, e.g. "updated in 3 ms"
+    notes = welcome.page.evaluate(  # the panel's grey status line, e.g. "computed in 3 ms"
         """() => Array.from(document.querySelectorAll(
               '.jp-OutputArea-output :has(> .alignkit-theme-css) [style*="color:#666"]'))
             .map(e => getComputedStyle(e).color)"""

@@ -117,8 +117,9 @@ def note_html(message: str) -> str:
 
 
 def timing_html(ms: float, cached: bool) -> str:
+    """The status line after a move: the kernel's compute time (a cache lookup: cached)."""
     suffix = " (cached)" if cached else ""
-    return f"<span style='color:#666;font-size:smaller'>updated in {ms:.1f} ms{suffix}</span>"
+    return f"<span style='color:#666;font-size:smaller'>computed in {ms:.1f} ms{suffix}</span>"
 
 
 def save_here(panel: Any) -> str:
