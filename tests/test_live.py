@@ -308,3 +308,19 @@ def test_limits_offer_a_dropdown_only_the_options_the_compute_accepts() -> None:
     assert panel.error is None and panel.state == {"model": "exact", "kind": "smooth"}
     assert ("exact", "weights") not in seen and panel.stats.cached[-1]
     panel.close()
+
+
+def test_status_line_goes_out_before_the_figure() -> None:
+    # the browser draws a figure's message in one long task: a status line sent after it
+    # would change the explorer's output again after the redraw
+    panel, _ = _line_panel()
+    order: list[str] = []
+    panel.status.observe(lambda c: order.append("status"), names="value")
+    panel.figure.observe(
+        lambda c: c["new"] and order.append("figure"),
+        names=["_py2js_update", "_py2js_animate", "_py2js_restyle"],
+    )
+    panel.controls["slope"].value = 2.0
+    panel.flush()
+    assert order[:2] == ["status", "figure"], order
+    assert "computed in" in panel.status.value and panel.error is None
