@@ -189,7 +189,7 @@ ROWS: list[Row] = [
         (f"{meth}-{dt}", _method(meth), _typed_x(dt), TypeError,
          r"^x must be a floating-point tensor")
         for meth in ("project", "tangent_basis", "distance_to_manifold", "azimuth")
-        for dt in (torch.int64, torch.bool, torch.complex64)
+        for dt in (torch.int64, torch.bool, torch.complex64, torch.float16, torch.bfloat16)
     ],
     # 8. the wrong object as model or manifold
     ("perturb-model-none", perturb, lambda: {"model": None, "kind": "bias", "eps": 0.5},

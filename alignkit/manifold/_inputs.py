@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from alignkit._checks import check_has_data, check_shape
+from alignkit._checks import FLOAT_DTYPES, check_has_data, check_shape
 
 __all__ = ["check_points", "check_callable_progress", "check_panel_progress"]
 
@@ -23,7 +23,7 @@ def check_points(
     refuse NaN/inf entries (the message counts the rows that have one).
     """
     d = "D" if dim is None else str(dim)
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+    if not isinstance(x, torch.Tensor) or x.dtype not in FLOAT_DTYPES:
         got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
         raise TypeError(
             f"{name} must be a floating-point tensor (torch.float32 or torch.float64) of "
