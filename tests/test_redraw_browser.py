@@ -496,3 +496,35 @@ def test_caption_colour_follows_the_figure(theme: str, ink: str | None) -> None:
         panel.close()
     finally:
         set_theme("auto")
+
+
+_CAMERA_JS = """async ([flat, solid]) => {
+  const a = document.getElementById('a'); Plotly.purge(a);
+  await Plotly.newPlot(a, flat.data, flat.layout);
+  await new Promise(r => setTimeout(r, 300));
+  const times = [], t0 = performance.now();
+  const seen = new MutationObserver(() => times.push(performance.now() - t0));
+  seen.observe(a, {subtree: true, attributes: true, childList: true});
+  const pick = k => solid.data.map(t => t[k] === undefined ? null : t[k]);
+  await Plotly.update(a, {x: pick('x'), y: pick('y'), z: pick('z')}, {
+    'scene.camera': solid.layout.scene.camera, 'scene.zaxis.visible': true});
+  await new Promise(r => setTimeout(r, 1000));
+  seen.disconnect(); Plotly.purge(a);
+  return times;
+}"""
+
+
+@pytest.mark.browser
+def test_a_switch_from_a_flat_to_a_solid_manifold_draws_once(page: Any) -> None:
+    """The 2-D manifolds' top view and the 3-D ones' oblique view share their camera's up:
+    a full update that changed up made plotly.js turn the camera over for ~0.5 s."""
+    from alignkit.manifold.plots import plot_lyapunov
+    from alignkit.manifold.views import lyapunov_view
+
+    flat, solid = (
+        json.loads(to_json_plotly(plot_lyapunov(lyapunov_view(m, "exact", n=20, steps=10))))
+        for m in ("circle2d", "circle3d")
+    )
+    assert flat["layout"]["scene"]["camera"]["eye"] != solid["layout"]["scene"]["camera"]["eye"]
+    times = page.evaluate(_CAMERA_JS, [flat, solid])
+    assert times and max(times) < 250, [round(t) for t in times]
