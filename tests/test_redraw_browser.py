@@ -526,5 +526,5 @@ def test_a_switch_from_a_flat_to_a_solid_manifold_draws_once(page: Any) -> None:
         for m in ("circle2d", "circle3d")
     )
     assert flat["layout"]["scene"]["camera"]["eye"] != solid["layout"]["scene"]["camera"]["eye"]
-    times = page.evaluate(_CAMERA_JS, [flat, solid])
-    assert times and max(times) < 250, [round(t) for t in times]
+    times = page.evaluate(_CAMERA_JS, [flat, solid])  # (ms, one per batch of changes)
+    assert 1 <= len(times) <= 4, [round(t) for t in times]  # a turn: one batch per frame
