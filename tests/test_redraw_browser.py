@@ -527,4 +527,6 @@ def test_a_switch_from_a_flat_to_a_solid_manifold_draws_once(page: Any) -> None:
     )
     assert flat["layout"]["scene"]["camera"]["eye"] != solid["layout"]["scene"]["camera"]["eye"]
     times = page.evaluate(_CAMERA_JS, [flat, solid])  # (ms, one per batch of changes)
-    assert 1 <= len(times) <= 4, [round(t) for t in times]  # a turn: one batch per frame
+    # the turn drew every frame for 550-590 ms; without it the changes end within ~150 ms
+    # (one batch on a fresh page, a few frames after this module's other tests)
+    assert times and max(times) < 400, [round(t) for t in times]
