@@ -219,12 +219,11 @@ class _Torus(_Base):
             _ring(self.big + self.small * math.cos(t), self.small * math.sin(t)) for t in theta
         ]
         t = torch.linspace(0.0, 2 * math.pi, 25, dtype=torch.float64)
-        tubes = []
-        for phi in torch.linspace(0.0, 2 * math.pi, 13, dtype=torch.float64)[:-1].tolist():
-            rho = self.big + self.small * t.cos()
-            tubes.append(
-                torch.stack([rho * math.cos(phi), rho * math.sin(phi), self.small * t.sin()], -1)
-            )
+        rho, z = self.big + self.small * t.cos(), self.small * t.sin()  # one tube circle
+        tubes = [
+            torch.stack([rho * math.cos(phi), rho * math.sin(phi), z], -1)
+            for phi in torch.linspace(0.0, 2 * math.pi, 13, dtype=torch.float64)[:-1].tolist()
+        ]
         return _polylines(rings + tubes)
 
 
