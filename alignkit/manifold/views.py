@@ -168,8 +168,10 @@ def _reference(manifold: Manifold) -> torch.Tensor:
     return manifold.sample(_REFERENCE_SIZE, seed=12345)
 
 
+@lru_cache(maxsize=8)
 def _outline(manifold: Manifold) -> torch.Tensor:
-    """The manifold's outline in base coordinates, (M, 3) (see ``_Base.outline``)."""
+    """The manifold's outline in base coordinates, (M, 3) (see ``_Base.outline``); built
+    once per manifold, not on every ε move (shared, like :func:`_reference`: not mutated)."""
     o = manifold.base.outline()
     pad = torch.zeros(o.shape[0], 3 - o.shape[1], dtype=o.dtype)
     pad[o.isnan().any(dim=1)] = float("nan")  # the gaps between pieces stay gaps
