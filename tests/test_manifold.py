@@ -65,6 +65,31 @@ def test_known_distances(name: str, point: list[float], distance: float) -> None
     assert float(m.distance_to_manifold(x)) == pytest.approx(distance, abs=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("embed_dim", [None, 5])
+def test_huge_and_tiny_points_keep_their_closed_forms(
+    dtype: torch.dtype, embed_dim: int | None
+) -> None:
+    """Far beyond where the squares of a norm overflow (float32 from |x| ≈ 1.8e19) and
+    below where they underflow: the sphere's distance | |x| − 1 | and projection x/|x|
+    (a norm that overflowed gave inf and a projection of 0)."""
+    m = get_manifold("sphere", embed_dim=embed_dim, device="cpu")
+    u = torch.tensor([[2.0, -3.0, 6.0]], dtype=F64) / 7.0  # a unit vector of the base space
+    scale = 3e20 if dtype == torch.float32 else 3e200
+    for size, distance in ((scale, scale), (1e-30, 1.0)):
+        x = ((size * u) @ m.embedding.T).to(dtype)  # (1, D)
+        assert float(m.distance_to_manifold(x)) == pytest.approx(distance, rel=1e-6)
+        p = m.project(x).double() @ m.embedding  # back to base coordinates
+        torch.testing.assert_close(p, u, rtol=0, atol=1e-6)
+    for name in sorted(MANIFOLDS):  # every manifold: a huge point is as far as its size
+        m = get_manifold(name, embed_dim=embed_dim, device="cpu")
+        x = torch.zeros(2, m.embed_dim, dtype=dtype)
+        x[0, 0], x[1, -1] = scale, -scale
+        d = m.distance_to_manifold(x)
+        assert torch.isfinite(d).all() and d.double().div(scale).sub(1).abs().max() < 1e-6
+        assert torch.isfinite(m.project(x)).all()
+
+
 def test_helix_distance_along_its_principal_normal_and_binormal() -> None:
     m = get_manifold("helix", device="cpu")
     s = torch.linspace(0.5, 4 * math.pi - 0.5, 9, dtype=F64)

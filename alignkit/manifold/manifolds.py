@@ -29,8 +29,25 @@ DENSITIES = ("uniform", "nonuniform")
 _TILT = 0.8  # strength of the non-uniform density
 
 
+def _scaled(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``v / s`` and ``s`` (keepdim), ``s`` the largest |entry| of each row (1 for a zero
+    row): the squares of a norm of ``v / s`` neither overflow nor underflow (float32
+    squares overflow from |v| ≈ 1.8e19, float64's from 1.3e154; torch's norms do not rescale)."""
+    s = v.abs().amax(dim=-1, keepdim=True)
+    s = torch.where(s > 0, s, torch.ones_like(s))
+    return v / s, s
+
+
+def _norm(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm over the last axis, ``(..., n) -> (...)``, for any finite size."""
+    w, s = _scaled(v)
+    return w.norm(dim=-1) * s.squeeze(-1)
+
+
 def _unit(v: torch.Tensor) -> torch.Tensor:
-    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    """Rows scaled to length 1 (a zero row stays zero), for any finite size."""
+    w, _ = _scaled(v)
+    return w / w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def _polylines(pieces: list[torch.Tensor]) -> torch.Tensor:
@@ -149,7 +166,8 @@ class _Helix(_Base):
                 break
             idx, sa, x0, x1, z = idx[moving], new[moving], x0[moving], x1[moving], z[moving]
         s = out.view(s.shape)
-        dist = (y[:, None, :] - self.curve(s)).norm(dim=-1)
+        dist = (y[:, None, :] - self.curve(s)).norm(dim=-1)  # (inf beyond 1.8e19 in float32:
+        # any start then, as float32 cannot tell them apart there; the distance is _norm's)
         return s.gather(1, dist.argmin(dim=1, keepdim=True)).squeeze(1)
 
     def project(self, y: torch.Tensor) -> torch.Tensor:
@@ -310,7 +328,7 @@ class Manifold:
     def distance_to_manifold(self, x: torch.Tensor) -> torch.Tensor:
         """Euclidean distance of each row to the manifold, ``(N, D) -> (N,)``."""
         y, off = self._split(x)
-        return ((y - self.base.project(y)).square().sum(-1) + off.square().sum(-1)).sqrt()
+        return _norm(torch.cat([y - self.base.project(y), off], dim=-1))
 
     def tangent_basis(self, x: torch.Tensor) -> torch.Tensor:
         """Orthonormal basis of the tangent space at the closest point, ``(N, D) -> (N, D, d)``."""
