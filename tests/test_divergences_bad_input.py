@@ -100,6 +100,8 @@ TABLE: list[Row] = [
      lambda: {"means": torch.tensor([0.5 + 0j])}, TypeError, r"^means"),
     ("mixture-log_prob-None", lambda **k: _mix().log_prob(**k), lambda: {"x": None},
      TypeError, r"^x "),
+    ("mixture-log_prob-nan", lambda **k: _mix().log_prob(**k),
+     lambda: {"x": torch.tensor([0.0, float("nan")])}, ValueError, r"^x .*NaN"),
     ("k_modes-separation-None", k_modes, lambda: {"separation": None}, TypeError,
      r"^separation"),
     ("k_modes-weight_first-str", k_modes, lambda: {"weight_first": "a"}, TypeError,
@@ -316,6 +318,17 @@ def test_accepted_inputs_still_give_the_right_answer() -> None:
     torch.testing.assert_close(log_p, by_hand, rtol=0, atol=1e-12)
     mix = GaussianMixture([0.5], [1.5], [1.0], dtype=torch.float32, device="cpu")
     assert mix.means.dtype == torch.float32 and mix.means.tolist() == [0.5]
+    # ±inf is a point where the density is 0 (not refused like NaN): log density −inf
+    at_inf = mix.log_prob(torch.tensor([float("inf"), -float("inf"), 0.5]))
+    assert at_inf[:2].tolist() == [-math.inf, -math.inf]
+    assert at_inf[2].item() == pytest.approx(-math.log(1.5 * math.sqrt(2 * math.pi)), rel=1e-6)
+    # in 2-D too, one infinite coordinate is enough (the triangular solve gave NaN there)
+    plane = GaussianMixture([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    inf = float("inf")
+    far = plane.log_prob(torch.tensor([[inf, 0.0], [0.0, -inf], [inf, -inf], [0.0, 0.0]]))
+    assert far[:3].tolist() == [-math.inf] * 3
+    near = 0.5 * (math.exp(-0.0) + math.exp(-1.0)) / (2 * math.pi)  # the two modes at (0, 0)
+    assert far[3].item() == pytest.approx(math.log(near), rel=1e-12)
     # one setting, one start: a real fit (not an empty one)
     fit = fit_panel(_mix(), [("reverse_kl", NAN)], (0.5, 1.0), steps=3)
     assert fit.mean.shape == (1, 1)

@@ -110,15 +110,24 @@ class GaussianMixture:
         return self.chol @ self.chol.transpose(-1, -2)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        """log density; x of shape (...,) in 1-D or (..., d) in d-D -> shape (...)."""
+        """log density; x of shape (...,) in 1-D or (..., d) in d-D -> shape (...).
+
+        ``x`` may hold ±inf (log density −inf), not NaN (``ValueError`` naming ``x``)."""
         if not (isinstance(x, torch.Tensor) and x.is_floating_point() and not x.is_meta):
             x = real_tensor(x, "x", nonempty=False)  # refuses None, str, bool, complex, meta
         x = x.to(device=self.means.device, dtype=self.means.dtype)
+        if bool(torch.isnan(x).any()):  # ±inf is fine: the density there is 0 (log −inf)
+            bad = int(torch.isnan(x).sum())
+            raise ValueError(f"x must not contain NaN (±inf is allowed), got {bad} NaN entries")
         if self.is_1d:
             z = (x[..., None] - self.means) / self.stds  # (..., K)
             comp = -0.5 * z * z - torch.log(self.stds) - 0.5 * _LOG_2PI
         else:
             check_shape(x.shape, "x", f"(..., {self.dim})", x.ndim >= 1 and x.shape[-1] == self.dim)
+            far = torch.isinf(x).any(-1)  # (...): density 0 (the solve would mix inf and 0)
+            if bool(far.any()):
+                out = self.log_prob(torch.where(torch.isinf(x), torch.zeros_like(x), x))
+                return out.masked_fill(far, -math.inf)
             diff = (x[..., None, :] - self.means).unsqueeze(-1)  # (..., K, d, 1)
             chol = self.chol.expand(*diff.shape[:-2], self.dim, self.dim)
             z = torch.linalg.solve_triangular(chol, diff, upper=False).squeeze(-1)
