@@ -63,3 +63,20 @@ def test_eps_slider_positions_are_the_grid() -> None:
     panel.close()
     with pytest.raises(ValueError, match=r"eps must be one of the ε grid's values .*got 0.3"):
         sampling_explorer(eps=0.3)
+
+
+def test_a_lyapunov_view_is_computed_once_per_model_and_settings() -> None:
+    """A switch back to a manifold is a lookup; another model, n or seed is a new analysis,
+    and the cached view is the one a fresh analysis gives (same draws, same numbers)."""
+    from alignkit.manifold import views
+    from alignkit.manifold.dynamics import lyapunov_analysis
+
+    first = views.lyapunov_view("circle2d", "exact", n=23, steps=6, seed=2)
+    assert views.lyapunov_view("circle2d", "exact", n=23, steps=6, seed=2) is first
+    assert views.lyapunov_view("circle2d", "exact", n=24, steps=6, seed=2) is not first
+    other = views.lyapunov_view("circle2d", "exact", n=23, steps=6, seed=2, data_size=50)
+    assert other is not first  # another exact field (50 data points): not the cached view
+    m, model = get_model("circle2d", "exact", seed=2)
+    fresh = lyapunov_analysis(model, m, 23, steps=6, seed=2)
+    assert torch.equal(first.exponents, fresh.exponents.double())
+    assert first.mean_cosine == fresh.mean_cosine

@@ -385,7 +385,9 @@ def lyapunov_view(
     steps are already 0.013 off there).
 
     ``data_size``: data points behind the exact field (see :func:`get_model`). ``progress``
-    (a live panel's) is told about the training of a new model.
+    (a live panel's) is told about the training of a new model. Views are cached per model
+    and settings (a switch back to a manifold is a lookup); they are shared: do not modify
+    their tensors in place.
     """
     manifold = check_choice(manifold, "manifold", MANIFOLDS)  # all checked before training
     model = check_choice(model, "model", MODELS)
@@ -396,6 +398,22 @@ def lyapunov_view(
     steps = check_int(LYAPUNOV_STEPS if steps is None else steps, "steps", low=1, high=1000)
     m, base = get_model(manifold, model, embed_dim=embed_dim, density=density, seed=seed,
                         data_size=data_size, progress=progress)  # fmt: skip
+    key = (m, base, n, steps, method, seed)  # the model itself: a retrained one is new
+    if key not in _LYAPUNOV_CACHE:
+        if len(_LYAPUNOV_CACHE) >= _LYAPUNOV_CACHE_SIZE:
+            _LYAPUNOV_CACHE.pop(next(iter(_LYAPUNOV_CACHE)))  # the oldest
+        _LYAPUNOV_CACHE[key] = _lyapunov_view(manifold, model, m, base, n, steps, method, seed)
+    return _LYAPUNOV_CACHE[key]
+
+
+_LYAPUNOV_CACHE: dict[tuple[object, ...], LyapunovView] = {}
+_LYAPUNOV_CACHE_SIZE = 32  # 5 manifolds × 3 models fit twice over (~0.1 MB each at n = 300)
+
+
+def _lyapunov_view(
+    manifold: str, model: str, m: Manifold, base: GenerativeModel, n: int, steps: int,
+    method: str, seed: int,
+) -> LyapunovView:  # fmt: skip
     with torch_threads(1):
         a = lyapunov_analysis(base, m, n, steps=steps, method=method, seed=seed)
     assert a.alignment is not None
