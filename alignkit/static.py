@@ -296,6 +296,7 @@ def static_figure(
             controls = control_grid(panel.controls, budget=budget, points=points)
     base_layout = first.to_dict()["layout"]
     frames = []
+    missing: dict[str, str] = {}  # frame name -> why the compute refused that setting
     svg_only = all(t.type in _SVG_TYPES for t in first.data)
     animatable_layout = True
     for idx in itertools.product(*(range(len(c.values)) for c in controls)):
@@ -306,7 +307,9 @@ def static_figure(
                 if all(i == c.current for c, i in zip(controls, idx, strict=True))
                 else (_render(panel, base, {**state, **values}))
             )
-        except Exception:  # a setting the compute rejects: no frame, the reader sees no change
+        except Exception as exc:  # a setting the compute rejects: no frame, and the page
+            # says why instead of leaving the last frame under the new controls' values
+            missing["-".join(str(i) for i in idx)] = _reason(exc)
             continue
         as_dict = fig.to_dict()
         diff = _layout_diff(as_dict["layout"], base_layout)
@@ -360,6 +363,13 @@ def static_figure(
             )
             meta_controls.append({"name": c.name, "kind": "menu", "index": len(menus) - 1})
         meta_controls[-1]["labels"] = list(c.labels)
+        meta_controls[-1]["description"] = c.description
+    kept = {c.name for c in controls}
+    fixed = [  # the visible controls this page cannot move, at the values its frames use
+        [str(getattr(w, "description", "") or name), _label(w.value)]
+        for name, w in panel.controls.items()
+        if name not in kept and getattr(w.layout, "display", None) != "none"
+    ]
     # sliders stacked under whatever the figure already has below its plot (axis titles,
     # a legend): their y is in paper units, so convert the pixel offsets
     top = max(out.layout.margin.t or 60, 60 + 35 * len(menus))
@@ -377,18 +387,44 @@ def static_figure(
         sliders=sliders,
         updatemenus=menus,
         height=height,
+        width=None,  # as wide as the page's column (config responsive), never cut off
+        autosize=True,
         margin={"b": bottom, "t": top},
         meta={
             "alignkit": {
                 "tag": tag or panel.key or "explorer",
                 "controls": meta_controls,
                 "frames": [f.name for f in frames],
+                "missing": missing,
+                "fixed": fixed,
                 "redraw": redraw,
                 "autorange": _autoranged(first),
             }
         },
     )
     return place_legend(out)  # the plot area's height changed: legend offsets are in it
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a refused setting's message, short enough for the page."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _fixed_note(meta: Mapping[str, Any]) -> str:
+    """One line under a static explorer: what this page moves, what it holds fixed."""
+    moves = [str(c.get("description") or c["name"]) for c in meta.get("controls", [])]
+    fixed = [f"{d} = {v}" for d, v in meta.get("fixed", [])]
+    if not fixed:
+        return ""
+    text = (
+        f"Precomputed for this page: {', '.join(moves) or 'no control'} "
+        f"{'moves' if len(moves) == 1 else 'move'} over a few values; "
+        f"{'; '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} held where the notebook set "
+        f"{'it' if len(fixed) == 1 else 'them'}. "
+        "Open the notebook with a kernel to move every control."
+    )
+    return f"<p class='alignkit-static-note'>{html.escape(text)}</p>"
 
 
 def static_html(fig: go.Figure, *, div_id: str | None = None) -> str:
@@ -410,7 +446,8 @@ def static_html(fig: go.Figure, *, div_id: str | None = None) -> str:
         config={"responsive": True, "displaylogo": False},
         auto_play=False,
     )
-    return f"<div data-alignkit-static='{tag}'>{body}</div>"
+    note = _fixed_note(meta.get("alignkit", {})) if fig.frames else ""
+    return f"<div data-alignkit-static='{tag}'>{body}{note}</div>"
 
 
 def describe(fig: go.Figure) -> str:

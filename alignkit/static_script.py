@@ -4,8 +4,10 @@ Runs once per static figure (plotly's ``post_script``; ``{plot_id}`` is the figu
 keeps the index of every native slider and dropdown, animates to the frame they name
 together (``"i-j-..."``) and autoranges again the axes the figure autoranges, writes the
 controls' values into the URL fragment (``#<tag>.<control>=<label>&...``) and, on load,
-restores a view from it. It marks the figure's div with ``data-alignkit-frame`` (the frame
-shown) for tests.
+restores a view from it (a linked value between a slider's stops goes to the nearest stop,
+and a line above the figure says so). A setting the compute refused has no frame: the
+figure is dimmed and a line above it gives the refusal's message. It marks the figure's div
+with ``data-alignkit-frame`` (the frame shown) and ``data-alignkit-missing`` for tests.
 """
 
 __all__ = ["FRAME_SCRIPT"]
@@ -38,10 +40,32 @@ FRAME_SCRIPT = """
     }).join('&');
     try { history.replaceState(null, '', '#' + text); } catch (e) { window.location.hash = text; }
   }
+  // a line above the figure: a setting with no frame (the compute refused it: the figure
+  // is dimmed, never left looking like the new setting's), or a link this page cannot show
+  function note(cls) {
+    var el = document.createElement('div');
+    el.className = cls;
+    el.setAttribute('role', 'status');
+    el.style.cssText = 'display:none;margin:.3rem 0;padding:.3rem .6rem;border-radius:4px;' +
+      'border:1px solid #E69F00;font-size:.9em;';
+    gd.parentNode.insertBefore(el, gd);
+    return el;
+  }
+  var missingNote = note('alignkit-missing'), linkNote = note('alignkit-link');
   function show() {
     var name = active.join('-');
     gd.setAttribute('data-alignkit-frame', name);
-    if (meta.frames.indexOf(name) < 0) { return Promise.resolve(); }
+    if (meta.frames.indexOf(name) < 0) {
+      var why = (meta.missing || {})[name] || 'this setting was not precomputed';
+      missingNote.textContent = 'Not drawn on this page, the compute refuses this setting: ' + why;
+      missingNote.style.display = '';
+      gd.style.opacity = '0.3';
+      gd.setAttribute('data-alignkit-missing', '1');
+      return Promise.resolve();
+    }
+    missingNote.style.display = 'none';
+    gd.style.opacity = '';
+    gd.removeAttribute('data-alignkit-missing');
     return Plotly.animate(gd, [name], {
       mode: 'immediate', frame: {duration: 0, redraw: meta.redraw}, transition: {duration: 0}
     }).then(function () {
@@ -61,23 +85,47 @@ FRAME_SCRIPT = """
     if (k < 0) { return; }
     active[k] = ev.slider.steps.indexOf(ev.step);
     if (active[k] < 0) { active[k] = ev.step._index || 0; }
+    linkNote.style.display = 'none';
     show(); writeHash();
   });
   gd.on('plotly_buttonclicked', function (ev) {
     var k = controlOf('menu', ev.menu._index);
     if (k < 0) { return; }
     active[k] = ev.active;
+    linkNote.style.display = 'none';
     show(); writeHash();
   });
-  var wanted = readHash(), update = {}, changed = false;
+  // a linked value between a slider's stops goes to the nearest stop, and the page says so
+  function nearest(labels, label) {
+    var x = parseFloat(label), best = -1, gap = Infinity;
+    if (!isFinite(x)) { return -1; }
+    labels.forEach(function (l, i) {
+      var y = parseFloat(l);
+      var d = (x > 0 && y > 0) ? Math.abs(Math.log(x / y)) : Math.abs(x - y);
+      if (isFinite(d) && d < gap) { gap = d; best = i; }
+    });
+    return best;
+  }
+  var wanted = readHash(), update = {}, changed = false, unmatched = [];
   meta.controls.forEach(function (c, k) {
     var label = wanted[meta.tag + '.' + c.name];
     var i = label === undefined ? -1 : c.labels.indexOf(label);
+    var desc = c.description || c.name;
+    if (label !== undefined && i < 0) {
+      i = c.kind === 'slider' ? nearest(c.labels, label) : -1;
+      unmatched.push(i >= 0
+        ? desc + ' = ' + label + ' (showing the nearest precomputed value, ' + c.labels[i] + ')'
+        : desc + ' = ' + label + ' (not on this page: it has ' + c.labels.join(', ') + ')');
+    }
     if (i >= 0 && i !== active[k]) {
       active[k] = i; changed = true;
       update[(c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active'] = i;
     }
   });
+  if (unmatched.length) {
+    linkNote.textContent = 'The link asks for ' + unmatched.join('; ') + '.';
+    linkNote.style.display = '';
+  }
   gd.setAttribute('data-alignkit-frame', active.join('-'));
   if (changed) { Plotly.relayout(gd, update).then(show); }
 })();

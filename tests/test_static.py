@@ -118,3 +118,23 @@ def test_float32_frames_keep_float64_where_values_would_overflow() -> None:
         small = _as_float32(packed([1.0, float("nan"), 3.0]))
     assert small["dtype"] == "f4"
     np.testing.assert_array_equal(_array(small)[[0, 2]], [1.0, 3.0])
+
+
+def test_a_page_names_the_controls_it_holds_fixed() -> None:
+    """A budget too small for every control leaves some out: the note under the figure names
+    them with the values its frames use, and the controls it does move."""
+    from alignkit.stability.widgets import region_explorer
+
+    panel = region_explorer()
+    try:
+        fig = static_figure(panel, budget=3)
+    finally:
+        panel.close()
+    meta = fig.layout.meta["alignkit"]
+    moved = {c["name"] for c in meta["controls"]}
+    assert meta["fixed"] and len(moved) < 4
+    page = static_html(fig)
+    assert "alignkit-static-note" in page and "held where the notebook set" in page
+    for description, value in meta["fixed"]:
+        assert f"{description} = {value}" in page
+    assert fig.layout.width is None and fig.layout.autosize  # as wide as the column

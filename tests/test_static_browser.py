@@ -122,3 +122,99 @@ def test_static_meta_names_the_autoranged_axes() -> None:
         "yaxis.autorange": True,
         "yaxis2.autorange": "reversed",
     }
+
+
+def _open(browser: Any, tmp_path: Path, fig: Any, fragment: str) -> Any:
+    page_path = tmp_path / "page.html"
+    page_path.write_text(
+        f"<html><head><script src='file://{PLOTLY_JS}'></script></head>"
+        f"<body>{static_html(fig)}</body></html>"
+    )
+    page = browser.new_page()
+    page.goto(f"file://{page_path}#{fragment}")
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.js-plotly-plot');"
+        " return g && g.getAttribute('data-alignkit-frame') !== null; }"
+    )
+    page.wait_for_timeout(300)
+    return page
+
+
+_STATE = """() => { const g = document.querySelector('.js-plotly-plot');
+  const text = c => { const e = document.querySelector('.' + c);
+                      return e && e.style.display !== 'none' ? e.textContent : null; };
+  return [g.getAttribute('data-alignkit-frame'), g.getAttribute('data-alignkit-missing'),
+          g.style.opacity, text('alignkit-missing'), text('alignkit-link')]; }"""
+
+
+def test_a_refused_setting_dims_the_figure_and_says_why(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The region explorer refuses B > n without replacement (the escape toy has n = 2): on
+    a page such a setting has no frame. The old frame used to stay under the new controls'
+    values (its title naming another B); now it is dimmed, and a line says why."""
+    from alignkit.stability.widgets import region_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    panel = region_explorer()
+    try:
+        fig = static_figure(panel, budget=48)
+    finally:
+        panel.close()
+    meta = fig.layout.meta["alignkit"]
+    assert meta["missing"], "the region explorer's grid holds refused settings"
+    name, why = next(iter(meta["missing"].items()))
+    assert "batch_size" in why and name not in meta["frames"]
+    idx = [int(i) for i in name.split("-")]
+    fragment = "&".join(
+        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
+        for c, i in zip(meta["controls"], idx, strict=True)
+    )
+    page = _open(browser, tmp_path, fig, fragment)
+    try:
+        frame, missing, opacity, text, link = page.evaluate(_STATE)
+    finally:
+        page.close()
+    assert frame == name and missing == "1" and opacity == "0.3"
+    assert text is not None and why in text and link is None
+
+
+def test_a_linked_value_between_stops_shows_the_nearest_and_says_so(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared link carries the live slider's value (lr = 0.75); the page has a few stops:
+    it shows the nearest (in ratio, as for a log slider) and says which, instead of silently
+    keeping the default view under a fragment that names another value."""
+    from alignkit.stability.widgets import gd_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    panel = gd_explorer()
+    try:
+        fig = static_figure(panel, budget=12)
+    finally:
+        panel.close()
+    meta = fig.layout.meta["alignkit"]
+    k, lr = next((k, c) for k, c in enumerate(meta["controls"]) if c["name"] == "lr")
+    values = [float(v) for v in lr["labels"]]
+    ask = (values[-2] * values[-1]) ** 0.5 * 1.01  # between the last two stops, nearer the last
+    assert f"{ask:g}" not in lr["labels"]
+    page = _open(browser, tmp_path, fig, f"{quote(meta['tag'] + '.lr')}={ask:g}")
+    try:
+        frame, missing, _, text, link = page.evaluate(_STATE)
+    finally:
+        page.close()
+    want = [  # every other control where the panel had it
+        str(
+            (fig.layout.sliders if c["kind"] == "slider" else fig.layout.updatemenus)[
+                c["index"]
+            ].active
+        )
+        for c in meta["controls"]
+    ]
+    want[k] = str(len(values) - 1)
+    assert frame == "-".join(want) and missing is None and text is None
+    assert (
+        link is not None
+        and f"= {ask:g}" in link
+        and f"nearest precomputed value, {lr['labels'][-1]}" in link
+    )

@@ -114,6 +114,7 @@ def _output_html(out: Any, figure_id: list[int]) -> str:
     if _PLOTLY in data:
         figure_id[0] += 1
         fig = pio.from_json(__import__("json").dumps(data[_PLOTLY]), skip_invalid=True)
+        fig.update_layout(width=None, autosize=True)  # the column's width, never cut off
         div = pio.to_html(
             fig, include_plotlyjs=False, full_html=False, div_id=f"fig{figure_id[0]}",
             config={"responsive": True, "displaylogo": False},
@@ -166,7 +167,8 @@ pre.error { border-left: 3px solid #b00020; color: #b00020; }
 details.solution { border: 1px dashed var(--line); padding: .4rem .8rem; border-radius: 6px; }
 nav.top { display: flex; gap: 1rem; align-items: center; font-size: .9em; color: var(--muted); }
 nav.top button { font: inherit; }
-.note { color: var(--muted); font-style: italic; }
+.note, .alignkit-static-note { color: var(--muted); font-style: italic; }
+.alignkit-static-note { font-size: .85em; margin: .2rem .6rem .5rem; }
 table { border-collapse: collapse; } td, th { border: 1px solid var(--line); padding: .2rem .5rem; }
 math[display="block"] { margin: .8rem 0; font-size: 1.1em; }
 """
