@@ -27,6 +27,16 @@ COLORS = {
 }
 
 
+#: Colours of traces that have no role (one per divergence, per start): Okabe-Ito, with the
+#: roles' colours first, grey for black (readable on a dark page) and yellow last (faint on white).
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#7f7f7f", "#F0E442")
+
+
+def line_style(k: int) -> dict[str, str]:
+    """The k-th line of a figure with many: the palette's colours, then the same dashed."""
+    return {"color": PALETTE[k % len(PALETTE)], "dash": "solid" if k < len(PALETTE) else "dash"}
+
+
 def set_theme(theme: str) -> None:
     """Figure colours for figures built from now on: ``"light"``, ``"dark"`` or ``"auto"``.
 
@@ -87,6 +97,7 @@ def base_layout(
         margin={"l": 60, "r": 20, "t": 95, "b": 55},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
         font={"size": _scale(13)},
+        colorway=list(PALETTE),  # traces without a colour of their own: the kit's palette
     )
     if _PRESENTER["on"]:
         fig.update_traces(line={"width": 3.5}, selector={"type": "scatter"})

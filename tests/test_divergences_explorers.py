@@ -71,3 +71,24 @@ def test_fit_view_reports_the_fit_not_a_grid_estimate() -> None:
         assert abs(view.std - float(ref.std)) < 3e-3, (name, view.std, float(ref.std))
         assert abs(view.mean - float(ref.mean)) < 3e-3, (name, view.mean, float(ref.mean))
     assert abs(fit_view("forward_kl").std - math.sqrt(4.25)) < 2e-3
+
+
+def test_each_line_has_one_style_and_a_start_one_colour_in_both_panels() -> None:
+    """Every divergence a colour-and-dash of its own (the palette has 8 colours for 9), the
+    same in f(u) and h(r); each start of the α sweep one colour in both panels (the second
+    panel's lines took plotly's next default colours, unlike the legend)."""
+    from alignkit.divergences.plots.fits import plot_alpha_sweep
+    from alignkit.plotting import PALETTE
+
+    view = catalogue_view()
+    styles = [(t.line.color, t.line.dash) for t in plot_catalogue(view).data]
+    assert len(set(styles)) == len(styles) == len(view.labels)
+    assert all(color in PALETTE for color, _ in styles)
+    by_name = {t.name: (t.line.color, t.line.dash) for t in plot_catalogue(view).data}
+    assert all(by_name[t.name] == (t.line.color, t.line.dash) for t in plot_weighting(view).data)
+    fig = plot_alpha_sweep(np.linspace(0.0, 1.0, 4), np.ones((4, 3)), np.ones((4, 3)))
+    colors: dict[str, set[str]] = {}
+    for t in fig.data:
+        colors.setdefault(t.legendgroup, set()).add(t.line.color)
+    assert all(len(c) == 1 for c in colors.values()) and len(colors) == 3
+    assert len({c.pop() for c in colors.values()}) == 3

@@ -7,7 +7,7 @@ import math
 import plotly.graph_objects as go
 
 from alignkit.divergences.views import CatalogueView
-from alignkit.plotting import base_layout
+from alignkit.plotting import base_layout, line_style
 
 __all__ = ["plot_catalogue", "plot_table", "plot_weighting"]
 
@@ -21,8 +21,8 @@ def plot_catalogue(
 ) -> go.Figure:
     """Each generator f(u) on (0, 4]: its value at 0 and its slope at ∞ decide the behaviour."""
     fig = go.Figure()
-    for label, f in zip(view.labels, view.f, strict=True):
-        fig.add_trace(go.Scatter(x=view.u, y=f, mode="lines", name=label))
+    for k, (label, f) in enumerate(zip(view.labels, view.f, strict=True)):
+        fig.add_trace(go.Scatter(x=view.u, y=f, mode="lines", name=label, line=line_style(k)))
     fig.update_xaxes(title_text="u = p/q")
     fig.update_yaxes(title_text="f(u)", range=[-1.2, 4.0])
     base_layout(fig, width=width, height=height, legend_below=True)
@@ -61,9 +61,9 @@ def plot_weighting(
 ) -> go.Figure:
     """The f-distill weighting h(r) = r² f″(r) against the density ratio r (log-log)."""
     fig = go.Figure()
-    for label, h in zip(view.labels, view.h, strict=True):
-        if (h > 0).any():
-            fig.add_trace(go.Scatter(x=view.r, y=h, mode="lines", name=label))
+    for k, (label, h) in enumerate(zip(view.labels, view.h, strict=True)):
+        if (h > 0).any():  # (the same style as in plot_catalogue: k counts every divergence)
+            fig.add_trace(go.Scatter(x=view.r, y=h, mode="lines", name=label, line=line_style(k)))
     fig.update_xaxes(title_text="density ratio r = p/q", type="log")
     fig.update_yaxes(title_text="h(r) = r² f″(r)", type="log")
     base_layout(fig, width=width, height=height, legend_below=True)

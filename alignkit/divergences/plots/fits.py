@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
 from alignkit.divergences.views import ComparisonView, FitView
-from alignkit.plotting import COLORS, apply_traces, base_layout, finish
+from alignkit.plotting import COLORS, apply_traces, base_layout, finish, line_style
 
 __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
 
@@ -169,13 +169,14 @@ def plot_alpha_sweep(
     alphas = to_numpy(alphas)
     stds, means = to_numpy(stds), to_numpy(means)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("fitted σ", "fitted |μ|"))
-    for i in range(stds.shape[1]):
-        fig.add_trace(go.Scatter(x=alphas, y=stds[:, i], mode="lines+markers",
+    for i in range(stds.shape[1]):  # one colour per start in both panels (one legend entry)
+        style = line_style(i)
+        fig.add_trace(go.Scatter(x=alphas, y=stds[:, i], mode="lines+markers", line=style,
                                  name=f"start {i + 1}", legendgroup=str(i), marker={"size": 4}),
                       row=1, col=1)  # fmt: skip
         fig.add_trace(go.Scatter(x=alphas, y=np.abs(means[:, i]), mode="lines+markers",
                                  name=f"start {i + 1}", legendgroup=str(i), showlegend=False,
-                                 marker={"size": 4}), row=1, col=2)  # fmt: skip
+                                 line=style, marker={"size": 4}), row=1, col=2)  # fmt: skip
     fig.update_xaxes(title_text="α (0: reverse KL, 1: forward KL)")
     base_layout(fig, width=width, height=height)
     fig.update_layout(title_text=title or "The α family moves the fit from locking to covering")
