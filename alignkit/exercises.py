@@ -111,6 +111,21 @@ def _entropy_increases_with_alpha() -> bool:
     return all(h1 < h2 for h1, h2 in zip(entropy[:-1], entropy[1:], strict=True))
 
 
+def _plain(answer: Any) -> Any:
+    """A numpy scalar or a one-value tensor/array as its Python value (``np.True_``,
+    ``torch.tensor(4)``: what a computed answer often is); anything else unchanged."""
+    import numpy as np
+    import torch
+
+    if isinstance(answer, np.generic):
+        return answer.item()
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        return answer.reshape(()).item()
+    if isinstance(answer, np.ndarray) and answer.size == 1:
+        return answer.reshape(()).item()
+    return answer
+
+
 def _same_bool(got: Any, want: bool) -> bool:
     """A True/False answer: only a real bool can be right."""
     return isinstance(got, bool) and got == want
@@ -180,8 +195,8 @@ def check(exercise: str, answer: Any) -> bool:
         print(f"Write your answer first: {item.question}.")
         return False
     try:
-        right = item.compare(answer, item.expected())
-    except (TypeError, ValueError):
+        right = bool(item.compare(_plain(answer), item.expected()))
+    except (TypeError, ValueError, RuntimeError):  # (a tensor of several values as an int)
         right = False
     if right:
         print("Right.")

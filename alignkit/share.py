@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,13 @@ FORMATS = ("png", "svg", "pdf", "html", "json", "csv")
 
 
 def _literal(value: Any) -> str:
+    """Python source that evaluates to ``value`` exactly (a float: its short form when that
+    is the same number, else its repr; NaN and ±inf as ``float("nan")``, ...)."""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        if not math.isfinite(value):
+            return f'float("{value}")' if value == value else 'float("nan")'
+        short = f"{value:.6g}"
+        return short if float(short) == value else repr(value)
     if isinstance(value, np.generic):
         return _literal(value.item())
     return repr(value)

@@ -100,6 +100,12 @@ TABLE: list[Row] = [
      lambda: {"means": torch.tensor([0.5 + 0j])}, TypeError, r"^means"),
     ("mixture-log_prob-None", lambda **k: _mix().log_prob(**k), lambda: {"x": None},
      TypeError, r"^x "),
+    ("kl-unnormalised", toylm.kl, lambda: {"log_p": torch.log(torch.tensor([0.1, 0.1])),
+     "log_q": torch.log(torch.tensor([0.5, 0.5]))}, ValueError, r"^log_p .*normalised"),
+    ("entropy-unnormalised", toylm.entropy, lambda: {"log_q": torch.full((3,), 2.0)},
+     ValueError, r"^log_q .*normalised"),
+    ("entropy-all-minus-inf", toylm.entropy, lambda: {"log_q": torch.full((3,), -math.inf)},
+     ValueError, r"^log_q .*normalised"),
     ("mixture-log_prob-nan", lambda **k: _mix().log_prob(**k),
      lambda: {"x": torch.tensor([0.0, float("nan")])}, ValueError, r"^x .*NaN"),
     ("k_modes-separation-None", k_modes, lambda: {"separation": None}, TypeError,
@@ -318,6 +324,17 @@ def test_accepted_inputs_still_give_the_right_answer() -> None:
     torch.testing.assert_close(log_p, by_hand, rtol=0, atol=1e-12)
     mix = GaussianMixture([0.5], [1.5], [1.0], dtype=torch.float32, device="cpu")
     assert mix.means.dtype == torch.float32 and mix.means.tolist() == [0.5]
+    # an empty batch of distributions (0, K): an empty batch of divergences, not a raw error
+    empty = divergence("forward_kl", torch.zeros(0, 3), torch.zeros(0, 3))
+    assert empty.shape == (0,)
+    # a β far below the rewards' gaps (r/β overflows): all mass on the best sequences, in the
+    # base's proportions (the limit β → 0), not NaN
+    top = r == r.max()
+    limit = torch.where(top, lm.log_base, -math.inf)
+    limit = limit - torch.logsumexp(limit, 0)
+    tiny = toylm.reward_target(lm, r, 1e-308)
+    assert not tiny.isnan().any()
+    torch.testing.assert_close(tiny.exp(), limit.exp(), rtol=0, atol=1e-12)
     # ±inf is a point where the density is 0 (not refused like NaN): log density −inf
     at_inf = mix.log_prob(torch.tensor([float("inf"), -float("inf"), 0.5]))
     assert at_inf[:2].tolist() == [-math.inf, -math.inf]

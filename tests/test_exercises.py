@@ -20,6 +20,14 @@ def test_smallest_batch_checker_against_rho(capsys: pytest.CaptureFixture) -> No
     out = capsys.readouterr().out
     assert out.startswith("Not quite. Hint:") and str(answer) not in out
     assert not check("01-smallest-batch", "ten")  # a wrong type is just wrong
+    # a computed answer is often a numpy or torch scalar: the same answer
+    import numpy as np
+    import torch
+
+    for same in (np.int64(answer), torch.tensor(answer), torch.tensor([answer]), np.array(answer)):
+        assert check("01-smallest-batch", same), type(same)
+    assert not check("01-smallest-batch", torch.tensor([answer, answer]))  # several: wrong
+    assert not check("01-smallest-batch", np.float64(answer + 0.5))
 
 
 def test_no_answer_asks_for_one(capsys: pytest.CaptureFixture) -> None:
@@ -35,6 +43,11 @@ def test_unknown_exercise_lists_the_valid_ones() -> None:
 
 def test_solver_steps_checker(capsys: pytest.CaptureFixture) -> None:
     assert check("05-solver-steps", True)  # converged: the first-order estimate holds
+    import numpy as np
+    import torch
+
+    assert check("05-solver-steps", np.True_) and check("05-solver-steps", torch.tensor(True))
+    assert not check("05-solver-steps", 1) and not check("05-solver-steps", torch.tensor(1))
     assert not check("05-solver-steps", False)
     assert not check("05-solver-steps", "decreases")  # the old answer is not accepted
     assert "Hint" in capsys.readouterr().out

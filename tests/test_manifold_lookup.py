@@ -80,3 +80,15 @@ def test_a_lyapunov_view_is_computed_once_per_model_and_settings() -> None:
     fresh = lyapunov_analysis(model, m, 23, steps=6, seed=2)
     assert torch.equal(first.exponents, fresh.exponents.double())
     assert first.mean_cosine == fresh.mean_cosine
+
+
+@pytest.mark.parametrize("size", [1e-30, 1e30])
+def test_a_direction_of_any_finite_size_is_the_same_unit_error(size: float) -> None:
+    """The bias's direction is normalised: 1e30 (its squared norm overflows float32) and
+    1e-30 (underflows) give the error of the unit vector (was: no error, or refused)."""
+    _, model = get_model("circle2d", "exact")
+    unit = perturb(model, "bias", 0.5, direction=torch.tensor([0.6, -0.8]))
+    scaled = perturb(model, "bias", 0.5, direction=torch.tensor([0.6, -0.8]) * size)
+    z, t = torch.tensor([[0.3, 0.1]]), torch.tensor(0.4)
+    torch.testing.assert_close(scaled.velocity(z[0], t), unit.velocity(z[0], t))
+    assert not torch.equal(unit.velocity(z[0], t), model.velocity(z[0], t))

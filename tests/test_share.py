@@ -85,3 +85,22 @@ def test_presenter_mode_enlarges_fonts_and_lines() -> None:
         presenter_mode(False)
     with pytest.raises(TypeError, match="on must be a bool"):
         presenter_mode("yes")  # type: ignore[arg-type]
+
+
+def test_the_call_reproduces_every_value_exactly() -> None:
+    """Floats as Python source that evaluates to the same number: short when that is exact,
+    else their repr (``.6g`` turned 0.2825075089245509 into 0.282508); NaN and ±inf as
+    ``float(...)`` (``nan`` is no Python literal)."""
+    from alignkit.share import view_call
+
+    state = {"a": 0.2825075089245509, "b": 123456789.0, "c": 0.3, "d": float("nan"),
+             "e": -float("inf"), "f": 1e-7, "g": 3, "h": "flow", "i": True}  # fmt: skip
+    call = view_call("f", state)
+    back = eval(call, {"f": lambda **kw: kw, "float": float})  # noqa: S307 (our own output)
+    assert set(back) == set(state)
+    for key, value in state.items():
+        if isinstance(value, float) and value != value:
+            assert back[key] != back[key]
+        else:
+            assert back[key] == value and type(back[key]) is type(value), key
+    assert "c=0.3," in call and "b=123456789.0" in call

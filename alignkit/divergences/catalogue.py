@@ -383,7 +383,7 @@ def check_distribution(p: Tensor, name: str, *, atol: float = 1e-6) -> Tensor:
     if (p < 0).any():
         raise ValueError(f"{name} must be non-negative, got minimum {p.min().item():.3g}")
     sums = p.sum(-1)
-    worst = (sums - 1.0).abs().max().item()
+    worst = (sums - 1.0).abs().max().item() if sums.numel() else 0.0  # (0, K): no rows
     if worst > atol:
         raise ValueError(f"{name} must sum to 1 on the last axis (±{atol:g}); off by {worst:.3g}")
     return p

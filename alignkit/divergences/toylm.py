@@ -201,7 +201,10 @@ def reward_target(lm: ToyLM, reward: Tensor, beta: float | Tensor) -> Tensor:
     if (b <= 0).any() or not torch.isfinite(b).all():
         raise ValueError(f"beta must be finite and > 0, got {b.tolist()}")
     reward = reward.to(lm.log_base.dtype).to(lm.log_base.device)
-    return _normalise(lm.log_base + reward / b[..., None])
+    scaled = reward / b[..., None]
+    if not bool(torch.isfinite(scaled).all()):  # a tiny β: r − max r (the same target) is
+        scaled = (reward - reward.max()) / b[..., None]  # ≤ 0, −inf (mass 0) not inf − inf
+    return _normalise(lm.log_base + scaled)
 
 
 def _log_probs(value: object, name: str) -> Tensor:
@@ -211,6 +214,13 @@ def _log_probs(value: object, name: str) -> Tensor:
         raise ValueError(f"{name} must have shape (..., N) (log-probabilities), got ()")
     if bool((t == math.inf).any()):
         raise ValueError(f"{name} must be log-probabilities (≤ 0, −inf for 0), got inf")
+    total = torch.logsumexp(t.double(), dim=-1)  # log Σ p over the last axis: 0
+    worst = float(total.abs().max()) if total.numel() else 0.0
+    if not worst <= 1e-4:  # (NaN too: every entry −inf is no distribution)
+        raise ValueError(
+            f"{name} must be normalised log-probabilities (log Σ exp = 0 on the last axis, "
+            f"to 1e-4), got log Σ exp off by {worst:.3g}"
+        )
     return t
 
 

@@ -314,9 +314,11 @@ def perturb(
         else:
             check_shape(tuple(direction.shape), "direction", f"({model.dim},)",
                         tuple(direction.shape) == (model.dim,))  # fmt: skip
-            if not bool(torch.isfinite(direction).all()) or float(direction.norm()) == 0.0:
+            if not bool(torch.isfinite(direction).all()) or not bool((direction != 0).any()):
                 raise ValueError(f"direction must be a finite, non-zero vector, got {direction}")
-            b = direction.to(device=model.device, dtype=dtype)
+            b = direction.to(device=model.device, dtype=torch.float64)
+            b = b / b.abs().amax()  # scaled first: |b|² neither overflows nor underflows
+            b = b.to(dtype)
         b = b / b.norm()
         delta = lambda x, t: b  # noqa: E731
         scale = model.output_scale if kind == "bias" else model.endpoint_scale
