@@ -129,3 +129,29 @@ def test_failed_build_leaves_nothing_half_written(tmp_path: Path) -> None:
         render_site(tmp_path / "site", folder=folder, log=lambda _m: None)
     assert not (tmp_path / "site").exists()
     assert not list(tmp_path.glob(".alignkit-site-*"))
+
+
+def test_titles_and_summaries_are_plain_text_and_whole() -> None:
+    """Inline markdown is dropped from a title (05's ``*on*`` showed its stars in the index
+    and the page's <title>), and a first paragraph that announces a list ends with the list,
+    not a colon."""
+    import nbformat
+
+    from alignkit.site.page import notebook_summary, notebook_title
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Why models sample *on* the **data** `manifold`\n\nTwo questions remain:\n\n"
+            "* What does SGD do at a minimum\n  that is not stable?\n* Which minima does it find?"
+        )
+    ]
+    assert notebook_title(nb) == "Why models sample on the data manifold"
+    summary = notebook_summary(nb)
+    assert summary == (
+        "Two questions remain: What does SGD do at a minimum that is not stable?; "
+        "Which minima does it find?"
+    )
+    for path in sorted(Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb")):
+        real = nbformat.read(path, as_version=4)
+        assert "*" not in notebook_title(real) and not notebook_summary(real).endswith(":")

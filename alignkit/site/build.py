@@ -165,7 +165,12 @@ def _thumbnail(nb: Any) -> str:
                 continue
             try:
                 fig = pio.from_json(json.dumps(data["application/vnd.plotly.v1+json"]))
-                png = pio.to_image(fig, format="png", width=480, height=300, scale=1)
+                # laid out at the figure's own size, then scaled to 480 px wide (laid out in
+                # 480 × 300, subplot titles overlapped and titles were cut)
+                width = int(fig.layout.width or 900)
+                height = int(fig.layout.height or 450)
+                png = pio.to_image(fig, format="png", width=width, height=height,
+                                   scale=480 / width)  # fmt: skip
             except Exception:  # no Chromium for kaleido: the index shows no picture
                 return ""
             import base64
@@ -177,7 +182,11 @@ def _thumbnail(nb: Any) -> str:
 def _index(entries: list[tuple[str, str, str, str]], student: bool) -> str:
     cards = "".join(
         f"<li class='card'><a href='{href}'>"
-        + (f"<img alt='' src='{thumb}'/>" if thumb else "<div class='nothumb'></div>")
+        + (
+            f"<img alt='{html.escape(f'The first figure of {title}', quote=True)}' src='{thumb}'/>"
+            if thumb
+            else "<div class='nothumb'></div>"
+        )  # fmt: skip
         + f"<h2>{html.escape(title)}</h2></a><p>{html.escape(summary)}</p></li>"
         for href, title, summary, thumb in entries
     )

@@ -77,8 +77,14 @@ def notebook_title(nb: Any) -> str:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 if line.startswith("# "):
-                    return line[2:].strip()
+                    return _plain_text(line[2:])
     return "notebook"
+
+
+def _plain_text(markdown: str) -> str:
+    """Inline markdown as plain text: emphasis, code and math marks dropped (``*on*`` → on)."""
+    text = re.sub(r"(\*\*|\*|__|_)(\S(?:.*?\S)?)\1", r"\2", markdown)
+    return " ".join(re.sub(r"[`$\\]", "", text).split())
 
 
 def notebook_summary(nb: Any, limit: int = 220) -> str:
@@ -90,7 +96,12 @@ def notebook_summary(nb: Any, limit: int = 220) -> str:
             continue
         paragraphs = [p for p in cell.source.split("\n\n") if p.strip() and not p.startswith("#")]
         if paragraphs:
-            text = re.sub(r"[*_`$\\]", "", " ".join(paragraphs[0].split()))
+            text = _plain_text(paragraphs[0])
+            for more in paragraphs[1:]:  # a paragraph that announces a list: the list too
+                if not text.endswith(":") or len(text) > limit:
+                    break
+                items = re.split(r"(?m)^\s*(?:[*+-]|\d+\.)\s+", more)  # (wrapped lines)
+                text += " " + "; ".join(_plain_text(i) for i in items if i.strip())
             return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
     return ""
 
