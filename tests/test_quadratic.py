@@ -45,3 +45,21 @@ def test_regime_names() -> None:
     assert "oscillating" in regime(2.0, 0.7)
     assert "edge" in regime(2.0, 1.0)
     assert "diverges" in regime(2.0, 1.2)
+
+
+@pytest.mark.parametrize(("a", "lr", "side"), [(2.0, 0.3, "below"), (5.0, 1.5, "above")])
+def test_the_title_says_where_the_distance_leaves_its_fixed_panel(
+    a: float, lr: float, side: str
+) -> None:
+    """The distance panel is fixed at 10⁻¹⁶ … 10¹⁶; |x_t| = |1 − η a|^t leaves it at the first
+    t with t·|log₁₀|1 − η a|| > 16 (closed form), and the title says from which step."""
+    import math
+
+    from alignkit.stability.plots.quadratic import plot_quadratic_gd
+
+    rate = abs(1 - lr * a)
+    first = math.floor(16 / abs(math.log10(rate))) + 1
+    title = plot_quadratic_gd(gd_quadratic(a, lr, steps=100)).layout.title.text
+    assert f"is {side} 10" in title and f"from step {first}" in title, title
+    short = plot_quadratic_gd(gd_quadratic(a, lr, steps=first - 1)).layout.title.text
+    assert "off the right panel" not in short

@@ -13,6 +13,7 @@ from alignkit.stability.quadratic import QuadraticRun, regime
 __all__ = ["plot_quadratic_gd", "update_quadratic_gd"]
 
 _X_LIMIT = 2.5
+_LOG_RANGE = 16  # the distance panel shows 10⁻¹⁶ … 10¹⁶
 
 
 def _quadratic_traces(run: QuadraticRun) -> dict[str, dict[str, object]]:
@@ -23,11 +24,16 @@ def _quadratic_traces(run: QuadraticRun) -> dict[str, dict[str, object]]:
     shown = np.clip(path, -1e6, 1e6)
     dist = np.maximum(np.abs(path), 1e-300)
     t = np.arange(path.size)
+    title = f"η·a = {lr * a:.3g} (threshold 2) — {regime(a, lr)}"
+    off = np.flatnonzero((dist < 10.0**-_LOG_RANGE) | (dist > 10.0**_LOG_RANGE))
+    if off.size:  # the panel's fixed range: say where the curve leaves it
+        side = "below 10⁻¹⁶" if dist[off[0]] < 1.0 else "above 10¹⁶"
+        title += f"; |x_t| is {side}, off the right panel, from step {int(t[off[0]])}"
     return {
         "loss a x²/2": {"x": xs, "y": 0.5 * a * xs**2},
         "GD iterates": {"x": shown, "y": 0.5 * a * shown**2},
         "|x_t|": {"x": t, "y": dist},
-        "_layout": {"title.text": f"η·a = {lr * a:.3g} (threshold 2) — {regime(a, lr)}"},
+        "_layout": {"title.text": title},
     }
 
 
@@ -58,7 +64,8 @@ def plot_quadratic_gd(
     fig.update_xaxes(title_text="step t", row=1, col=2)
     # a fixed 10⁻¹⁶ … 10¹⁶ (float64 precision up): slopes compare across η and a, and a
     # slider move only moves the points; faster convergence or divergence leaves the panel
-    fig.update_yaxes(title_text="|x_t − x*| (log scale)", type="log", range=[-16, 16],
+    fig.update_yaxes(title_text="|x_t − x*| (log scale)", type="log",
+                     range=[-_LOG_RANGE, _LOG_RANGE],
                      row=1, col=2)  # fmt: skip
     return finish(fig, traces, title=title, width=width, height=height, legend_below=True)
 
