@@ -297,19 +297,24 @@ def static_figure(
     base_layout = first.to_dict()["layout"]
     frames = []
     missing: dict[str, str] = {}  # frame name -> why the compute refused that setting
+    notes: dict[str, str] = {}  # frame name -> a value the panel's limits moved (and where)
     svg_only = all(t.type in _SVG_TYPES for t in first.data)
     animatable_layout = True
     for idx in itertools.product(*(range(len(c.values)) for c in controls)):
         values = {c.name: c.values[i] for c, i in zip(controls, idx, strict=True)}
+        name = "-".join(str(i) for i in idx)
+        shown, note = _as_limited(panel, {**state, **values})
+        if note:  # what the live panel does there: a value it does not offer moves to the
+            notes[name] = note  # nearest one it does (and the page says so)
         try:
             fig = (
                 first
                 if all(i == c.current for c, i in zip(controls, idx, strict=True))
-                else (_render(panel, base, {**state, **values}))
+                else (_render(panel, base, shown))
             )
         except Exception as exc:  # a setting the compute rejects: no frame, and the page
             # says why instead of leaving the last frame under the new controls' values
-            missing["-".join(str(i) for i in idx)] = _reason(exc)
+            missing[name] = _reason(exc)
             continue
         as_dict = fig.to_dict()
         diff = _layout_diff(as_dict["layout"], base_layout)
@@ -396,6 +401,7 @@ def static_figure(
                 "controls": meta_controls,
                 "frames": [f.name for f in frames],
                 "missing": missing,
+                "notes": notes,
                 "fixed": fixed,
                 "redraw": redraw,
                 "autorange": _autoranged(first),
@@ -403,6 +409,35 @@ def static_figure(
         },
     )
     return place_legend(out)  # the plot area's height changed: legend offsets are in it
+
+
+def _as_limited(panel: LivePanel[Any], state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``state`` as the live panel would hold it, and what moved ("" if nothing).
+
+    A live panel's ``limits`` never offer some combinations: a slider's knob moves down to
+    its bound there (B ≤ n), a menu's or selection slider's value to the nearest option it
+    offers (a sweep's η values per model). A page's frame for such a combination shows the
+    same, and says so.
+    """
+    from alignkit.live.controls import _nearest, limit_values
+
+    limits = getattr(panel, "_limits", None) or {}
+    out, moved = dict(state), []
+    for name, bound in limit_values(panel.controls, limits, state).items():
+        value, widget = state[name], panel.controls[name]
+        if isinstance(bound, tuple):
+            offered = [o[1] if isinstance(o, tuple) else o for o in bound]
+            if value in offered:
+                continue
+            out[name] = _nearest(offered, value)
+            why = "is not offered with the other controls as set"
+        elif value > bound:
+            out[name], why = bound, f"is above its limit here ({_label(bound)})"
+        else:
+            continue
+        what = str(getattr(widget, "description", "") or name)
+        moved.append(f"{what} = {_label(value)} {why}: showing {_label(out[name])}")
+    return out, "; ".join(moved)
 
 
 def _reason(exc: Exception) -> str:

@@ -6,7 +6,9 @@ together (``"i-j-..."``) and autoranges again the axes the figure autoranges, wr
 controls' values into the URL fragment (``#<tag>.<control>=<label>&...``) and, on load,
 restores a view from it (a linked value between a slider's stops goes to the nearest stop,
 and a line above the figure says so). A setting the compute refused has no frame: the
-figure is dimmed and a line above it gives the refusal's message. It marks the figure's div
+figure is dimmed and a line above it gives the refusal's message. A setting the live
+panel's limits would not offer shows what the live panel would (the nearest offered value),
+and the same line says so. It marks the figure's div
 with ``data-alignkit-frame`` (the frame shown) and ``data-alignkit-missing`` for tests.
 """
 
@@ -63,7 +65,9 @@ FRAME_SCRIPT = """
       gd.setAttribute('data-alignkit-missing', '1');
       return Promise.resolve();
     }
-    missingNote.style.display = 'none';
+    var moved = (meta.notes || {})[name];  // a value the live panel would not offer
+    missingNote.textContent = moved ? 'As in the notebook, ' + moved + '.' : '';
+    missingNote.style.display = moved ? '' : 'none';
     gd.style.opacity = '';
     gd.removeAttribute('data-alignkit-missing');
     return Plotly.animate(gd, [name], {

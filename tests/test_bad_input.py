@@ -542,6 +542,18 @@ TABLE: dict[str, Entry] = {
         },
         match={"options": "options"},
     ),
+    "alignkit.live.selection_slider": Entry(
+        live.selection_slider,
+        lambda: {"value": 0.5, "options": [0.5, 1.0], "description": "x"},
+        {
+            "value": [0.7, None, "a"],
+            "options": ["ab", None, [], {"a": 1}],
+            "description": [None],
+            "fmt": [3, "{:q}", "{0}{1}"],
+            "name": [3],
+        },
+        match={"options": "options"},
+    ),
     # ---- alignkit.numerics ----
     "alignkit.numerics.functional.flat_params": Entry(
         functional.flat_params, lambda: {"model": NET[0]}, {"model": ["linear", torch.zeros(3)]}

@@ -157,10 +157,42 @@ def test_sweep_view_and_explorer_on_shipped_data() -> None:
         sweep_explorer(width=3.0)
 
 
+def test_sweep_sliders_stop_at_the_models_own_settings() -> None:
+    """Every η and B position is a setting of the chosen model's sweep (the highlighted one);
+    a model switch moves both to that model's nearest settings; an η off the grid is refused
+    (the slider used to show η = 0.2 over a highlighted η = 0.5)."""
+    from alignkit.stability.sweep import load_sweep
+    from alignkit.stability.widgets import sweep_explorer
+
+    shipped = load_sweep()
+    panel = sweep_explorer(model="mlp", source="precomputed")
+    try:
+        for model in ("mlp", "linear", "random_features", "mlp"):
+            panel.set_state(model=model)
+            panel.flush()
+            result = shipped[model]
+            grid_lr = sorted(set(result.lr.double().reshape(-1).tolist()))
+            grid_b = sorted({int(b) for b in result.batch_size.reshape(-1).tolist()})
+            lr_slider, b_slider = panel.controls["lr"], panel.controls["batch_size"]
+            assert list(lr_slider._options_values) == grid_lr
+            assert list(b_slider._options_values) == grid_b
+            for value in grid_lr[:: max(1, len(grid_lr) // 4)]:
+                lr_slider.value = value
+                panel.flush()
+                assert panel.error is None and panel.result.chosen_lr == value
+                assert panel.result.chosen_batch == b_slider.value
+    finally:
+        panel.close()
+    with pytest.raises(ValueError, match=r"lr must be one of the mlp sweep's η values .*got 0.16"):
+        sweep_explorer(model="mlp", lr=0.16, source="precomputed")
+    with pytest.raises(ValueError, match=r"batch_size must be one of the mlp sweep's B values"):
+        sweep_explorer(model="mlp", batch_size=3, source="precomputed")
+
+
 def test_sweep_explorer_live_recomputes_per_width() -> None:
     from alignkit.stability.widgets import sweep_explorer
 
-    panel = sweep_explorer(model="mlp", source="live", lr=0.1)
+    panel = sweep_explorer(model="mlp", source="live", lr=0.2)  # a grid value in both modes
     assert panel.controls["width"].layout.display != "none"
     first = panel.result
     panel.controls["width"].value = 2.0

@@ -147,24 +147,34 @@ _STATE = """() => { const g = document.querySelector('.js-plotly-plot');
           g.style.opacity, text('alignkit-missing'), text('alignkit-link')]; }"""
 
 
-def test_a_refused_setting_dims_the_figure_and_says_why(
-    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The region explorer refuses B > n without replacement (the escape toy has n = 2): on
-    a page such a setting has no frame. The old frame used to stay under the new controls'
-    values (its title naming another B); now it is dimmed, and a line says why."""
-    from alignkit.stability.widgets import region_explorer
+def test_a_refused_setting_dims_the_figure_and_says_why(browser: Any, tmp_path: Path) -> None:
+    """A setting the compute refuses has no frame. The old frame used to stay under the new
+    controls' values (its title naming another setting); now it is dimmed, and a line says
+    why (the refusal's own message)."""
+    import plotly.graph_objects as go
 
-    monkeypatch.setenv("ALIGNKIT_FAST", "1")
-    panel = region_explorer()
+    from alignkit.live import LivePanel, dropdown, int_slider
+
+    def compute(points: int, shape: str) -> dict[str, Any]:
+        if points == 9 and shape == "square":
+            raise ValueError("points = 9 with a square is refused (a test's rule)")
+        return {"points": points, "shape": shape}
+
+    def update(fig: go.Figure, r: dict[str, Any]) -> None:
+        x = list(range(r["points"]))
+        fig.update_traces(x=x, y=[v ** (2 if r["shape"] == "square" else 1) for v in x])
+        fig.layout.title.text = f"{r['points']} points, {r['shape']}"
+
+    controls = {"points": int_slider(5, 2, 9, "points"),
+                "shape": dropdown("line", ["line", "square"], "shape")}  # fmt: skip
+    panel = LivePanel(controls, compute, update, go.Figure(go.Scatter(x=[0], y=[0])), key="toy")
     try:
         fig = static_figure(panel, budget=48)
     finally:
         panel.close()
     meta = fig.layout.meta["alignkit"]
-    assert meta["missing"], "the region explorer's grid holds refused settings"
-    name, why = next(iter(meta["missing"].items()))
-    assert "batch_size" in why and name not in meta["frames"]
+    ((name, why),) = meta["missing"].items()
+    assert "refused" in why and name not in meta["frames"]
     idx = [int(i) for i in name.split("-")]
     fragment = "&".join(
         f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
@@ -177,6 +187,40 @@ def test_a_refused_setting_dims_the_figure_and_says_why(
         page.close()
     assert frame == name and missing == "1" and opacity == "0.3"
     assert text is not None and why in text and link is None
+
+
+def test_a_value_the_live_limits_would_not_offer_shows_what_the_panel_would(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep's η stops are the chosen model's: on a page, another model with an η of
+    the first shows what the live panel would (its nearest η) and says so, not a title
+    naming another η than the slider (the defect the site review found)."""
+    from alignkit.stability.widgets import sweep_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    panel = sweep_explorer(source="precomputed")
+    try:
+        fig = static_figure(panel, budget=48)
+    finally:
+        panel.close()
+    meta = fig.layout.meta["alignkit"]
+    name, note = next(iter(meta["notes"].items()))
+    assert name in meta["frames"] and "not offered" in note and "showing" in note
+    idx = [int(i) for i in name.split("-")]
+    fragment = "&".join(
+        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
+        for c, i in zip(meta["controls"], idx, strict=True)
+    )
+    page = _open(browser, tmp_path, fig, fragment)
+    try:
+        frame, missing, opacity, text, _ = page.evaluate(_STATE)
+    finally:
+        page.close()
+    assert frame == name and missing is None and opacity == ""
+    assert text is not None and note in text
+    shown = float(note.rsplit("showing ", 1)[1])
+    title = next(f for f in fig.frames if f.name == name).layout.title.text
+    assert f"η = {shown:g}" in title or f"η = {shown:.3g}" in title, title
 
 
 def test_a_linked_value_between_stops_shows_the_nearest_and_says_so(

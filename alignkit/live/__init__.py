@@ -15,7 +15,14 @@ Every public name is importable from ``alignkit.live`` (and documented as living
 
 from __future__ import annotations
 
-from alignkit.live.controls import check_hide, dropdown, float_slider, int_slider, log_slider
+from alignkit.live.controls import (
+    check_hide,
+    dropdown,
+    float_slider,
+    int_slider,
+    log_slider,
+    selection_slider,
+)
 from alignkit.live.panel import _OPEN_PANELS, LivePanel
 from alignkit.live.scheduler import Interrupted, Progress
 
@@ -27,6 +34,7 @@ __all__ = [
     "log_slider",
     "int_slider",
     "dropdown",
+    "selection_slider",
     "check_hide",
 ]
 
@@ -38,6 +46,7 @@ for _obj in (
     log_slider,
     int_slider,
     dropdown,
+    selection_slider,
     check_hide,
 ):
     _obj.__module__ = __name__  # one public home, as before the split into modules

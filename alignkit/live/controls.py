@@ -105,7 +105,7 @@ def _check_limits(
         return {}
     if not isinstance(limits, Mapping):
         raise TypeError(f"limits must be a mapping or None, got {limits!r}")
-    kinds = (W.IntSlider, W.FloatSlider, W.Dropdown)
+    kinds = (W.IntSlider, W.FloatSlider, W.Dropdown, W.SelectionSlider)
     known = sorted(n for n, w in controls.items() if isinstance(w, kinds))
     out: dict[str, tuple[Limit, Any]] = {}
     for name, fn in limits.items():
@@ -115,8 +115,24 @@ def _check_limits(
                 f"control values giving its maximum (or its options); got {name!r}: {fn!r}"
             )
         widget = controls[name]
-        out[name] = (fn, tuple(widget.options) if isinstance(widget, W.Dropdown) else widget.max)
+        if isinstance(widget, W.SelectionSlider):  # (label, value) pairs: labels kept
+            top: Any = tuple(zip(widget._options_labels, widget._options_values, strict=True))
+        else:
+            top = tuple(widget.options) if isinstance(widget, W.Dropdown) else widget.max
+        out[name] = (fn, top)
     return out
+
+
+def _nearest(values: Sequence[Any], value: Any) -> Any:
+    """The option nearest ``value`` (in ratio when all are positive numbers), else the first."""
+    try:
+        x = float(value)
+        ys = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return values[0]
+    if x > 0 and all(y > 0 for y in ys):
+        return values[min(range(len(ys)), key=lambda i: abs(math.log(ys[i] / x)))]
+    return values[min(range(len(ys)), key=lambda i: abs(ys[i] - x))]
 
 
 def apply_limits(
@@ -130,7 +146,14 @@ def apply_limits(
     refuses."""
     for name, bound in limit_values(controls, limits, state).items():
         widget = controls[name]
-        if isinstance(widget, W.Dropdown):
+        if isinstance(widget, W.SelectionSlider):  # a grid of its own per state: the value
+            pairs = tuple(zip(widget._options_labels, widget._options_values, strict=True))
+            if pairs != bound:  # moves to the nearest offered one (an η to the nearest η)
+                keep = widget.value
+                widget.options = bound
+                values = [v for _, v in bound]
+                widget.value = keep if keep in values else _nearest(values, keep)
+        elif isinstance(widget, W.Dropdown):
             if tuple(widget.options) != bound:
                 keep = widget.value
                 widget.options = bound  # ipywidgets moves the value to the first option
@@ -149,7 +172,10 @@ def limit_values(
     dropdown's options (those of its own it still offers, in its order; never none)."""
     out: dict[str, Any] = {}
     for name, (fn, top) in limits.items():
-        if isinstance(controls[name], W.Dropdown):
+        if isinstance(controls[name], W.SelectionSlider):  # (label, value) pairs
+            allowed = set(fn(state))
+            out[name] = tuple(pair for pair in top if pair[1] in allowed) or top
+        elif isinstance(controls[name], W.Dropdown):
             allowed = set(fn(state))
             out[name] = tuple(o for o in top if o in allowed) or top
         else:
@@ -263,6 +289,36 @@ def int_slider(
     _check_range(value, low, high, description, name=name)
     return W.IntSlider(
         value=value, min=low, max=high, step=step, description=description,
+        continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
+    )  # fmt: skip
+
+
+def selection_slider(
+    value: Any,
+    options: Sequence[Any],
+    description: str,
+    *,
+    fmt: str = "{:.3g}",
+    name: str | None = None,
+) -> W.SelectionSlider:
+    """A slider over given values (a precomputed grid: every move lands on one), styled like
+    the others. ``value`` must be one of ``options`` (a ``ValueError`` naming ``name``);
+    labels are ``fmt.format(v)``."""
+    if not isinstance(options, (list, tuple)) or not options:
+        raise TypeError(f"options must be a non-empty list or tuple, got {options!r}")
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {description!r}")
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt must be a format string such as '{{:.3g}}', got {fmt!r}")
+    what = "value" if name is None else _value_name(name, description)
+    if value not in options:
+        raise ValueError(f"{what} must be one of {list(options)}, got {value!r}")
+    try:
+        labels = [fmt.format(v) for v in options]
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ValueError(f"fmt must format every option, such as '{{:.3g}}', got {fmt!r}") from exc
+    return W.SelectionSlider(
+        options=list(zip(labels, options, strict=True)), value=value, description=description,
         continuous_update=True, style=_STYLE, layout=W.Layout(**_LAYOUT),
     )  # fmt: skip
 

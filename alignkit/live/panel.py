@@ -246,7 +246,11 @@ class LivePanel(Generic[R]):
             _check_control_value(name, self.controls[name], value, high=highs.get(name))
         self._holding = True
         try:
-            apply_limits(self.controls, self._limits, merged)
+            self._limiting = True  # the options it changes fire observers: not at the old state
+            try:
+                apply_limits(self.controls, self._limits, merged)
+            finally:
+                self._limiting = False
             for name, value in values.items():
                 self.controls[name].value = value
         finally:

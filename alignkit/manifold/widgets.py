@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as W
 
 from alignkit._checks import check_int, check_scalar
-from alignkit.live import LivePanel, Progress, check_hide, dropdown, float_slider, int_slider
+from alignkit.live import LivePanel, Progress, check_hide, dropdown, int_slider, selection_slider
 from alignkit.manifold.fields import PERTURBATIONS
 from alignkit.manifold.manifolds import MANIFOLDS
 from alignkit.manifold.plots.lyapunov import plot_lyapunov, update_lyapunov
@@ -36,13 +36,9 @@ def _grid_slider(value: float, description: str) -> W.SelectionSlider:
     value = check_scalar(value, "eps", low=0.0, high=EPS_MAX)
     if value not in EPS_GRID:
         raise ValueError(f"eps must be one of the ε grid's values {list(EPS_GRID)}, got {value:g}")
-    like = float_slider(value, 0.0, EPS_MAX, 0.05, description)  # the panel's slider style
-    return W.SelectionSlider(
-        options=[(f"{e:g}", e) for e in EPS_GRID], value=EPS_GRID[EPS_GRID.index(value)],
-        description=description, continuous_update=True,
-        style={"description_width": like.style.description_width},
-        layout=W.Layout(width=like.layout.width),
-    )  # fmt: skip
+    return selection_slider(
+        EPS_GRID[EPS_GRID.index(value)], list(EPS_GRID), description, fmt="{:g}", name="eps"
+    )
 
 
 def sampling_explorer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,14 @@ import ipywidgets as W
 import torch
 
 from alignkit._checks import check_choice, check_int, check_scalar
-from alignkit.live import LivePanel, check_hide, dropdown, float_slider, int_slider, log_slider
+from alignkit.live import (
+    LivePanel,
+    check_hide,
+    dropdown,
+    float_slider,
+    int_slider,
+    selection_slider,
+)
 from alignkit.stability.models import MODELS
 from alignkit.stability.plots.escape import plot_escape, update_escape
 from alignkit.stability.plots.quadratic import plot_quadratic_gd, update_quadratic_gd
@@ -267,7 +275,7 @@ def escape_explorer(
 def sweep_explorer(
     *,
     model: str = "mlp",
-    lr: float = 0.16,
+    lr: float = 0.2,
     batch_size: int = 4,
     width: float = 1.0,
     source: str = "auto",
@@ -279,7 +287,9 @@ def sweep_explorer(
     ``"live"`` runs :func:`~alignkit.stability.sweep.sgd_sweep` on this kernel's device
     (once per model and width, then cached); ``"auto"`` is live on a GPU and precomputed
     on a CPU. ``width`` multiplies the model's default width (live only: the shipped
-    sweep has one width per model, so the control is hidden there).
+    sweep has one width per model, so the control is hidden there). The η and B sliders
+    stop at the chosen model's sweep settings (every move highlights another one): ``lr``
+    must be one of the model's η values (to 1 %), ``batch_size`` one of its B values.
     """
     from alignkit.device import get_device
 
@@ -296,6 +306,7 @@ def sweep_explorer(
     shipped = {} if live else load_sweep()
     names = sorted(MODELS) if live else sorted(shipped)
     cache: dict[tuple[str, float], SweepResult] = {(k, 1.0): v for k, v in shipped.items()}
+    grids = {m: _sweep_grid(shipped.get(m), m) for m in names}
 
     def compute(model: str, lr: float, batch_size: int, width: float) -> SweepView:
         if (model, width) not in cache:
@@ -307,11 +318,25 @@ def sweep_explorer(
 
     if model not in names:
         raise ValueError(f"model must be one of {names}, got {model!r}")
-    view = compute(model, lr, batch_size, width)
+    lrs, sizes = grids[model]
+    near = min(lrs, key=lambda v: abs(math.log(v / lr)))
+    if abs(near / lr - 1) > 0.01:
+        shown = [float(f"{v:.3g}") for v in lrs]
+        raise ValueError(f"lr must be one of the {model} sweep's η values {shown}, got {lr:g}")
+    if batch_size not in sizes:
+        raise ValueError(
+            f"batch_size must be one of the {model} sweep's B values {list(sizes)}, "
+            f"got {batch_size}"
+        )
+    view = compute(model, near, batch_size, width)
+    every_lr = sorted({v for g in grids.values() for v in g[0]})  # the panel's limits offer
+    every_b = sorted({v for g in grids.values() for v in g[1]})  # the chosen model's own
     controls = {
         "model": dropdown(model, names, "model", name="model"),
-        "lr": log_slider(lr, 0.01, 64.0, "learning rate η", name="lr"),
-        "batch_size": int_slider(batch_size, 1, 48, "batch size B", name="batch_size"),
+        "lr": selection_slider(near, every_lr, "learning rate η", name="lr"),
+        "batch_size": selection_slider(
+            batch_size, every_b, "batch size B", fmt="{}", name="batch_size"
+        ),
         "width": W.Dropdown(
             value=width,
             options=list(WIDTH_FACTORS),
@@ -321,7 +346,23 @@ def sweep_explorer(
     }
     hidden = tuple(hide) if live else (*hide, "width")
     where = "live sweep on this device" if live else "precomputed sweep (data/stability_sweep.npz)"
+    limits = {  # each model's own grid: a model switch moves η and B to its nearest settings
+        "lr": lambda state: grids[state["model"]][0],
+        "batch_size": lambda state: grids[state["model"]][1],
+    }
     return LivePanel(
         controls, compute, update_sweep, plot_sweep(view), key="sweep_explorer",
-        hide=hidden, description=f"<i>{where}</i>", initial=view,
+        hide=hidden, description=f"<i>{where}</i>", initial=view, limits=limits,
     )  # fmt: skip
+
+
+def _sweep_grid(
+    result: SweepResult | None, model: str
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The (η values, B values) of a shipped sweep, or of a live one's default grid."""
+    if result is None:
+        grid = default_grid(model)
+        return tuple(sorted(grid["lrs"])), tuple(sorted(int(b) for b in grid["batch_sizes"]))
+    lrs = sorted(set(result.lr.double().reshape(-1).tolist()))
+    sizes = sorted({int(b) for b in result.batch_size.reshape(-1).tolist()})
+    return tuple(lrs), tuple(sizes)
