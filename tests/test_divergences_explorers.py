@@ -92,3 +92,20 @@ def test_each_line_has_one_style_and_a_start_one_colour_in_both_panels() -> None
         colors.setdefault(t.legendgroup, set()).add(t.line.color)
     assert all(len(c) == 1 for c in colors.values()) and len(colors) == 3
     assert len({c.pop() for c in colors.values()}) == 3
+
+
+def test_an_alignment_run_still_falling_says_so_in_its_title() -> None:
+    """The explorer's run is flagged when D_f moved by ≥ 0.1 % over its last tenth (its
+    numbers then are not a converged fit's, as a table beside it may be)."""
+    from alignkit.divergences.plots.alignment import plot_alignment, still_changing
+    from alignkit.divergences.views import alignment_view
+
+    assert still_changing(np.array([2.0, 1.5, 1.2, 1.1, 1.0, 1.0])) is None
+    falling = np.geomspace(10.0, 1.0, 101)  # 10x over 100 steps: 2.3 % per step
+    change = still_changing(falling)
+    assert change is not None and abs(change - (falling[-11] / falling[-1] - 1)) < 1e-12
+    short = alignment_view("reverse_kl", steps=5)
+    title = plot_alignment(short).layout.title.text
+    d = short.objective
+    want = abs(d[-1] - d[-2]) / abs(d[-1])
+    assert ("not converged" in title) == (want >= 1e-3), (title, want)

@@ -16,6 +16,10 @@ def _alignment_traces(view: AlignmentView) -> dict[str, dict[str, object]]:
     m, b = view.metrics, view.base_metrics
     what = "E_π[r]" if view.target == "reward" else "π(constraint)"
     state = " — D = ∞ (model mass off the target's support): not trained" if view.infinite else ""
+    change = still_changing(view.objective)
+    if not view.infinite and change is not None:
+        state = (f" — not converged: D_f moved {change:.1%} over the last tenth of the "
+                 f"{len(view.objective) - 1} steps")  # fmt: skip
     which = f"reward target (β = {view.beta:g})" if view.target == "reward" else "constraint target"
     title = (
         f"{view.label}, {which}: {what} = {m['alignment']:.3f} "
@@ -30,6 +34,21 @@ def _alignment_traces(view: AlignmentView) -> dict[str, dict[str, object]]:
         "D_f(P‖π)": {"x": np.arange(len(view.objective)), "y": view.objective},
         "_layout": {"title.text": title},
     }
+
+
+#: A run has stopped when D_f moved by less than this (relative) over its last tenth.
+STOPPED_RTOL = 1e-3
+
+
+def still_changing(objective: np.ndarray) -> float | None:
+    """D_f's relative change over the last tenth of a training curve (T + 1,) when it is
+    at least :data:`STOPPED_RTOL` (the run has not converged), else None."""
+    d = np.asarray(objective, dtype=float)
+    if d.size < 2 or not np.isfinite(d[-1]):
+        return None
+    k = max(1, (d.size - 1) // 10)
+    change = abs(d[-1] - d[-1 - k]) / max(abs(d[-1]), 1e-300)
+    return float(change) if change >= STOPPED_RTOL else None
 
 
 def plot_alignment(
