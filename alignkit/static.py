@@ -377,7 +377,12 @@ def static_figure(
     ]
     # sliders stacked under whatever the figure already has below its plot (axis titles,
     # a legend): their y is in paper units, so convert the pixel offsets
-    top = max(out.layout.margin.t or 60, 60 + 35 * len(menus))
+    # menus go under the title's lines (the most any frame has), above what the figure
+    # already has over its plot (a legend, subplot titles), whose room is kept
+    lines = [_title_lines(f.layout.title.text) for f in frames] + [_title_lines(out)]
+    extra = 20 * max(0, max(lines) - _title_lines(out))
+    title_px = 12 + 20 * max(lines)
+    top = (out.layout.margin.t or 60) + extra + 35 * len(menus)
     below = out.layout.margin.b if out.layout.margin.b is not None else 80
     if out.layout.legend.orientation == "h" and (out.layout.legend.y or 1) < 0:
         below = max(below, 110)
@@ -387,7 +392,7 @@ def static_figure(
     for k, slider in enumerate(sliders):
         slider["y"] = -(below + _SLIDER_PX * k) / plot_px
     for k, menu in enumerate(menus):  # under the title, left (the mode bar is top right)
-        menu["y"] = 1 + (top - 32 - 35 * k) / plot_px
+        menu["y"] = 1 + (top - title_px - 35 * k) / plot_px
     out.update_layout(
         sliders=sliders,
         updatemenus=menus,
@@ -409,6 +414,14 @@ def static_figure(
         },
     )
     return place_legend(out)  # the plot area's height changed: legend offsets are in it
+
+
+def _title_lines(fig_or_text: Any) -> int:
+    """Lines of a figure's (or a title text's) title: 1 + its ``<br>`` breaks."""
+    text = fig_or_text if isinstance(fig_or_text, (str, type(None))) else (
+        fig_or_text.layout.title.text
+    )  # fmt: skip
+    return 1 + (text or "").count("<br>")
 
 
 def _as_limited(panel: LivePanel[Any], state: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -87,7 +87,7 @@ def plot_sampling(
         cols=[1, 1, 2, 2, 3, 3, 3],
     )  # fmt: skip
     fig.update_xaxes(title_text="azimuth φ (rad)", row=1, col=2)
-    fig.update_yaxes(rangemode="tozero", row=1, col=2)  # the subplot title says "density"
+    fig.update_yaxes(title_text="density (1/rad)", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="error size ε", row=1, col=3)
     fig.update_yaxes(title_text="distance / TV", rangemode="tozero", row=1, col=3)
     return finish(fig, _traces(view), title=title, width=width, height=height, legend_below=True)
