@@ -99,6 +99,9 @@ def base_layout(
         font={"size": _scale(13)},
         colorway=list(PALETTE),  # traces without a colour of their own: the kit's palette
     )
+    # powers of ten as 10⁻¹⁵, never SI prefixes ("1f", "10B" on a ratio or a distance)
+    fig.update_xaxes(exponentformat="power")
+    fig.update_yaxes(exponentformat="power")
     if _PRESENTER["on"]:
         fig.update_traces(line={"width": 3.5}, selector={"type": "scatter"})
         if height is not None:
