@@ -29,8 +29,10 @@ from alignkit.divergences.fit import (
     _batched_integrand,
     _divergences,
     _init_tensor,
+    _kinked,
     check_settings,
     one_cpu_thread,
+    stationary,
 )
 from alignkit.divergences.mixture import GaussianMixture
 from alignkit.divergences.quadrature import _EXP_FLOOR, _integrand_and_slope, _Plan, _plan
@@ -348,8 +350,12 @@ def fit_panel_2d(
         mass = torch.exp(log_q).sum(-1) * grid.area
         frozen = torch.from_numpy(frozen_np).to(device)
         diverged = frozen | ~torch.isfinite(val) | (mass < 0.995)
+        _, grad = objective(theta)  # at the end: θ = (m₁, m₂, r₀, r₁, b)
+        scale = np.concatenate([np.exp(theta[..., 2:4]), np.ones_like(theta[..., 2:])], -1)
+        gradient = torch.from_numpy(grad * scale).to(device=device, dtype=dtype)  # m in stds
+        converged = stationary(gradient, val, _kinked(divs)) & ~diverged
     values = torch.from_numpy(values_np).to(device)
     return GaussianFit(
         tuple(settings), mean.clone(), _covariance(raw), val, torch.from_numpy(path).to(device),
-        values, diverged, inits,
+        values, diverged, inits, converged,
     )  # fmt: skip

@@ -136,7 +136,10 @@ def plot_comparison(
     names = []
     for s in shown:
         label = view.labels[s]
-        bad = " ⚠" if bool(fit.diverged[s, start]) else ""
+        bad = (
+            " ⚠ diverged" if bool(fit.diverged[s, start])
+            else " (not converged)" if not bool(fit.converged[s, start]) else ""
+        )  # fmt: skip
         names.append(
             f"{label}{bad}<br>μ={float(fit.mean[s, start]):.2f}, σ={float(fit.std[s, start]):.2f}"
         )
