@@ -321,3 +321,20 @@ def test_cuda_matches_cpu() -> None:
     torch.testing.assert_close(out.cpu(), ref @ v)
     r = top_eigenvalues(model, x.cuda(), y.cuda(), tol=1e-10)
     torch.testing.assert_close(r.values.cpu(), torch.linalg.eigvalsh(ref)[-1:])
+
+
+def test_half_precision_and_meta_starts_are_named() -> None:
+    """lanczos and perron_root refuse a float16 or meta start naming it (were torch's raw
+    NotImplementedError / RuntimeError)."""
+    from alignkit.numerics.lanczos import lanczos
+    from alignkit.numerics.perron import perron_root
+
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        return 2.0 * v
+
+    for bad, exc in ((torch.ones(4, dtype=torch.float16), TypeError),
+                     (torch.ones(4, device="meta"), ValueError)):  # fmt: skip
+        with pytest.raises(exc, match=r"^start "):
+            lanczos(matvec, bad, k=1, iters=4, tol=1e-8, generator=torch.Generator())
+        with pytest.raises(exc, match=r"^start "):
+            perron_root(lambda x, idx: x, bad.reshape(1, 2, 2), what="test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from alignkit.numerics.ode import (
     flow_jacobian,
     lyapunov_qr,
     lyapunov_svd,
+    ode_step,
     solve,
     time_grid,
 )
@@ -122,7 +124,7 @@ def test_svd_exponents_do_not_depend_on_the_frame_qr_ones_do() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"steps": 0}, r"steps must be an integer in \[1, inf\], got 0"),
+        ({"steps": 0}, r"steps must be an integer in \[1, 1e\+09\], got 0"),
         ({"method": "midpoint"}, r"method must be one of \['euler', 'heun', 'rk4'\]"),
         ({"t1": -1.0}, r"t1 must be in"),
     ],
@@ -168,3 +170,26 @@ def test_log1m_grid_resolves_a_field_singular_at_one() -> None:
         errors[spacing] = abs(float(x) / exact_x - 1)
         assert abs(float(jac) / exact_j - 1) < 1e-10
     assert errors["log1m"] < 1e-3 and errors["uniform"] > 10.0
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"),
+    [
+        (lambda: solve(lambda x, t: -x, torch.ones(2, 3, device="meta")), ValueError,
+         r"^x0 must hold numbers"),
+        (lambda: solve(lambda x, t: -x, torch.ones(2, 3, dtype=torch.float16)), TypeError,
+         r"^x0 must be a float32 or float64"),
+        (lambda: solve(lambda x, t: -x, torch.ones(2, 3), steps=2**64), ValueError,
+         r"^steps must be an integer in \[1, 1e\+09\]"),
+        (lambda: ode_step(lambda x, t: -x, torch.ones(3, device="meta"), 0.0, 0.1), ValueError,
+         r"^x must hold numbers"),
+        (lambda: lyapunov_svd(lambda x, t: -x, torch.ones(2, 3, device="meta")), ValueError,
+         r"^x0 must hold numbers"),
+    ],
+)  # fmt: skip
+def test_meta_half_and_huge_inputs_are_named(call: Any, exc: type, pattern: str) -> None:
+    """A meta tensor (no numbers), half precision and a step count no grid can hold: errors
+    naming the argument, not torch's ("Tensor.item() cannot be called on meta tensors",
+    "Overflow when unpacking long long")."""
+    with pytest.raises(exc, match=pattern):
+        call()

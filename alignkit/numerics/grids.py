@@ -19,6 +19,10 @@ __all__ = ["SPACINGS", "time_grid"]
 SPACINGS = ("uniform", "log1m")
 
 
+#: Most steps of a time grid (its times are one tensor of steps + 1 entries).
+MAX_GRID_STEPS = 10**9
+
+
 def time_grid(
     t0: float,
     t1: float,
@@ -35,7 +39,7 @@ def time_grid(
 
     dtype = check_float_dtype(dtype)
     device = get_device(device)
-    steps = check_int(steps, "steps", low=1)
+    steps = check_int(steps, "steps", low=1, high=MAX_GRID_STEPS)
     spacing = check_choice(spacing, "spacing", SPACINGS)
     t0 = check_scalar(t0, "t0")
     if spacing == "uniform":

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch.func import grad, jvp, vmap
 
-from alignkit._checks import check_choice
+from alignkit._checks import check_choice, check_float_tensor
 
 __all__ = ["HVP_ROUTES", "resolve_route", "hvp_operator"]
 
@@ -120,7 +120,6 @@ def hvp_operator(f: Callable[[Tensor], Tensor], theta: Tensor, *, route: str = "
         raise TypeError(f"theta must be a floating-point torch.Tensor of shape (d,), got {theta!r}")
     if theta.ndim != 1 or theta.shape[0] == 0:
         raise ValueError(f"theta must have shape (d,) with d >= 1, got {tuple(theta.shape)}")
-    if not bool(torch.isfinite(theta).all()):
-        raise ValueError("theta must be finite (got NaN or inf entries)")
+    check_float_tensor(theta, "theta")  # float32/64 (half precision: TypeError), real, finite
     check_choice(route, "route", HVP_ROUTES)
     return _make(f, theta.detach(), route)

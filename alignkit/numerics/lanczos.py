@@ -22,7 +22,13 @@ from typing import Any
 
 import torch
 
-from alignkit._checks import check_choice, check_float_dtype, check_int, check_scalar
+from alignkit._checks import (
+    check_choice,
+    check_float_dtype,
+    check_float_tensor,
+    check_int,
+    check_scalar,
+)
 from alignkit.device import DEFAULT_DTYPE, get_device, make_generator
 
 __all__ = [
@@ -99,8 +105,7 @@ def _check_start(start: torch.Tensor, ndim: int, expected: str) -> None:
         raise TypeError(f"start must be a floating-point torch.Tensor {expected}, got {start!r}")
     if start.ndim != ndim or start.numel() == 0:
         raise ValueError(f"start must have shape {expected}, got {tuple(start.shape)}")
-    if not bool(torch.isfinite(start).all()):
-        raise ValueError("start must be finite (got NaN or inf entries)")
+    check_float_tensor(start, "start")  # float32/64 (half precision: TypeError), real, finite
     if bool((start.reshape(-1, start.shape[-1]).norm(dim=-1) == 0).any()):
         raise ValueError("start must be non-zero (a zero start vector has no direction)")
 

@@ -35,6 +35,8 @@ from torch.func import jacfwd, vmap
 from alignkit._checks import (
     check_bool,
     check_choice,
+    check_float_tensor,
+    check_has_data,
     check_int,
     check_shape,
 )
@@ -100,6 +102,7 @@ def ode_step(
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor (D,), got {x!r}")
     check_shape(tuple(x.shape), "x", "(D,), one sample", x.ndim == 1)  # shapes are readable
+    check_has_data(x, "x")  # (the device is readable under vmap too)
     for value, name in ((t, "t"), (h, "h")):
         if isinstance(value, torch.Tensor):
             check_shape(tuple(value.shape), name, "() (a scalar)", value.ndim == 0)
@@ -112,9 +115,7 @@ def _check_x0(x0: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"x0 must be a torch.Tensor of floats, shape (N, D), got {got}")
     ok = x0.ndim == 2 and x0.shape[0] >= 1 and x0.shape[1] >= 1
     check_shape(tuple(x0.shape), "x0", "(N, D), N and D >= 1", ok)
-    if not bool(torch.isfinite(x0).all()):
-        raise ValueError("x0 must be finite (got NaN or inf entries)")
-    return x0
+    return check_float_tensor(x0, "x0")  # float32/64 (half precision: TypeError), finite
 
 
 def _check_field(field: Field) -> None:

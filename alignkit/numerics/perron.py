@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_int, check_scalar, check_shape
+from alignkit._checks import check_float_tensor, check_int, check_scalar, check_shape
 
 __all__ = ["ConvergenceWarning", "PerronResult", "perron_root"]
 
@@ -53,8 +53,7 @@ def _check_args(apply: object, start: torch.Tensor, weight: torch.Tensor | None,
         raise TypeError(f"start must be a floating-point tensor (G, r, r), got {start!r}")
     ok = start.ndim == 3 and start.shape[0] >= 1 and start.shape[1] == start.shape[2] >= 1
     check_shape(tuple(start.shape), "start", "(G, r, r) with G, r >= 1", ok)
-    if not bool(torch.isfinite(start).all()):
-        raise ValueError("start must be finite (got NaN or inf entries)")
+    check_float_tensor(start, "start")  # float32/64 (half precision: TypeError), real, finite
     if weight is not None:
         if not isinstance(weight, torch.Tensor):
             raise TypeError(f"weight must be a tensor (r, r) or None, got {weight!r}")
