@@ -98,8 +98,16 @@ def check_scalar(
     lo_ok = low is None or (v >= low if closed in ("both", "left") else v > low)
     hi_ok = high is None or (v <= high if closed in ("both", "right") else v < high)
     if not (lo_ok and hi_ok):
-        raise ValueError(f"{name} must be in {interval}, got {v:g}")
+        raise ValueError(f"{name} must be in {interval}, got {_distinct(v, low, high)}")
     return v
+
+
+def _distinct(v: float, *bounds: float | None) -> str:
+    """``v`` short (``:g``), or in full when that would print like a bound it is outside of
+    ("must be in [0.2, 4], got 0.2" for 0.19999999999999)."""
+    short = f"{v:g}"
+    shown = {f"{b:g}" for b in bounds if b is not None}
+    return repr(v) if short in shown and v not in bounds else short
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:

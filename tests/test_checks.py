@@ -70,3 +70,29 @@ def test_good_values_pass_unchanged() -> None:
     assert check_bool(np.bool_(True), "replacement") is True
     assert check_float_dtype(torch.float64) == torch.float64
     assert check_scalar(np.float32(0.25), "lr") == 0.25
+
+
+def test_a_value_just_outside_prints_unlike_the_bound() -> None:
+    """0.19999999999999 against [0.2, 4] printed as "got 0.2", which reads as inside."""
+    from alignkit._checks import check_scalar
+
+    with pytest.raises(ValueError, match=r"must be in \[0\.2, 4\], got 0\.19999999999999$"):
+        check_scalar(0.19999999999999, "init_std", low=0.2, high=4.0)
+    with pytest.raises(ValueError, match=r"got 5$"):
+        check_scalar(5.0, "init_std", low=0.2, high=4.0)
+
+
+def test_a_float32_grid_value_is_that_grid_value() -> None:
+    """torch.tensor(0.1) is float32's 0.1 (0.10000000149...): the ε slider's 0.1, not an
+    error whose message said "got 0.1"."""
+    import torch
+
+    from alignkit.manifold.widgets import sampling_explorer
+
+    panel = sampling_explorer(eps=torch.tensor(0.1))
+    try:
+        assert panel.controls["eps"].value == 0.1
+    finally:
+        panel.close()
+    with pytest.raises(ValueError, match=r"got 0\.12$"):
+        sampling_explorer(eps=0.12)

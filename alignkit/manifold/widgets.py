@@ -34,8 +34,10 @@ def _grid_slider(value: float, description: str) -> W.SelectionSlider:
     Its positions are the ε curve's own: a move looks the samples up, nothing is solved.
     """
     value = check_scalar(value, "eps", low=0.0, high=EPS_MAX)
-    if value not in EPS_GRID:
-        raise ValueError(f"eps must be one of the ε grid's values {list(EPS_GRID)}, got {value:g}")
+    near = min(EPS_GRID, key=lambda e: abs(e - value))
+    if abs(near - value) > 1e-6 * max(abs(near), 1.0):  # (float32's rounding of 0.1 is 0.1)
+        raise ValueError(f"eps must be one of the ε grid's values {list(EPS_GRID)}, got {value!r}")
+    value = near
     return selection_slider(
         EPS_GRID[EPS_GRID.index(value)], list(EPS_GRID), description, fmt="{:g}", name="eps"
     )
