@@ -448,3 +448,21 @@ def test_review_edge_cases_raise_named_errors() -> None:
         T.region_boundary(1e-320, 1, 2)
     with pytest.raises(ValueError, match="per_sample_hessians must have a curved direction"):
         simulate_linear_sgd(torch.zeros(3, 2, 2, dtype=torch.float64), 0.1, 2)
+
+
+@pytest.mark.parametrize("a", [1e-300, 1e-150, 1e150, 1e300])
+def test_hessians_of_any_size_give_the_closed_forms(a: float) -> None:
+    """Everything depends on η H only: Hessians of 1e±300 (whose H ⊗ H over- or underflows
+    float64, and which LAPACK's eigh refused) give GD's closed form η* = 2/λ_max(H̄) and the
+    same ρ as at size 1 (ρ(Q) of GD on a diagonal H̄ is max_j (1 − η λ_j)²)."""
+    import torch
+
+    from alignkit.stability import theory
+
+    h = torch.zeros(3, 2, 2, dtype=torch.float64)
+    h[:, 0, 0] = a
+    h[1, 1, 1] = 0.6 * a  # H̄ = diag(a, 0.2 a)
+    eta_star = theory.linear_stability_threshold(h, 3)  # B = n without replacement: GD
+    assert eta_star * a == pytest.approx(2.0, rel=1e-12)
+    rho = theory.spectral_radius(h, 0.5 / a, 3)
+    assert rho == pytest.approx(max((1 - 0.5) ** 2, (1 - 0.1) ** 2), rel=1e-12)

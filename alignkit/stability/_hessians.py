@@ -5,6 +5,8 @@ sizes, the sampling factor p and the reduction to the range of H (private helper
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from alignkit._checks import check_has_data, check_int, check_shape, check_values
@@ -61,6 +63,22 @@ def _reduce(h: torch.Tensor, rtol: float = 1e-9) -> tuple[torch.Tensor, torch.Te
     return basis.T @ h @ basis, evals[keep]
 
 
+def _normalised(h: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``h / s`` and ``s``, a power of two near the largest ‖H_i‖_F (1 for zero Hessians).
+
+    Every stability quantity depends on η and H through η H only, so a routine can work on
+    H / s with η s (thresholds: η*(H) = η*(H / s) / s). Hessians of 1e±200 then neither
+    overflow in H ⊗ H nor fall under LAPACK's thresholds; a power of two scales exactly, so
+    Hessians of ordinary size give the same numbers as before, bit for bit.
+    """
+    top = float(h.abs().amax()) if h.numel() else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return h, 1.0
+    norm = top * float(torch.linalg.matrix_norm(h / top).max())
+    scale = math.ldexp(1.0, round(math.log2(norm)))
+    return (h / scale, scale) if scale != 1.0 else (h, 1.0)
+
+
 def _check_lrs(
     lrs: torch.Tensor | float, h: torch.Tensor | None = None, name: str = "lr"
 ) -> torch.Tensor:
@@ -68,7 +86,13 @@ def _check_lrs(
     small enough that η² D does not overflow (η · max_i ‖H_i‖_F <= ``LR_SCALE_LIMIT``)."""
     t = check_values(lrs, name, low=0.0, closed="neither").reshape(-1)
     if h is not None:
-        scale = float(torch.linalg.matrix_norm(h).max())
+        top = float(h.abs().amax()) if h.numel() else 0.0  # scaled: the norm's squares
+        scale = top * float(torch.linalg.matrix_norm(h / top).max()) if top > 0 else 0.0
+        if not math.isfinite(scale):  # ‖H_i‖_F itself beyond float64: no η fits
+            raise ValueError(
+                f"per_sample_hessians must have Frobenius norms below float64's 1.8e308 "
+                f"(then {name} can be checked against them), got entries up to {top:.3g}"
+            )
         if scale > 0 and float(t.max()) * scale > LR_SCALE_LIMIT:
             limit = LR_SCALE_LIMIT / scale
             raise ValueError(

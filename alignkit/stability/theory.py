@@ -33,6 +33,7 @@ from alignkit.stability._hessians import (
     _as_hessians,
     _batch_sizes,
     _check_lrs,
+    _normalised,
     _reduce,
     _tensor,
 )
@@ -197,6 +198,8 @@ def spectral_radius_curve(
     """
     h = _as_hessians(per_sample_hessians)
     eta = _check_lrs(lrs, h, "lrs").to(h.device)
+    h, scale = _normalised(h)  # the same η H, at any size of H
+    eta = eta * scale
     p = sampling_factor(h.shape[0], batch_size, replacement=replacement)
     iters = check_int(iters, "iters", low=1)
     tol = check_scalar(tol, "tol", low=0.0, high=1.0, closed="neither")
@@ -265,7 +268,7 @@ def threshold_curve(
     Collatz–Wielandt) is narrower than ``tol`` relative, else a :class:`ConvergenceWarning`;
     returns 1 / (the bracket's upper end), a lower bound on η*.
     """
-    h = _as_hessians(per_sample_hessians)
+    h, scale = _normalised(_as_hessians(per_sample_hessians))  # η*(H) = η*(H / s) / s
     n = h.shape[0]
     replacement = check_bool(replacement, "replacement")
     sizes = _batch_sizes(batch_sizes, None if replacement else n)
@@ -286,13 +289,13 @@ def threshold_curve(
         lj, lk = lam[j], lam[k]
         c = lj + lk
         delta = (1 - p[:, None]) * (lj * lk / c)[None]
-        return 1.0 / top_eigenvalue_diag_lowrank(delta, u * c.rsqrt()[:, None], p)
+        return 1.0 / top_eigenvalue_diag_lowrank(delta, u * c.rsqrt()[:, None], p) / scale
     if r <= EXPLICIT_LIMIT:
         c_diag, hh, m = _c_and_parts(h)
         s = c_diag.rsqrt()
         dmat = hh[None] + p[:, None, None] * (m - hh)[None]  # (1−p) H⊗H + p M
         sym = s[:, None] * dmat * s[None, :]
-        return 1.0 / torch.linalg.eigvalsh(sym)[..., -1]
+        return 1.0 / torch.linalg.eigvalsh(sym)[..., -1] / scale
     # Matrix-free: power iteration on C⁻¹D; C⁻¹ divides entry (j, k) by λ_j + λ_k.
     c = lam[:, None] + lam[None, :]
     diag = torch.diag(lam)
@@ -305,7 +308,7 @@ def threshold_curve(
 
     x = torch.eye(r, dtype=h.dtype, device=h.device).expand(p.numel(), r, r)
     top = perron_root(apply, x, weight=c, tol=tol, iters=iters, what="lambda_max(C^-1 D)")
-    return 1.0 / top.value
+    return 1.0 / top.value / scale
 
 
 def linear_stability_threshold(
