@@ -69,8 +69,9 @@ def _normalised(h: torch.Tensor) -> tuple[torch.Tensor, float]:
     Every stability quantity depends on η and H through η H only, so a routine can work on
     H / s with η s (thresholds: η*(H) = η*(H / s) / s). Hessians of 1e±200 then neither
     overflow in H ⊗ H nor fall under LAPACK's thresholds. A power of two scales exactly:
-    on notebook 01's Hessians the explicit routes give the same numbers as without it, bit
-    for bit, and the iterative low-rank route agrees to 3e-14 (its stopping test).
+    on random full-rank PSD Hessians (the explicit route) the numbers are the same as
+    without it, bit for bit; on notebook 01's regression Hessians (the low-rank secular
+    route, whose Newton iteration stops on a tolerance) they agree to 3e-14.
     """
     top = float(h.abs().amax()) if h.numel() else 0.0
     if top == 0.0 or not math.isfinite(top):
