@@ -349,3 +349,16 @@ def test_accepted_inputs_still_give_the_right_answer() -> None:
     # one setting, one start: a real fit (not an empty one)
     fit = fit_panel(_mix(), [("reverse_kl", NAN)], (0.5, 1.0), steps=3)
     assert fit.mean.shape == (1, 1)
+
+
+def test_half_precision_inputs_are_computed_in_float64() -> None:
+    """bfloat16 probabilities were used as they are: α-divergence 0.0332 against 0.0314 in
+    float64 (6 % off). They are converted exactly, so the divergence is float64's on the
+    same (rounded) numbers, and the sum check sees their true sum."""
+    p = torch.tensor([0.25, 0.25, 0.5])  # exact in bfloat16
+    q = torch.tensor([0.5, 0.25, 0.25])
+    exact = divergence("alpha", p.double(), q.double(), alpha=0.5)
+    half = divergence("alpha", p.to(torch.bfloat16), q.to(torch.bfloat16), alpha=0.5)
+    assert half.dtype == torch.float64 and float(half) == float(exact)
+    with pytest.raises(ValueError, match=r"^p must sum to 1"):
+        divergence("alpha", torch.tensor([0.3, 0.3, 0.4]).to(torch.bfloat16), q, alpha=0.5)

@@ -21,7 +21,8 @@ Tensor = torch.Tensor
 
 
 def real_tensor(value: Any, name: str, *, finite: bool = False, nonempty: bool = True) -> Tensor:
-    """``value`` as a real floating tensor (lists, arrays and integer tensors become float64).
+    """``value`` as a real floating tensor (lists, arrays, integer and half-precision tensors
+    become float64, exactly).
 
     Refuses (``TypeError``) None, strings, bools and bool/complex tensors; (``ValueError``)
     tensors without data (the meta device), empty tensors unless ``nonempty=False``, and
@@ -40,8 +41,8 @@ def real_tensor(value: Any, name: str, *, finite: bool = False, nonempty: bool =
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers, got a {t.dtype} tensor")
     check_has_data(t, name)
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
+    if not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
+        t = t.to(torch.float64)  # exact: no result is computed in half precision
     if nonempty and t.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(t.shape)}")
     bad = ~torch.isfinite(t) if finite else torch.isnan(t)

@@ -367,7 +367,7 @@ def get(name: str, **params: float) -> Divergence:
 def check_distribution(p: Tensor, name: str, *, atol: float = 1e-6) -> Tensor:
     """Return ``p`` as a float tensor after checking it is a distribution on the last axis.
 
-    Integer tensors are converted exactly; bool and complex tensors are refused
+    Integer and half-precision tensors become float64 (exactly); bool and complex are refused
     (``TypeError``), as are tensors without data (the meta device).
     """
     if not isinstance(name, str) or not name:
