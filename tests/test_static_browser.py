@@ -56,11 +56,7 @@ def test_a_linked_frame_draws_as_a_fresh_figure(
     name: str, explorer: Any, browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALIGNKIT_FAST", "1")
-    panel = explorer()
-    try:
-        fig = static_figure(panel, budget=12)
-    finally:
-        panel.close()
+    fig = _static(lambda: explorer(), 12)
     meta = fig.layout.meta["alignkit"]
     corner = [c for c in meta["controls"] if len(c["labels"]) > 1]
     assert corner, "no control with two positions"
@@ -124,6 +120,15 @@ def test_static_meta_names_the_autoranged_axes() -> None:
     }
 
 
+def _static(make: Any, budget: int) -> Any:
+    """The static figure of the panel ``make()`` builds (closed after)."""
+    panel = make()
+    try:
+        return static_figure(panel, budget=budget)
+    finally:
+        panel.close()
+
+
 def _open(browser: Any, tmp_path: Path, fig: Any, fragment: str) -> Any:
     page_path = tmp_path / "page.html"
     page_path.write_text(
@@ -145,6 +150,21 @@ _STATE = """() => { const g = document.querySelector('.js-plotly-plot');
                       return e && e.style.display !== 'none' ? e.textContent : null; };
   return [g.getAttribute('data-alignkit-frame'), g.getAttribute('data-alignkit-missing'),
           g.style.opacity, text('alignkit-missing'), text('alignkit-link')]; }"""
+
+
+def _state_at(browser: Any, tmp_path: Path, fig: Any, name: str) -> list[Any]:
+    """Open ``fig``'s page with a link to its frame ``name`` ("i-j-..."): :data:`_STATE`."""
+    meta = fig.layout.meta["alignkit"]
+    idx = [int(i) for i in name.split("-")]
+    fragment = "&".join(
+        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
+        for c, i in zip(meta["controls"], idx, strict=True)
+    )
+    page = _open(browser, tmp_path, fig, fragment)
+    try:
+        return list(page.evaluate(_STATE))
+    finally:
+        page.close()
 
 
 def test_a_refused_setting_dims_the_figure_and_says_why(browser: Any, tmp_path: Path) -> None:
@@ -175,16 +195,7 @@ def test_a_refused_setting_dims_the_figure_and_says_why(browser: Any, tmp_path: 
     meta = fig.layout.meta["alignkit"]
     ((name, why),) = meta["missing"].items()
     assert "refused" in why and name not in meta["frames"]
-    idx = [int(i) for i in name.split("-")]
-    fragment = "&".join(
-        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
-        for c, i in zip(meta["controls"], idx, strict=True)
-    )
-    page = _open(browser, tmp_path, fig, fragment)
-    try:
-        frame, missing, opacity, text, link = page.evaluate(_STATE)
-    finally:
-        page.close()
+    frame, missing, opacity, text, link = _state_at(browser, tmp_path, fig, name)
     assert frame == name and missing == "1" and opacity == "0.3"
     assert text is not None and why in text and link is None
 
@@ -198,24 +209,11 @@ def test_a_value_the_live_limits_would_not_offer_shows_what_the_panel_would(
     from alignkit.stability.widgets import sweep_explorer
 
     monkeypatch.setenv("ALIGNKIT_FAST", "1")
-    panel = sweep_explorer(source="precomputed")
-    try:
-        fig = static_figure(panel, budget=48)
-    finally:
-        panel.close()
+    fig = _static(lambda: sweep_explorer(source="precomputed"), 48)
     meta = fig.layout.meta["alignkit"]
     name, note = next(iter(meta["notes"].items()))
     assert name in meta["frames"] and "not offered" in note and "showing" in note
-    idx = [int(i) for i in name.split("-")]
-    fragment = "&".join(
-        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
-        for c, i in zip(meta["controls"], idx, strict=True)
-    )
-    page = _open(browser, tmp_path, fig, fragment)
-    try:
-        frame, missing, opacity, text, _ = page.evaluate(_STATE)
-    finally:
-        page.close()
+    frame, missing, opacity, text, _ = _state_at(browser, tmp_path, fig, name)
     assert frame == name and missing is None and opacity == ""
     assert text is not None and note in text
     shown = float(note.rsplit("showing ", 1)[1])
@@ -232,11 +230,7 @@ def test_a_linked_value_between_stops_shows_the_nearest_and_says_so(
     from alignkit.stability.widgets import gd_explorer
 
     monkeypatch.setenv("ALIGNKIT_FAST", "1")
-    panel = gd_explorer()
-    try:
-        fig = static_figure(panel, budget=12)
-    finally:
-        panel.close()
+    fig = _static(lambda: gd_explorer(), 12)
     meta = fig.layout.meta["alignkit"]
     k, lr = next((k, c) for k, c in enumerate(meta["controls"]) if c["name"] == "lr")
     values = [float(v) for v in lr["labels"]]
