@@ -96,3 +96,21 @@ def test_a_float32_grid_value_is_that_grid_value() -> None:
         panel.close()
     with pytest.raises(ValueError, match=r"got 0\.12$"):
         sampling_explorer(eps=0.12)
+
+
+def test_counts_beyond_memory_are_named_not_raw() -> None:
+    """Sample and probe counts no machine holds: a ValueError naming the count, not the
+    allocator's RuntimeError, a MemoryError or an OverflowError."""
+    import torch
+
+    from alignkit.divergences.mixture import GaussianMixture
+    from alignkit.numerics.trace import operator_trace
+    from alignkit.stability.conditions import sampling_factor
+
+    with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 1e\+08\]"):
+        GaussianMixture([0.0]).sample(10**12)
+    with pytest.raises(ValueError, match=r"^samples must be an integer in \[1, 1e\+07\]"):
+        operator_trace(lambda v: v, 3, samples=2**64)
+    with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 1e\+12\]"):
+        sampling_factor(2**64, 3)
+    assert operator_trace(lambda v: 2.0 * v, 3, samples=4, dtype=torch.float64).value > 0

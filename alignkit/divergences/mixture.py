@@ -154,7 +154,7 @@ class GaussianMixture:
 
     def sample(self, n: int, *, seed: int | torch.Generator | None = 0) -> Tensor:
         """n draws, shape (n,) in 1-D or (n, d), from a local generator (``seed=``)."""
-        n = check_int(n, "n", low=1)
+        n = check_int(n, "n", low=1, high=100_000_000)  # (800 MB of float64 per dimension)
         gen = make_generator(seed, self.means.device)
         comp = torch.multinomial(self.weights, n, replacement=True, generator=gen)
         eps = torch.randn(

@@ -41,6 +41,7 @@ from alignkit.numerics.functional import (
 from alignkit.numerics.hvp import HVP_ROUTES, _make
 from alignkit.numerics.lanczos import EigenResult, Estimate, operator_top_eigenvalues
 from alignkit.numerics.trace import (
+    MAX_PROBES,
     operator_frobenius_norm,
     operator_top_eigenvalues_and_trace,
     operator_trace,
@@ -381,7 +382,7 @@ def frobenius_norm(
     """
     method = check_choice(method, "method", FROBENIUS_METHODS)
     max_dim = check_int(max_dim, "max_dim", low=1)
-    samples = check_int(samples, "samples", low=1)
+    samples = check_int(samples, "samples", low=1, high=MAX_PROBES)
     block_size = check_int(block_size, "block_size", low=1)
     route = check_choice(route, "route", HVP_ROUTES)
     if seed is not None and not isinstance(seed, torch.Generator):

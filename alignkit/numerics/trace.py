@@ -29,6 +29,9 @@ from alignkit.numerics.lanczos import (
 
 __all__ = ["operator_trace", "operator_top_eigenvalues_and_trace", "operator_frobenius_norm"]
 
+#: Most probe vectors of one estimate (beyond it, memory and time run out before an answer).
+MAX_PROBES = 10_000_000
+
 
 def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n = samples.shape[0]
@@ -113,7 +116,7 @@ def operator_trace(
     _check_matvec(matvec)
     dtype = check_float_dtype(dtype)
     dim = check_int(dim, "dim", low=1)
-    samples = check_int(samples, "samples", low=1)
+    samples = check_int(samples, "samples", low=1, high=MAX_PROBES)
     deflate = check_int(deflate, "deflate", low=0, high=dim)
     block_size = check_int(block_size, "block_size", low=1)
     dev = get_device(device)
@@ -189,7 +192,7 @@ def operator_top_eigenvalues_and_trace(
     k = check_int(k, "k", low=1, high=dim)
     iters = check_int(iters, "iters", low=1)
     tol = check_scalar(tol, "tol", low=0.0)
-    samples = check_int(samples, "samples", low=1)
+    samples = check_int(samples, "samples", low=1, high=MAX_PROBES)
     deflate = check_int(deflate, "deflate", low=0, high=dim)
     block_size = check_int(block_size, "block_size", low=1)
     dev = get_device(device)
@@ -221,7 +224,7 @@ def operator_frobenius_norm(
     _check_matvec(matvec)
     dtype = check_float_dtype(dtype)
     dim = check_int(dim, "dim", low=1)
-    samples = check_int(samples, "samples", low=1)
+    samples = check_int(samples, "samples", low=1, high=MAX_PROBES)
     block_size = check_int(block_size, "block_size", low=1)
     dev = get_device(device)
     gen = make_generator(seed, dev)

@@ -16,6 +16,9 @@ from alignkit.stability._hessians import LR_MAX_1D, LR_MIN_1D, _as_hessians
 
 __all__ = ["sampling_factor", "threshold_upper_bounds", "stable_1d", "region_boundary"]
 
+#: Most training samples n (and batch sizes): far beyond any data set, inside what floats hold.
+MAX_COUNT = 10**12
+
 
 def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> float:
     """p: the minibatch-mean covariance is p times the one-sample covariance.
@@ -23,9 +26,10 @@ def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> fl
     ``(n − B) / (B (n − 1))`` without replacement (0 for B = n: gradient descent),
     ``1 / B`` with replacement.
     """
-    n = check_int(n, "n", low=1)
+    n = check_int(n, "n", low=1, high=MAX_COUNT)
     replacement = check_bool(replacement, "replacement")
-    batch_size = check_int(batch_size, "batch_size", low=1, high=None if replacement else n)
+    high = MAX_COUNT if replacement else n
+    batch_size = check_int(batch_size, "batch_size", low=1, high=high)
     if replacement:
         return 1.0 / batch_size
     return 0.0 if n == 1 else (n - batch_size) / (batch_size * (n - 1))

@@ -16,7 +16,7 @@ import torch
 
 from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.stability import theory as T
-from alignkit.stability.conditions import _upper_bounds
+from alignkit.stability.conditions import MAX_COUNT, _upper_bounds
 from alignkit.stability.directional import directional_moments
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
 from alignkit.stability.sweep import SweepResult
@@ -307,7 +307,7 @@ def sweep_view(result: SweepResult, lr: float, batch_size: int) -> SweepView:
     if not isinstance(result, SweepResult):
         raise TypeError(f"result must be a SweepResult, got {type(result).__name__}")
     lr = check_scalar(lr, "lr", low=0.0, closed="neither")
-    batch_size = check_int(batch_size, "batch_size", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=MAX_COUNT)
     fro, mu_min, mu = (t.double() for t in (result.gn_frobenius, result.mu_min, result.mu))
     conv = result.converged & torch.isfinite(fro) & torch.isfinite(mu_min)
     other = ~result.converged & ~result.diverged & torch.isfinite(fro) & torch.isfinite(mu_min)
