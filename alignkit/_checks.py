@@ -166,6 +166,8 @@ def check_instance(value: Any, name: str, kinds: type | tuple[type, ...], what: 
 def check_choice(value: Any, name: str, choices: Mapping[str, T] | Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices`` (a registry's keys), or raise."""
     name = _check_name(name)
+    if isinstance(choices, (str, bytes)) or not isinstance(choices, (Mapping, Iterable)):
+        raise TypeError(f"choices must be a registry or a collection of names, got {choices!r}")
     options = sorted(choices)
     if not isinstance(value, str):  # a wrong type is a TypeError, as everywhere in the kit
         raise TypeError(f"{name} must be one of {options} (a str), got {value!r}")
@@ -297,6 +299,9 @@ def check_numeric(value: Any, name: str) -> None:
 def check_integer_valued(value: torch.Tensor, name: str) -> None:
     """Refuse a tensor with a non-integer entry (a batch size of 1.5), naming it."""
     name = _check_name(name)
+    if not isinstance(value, torch.Tensor) or value.dtype == torch.bool or value.is_complex():
+        got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+        raise TypeError(f"{name} must be a real tensor of integers >= 1, got {got}")
     frac = value != value.round()
     if bool(frac.any()):
         raise TypeError(f"{name} must be integers >= 1, got {value[frac].flatten()[0]:g}")

@@ -114,3 +114,21 @@ def test_counts_beyond_memory_are_named_not_raw() -> None:
     with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 1e\+12\]"):
         sampling_factor(2**64, 3)
     assert operator_trace(lambda v: 2.0 * v, 3, samples=4, dtype=torch.float64).value > 0
+
+
+def test_helpers_name_what_they_were_given() -> None:
+    """check_integer_valued on a list or a complex tensor, check_choice without a registry:
+    TypeErrors naming the argument (were AttributeError / NotImplementedError / a bare
+    TypeError from sorted)."""
+    import torch
+
+    from alignkit._checks import check_choice, check_integer_valued
+
+    with pytest.raises(TypeError, match=r"^b must be a real tensor of integers"):
+        check_integer_valued([1.5], "b")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^b must be a real tensor of integers"):
+        check_integer_valued(torch.tensor([1 + 0j]), "b")
+    with pytest.raises(TypeError, match=r"^choices must be"):
+        check_choice("x", "n", None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^b must be integers >= 1, got 1.5"):
+        check_integer_valued(torch.tensor([1.5]), "b")

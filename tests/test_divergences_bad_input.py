@@ -106,6 +106,10 @@ TABLE: list[Row] = [
      ValueError, r"^log_q .*normalised"),
     ("entropy-all-minus-inf", toylm.entropy, lambda: {"log_q": torch.full((3,), -math.inf)},
      ValueError, r"^log_q .*normalised"),
+    ("mixture-means-zero-dim", GaussianMixture, lambda: {"means": torch.zeros(1, 0)},
+     ValueError, r"^means must have shape"),
+    ("divergence-alpha-huge", divergence, lambda: {"name": "alpha", "p": P, "q": Q,
+     "alpha": 1e300}, ValueError, r"^alpha must be in \[-1e\+06, 1e\+06\]"),
     ("mixture-log_prob-nan", lambda **k: _mix().log_prob(**k),
      lambda: {"x": torch.tensor([0.0, float("nan")])}, ValueError, r"^x .*NaN"),
     ("k_modes-separation-None", k_modes, lambda: {"separation": None}, TypeError,
@@ -324,6 +328,10 @@ def test_accepted_inputs_still_give_the_right_answer() -> None:
     torch.testing.assert_close(log_p, by_hand, rtol=0, atol=1e-12)
     mix = GaussianMixture([0.5], [1.5], [1.0], dtype=torch.float32, device="cpu")
     assert mix.means.dtype == torch.float32 and mix.means.tolist() == [0.5]
+    # a mixture given as (K, 1) means is 1-dimensional in d-D form: its mean has shape (1,)
+    column = GaussianMixture([[0.0], [2.0]], weights=[0.25, 0.75])
+    assert column.mean().shape == (1,) and float(column.mean()[0]) == 1.5
+    assert _mix().mean().shape == ()
     # an empty batch of distributions (0, K): an empty batch of divergences, not a raw error
     empty = divergence("forward_kl", torch.zeros(0, 3), torch.zeros(0, 3))
     assert empty.shape == (0,)

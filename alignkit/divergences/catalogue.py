@@ -221,8 +221,12 @@ class Divergence:
         return self.pointwise(log_p, log_q)
 
 
+#: |α| of the α family at most this: beyond ~1e154, α(α − 1) overflows (NaN divergences).
+ALPHA_LIMIT = 1e6
+
+
 def _alpha(alpha: float) -> Divergence:
-    a = check_scalar(alpha, "alpha")
+    a = check_scalar(alpha, "alpha", low=-ALPHA_LIMIT, high=ALPHA_LIMIT)  # α(α − 1) finite
     f_zero = 1.0 / a if a > 0 else math.inf
     f_inf = 1.0 / (1.0 - a) if a < 1 else math.inf
 

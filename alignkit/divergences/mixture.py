@@ -70,7 +70,8 @@ class GaussianMixture:
         dtype = check_float_dtype(dtype, "dtype")
         dev = get_device(device) if device is not None else None
         mu = _tensor(means, "means", dtype, dev)
-        check_shape(mu.shape, "means", "(K,) or (K, d)", mu.ndim in (1, 2) and mu.shape[0] >= 1)
+        ok = mu.ndim in (1, 2) and mu.shape[0] >= 1 and (mu.ndim == 1 or mu.shape[1] >= 1)
+        check_shape(mu.shape, "means", "(K,) or (K, d), K and d ≥ 1", ok)
         k = mu.shape[0]
         self.dim = 1 if mu.ndim == 1 else mu.shape[1]
         self.is_1d = mu.ndim == 1
@@ -140,8 +141,9 @@ class GaussianMixture:
         return torch.exp(self.log_prob(x))
 
     def mean(self) -> Tensor:
-        """Mixture mean, shape () in 1-D or (d,)."""
-        return (self.weights[:, None] * self.means.reshape(len(self.weights), -1)).sum(0).squeeze()
+        """Mixture mean, shape () in 1-D or (d,) (d = 1 too, for means given as (K, 1))."""
+        m = (self.weights[:, None] * self.means.reshape(len(self.weights), -1)).sum(0)
+        return m[0] if self.is_1d else m
 
     def covariance(self) -> Tensor:
         """Mixture covariance (law of total variance), shape (d, d); variance () in 1-D."""
