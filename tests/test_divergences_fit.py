@@ -270,3 +270,15 @@ def test_converged_marks_the_fits_that_more_steps_would_not_improve() -> None:
     assert not bool(wide.converged) and abs(float(wide.mean)) > 100  # closed form: μ = 0
     exact = fit_gaussian(GaussianMixture([0.3], [1.7]), "forward_kl")
     assert bool(exact.converged) and abs(float(exact.mean) - 0.3) < 0.01
+
+
+def test_fit_gaussian_alpha_defaults_to_the_catalogues_alpha() -> None:
+    """fit_gaussian(target, "alpha") uses α = 0.5, as get("alpha") and divergence() do (it
+    said "alpha ... got nan")."""
+    from alignkit.divergences.fit import fit_gaussian
+    from alignkit.divergences.mixture import bimodal
+
+    default = fit_gaussian(bimodal(), "alpha", steps=30)
+    half = fit_gaussian(bimodal(), "alpha", alpha=0.5, steps=30)
+    assert default.settings == (("alpha", 0.5),)
+    assert torch.equal(default.mean, half.mean) and torch.equal(default.std, half.std)

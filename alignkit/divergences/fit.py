@@ -101,8 +101,8 @@ class GaussianFit:
 
 
 def _settings(name: str | Sequence[Setting], params: dict[str, float]) -> list[Setting]:
-    if isinstance(name, str):
-        return [(name, params.get("alpha", math.nan))]
+    if isinstance(name, str):  # the α family's default α, as get("alpha") has it
+        return [(name, params.get("alpha", 0.5 if name == "alpha" else math.nan))]
     return [(n, float(a)) for n, a in name]
 
 
