@@ -256,3 +256,39 @@ def test_a_linked_value_between_stops_shows_the_nearest_and_says_so(
         and f"= {ask:g}" in link
         and f"nearest precomputed value, {lr['labels'][-1]}" in link
     )
+
+
+def test_presenter_mode_enlarges_figure_text_too(browser: Any, tmp_path: Path) -> None:
+    """The site's presenter button grew only the prose (22 px) while figure text stayed
+    13 px: it now scales every figure's font by 1.4, and a second press restores it."""
+    import json
+
+    import nbformat
+    import plotly.graph_objects as go
+
+    from alignkit.site.page import render_page
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout={"font": {"size": 13}})
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("fig")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={"application/vnd.plotly.v1+json": json.loads(fig.to_json())}
+    )]  # fmt: skip
+    nb.cells = [nbformat.v4.new_markdown_cell("# A page"), cell]
+    path = tmp_path / "page.html"
+    path.write_text(render_page(nb), encoding="utf-8")
+    page = browser.new_page()
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_function("() => document.querySelector('.js-plotly-plot')?._fullLayout")
+        size = "() => document.querySelector('.js-plotly-plot')._fullLayout.font.size"
+        before = page.evaluate(size)
+        page.click("nav.top button")
+        page.wait_for_timeout(300)
+        during = page.evaluate(size)
+        page.click("nav.top button")
+        page.wait_for_timeout(300)
+        after = page.evaluate(size)
+    finally:
+        page.close()
+    assert before == 13 and during == pytest.approx(13 * 1.4) and after == 13

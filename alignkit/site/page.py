@@ -199,6 +199,23 @@ CSS += (
 )  # fmt: skip
 
 
+#: The presenter button: larger prose (CSS) and larger figure text (every plotly figure's
+#: font, its titles' and its axes' scaled by 1.4, back to the figure's own sizes on a second
+#: press; figures keep their size, so their text is what grows).
+PRESENTER_JS = """
+function alignkitPresenter() {
+  var on = document.body.classList.toggle('presenter');
+  document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
+    if (!gd.layout) { return; }
+    if (gd._alignkitFont === undefined) {
+      gd._alignkitFont = (gd.layout.font && gd.layout.font.size) || 12;
+    }
+    Plotly.relayout(gd, {'font.size': gd._alignkitFont * (on ? 1.4 : 1)});
+  });
+}
+"""
+
+
 def page_shell(title: str, body: str, *, plotly: bool, extra_head: str = "") -> str:
     """A full HTML page: inline CSS, plotly.js inlined once when the page has figures."""
     script = f"<script type='text/javascript'>{get_plotlyjs()}</script>" if plotly else ""
@@ -218,7 +235,10 @@ def render_page(nb: Any, *, index_href: str = "index.html") -> str:
     cells = "".join(_cell_html(c, figure_id) for c in nb.cells)
     nav = (
         f"<nav class='top'><a href='{index_href}'>&larr; all notebooks</a>"
-        "<button type='button' onclick=\"document.body.classList.toggle('presenter')\">"
-        "presenter mode</button></nav>"
+        "<button type='button' onclick='alignkitPresenter()'>presenter mode</button>"
+        "<span class='note'>A static page: each explorer switches between precomputed views "
+        "(the note under it says which). Open the notebook in JupyterLab for every control, "
+        "the keyboard, Reset and Share.</span></nav>"
+        f"<script>{PRESENTER_JS}</script>"
     )
     return page_shell(notebook_title(nb), nav + cells, plotly=True)
