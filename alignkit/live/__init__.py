@@ -4,7 +4,8 @@
 - :mod:`.scheduler`: the event-loop scheduler, :class:`Progress`, :class:`Interrupted`
   and the result cache;
 - :mod:`.controls`: the control factories every explorer uses (:func:`float_slider`,
-  :func:`log_slider`, :func:`int_slider`, :func:`dropdown`) and the argument checks
+  :func:`log_slider`, :func:`int_slider`, :func:`dropdown`, :func:`selection_slider` for a
+  precomputed grid's values) and the argument checks
   (:func:`check_hide` for the explorers' ``hide``).
 - :mod:`.redraw`: how an update reaches the browser (only the changed points move when
   that draws exactly what a full redraw would; the figure's title is a caption);
