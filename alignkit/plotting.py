@@ -99,9 +99,10 @@ def base_layout(
         font={"size": _scale(13)},
         colorway=list(PALETTE),  # traces without a colour of their own: the kit's palette
     )
-    # powers of ten as 10⁻¹⁵, never SI prefixes ("1f", "10B" on a ratio or a distance)
-    fig.update_xaxes(exponentformat="power")
-    fig.update_yaxes(exponentformat="power")
+    # powers of ten as 1e-15, never SI prefixes ("1f", "10B" on a ratio or a distance); with
+    # "power" (10⁻¹⁵, superscripts) two legends met their axis titles in the layout tests
+    fig.update_xaxes(exponentformat="e")
+    fig.update_yaxes(exponentformat="e")
     if _PRESENTER["on"]:
         fig.update_traces(line={"width": 3.5}, selector={"type": "scatter"})
         if height is not None:
