@@ -230,3 +230,26 @@ def test_bad_inputs_raise_value_errors_naming_the_argument() -> None:
         noise.noise_alignment(jac, torch.zeros(model.n, 10, dtype=D64), route="fast")
     with pytest.raises(ValueError, match="jacobians"):
         noise.gauss_newton(torch.zeros(3, 4))
+
+
+def test_inputs_whose_products_overflow_are_named() -> None:
+    """A 1e300 Jacobian entry overflows JᵀJ: the error names ``jacobians`` on both routes
+    (it said "matrix must be finite", an inner helper's argument); the same in
+    alignment_factor, whose gradients overflow."""
+    from alignkit.stability.noise import alignment_factor, noise_alignment
+
+    gen = torch.Generator().manual_seed(0)
+    j = torch.randn(5, 2, 3, dtype=torch.float64, generator=gen)
+    r = torch.randn(5, 2, dtype=torch.float64, generator=gen)
+    j[0, 0, 0] = 1e300
+    for route in ("parameters", "samples"):
+        with pytest.raises(ValueError, match=r"^jacobians are too large"):
+            noise_alignment(j, r, route=route)
+
+    def fn(th: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x @ th.reshape(3, 1)
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=gen)
+    x[0, 0] = 1e300
+    with pytest.raises(ValueError, match=r"^theta, x and y .* are too large"):
+        alignment_factor(fn, torch.ones(3, dtype=torch.float64), x, torch.zeros(6, 1).double())

@@ -215,6 +215,16 @@ def gauss_newton(jacobians: torch.Tensor) -> torch.Tensor:
     return torch.einsum("...nkd,...nke->...de", jacobians, jacobians) / n
 
 
+def _check_products(value: torch.Tensor, name: str) -> None:
+    """Refuse, naming the inputs, a product of them that overflowed float (JᵀJ of entries
+    ~1e154 and up): every later number would be inf or NaN."""
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(
+            f"{name} are too large: their products overflow {value.dtype} (got inf); "
+            "rescale the data or the model"
+        )
+
+
 def alignment_factor(
     fn: Model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
@@ -229,6 +239,7 @@ def alignment_factor(
     _check_fn(fn)
     _check_data(theta, x, y, fn=fn)
     grads = per_sample_gradients(fn, theta, x, y)
+    _check_products(grads, "theta, x and y (their per-sample gradients)")
     sigma = noise_covariance(grads)
     gn = gauss_newton(per_sample_jacobians(fn, theta, x))
     loss = square_loss(fn, theta, x, y)
@@ -350,6 +361,7 @@ def noise_alignment(
     loss = 0.5 * (r**2).sum((-2, -1)) / n
     if route == "parameters":
         gn = gauss_newton(jacobians)
+        _check_products(gn, "jacobians")
         gi = torch.einsum("...nkd,...nk->...nd", jacobians, r)
         g = gi.mean(-2)
         first = (gi * (gi @ gn)).sum(-1).mean(-1)
@@ -359,6 +371,7 @@ def noise_alignment(
     else:
         flat = jacobians.reshape(*jacobians.shape[:-3], n * k, d)
         gram = flat @ flat.transpose(-1, -2)
+        _check_products(gram, "jacobians")
         blocks = gram.reshape(*gram.shape[:-2], n, k, n, k)
         u = torch.einsum("...jaib,...ib->...jai", blocks, r)
         first = (u**2).sum((-3, -2, -1)) / n**2
