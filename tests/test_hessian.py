@@ -338,3 +338,24 @@ def test_half_precision_and_meta_starts_are_named() -> None:
             lanczos(matvec, bad, k=1, iters=4, tol=1e-8, generator=torch.Generator())
         with pytest.raises(exc, match=r"^start "):
             perron_root(lambda x, idx: x, bad.reshape(1, 2, 2), what="test")
+
+
+def test_hessian_products_that_overflow_are_named() -> None:
+    """An input of 1e160 makes the Hessian's entries overflow float64: the error names the
+    data and the model (it was LAPACK's eigh failing on the tridiagonal), on both methods;
+    lanczos itself raises its NonFiniteProduct (a ValueError)."""
+    from alignkit.numerics.hessian import top_eigenvalues
+    from alignkit.numerics.lanczos import NonFiniteProduct, lanczos
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    y = torch.randn(5, 1, dtype=torch.float64)
+    assert torch.isfinite(top_eigenvalues(model, x, y).values).all()
+    x[0, 0] = 1e160
+    for method in ("lanczos", "power"):
+        with pytest.raises(ValueError, match=r"^x, y and the model's parameters .* overflow"):
+            top_eigenvalues(model, x, y, method=method)
+    with pytest.raises(NonFiniteProduct, match=r"^matvec returned inf or NaN"):
+        lanczos(lambda v: v * math.inf, torch.ones(3, dtype=torch.float64), k=1, iters=3,
+                tol=0.0, generator=torch.Generator())  # fmt: skip

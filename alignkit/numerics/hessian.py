@@ -39,7 +39,12 @@ from alignkit.numerics.functional import (
     loss_fn,
 )
 from alignkit.numerics.hvp import HVP_ROUTES, _make
-from alignkit.numerics.lanczos import EigenResult, Estimate, operator_top_eigenvalues
+from alignkit.numerics.lanczos import (
+    EigenResult,
+    Estimate,
+    NonFiniteProduct,
+    operator_top_eigenvalues,
+)
 from alignkit.numerics.trace import (
     MAX_PROBES,
     operator_frobenius_norm,
@@ -270,9 +275,15 @@ def top_eigenvalues(
     """
     matvec, theta = _prepared_operator(model, x, y, loss, params, route)
     d, dt, dev = theta.shape[0], theta.dtype, theta.device
-    return operator_top_eigenvalues(
-        matvec, d, k=k, method=method, iters=iters, tol=tol, seed=seed, dtype=dt, device=dev
-    )
+    try:
+        return operator_top_eigenvalues(
+            matvec, d, k=k, method=method, iters=iters, tol=tol, seed=seed, dtype=dt, device=dev
+        )
+    except NonFiniteProduct as exc:
+        raise ValueError(
+            f"x, y and the model's parameters give Hessian products that overflow {dt} "
+            "(inf or NaN): rescale the data or the model"
+        ) from exc
 
 
 def hutchinson_trace(

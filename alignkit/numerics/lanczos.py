@@ -89,6 +89,21 @@ class Estimate:
     matvecs: int
 
 
+class NonFiniteProduct(ValueError):
+    """The operator gave inf or NaN: its entries overflow the dtype (the caller names why)."""
+
+
+def _finite(w: torch.Tensor) -> torch.Tensor:
+    """``w`` (a product of the operator), unless it holds inf or NaN (then
+    :class:`NonFiniteProduct`, instead of LAPACK's failure on the tridiagonal later)."""
+    if not bool(torch.isfinite(w).all()):
+        raise NonFiniteProduct(
+            "matvec returned inf or NaN: the operator's entries overflow "
+            f"{w.dtype} (rescale what it is built from)"
+        )
+    return w
+
+
 def _check_matvec(matvec: Matvec) -> None:
     if not callable(matvec):
         raise TypeError(f"matvec must be callable, (d,) -> (d,), got {type(matvec).__name__}")
@@ -204,7 +219,7 @@ def _lanczos(
     values = s_top = residuals = tri = torch.zeros(0)
     converged, block = False, 0
     for j in range(m_max):
-        w = matvec(basis[j])
+        w = _finite(matvec(basis[j]))
         alpha.append(torch.dot(w, basis[j]))
         w = w - alpha[j] * basis[j]  # the three-term recurrence, then full reorthogonalisation
         if j > 0:
@@ -282,7 +297,7 @@ def power_iteration(
             for f in found:
                 w = w - torch.dot(f, w) * f
             u = w / w.norm()
-            w = matvec(u)
+            w = _finite(matvec(u))
             matvecs += 1
             lam = torch.dot(u, w)
             r = (w - lam * u).norm()
