@@ -9,7 +9,8 @@ and a line above the figure says so). A setting the compute refused has no frame
 figure is dimmed and a line above it gives the refusal's message. A setting the live
 panel's limits would not offer shows what the live panel would (the nearest offered value),
 and the same line says so. It marks the figure's div
-with ``data-alignkit-frame`` (the frame shown) and ``data-alignkit-missing`` for tests.
+with ``data-alignkit-frame`` (the frame shown) and ``data-alignkit-missing`` for tests. The
+figure takes keyboard focus; the arrow keys step the slider last moved.
 """
 
 __all__ = ["FRAME_SCRIPT"]
@@ -84,9 +85,31 @@ FRAME_SCRIPT = """
     }
     return -1;
   }
+  // the keyboard: the figure takes focus (Tab), and the arrow keys step the slider last
+  // moved (the first one to begin with), as a live slider's do
+  var keyed = -1;
+  meta.controls.forEach(function (c, k) { if (keyed < 0 && c.kind === 'slider') { keyed = k; } });
+  if (keyed >= 0) {
+    gd.setAttribute('tabindex', '0');
+    gd.setAttribute('aria-label', 'explorer: the left and right arrow keys move its slider');
+    gd.addEventListener('keydown', function (ev) {
+      if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') { return; }
+      var c = meta.controls[keyed];
+      var i = active[keyed] + (ev.key === 'ArrowRight' ? 1 : -1);
+      if (i < 0 || i >= c.labels.length) { return; }
+      ev.preventDefault();
+      active[keyed] = i;
+      var update = {};
+      update['sliders[' + c.index + '].active'] = i;
+      linkNote.style.display = 'none';
+      Plotly.relayout(gd, update).then(show);
+      writeHash();
+    });
+  }
   gd.on('plotly_sliderchange', function (ev) {
     var k = controlOf('slider', ev.slider._index);
     if (k < 0) { return; }
+    keyed = k;
     active[k] = ev.slider.steps.indexOf(ev.step);
     if (active[k] < 0) { active[k] = ev.step._index || 0; }
     linkNote.style.display = 'none';

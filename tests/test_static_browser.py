@@ -292,3 +292,34 @@ def test_presenter_mode_enlarges_figure_text_too(browser: Any, tmp_path: Path) -
     finally:
         page.close()
     assert before == 13 and during == pytest.approx(13 * 1.4) and after == 13
+
+
+def test_the_keyboard_steps_a_static_slider(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tab reached only the plot's toolbar: the figure now takes focus and the arrow keys step
+    its slider (the frame and the address bar follow), stopping at the ends."""
+    from alignkit.stability.widgets import gd_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    fig = _static(lambda: gd_explorer(), 12)
+    meta = fig.layout.meta["alignkit"]
+    k, lr = next((k, c) for k, c in enumerate(meta["controls"]) if c["kind"] == "slider")
+    start = fig.layout.sliders[lr["index"]].active
+    page = _open(browser, tmp_path, fig, "")
+    try:
+        plot = page.locator(".js-plotly-plot")
+        plot.focus()
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_timeout(300)
+        frame = plot.get_attribute("data-alignkit-frame").split("-")
+        url = page.url
+        for _ in range(len(lr["labels"]) + 2):  # past the far end: it stops there
+            page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(400)
+        end = plot.get_attribute("data-alignkit-frame").split("-")
+    finally:
+        page.close()
+    assert int(frame[k]) == max(start - 1, 0)
+    assert f"{meta['tag']}.{lr['name']}={lr['labels'][int(frame[k])]}" in url.replace("%2E", ".")
+    assert int(end[k]) == len(lr["labels"]) - 1
