@@ -92,3 +92,27 @@ def test_a_direction_of_any_finite_size_is_the_same_unit_error(size: float) -> N
     z, t = torch.tensor([[0.3, 0.1]]), torch.tensor(0.4)
     torch.testing.assert_close(scaled.velocity(z[0], t), unit.velocity(z[0], t))
     assert not torch.equal(unit.velocity(z[0], t), model.velocity(z[0], t))
+
+
+def test_the_lyapunov_explorer_switches_manifold_without_computing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Built with every manifold's exact-field view in the cache: a first switch of manifold
+    looks it up (the analysis would take 40-60 ms there)."""
+    from alignkit.manifold import views
+    from alignkit.manifold.manifolds import MANIFOLDS
+    from alignkit.manifold.widgets import lyapunov_explorer
+
+    panel = lyapunov_explorer()
+    try:
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("computed a view the explorer should have had")
+
+        monkeypatch.setattr(views, "_lyapunov_view", refuse)
+        for name in sorted(MANIFOLDS, reverse=True):
+            panel.set_state(manifold=name)
+            panel.flush()
+            assert panel.error is None and panel.result.manifold == name
+    finally:
+        panel.close()

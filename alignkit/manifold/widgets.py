@@ -94,7 +94,12 @@ def lyapunov_explorer(
     hide: Sequence[str] = (),
     key: str = "lyapunov_explorer",
 ) -> LivePanel[LyapunovView]:
-    """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05)."""
+    """Lyapunov vectors of the sampling flow against the manifold's tangents (notebook 05).
+
+    Built with the exact field's view of every manifold computed (about 50 ms each on a
+    laptop CPU), so that a first switch of manifold is a lookup; a trained model's views are
+    computed on first use, after its training.
+    """
     check_hide(hide, ("manifold", "model"))
 
     def compute(manifold: str, model: str, progress: Progress | None = None) -> LyapunovView:
@@ -105,6 +110,9 @@ def lyapunov_explorer(
         "model": dropdown(model, MODELS, "model", name="model"),
     }
     view = lyapunov_view(manifold, model)
+    if "manifold" not in hide:  # the exact field's views, cached: a first switch is a lookup
+        for other in sorted(MANIFOLDS):
+            lyapunov_view(other, "exact")
     return LivePanel(
         controls,
         compute,
