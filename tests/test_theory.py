@@ -466,3 +466,23 @@ def test_hessians_of_any_size_give_the_closed_forms(a: float) -> None:
     assert eta_star * a == pytest.approx(2.0, rel=1e-12)
     rho = theory.spectral_radius(h, 0.5 / a, 3)
     assert rho == pytest.approx(max((1 - 0.5) ** 2, (1 - 0.1) ** 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("a", [1.2e308, 1.6e308])
+def test_hessians_near_float64s_largest_keep_the_closed_form(a: float) -> None:
+    """Entries near 1.8e308: the power of two that scales them stays inside float64 (it
+    overflowed there), and a Frobenius norm beyond float64 (1.6e308: 1.17 a) scales by the
+    largest entry. η* = 2/λ_max(H̄) for GD; ρ needs the norm (a named error beyond it)."""
+    import torch
+
+    from alignkit.stability import theory
+
+    h = torch.zeros(3, 2, 2, dtype=torch.float64)
+    h[:, 0, 0] = a
+    h[1, 1, 1] = 0.6 * a
+    assert theory.linear_stability_threshold(h, 3) * a == pytest.approx(2.0, rel=1e-12)
+    if a * (1 + 0.36) ** 0.5 < 1.79e308:
+        assert theory.spectral_radius(h, 0.5 / a, 3) == pytest.approx(0.81, rel=1e-12)
+    else:
+        with pytest.raises(ValueError, match=r"^per_sample_hessians must have Frobenius norms"):
+            theory.spectral_radius(h, 0.5 / a, 3)

@@ -73,12 +73,24 @@ def _normalised(h: torch.Tensor) -> tuple[torch.Tensor, float]:
     without it, bit for bit; on notebook 01's regression Hessians (the low-rank secular
     route, whose Newton iteration stops on a tolerance) they agree to 3e-14.
     """
-    top = float(h.abs().amax()) if h.numel() else 0.0
-    if top == 0.0 or not math.isfinite(top):
+    top, norm = _largest(h)
+    if top == 0.0:
         return h, 1.0
-    norm = top * float(torch.linalg.matrix_norm(h / top).max())
-    scale = math.ldexp(1.0, round(math.log2(norm)))
+    # (a norm beyond float64, of entries near its largest: the largest entry instead; 2^1023
+    # is the largest power of two float64 holds)
+    power = min(round(math.log2(norm if math.isfinite(norm) else top)), 1023)
+    scale = math.ldexp(1.0, power)
     return (h / scale, scale) if scale != 1.0 else (h, 1.0)
+
+
+def _largest(h: torch.Tensor) -> tuple[float, float]:
+    """The largest |entry| and the largest ‖H_i‖_F of ``h`` (0, 0 when empty or zero); the
+    norm is taken of h / (largest entry), so its squares do not overflow: it is inf only
+    when the norm itself is beyond float64."""
+    top = float(h.abs().amax()) if h.numel() else 0.0
+    if top == 0.0:
+        return 0.0, 0.0
+    return top, top * float(torch.linalg.matrix_norm(h / top).max())
 
 
 def _check_lrs(
@@ -88,8 +100,7 @@ def _check_lrs(
     small enough that η² D does not overflow (η · max_i ‖H_i‖_F <= ``LR_SCALE_LIMIT``)."""
     t = check_values(lrs, name, low=0.0, closed="neither").reshape(-1)
     if h is not None:
-        top = float(h.abs().amax()) if h.numel() else 0.0  # scaled: the norm's squares
-        scale = top * float(torch.linalg.matrix_norm(h / top).max()) if top > 0 else 0.0
+        top, scale = _largest(h)
         if not math.isfinite(scale):  # ‖H_i‖_F itself beyond float64: no η fits
             raise ValueError(
                 f"per_sample_hessians must have Frobenius norms below float64's 1.8e308 "
