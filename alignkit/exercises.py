@@ -120,9 +120,9 @@ def _plain(answer: Any) -> Any:
     if isinstance(answer, np.generic):
         return answer.item()
     if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        return answer.reshape(()).item()
+        return answer.item()
     if isinstance(answer, np.ndarray) and answer.size == 1:
-        return answer.reshape(()).item()
+        return answer.item()
     return answer
 
 

@@ -32,7 +32,7 @@ def _literal(value: Any) -> str:
     is the same number, else its repr; NaN and ±inf as ``float("nan")``, ...)."""
     if isinstance(value, float):
         if not math.isfinite(value):
-            return f'float("{value}")' if value == value else 'float("nan")'
+            return f'float("{value}")'  # str gives "nan", "inf", "-inf"
         short = f"{value:.6g}"
         return short if float(short) == value else repr(value)
     if isinstance(value, np.generic):

@@ -379,8 +379,9 @@ def static_figure(
     # a legend): their y is in paper units, so convert the pixel offsets
     # menus go under the title's lines (the most any frame has), above what the figure
     # already has over its plot (a legend, subplot titles), whose room is kept
-    lines = [_title_lines(f.layout.title.text) for f in frames] + [_title_lines(out)]
-    extra = 20 * max(0, max(lines) - _title_lines(out))
+    own = _title_lines(out.layout.title.text)
+    lines = [_title_lines(f.layout.title.text) for f in frames] + [own]
+    extra = 20 * max(0, max(lines) - own)
     title_px = 12 + 20 * max(lines)
     top = (out.layout.margin.t or 60) + extra + 35 * len(menus)
     below = out.layout.margin.b if out.layout.margin.b is not None else 80
@@ -416,11 +417,8 @@ def static_figure(
     return place_legend(out)  # the plot area's height changed: legend offsets are in it
 
 
-def _title_lines(fig_or_text: Any) -> int:
-    """Lines of a figure's (or a title text's) title: 1 + its ``<br>`` breaks."""
-    text = fig_or_text if isinstance(fig_or_text, (str, type(None))) else (
-        fig_or_text.layout.title.text
-    )  # fmt: skip
+def _title_lines(text: str | None) -> int:
+    """Lines of a title: 1 + its ``<br>`` breaks."""
     return 1 + (text or "").count("<br>")
 
 
@@ -432,14 +430,14 @@ def _as_limited(panel: LivePanel[Any], state: dict[str, Any]) -> tuple[dict[str,
     offers (a sweep's η values per model). A page's frame for such a combination shows the
     same, and says so.
     """
-    from alignkit.live.controls import _nearest, limit_values
+    from alignkit.live.controls import _nearest, _offered, limit_values
 
     limits = getattr(panel, "_limits", None) or {}
     out, moved = dict(state), []
     for name, bound in limit_values(panel.controls, limits, state).items():
         value, widget = state[name], panel.controls[name]
         if isinstance(bound, tuple):
-            offered = [o[1] if isinstance(o, tuple) else o for o in bound]
+            offered = _offered(bound)
             if value in offered:
                 continue
             out[name] = _nearest(offered, value)

@@ -116,11 +116,21 @@ def _check_limits(
             )
         widget = controls[name]
         if isinstance(widget, W.SelectionSlider):  # (label, value) pairs: labels kept
-            top: Any = tuple(zip(widget._options_labels, widget._options_values, strict=True))
+            top: Any = _pairs(widget)
         else:
             top = tuple(widget.options) if isinstance(widget, W.Dropdown) else widget.max
         out[name] = (fn, top)
     return out
+
+
+def _pairs(widget: W.SelectionSlider) -> tuple[tuple[str, Any], ...]:
+    """A selection slider's options as (label, value) pairs, as it was given them."""
+    return tuple(zip(widget._options_labels, widget._options_values, strict=True))
+
+
+def _offered(options: Sequence[Any]) -> list[Any]:
+    """The values of options given plain or as (label, value) pairs (a selection slider's)."""
+    return [o[1] if isinstance(o, tuple) else o for o in options]
 
 
 def _nearest(values: Sequence[Any], value: Any) -> Any:
@@ -147,11 +157,10 @@ def apply_limits(
     for name, bound in limit_values(controls, limits, state).items():
         widget = controls[name]
         if isinstance(widget, W.SelectionSlider):  # a grid of its own per state: the value
-            pairs = tuple(zip(widget._options_labels, widget._options_values, strict=True))
-            if pairs != bound:  # moves to the nearest offered one (an η to the nearest η)
+            if _pairs(widget) != bound:  # moves to the nearest offered one (η to the nearest η)
                 keep = widget.value
                 widget.options = bound
-                values = [v for _, v in bound]
+                values = _offered(bound)
                 widget.value = keep if keep in values else _nearest(values, keep)
         elif isinstance(widget, W.Dropdown):
             if tuple(widget.options) != bound:
@@ -195,8 +204,7 @@ def _check_control_value(name: str, widget: W.ValueWidget, value: Any, *, high: 
     elif isinstance(widget, W.FloatSlider):
         check_scalar(value, name, low=widget.min, high=widget.max if high is None else high)
     elif isinstance(widget, (W.Dropdown, W.SelectionSlider)):  # a choice among options
-        offered = widget.options if high is None else high
-        options = [o[1] if isinstance(o, tuple) else o for o in offered]
+        options = _offered(widget.options if high is None else high)
         if value not in options:
             raise ValueError(f"{name} must be one of {options}, got {value!r}")
 

@@ -37,10 +37,7 @@ def _grid_slider(value: float, description: str) -> W.SelectionSlider:
     near = min(EPS_GRID, key=lambda e: abs(e - value))
     if abs(near - value) > 1e-6 * max(abs(near), 1.0):  # (float32's rounding of 0.1 is 0.1)
         raise ValueError(f"eps must be one of the ε grid's values {list(EPS_GRID)}, got {value!r}")
-    value = near
-    return selection_slider(
-        EPS_GRID[EPS_GRID.index(value)], list(EPS_GRID), description, fmt="{:g}", name="eps"
-    )
+    return selection_slider(near, list(EPS_GRID), description, fmt="{:g}", name="eps")
 
 
 def sampling_explorer(

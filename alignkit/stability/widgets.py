@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from alignkit.live import (
     int_slider,
     selection_slider,
 )
+from alignkit.live.controls import _nearest
 from alignkit.stability.models import MODELS
 from alignkit.stability.plots.escape import plot_escape, update_escape
 from alignkit.stability.plots.quadratic import plot_quadratic_gd, update_quadratic_gd
@@ -319,7 +319,7 @@ def sweep_explorer(
     if model not in names:
         raise ValueError(f"model must be one of {names}, got {model!r}")
     lrs, sizes = grids[model]
-    near = min(lrs, key=lambda v: abs(math.log(v / lr)))
+    near = _nearest(lrs, lr)  # in ratio, as a model switch moves the slider
     if abs(near / lr - 1) > 0.01:
         shown = [float(f"{v:.3g}") for v in lrs]
         raise ValueError(f"lr must be one of the {model} sweep's η values {shown}, got {lr:g}")
