@@ -64,6 +64,13 @@ def _sizes() -> dict[str, int]:
     }
 
 
+def _remember(cache: dict[Any, Any], size: int, key: Any, value: Any) -> None:
+    """Store ``value`` under ``key``, dropping the oldest entry when ``cache`` holds ``size``."""
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 _MODEL_CACHE: dict[tuple[object, ...], tuple[Manifold, GenerativeModel]] = {}
 _MODEL_CACHE_SIZE = 16
 
@@ -125,9 +132,7 @@ def get_model(
     if key not in _MODEL_CACHE:
         with torch_threads(1):
             built = _build_model(*key, _progress_fn(progress))
-        if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
-            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))  # the oldest
-        _MODEL_CACHE[key] = built
+        _remember(_MODEL_CACHE, _MODEL_CACHE_SIZE, key, built)
     return _MODEL_CACHE[key]
 
 
@@ -224,9 +229,7 @@ def _curve(
         shifts[0][1], torch.stack([s[2] for s in shifts]), shifts[0][3],
         tuple(not bool(f.all()) for f in finite),
     )  # fmt: skip
-    if len(_CURVE_CACHE) >= _CURVE_CACHE_SIZE:
-        _CURVE_CACHE.pop(next(iter(_CURVE_CACHE)))  # the oldest
-    _CURVE_CACHE[key] = curve
+    _remember(_CURVE_CACHE, _CURVE_CACHE_SIZE, key, curve)
     return curve
 
 
@@ -400,9 +403,8 @@ def lyapunov_view(
                         data_size=data_size, progress=progress)  # fmt: skip
     key = (m, base, n, steps, method, seed)  # the model itself: a retrained one is new
     if key not in _LYAPUNOV_CACHE:
-        if len(_LYAPUNOV_CACHE) >= _LYAPUNOV_CACHE_SIZE:
-            _LYAPUNOV_CACHE.pop(next(iter(_LYAPUNOV_CACHE)))  # the oldest
-        _LYAPUNOV_CACHE[key] = _lyapunov_view(manifold, model, m, base, n, steps, method, seed)
+        view = _lyapunov_view(manifold, model, m, base, n, steps, method, seed)
+        _remember(_LYAPUNOV_CACHE, _LYAPUNOV_CACHE_SIZE, key, view)
     return _LYAPUNOV_CACHE[key]
 
 
