@@ -23,7 +23,9 @@ Writes ``benchmarks/results/latency.json`` and prints a summary.
     explorer's page and the floor page alternate in blocks of 5 presses, so each explorer's
     ratio is against floor presses taken under the same machine load (2 shared cores).
     "cold": the panel's result cache stores results but answers no lookup (every press
-    computes); "warm": presses walk back over values already computed (cache hits). Per
+    computes, nothing is computed ahead); "warm": presses walk back over values already
+    computed (cache hits); "ahead": with the cache emptied, presses walk on over values not
+    visited yet while the panel computes the next slider step ahead when idle. Per
     explorer, the same presses' kernel-side numbers (latency, compute, figure update,
     update message bytes, traces restyled) say where the time goes. The server loads
     ``alignkit_server`` (kernel websockets with ``TCP_NODELAY``), as the kit installs it;
@@ -51,7 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from latency_browser import TARGETS, browser_side, ratio, stats  # noqa: E402
+from latency_browser import PHASES, TARGETS, browser_side, ratio, stats  # noqa: E402
 
 MARK = "@@LATENCY@@"
 PACED_HZ = 30.0
@@ -254,7 +256,9 @@ def _summary_table(explorers: dict[str, Any]) -> dict[str, Any]:
             "slider": e["slider"],
             "floor_median_ms": e["floor_same_blocks"]["keydown_to_redraw_ms"]["median"],
         }
-        for phase in ("cold", "warm"):
+        for phase in PHASES:
+            if phase not in e:  # (a run before the "ahead" phase existed)
+                continue
             p = e[phase]
             row[phase] = {
                 "redraw_median_ms": p["keydown_to_redraw_ms"]["median"],
@@ -271,6 +275,8 @@ def _summary_table(explorers: dict[str, Any]) -> dict[str, Any]:
                 "kernel_figure_update_median_ms": p["kernel_figure_update_ms"]["median"],
                 "cache_hits": f"{p['cache_hits']}/{p['updates']}",
             }
+            if "computed_ahead" in p:
+                row[phase]["computed_ahead"] = p["computed_ahead"]
         rows[name] = row
     return rows
 
@@ -381,7 +387,7 @@ def _targets(r: dict[str, Any]) -> dict[str, Any]:
             "met": head["p95"] <= TARGETS["kernel_p95_ms"],
         }  # fmt: skip
     rows = r["browser"].get("summary", {})
-    for phase in ("cold", "warm"):
+    for phase in PHASES:
         met = [n for n, row in rows.items() if phase in row and row[phase]["target_met"]]
         out[f"browser_{phase}_explorers_meeting_target"] = f"{len(met)}/{len(rows)}"
     return out
@@ -410,21 +416,22 @@ def _print_summary(r: dict[str, Any]) -> None:
     if rows:
         print(
             "\nbrowser keydown -> redraw (last)  floor  cold med/p95 (last med/p95)"
-            "  warm med/p95 (last med/p95)"
+            "  warm med/p95 (last med/p95)  ahead med/p95"
         )
         for name, row in rows.items():
             if "skipped" in row:
                 print(f"  {name:48s} skipped: {row['skipped']}")
                 continue
-            c, w = row["cold"], row["warm"]
+            c, w, a = row["cold"], row["warm"], row.get("ahead", {})
             print(
                 f"  {name:48s} {_f(row['floor_median_ms'], 6, 1)}  {_f(c['ratio_median'])} "
                 f"{_f(c['ratio_p95'])} ({_f(c.get('ratio_last_median'))} "
                 f"{_f(c.get('ratio_last_p95'))})  {_f(w['ratio_median'])} {_f(w['ratio_p95'])}"
                 f" ({_f(w.get('ratio_last_median'))} {_f(w.get('ratio_last_p95'))})"
-                f"  met {c['target_met']}/{w['target_met']}, points-only "
+                f"  ahead {_f(a.get('ratio_median'))} {_f(a.get('ratio_p95'))}"
+                f"  met {c['target_met']}/{w['target_met']}/{a.get('target_met')}, points-only "
                 f"{c.get('updates_moving_points_only')}, cold compute "
-                f"{c['kernel_compute_median_ms']} ms"
+                f"{c['kernel_compute_median_ms']} ms, hits ahead {a.get('cache_hits')}"
             )
     for part in r["browser"].get("parts", []):
         o = part.get("panel_overhead_gd_explorer")

@@ -29,6 +29,7 @@ from jupyterlab_driver import (  # noqa: E402
 
 TARGETS = {"kernel_median_ms": 20.0, "kernel_p95_ms": 50.0, "ratio_median": 1.5, "ratio_p95": 2.5}
 SETTLE_MS = 150
+PHASES = ("cold", "warm", "ahead")
 MISS_S = 5.0  # a press with no redraw within this many seconds counts as missed
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -296,15 +297,21 @@ def _measure_explorer(
         "slider_index": index,
     }
     floor: list[KeyLatency] = []
-    for phase, n_presses in (("cold", presses), ("warm", warm)):
+    for phase, n_presses in (("cold", presses), ("warm", warm), ("ahead", presses)):
         if phase == "warm":
             walker.reverse()  # walk back over values this phase's cold presses computed
-        # cold: the cache stores but never answers (every press computes); warm: it answers
-        lookups = "_c.get = _miss" if phase == "cold" else "_c.__dict__.pop('get', None)"
+        # cold: the cache stores but never answers (every press computes); warm: it answers;
+        # ahead: an emptied cache, with the panel computing the next step ahead (as a user
+        # sees it on values not visited yet)
+        lookups = {
+            "cold": "_c.get = _miss; _k.ahead.enabled = False",
+            "warm": "_c.__dict__.pop('get', None)",
+            "ahead": "_c.clear(); _k.ahead.enabled = True; _k.ahead.done = 0",
+        }[phase]
         n_start = int(
             nb.kernel_eval(
-                f"_c = _P[{key!r}].cache; {lookups}\n_MSGS.clear()\n"
-                f"print(len(_P[{key!r}].latencies_ms))"
+                f"_k = _P[{key!r}]; _c = _k.cache; {lookups}\n_MSGS.clear()\n"
+                f"print(len(_k.latencies_ms))"
             )
         )
         lats: list[KeyLatency] = []
@@ -321,9 +328,11 @@ def _measure_explorer(
         n_end = int(nb.kernel_eval(f"print(len(_P[{key!r}].latencies_ms))").strip())
         part = _browser_stats(lats)
         part.update(_kernel_part(nb, key, n_start, n_end))
+        if phase == "ahead":
+            part["computed_ahead"] = int(nb.kernel_eval(f"print(_P[{key!r}].ahead.done)").strip())
         out[phase] = part
     out["floor_same_blocks"] = _browser_stats(floor)
-    for phase in ("cold", "warm"):
+    for phase in PHASES:
         met = []
         measures = (("keydown_to_redraw_ms", ""), ("keydown_to_last_mutation_ms", "_last"))
         for what, suffix in measures:
@@ -543,8 +552,11 @@ def browser_side(
             f"at a time (redraw, then {SETTLE_MS} ms); the explorer's page and the bare-figure "
             f"page alternate in blocks of {block} presses, and each explorer is compared with "
             "the floor presses of its own blocks. 'cold': the panel's result cache answers no "
-            "lookup (every press computes); 'warm': presses walk back over values "
-            "the cold presses computed (served from the cache; cache_hits says how many)"
+            "lookup (every press computes) and nothing is computed ahead; 'warm': presses walk "
+            "back over values the cold presses computed (served from the cache; cache_hits says "
+            "how many); 'ahead': the cache emptied, presses walk on over values not visited "
+            "yet while the panel computes the next step ahead when idle (LivePanel's "
+            "prefetch; computed_ahead says how many)"
         ),
         "fast_mode": os.environ.get("ALIGNKIT_FAST") == "1",
         "explorers": {},
@@ -620,7 +632,7 @@ def _print_row(name: str, e: dict[str, Any]) -> None:
         print(f"      skipped: {e['skipped']}")
         return
     f = e["floor_same_blocks"]["keydown_to_redraw_ms"]
-    for phase in ("cold", "warm"):
+    for phase in PHASES:
         p = e[phase]
         m = p["keydown_to_redraw_ms"]
         print(

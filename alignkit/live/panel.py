@@ -41,6 +41,7 @@ from alignkit.live.controls import (
     apply_limits,
     limit_values,
 )
+from alignkit.live.prefetch import Prefetcher
 from alignkit.live.redraw import Sender
 from alignkit.live.scheduler import (
     Interrupted,
@@ -103,6 +104,11 @@ class LivePanel(Generic[R]):
         How many results to keep by control values (``compute`` is pure): moving a
         control back redraws without computing. ``0`` turns the cache off;
         :meth:`refresh` and assigning :attr:`compute` clear it.
+    prefetch : bool, default=True
+        After a slider moved one step, compute the next step's result while the kernel
+        is idle, so that walking the slider is a cache lookup per press
+        (:class:`alignkit.live.prefetch.Prefetcher`: only on the kernel's event loop, for a
+        quick compute without progress reporting).
     """
 
     def __init__(
@@ -123,6 +129,7 @@ class LivePanel(Generic[R]):
         show_when: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
         cache_size: int = 32,
         limits: Mapping[str, Callable[[Mapping[str, Any]], Any]] | None = None,
+        prefetch: bool = True,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -142,6 +149,9 @@ class LivePanel(Generic[R]):
         self.name = name or key  # the explorer function's name, for call()
         self.controls = dict(controls)
         self.cache: ResultCache[R] = ResultCache(check_int(cache_size, "cache_size", low=0))
+        if not isinstance(prefetch, bool):
+            raise TypeError(f"prefetch must be True or False, got {prefetch!r}")
+        self.ahead = Prefetcher(self, prefetch)
         self.compute = compute
         self.update = update
         self.min_interval_s = float(min_interval_s)
@@ -303,6 +313,9 @@ class LivePanel(Generic[R]):
         self.stats.n_changes += 1
         if self._holding:
             return
+        name = next((k for k, w in self.controls.items() if w is change.get("owner")), None)
+        if name is not None:
+            self.ahead.moved(name, change.get("old"), change.get("new"))
         if self._running is not None:  # a long compute that reports progress: cancel it
             self._running.cancelled = True
         self._mark_pending()
@@ -350,6 +363,8 @@ class LivePanel(Generic[R]):
             self._in_run = False
         if self._pending:
             self._schedule()
+        else:
+            self.ahead.after_update(self._scheduler or _default_scheduler())
 
     def _run_pending(self) -> None:
         self._pending = False
@@ -367,6 +382,7 @@ class LivePanel(Generic[R]):
                         result = self.compute(**state, progress=self._running)
                     else:
                         result = self.compute(**state)
+                    self.ahead.compute_ms = (time.perf_counter() - t0) * 1e3
                     self.cache.put(key, result)
                 t_update = time.perf_counter()
                 # the status line before the figure: the browser draws the figure's message
@@ -408,6 +424,7 @@ class LivePanel(Generic[R]):
         if getattr(self, "_closed", False):
             return
         self._closed = True
+        self.ahead.cancel()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -10,6 +10,7 @@ computing (every explorer's ``compute`` is a pure function of its control values
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -81,11 +82,20 @@ class _Stats:
     n_changes: int = 0
 
 
+def _key_value(value: Any) -> Any:
+    """A float to 12 significant digits (cache keys); anything else as it is."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value
+
+
 class ResultCache(Generic[R]):
     """The last ``size`` results of a pure compute, keyed by its control values (LRU).
 
-    A key is the tuple of ``(name, value)`` pairs; state with an unhashable value is
-    never cached. ``size=0`` turns the cache off.
+    A key is the tuple of ``(name, value)`` pairs, floats to 12 significant digits (a
+    slider's value reached by the browser's steps and the same value computed here differ
+    in the last bits); state with an unhashable value is never cached. ``size=0`` turns
+    the cache off.
     """
 
     def __init__(self, size: int) -> None:
@@ -97,7 +107,7 @@ class ResultCache(Generic[R]):
     @staticmethod
     def key(state: Mapping[str, Any]) -> Hashable | None:
         """The cache key of a control state, or ``None`` if a value is unhashable."""
-        items = tuple(sorted(state.items()))
+        items = tuple(sorted((k, _key_value(v)) for k, v in state.items()))
         try:
             hash(items)
         except TypeError:
@@ -112,6 +122,10 @@ class ResultCache(Generic[R]):
         self._items.move_to_end(key)
         self.hits += 1
         return True, self._items[key]
+
+    def __contains__(self, key: Hashable | None) -> bool:
+        """Whether ``key`` has a result (no hit or miss counted, no recency change)."""
+        return key is not None and key in self._items
 
     def put(self, key: Hashable | None, result: R) -> None:
         if key is None or self.size == 0:
