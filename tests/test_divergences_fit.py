@@ -14,7 +14,12 @@ from alignkit.divergences.fit import (
     objective,
     quadrature_grid,
 )
-from alignkit.divergences.landscape import descend_landscape, landscape
+from alignkit.divergences.landscape import (
+    Landscape,
+    descend_landscape,
+    landscape,
+    refine_minimum,
+)
 from alignkit.divergences.mixture import GaussianMixture, bimodal
 
 D = torch.float64
@@ -127,6 +132,21 @@ def test_landscape_local_minima_are_the_fits() -> None:
     fwd = landscape(bimodal(), "forward_kl")
     assert len(fwd.minima) == 1  # convex in (μ, log σ): one minimum, the moment match
     assert fwd.minima[0, 0].abs().item() < 0.1 and abs(fwd.minima[0, 1].item() - 2.06) < 0.15
+
+
+def test_refined_minimum_is_stationary_and_a_stalled_one_is_flagged() -> None:
+    target = bimodal()
+    end = refine_minimum(target, get("reverse_kl"), landscape(target, "reverse_kl"), -1.8, 0.6)
+    assert end.converged
+    assert end.mean == pytest.approx(-2.0, abs=1e-3) and end.std == pytest.approx(0.5, abs=1e-3)
+    assert end.value == pytest.approx(math.log(2), abs=1e-3)
+    # a grid step of 0.01: 24 stencil moves cannot reach a mode from μ = 8, and the end there
+    # (D still falling towards the modes) is flagged
+    tiny = torch.tensor([0.0, 0.01], dtype=D)
+    grid = Landscape(tiny, torch.tensor([0.5, 0.505], dtype=D), torch.zeros(2, 2, dtype=D),
+                     torch.zeros(0, 2, dtype=D), torch.zeros(0, dtype=D))  # fmt: skip
+    stalled = refine_minimum(target, get("reverse_kl"), grid, 8.0, 0.5)
+    assert stalled.mean > 7.0 and not stalled.converged
 
 
 def test_two_d_forward_kl_matches_mixture_moments() -> None:

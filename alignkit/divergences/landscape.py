@@ -2,8 +2,9 @@
 
 One batched evaluation gives the whole surface; :func:`descend_landscape` follows steepest
 descent over the grid cells from a start to the local minimum whose basin holds it, then
-refines that minimum with a quadratic fit on its 3×3 neighbourhood. It is the explorer's
-fast route to "where does gradient descent from here end up" (checked against
+refines that minimum with a quadratic fit on its 3×3 neighbourhood; :func:`refine_minimum`
+refines it further off the grid and says whether the end is stationary. It is the
+explorer's fast route to "where does gradient descent from here end up" (checked against
 :func:`~alignkit.divergences.fit.fit_gaussian` in the tests). Taught in notebook 03.
 """
 
@@ -17,11 +18,24 @@ import torch
 
 from alignkit._checks import check_scalar, check_values
 from alignkit.divergences._args import check_mixture
-from alignkit.divergences.catalogue import get
-from alignkit.divergences.fit import _infinite_tails, _objective, _quadrature_grid
+from alignkit.divergences.catalogue import Divergence, get
+from alignkit.divergences.fit import (
+    _infinite_tails,
+    _kinked,
+    _objective,
+    _quadrature_grid,
+    stationary,
+)
 from alignkit.divergences.mixture import GaussianMixture
 
-__all__ = ["Landscape", "landscape", "LandscapeDescent", "descend_landscape"]
+__all__ = [
+    "Landscape",
+    "landscape",
+    "LandscapeDescent",
+    "descend_landscape",
+    "RefinedMinimum",
+    "refine_minimum",
+]
 
 Tensor = torch.Tensor
 
@@ -177,3 +191,64 @@ def _quadratic_min(
     if abs(dx) > abs(xs[2] - xs[0]) / 2 or abs(dy) > abs(ys[2] - ys[0]) / 2:
         return x0, y0
     return x0 + dx, y0 + dy
+
+
+@dataclass(frozen=True)
+class RefinedMinimum:
+    """A landscape minimum refined off the grid (:func:`refine_minimum`)."""
+
+    mean: float
+    std: float
+    value: float  # D_f(P‖N(mean, std²)) by quadrature
+    converged: bool  # stationary there, by GaussianFit.converged's rule
+
+
+def refine_minimum(
+    target: GaussianMixture, div: Divergence, land: Landscape, mean: float, std: float
+) -> RefinedMinimum:
+    """Shrinking 3×3 stencils in (μ, log σ) around a grid minimum (``mean``, ``std``), each
+    one batched quadrature call: move to the stencil's lowest point, or, when that is the
+    centre, to the quadratic fit's minimiser and shrink ×4 (the grid alone was 1-10 % off).
+
+    ``converged`` applies :func:`~alignkit.divergences.fit.stationary` (the rule of
+    :attr:`GaussianFit.converged`: each scale-free gradient component, ∂D/∂(μ/σ) and
+    ∂D/∂log σ, at most 5 % of max(D, 0.05); 15 % for total variation) to central
+    differences (step 1e-4) at the end; a non-finite D there is not converged."""
+    x, y = mean, math.log(std)
+    dx = float(land.mus[1] - land.mus[0])
+    dy = float(torch.log(land.sigmas[1] / land.sigmas[0]))
+    offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    for _ in range(24):
+        xs, ys = x + dx * offsets, y + dy * offsets
+        mu_g, ls_g = xs[None, :].expand(3, 3), ys[:, None].expand(3, 3)
+        block = _values(target, div, mu_g, ls_g).numpy()
+        if not np.isfinite(block[1, 1]):
+            break
+        block = np.where(np.isfinite(block), block, np.inf)
+        i, j = np.unravel_index(int(np.argmin(block)), block.shape)
+        if (i, j) != (1, 1):
+            x, y = float(xs[j]), float(ys[i])
+            continue
+        if np.isfinite(block).all():
+            x, y = _quadratic_min(block, xs.numpy(), ys.numpy(), x, y)
+        dx, dy = dx / 4, dy / 4
+        if dx < 1e-5:
+            break
+    h, sd = 1e-4, math.exp(y)
+    mu = torch.tensor([x, x + h * sd, x - h * sd, x, x], dtype=torch.float64)
+    ls = torch.tensor([y, y, y, y + h, y - h], dtype=torch.float64)
+    v = _values(target, div, mu, ls)
+    gradient = torch.stack([(v[1] - v[2]) / (2 * h), (v[3] - v[4]) / (2 * h)])
+    ok = bool(torch.isfinite(v).all()) and bool(
+        stationary(gradient.reshape(1, 1, 2), v[:1].reshape(1, 1), _kinked([div]))[0, 0]
+    )
+    return RefinedMinimum(x, sd, float(v[0]), ok)
+
+
+def _values(target: GaussianMixture, div: Divergence, mu: Tensor, log_sigma: Tensor) -> Tensor:
+    """D_f(target‖N(μ, σ²)) at the points (``mu``, ``log_sigma``) (any equal shapes), one
+    quadrature grid for all of them."""
+    pts = torch.stack([mu.reshape(-1), torch.exp(log_sigma).reshape(-1)], -1)
+    nodes, h = _quadrature_grid(target, pts, per_std=3.0, divs=[div])
+    out: Tensor = _objective(target, [div], mu[None], log_sigma[None], nodes, h)[0][0]
+    return out

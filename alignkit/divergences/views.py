@@ -18,13 +18,13 @@ from alignkit._checks import check_choice, check_int, check_scalar, check_values
 from alignkit.device import to_numpy
 from alignkit.divergences._args import check_callback, check_names
 from alignkit.divergences.align import metrics, train_fdpg
-from alignkit.divergences.catalogue import LABELS, Divergence, get, names
-from alignkit.divergences.fit import GaussianFit, _objective, _quadrature_grid, fit_panel
+from alignkit.divergences.catalogue import LABELS, get, names
+from alignkit.divergences.fit import GaussianFit, fit_panel
 from alignkit.divergences.landscape import (
     Landscape,
-    _quadratic_min,
     descend_landscape,
     landscape,
+    refine_minimum,
 )
 from alignkit.divergences.mixture import GaussianMixture, k_modes
 from alignkit.divergences.toylm import (
@@ -84,6 +84,7 @@ class FitView:
     std: float
     value: float  # D_f(P‖fit) at the refined minimum
     on_edge: bool
+    converged: bool  # stationary by GaussianFit.converged's rule (refine_minimum)
     mus: np.ndarray  # (M,) landscape axes
     sigmas: np.ndarray  # (L,)
     log_values: np.ndarray  # (L, M) log10 of the divergence (clipped for display)
@@ -129,7 +130,8 @@ def fit_view(
     The landscape is evaluated once on a ``resolution`` × (¾ ``resolution``) grid over
     (μ, log σ) (memoised per divergence and target, so moving the start only re-descends)
     and descended cell by cell (:func:`descend_landscape`), then refined off the grid on the
-    quadrature objective (:func:`_refine`).
+    quadrature objective (:func:`~alignkit.divergences.landscape.refine_minimum`, which says
+    whether the end is stationary: ``converged``).
     """
     check_choice(divergence, "divergence", names())
     alpha = check_scalar(alpha, "alpha", low=-3.0, high=4.0)
@@ -146,52 +148,18 @@ def fit_view(
     walk = descend_landscape(land, init_mean, init_std)
     x = np.linspace(lo - 2.5, hi + 2.5, 200)
     vals = to_numpy(land.values)
-    mean, std = _refine(target, div, land, walk.mean, walk.std)
-    end = torch.tensor([[mean, std]], dtype=torch.float64)
-    nodes, h = _quadrature_grid(target, end, per_std=3.0, divs=[div])
-    value = float(_objective(target, [div], end[:, :1], torch.log(end[:, 1:]), nodes, h)[0])
+    fit = refine_minimum(target, div, land, walk.mean, walk.std)
+    mean, std, value = fit.mean, fit.std, fit.value
     with np.errstate(divide="ignore", invalid="ignore"):
         log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan), 1e-4, 1e4))
     return FitView(
         label=_label(divergence, alpha), behaviour=div.behaviour, x=x,
         target_pdf=to_numpy(target.pdf(torch.from_numpy(x))),
         fit_pdf=_normal_pdf(x, mean, std), init_pdf=_normal_pdf(x, init_mean, init_std),
-        mean=mean, std=std, value=value, on_edge=walk.on_edge,
+        mean=mean, std=std, value=value, on_edge=walk.on_edge, converged=fit.converged,
         mus=to_numpy(land.mus), sigmas=to_numpy(land.sigmas), log_values=log_v,
         minima=to_numpy(land.minima).reshape(-1, 2), path=walk.path,
     )  # fmt: skip
-
-
-def _refine(
-    target: GaussianMixture, div: Divergence, land: Landscape, mean: float, std: float
-) -> tuple[float, float]:
-    """Shrinking 3×3 stencils in (μ, log σ) around the grid minimum, each one batched
-    quadrature call: move to the stencil's lowest point, or, when that is the centre, to the
-    quadratic fit's minimiser and shrink ×4 — the reported (μ, σ) are the fit's, not a grid
-    estimate (the grid alone was 1-10 % off)."""
-    x, y = mean, math.log(std)
-    dx = float(land.mus[1] - land.mus[0])
-    dy = float(torch.log(land.sigmas[1] / land.sigmas[0]))
-    offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
-    for _ in range(24):
-        xs, ys = x + dx * offsets, y + dy * offsets
-        mu_g, ls_g = xs[None, :].expand(3, 3), ys[:, None].expand(3, 3)
-        pts = torch.stack([mu_g.reshape(-1), torch.exp(ls_g).reshape(-1)], -1)
-        nodes, h = _quadrature_grid(target, pts, per_std=3.0, divs=[div])
-        block = _objective(target, [div], mu_g[None], ls_g[None], nodes, h)[0][0].numpy()
-        if not np.isfinite(block[1, 1]):
-            break
-        block = np.where(np.isfinite(block), block, np.inf)
-        i, j = np.unravel_index(int(np.argmin(block)), block.shape)
-        if (i, j) != (1, 1):
-            x, y = float(xs[j]), float(ys[i])
-            continue
-        if np.isfinite(block).all():
-            x, y = _quadratic_min(block, xs.numpy(), ys.numpy(), x, y)
-        dx, dy = dx / 4, dy / 4
-        if dx < 1e-5:
-            break
-    return x, math.exp(y)
 
 
 @dataclass(frozen=True)

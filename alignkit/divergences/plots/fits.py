@@ -18,6 +18,10 @@ __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
 def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
     value = "∞" if not math.isfinite(view.value) else f"{view.value:.3g}"
     edge = " (minimum on the grid's edge)" if view.on_edge else ""
+    if not math.isfinite(view.value):
+        edge += " (D is infinite at the start: no descent, not a fit)"
+    elif not view.converged:
+        edge += " (not converged: not stationary)"
     title = (
         f"{view.label} ({view.behaviour}): fit μ = {view.mean:.2f}, σ = {view.std:.2f}, "
         f"D = {value}{edge}"
