@@ -34,6 +34,17 @@ def lean(value: Any) -> Any:
     return value.astype(np.float32)
 
 
+def kept_points(x: Any, y: Any) -> tuple[Any, Any]:
+    """``(x, y)``, or one NaN point (drawn as nothing) when they hold no point: a trace that
+    empties and fills again as a control moves (a highlight with nothing to highlight at
+    some settings) then keeps its drawing, and the live update moves its points instead of
+    redrawing the figure (:mod:`alignkit.live.redraw`: plotly's animate neither adds nor
+    removes a trace's drawing)."""
+    if np.size(x) and np.size(y):
+        return x, y
+    return np.array([np.nan]), np.array([np.nan])
+
+
 def fits_float32(values: np.ndarray) -> bool:
     """Whether float32 keeps every finite value of ``values`` (magnitudes 0 or in
     [1e-30, 1e30]: no overflow to inf, no tiny log-axis floor flushed to 0)."""

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from alignkit._traces import kept_points
 from alignkit.device import to_numpy
 from alignkit.plotting import COLORS, apply_traces, finish, place_legend, title_y
 from alignkit.stability.views import SweepView
@@ -73,7 +74,7 @@ def _sweep_traces(view: SweepView) -> dict[str, dict[str, object]]:
         },
         "not converged (not minima)": {"x": ox, "y": oy, "text": other_text},
         "bound ‖H‖_F√μ_min = √B/η": {"x": [lo, hi], "y": [lo, hi]},
-        "highlighted (η, B)": {"x": x[sel], "y": y[sel]},
+        "highlighted (η, B)": dict(zip("xy", kept_points(x[sel], y[sel]), strict=True)),
     }  # fmt: skip
     for code, name in enumerate(_OUTCOMES):
         pick = outcome == code
