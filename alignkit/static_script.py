@@ -10,7 +10,9 @@ figure is dimmed and a line above it gives the refusal's message. A setting the 
 panel's limits would not offer shows what the live panel would (the nearest offered value),
 and the same line says so. It marks the figure's div
 with ``data-alignkit-frame`` (the frame shown) and ``data-alignkit-missing`` for tests. The
-figure takes keyboard focus; the arrow keys step the slider last moved.
+figure takes keyboard focus: the left and right arrow keys step the control last used (a
+slider or a dropdown), the up and down arrow keys choose another, and a line under the
+figure names the control and its value while the figure has focus.
 """
 
 __all__ = ["FRAME_SCRIPT"]
@@ -85,14 +87,38 @@ FRAME_SCRIPT = """
     }
     return -1;
   }
-  // the keyboard: the figure takes focus (Tab), and the arrow keys step the slider last
-  // moved (the first one to begin with), as a live slider's do
-  var keyed = -1;
+  // the keyboard: the figure takes focus (Tab); the left and right arrow keys step the
+  // control last used (the first slider to begin with), as a live slider's do, and the up
+  // and down arrow keys choose another control; while the figure has focus, a line under
+  // it names the control the arrows move and its value
+  var keyed = -1, n = meta.controls.length;
   meta.controls.forEach(function (c, k) { if (keyed < 0 && c.kind === 'slider') { keyed = k; } });
+  if (keyed < 0 && n) { keyed = 0; }
+  var keysLine = document.createElement('div');
+  function describe() {
+    if (keyed < 0) { return; }
+    var c = meta.controls[keyed];
+    keysLine.textContent = 'Keyboard: ' + (c.description || c.name) + ' = ' +
+      c.labels[active[keyed]] + ' (\u2190 \u2192 change it' +
+      (n > 1 ? ', \u2191 \u2193 choose another control)' : ')');
+  }
   if (keyed >= 0) {
+    keysLine.className = 'alignkit-keys';
+    keysLine.setAttribute('aria-live', 'polite');
+    keysLine.style.cssText = 'display:none;margin:.2rem 0;font-size:.85em;opacity:.8;';
+    gd.parentNode.insertBefore(keysLine, gd.nextSibling);
     gd.setAttribute('tabindex', '0');
-    gd.setAttribute('aria-label', 'explorer: the left and right arrow keys move its slider');
+    gd.setAttribute('aria-label', 'explorer: the left and right arrow keys change a control' +
+      (n > 1 ? ', the up and down arrow keys choose which' : ''));
+    gd.addEventListener('focus', function () { describe(); keysLine.style.display = ''; });
+    gd.addEventListener('blur', function () { keysLine.style.display = 'none'; });
     gd.addEventListener('keydown', function (ev) {
+      if ((ev.key === 'ArrowUp' || ev.key === 'ArrowDown') && n > 1) {
+        ev.preventDefault();
+        keyed = (keyed + (ev.key === 'ArrowDown' ? 1 : n - 1)) % n;
+        describe();
+        return;
+      }
       if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') { return; }
       var c = meta.controls[keyed];
       var i = active[keyed] + (ev.key === 'ArrowRight' ? 1 : -1);
@@ -100,10 +126,10 @@ FRAME_SCRIPT = """
       ev.preventDefault();
       active[keyed] = i;
       var update = {};
-      update['sliders[' + c.index + '].active'] = i;
+      update[(c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active'] = i;
       linkNote.style.display = 'none';
       Plotly.relayout(gd, update).then(show);
-      writeHash();
+      writeHash(); describe();
     });
   }
   gd.on('plotly_sliderchange', function (ev) {
@@ -113,14 +139,15 @@ FRAME_SCRIPT = """
     active[k] = ev.slider.steps.indexOf(ev.step);
     if (active[k] < 0) { active[k] = ev.step._index || 0; }
     linkNote.style.display = 'none';
-    show(); writeHash();
+    show(); writeHash(); describe();
   });
   gd.on('plotly_buttonclicked', function (ev) {
     var k = controlOf('menu', ev.menu._index);
     if (k < 0) { return; }
+    keyed = k;
     active[k] = ev.active;
     linkNote.style.display = 'none';
-    show(); writeHash();
+    show(); writeHash(); describe();
   });
   // a linked value between a slider's stops goes to the nearest stop, and the page says so
   function nearest(labels, label) {

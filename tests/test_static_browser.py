@@ -323,3 +323,52 @@ def test_the_keyboard_steps_a_static_slider(
     assert int(frame[k]) == max(start - 1, 0)
     assert f"{meta['tag']}.{lr['name']}={lr['labels'][int(frame[k])]}" in url.replace("%2E", ".")
     assert int(end[k]) == len(lr["labels"]) - 1
+
+
+def test_the_keyboard_reaches_every_static_control(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The up and down arrow keys choose the control the left and right ones move (a
+    dropdown included), and a line under the focused figure names it and its value."""
+    from alignkit.stability.widgets import region_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    fig = _static(lambda: region_explorer(), 12)
+    controls = fig.layout.meta["alignkit"]["controls"]
+    menu = next(k for k, c in enumerate(controls) if c["kind"] == "menu")
+    page = _open(browser, tmp_path, fig, "")
+    try:
+        plot = page.locator(".js-plotly-plot")
+        line = page.locator(".alignkit-keys")
+        hidden_before = line.is_hidden()
+        plot.focus()
+        first = line.inner_text()
+        for _ in range(menu):  # from the first slider down to the dropdown
+            page.keyboard.press("ArrowDown")
+        chosen = line.inner_text()
+        before = plot.get_attribute("data-alignkit-frame").split("-")
+        way = 1 if int(before[menu]) + 1 < len(controls[menu]["labels"]) else -1
+        page.keyboard.press("ArrowRight" if way > 0 else "ArrowLeft")
+        page.wait_for_timeout(400)
+        after = plot.get_attribute("data-alignkit-frame").split("-")
+        moved = line.inner_text()
+        url = page.url
+        page.keyboard.press("ArrowUp")
+        back = line.inner_text()
+        plot.evaluate("el => el.blur()")
+        hidden_after = line.is_hidden()
+    finally:
+        page.close()
+    c = controls[menu]
+    desc = c.get("description") or c["name"]
+    assert hidden_before and hidden_after
+    assert first.startswith(f"Keyboard: {controls[0].get('description') or controls[0]['name']}")
+    assert "↑ ↓ choose another control" in first
+    value = c["labels"][int(before[menu])]
+    assert chosen == f"Keyboard: {desc} = {value} (← → change it, ↑ ↓ choose another control)"
+    assert int(after[menu]) == int(before[menu]) + way and after[:menu] == before[:menu]
+    assert moved.startswith(f"Keyboard: {desc} = {c['labels'][int(after[menu])]}")
+    label = c["labels"][int(after[menu])]
+    assert f"{c['name']}={label}" in url.replace("%2E", ".").replace("%20", " ")
+    prev = controls[menu - 1]
+    assert back.startswith(f"Keyboard: {prev.get('description') or prev['name']} = ")

@@ -237,8 +237,9 @@ def render_page(nb: Any, *, index_href: str = "index.html") -> str:
         f"<nav class='top'><a href='{index_href}'>&larr; all notebooks</a>"
         "<button type='button' onclick='alignkitPresenter()'>presenter mode</button>"
         "<span class='note'>A static page: each explorer switches between precomputed views "
-        "(the note under it says which). Open the notebook in JupyterLab for every control, "
-        "the keyboard, Reset and Share.</span></nav>"
+        "(the note under it says which); with a figure selected (Tab or a click), the arrow "
+        "keys move its controls. Open the notebook in JupyterLab for every control, Reset "
+        "and Share.</span></nav>"
         f"<script>{PRESENTER_JS}</script>"
     )
     return page_shell(notebook_title(nb), nav + cells, plotly=True)
