@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import ipywidgets as W
 import plotly.graph_objects as go
 import pytest
 import torch
@@ -31,6 +32,7 @@ from hypothesis import strategies as st
 
 import alignkit
 from alignkit import _checks, cli, device, live, theme
+from alignkit.live.prefetch import next_value
 from alignkit.numerics import functional, hessian, hvp, lanczos, ode, trace
 from alignkit.stability import (
     alignment,
@@ -122,6 +124,9 @@ RESULT_CLASSES = {
 EXEMPT_MODULE_PREFIXES = ("alignkit.stability.plots", "alignkit.plotting")
 EXEMPT_PARAMS: dict[tuple[str, str], str] = {
     ("alignkit.live.LivePanel", "initial"): "any result type R of the panel's compute",
+    ("alignkit.live.prefetch.next_value", "old"): "any value: a move that predicts no next "
+    "value (a jump, an unknown option) gives None",
+    ("alignkit.live.prefetch.next_value", "new"): "any value, as old",
     ("alignkit.exercises.check", "answer"): "any value is an answer: a wrong one is just wrong",
     ("alignkit._checks.check_shape", "shape"): "what was received: any tuple is reported as is",
     ("alignkit._checks.check_shape", "expected"): "free text describing the expected shape",
@@ -457,7 +462,17 @@ TABLE: dict[str, Entry] = {
             "show_when": [3, {"nope": ("lr", (1,))}, {"lr": "lr"}, {"lr": ("lr", (1,))}],
             "cache_size": [-1, 1.5, True],
             "limits": [3, {"nope": lambda s: 1}, {"a": 3}],
+            "prefetch": [1, "yes", None],
         },
+    ),
+    "alignkit.live.prefetch.next_value": Entry(
+        next_value,
+        lambda: {
+            "widget": W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1),
+            "old": 0.4,
+            "new": 0.5,
+        },  # fmt: skip
+        {"widget": [3, None, "slider"]},
     ),
     "alignkit.live.LivePanel.set_state": Entry(
         lambda **kw: live.LivePanel(**_panel_base()).set_state(**kw),

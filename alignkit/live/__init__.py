@@ -7,6 +7,8 @@
   :func:`log_slider`, :func:`int_slider`, :func:`dropdown`, :func:`selection_slider` for a
   precomputed grid's values) and the argument checks
   (:func:`check_hide` for the explorers' ``hide``).
+- :mod:`.prefetch`: the slider's next step computed ahead while the kernel is idle (a walk
+  over a slider is then a cache lookup per press);
 - :mod:`.redraw`: how an update reaches the browser (only the changed points move when
   that draws exactly what a full redraw would; the figure's title is a caption);
 - :mod:`.view`: buttons, layout, status lines.

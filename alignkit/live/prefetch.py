@@ -20,7 +20,7 @@ from alignkit.device import torch_threads
 from alignkit.live.controls import _pairs
 from alignkit.live.scheduler import _Immediate
 
-__all__ = ["next_value", "Prefetcher", "PREFETCH_MAX_MS", "PREFETCH_DELAY_S"]
+__all__ = ["next_value", "PREFETCH_MAX_MS", "PREFETCH_DELAY_S"]  # (Prefetcher: LivePanel's)
 
 # A compute is done ahead only while the panel's last compute took at most this long: the
 # kernel cannot answer a press while it runs (a press arriving then waits for it).
@@ -46,7 +46,9 @@ def _one_step(delta: float, step: float) -> int:
 def next_value(widget: W.ValueWidget, old: Any, new: Any) -> Any | None:
     """The value one more step the way ``old -> new`` went, or ``None`` when a move of
     ``widget`` does not predict one (not a single step, an end of the slider, not a
-    slider)."""
+    slider). ``widget`` that is not an ipywidgets value widget is a ``TypeError``."""
+    if not isinstance(widget, W.ValueWidget):
+        raise TypeError(f"widget must be an ipywidgets value widget (a slider), got {widget!r}")
     if isinstance(widget, W.SelectionSlider):
         values = [v for _, v in _pairs(widget)]
         try:
