@@ -127,3 +127,21 @@ def test_long_or_slow_computes_are_never_done_ahead() -> None:
     sched.queue.clear()
     slow.ahead.after_update(sched)
     assert sched.queue == []
+
+
+def test_an_interrupt_during_the_compute_ahead_stops_only_it() -> None:
+    sched = ManualScheduler()
+    state = {"interrupt": False}
+
+    def line(slope: float) -> list[float]:
+        if state["interrupt"]:
+            raise KeyboardInterrupt
+        return [slope] * 5
+
+    panel, _ = _panel(sched, compute=line)
+    panel.controls["slope"].value = 1.1
+    sched.queue.pop(0).fn()  # the move's compute
+    state["interrupt"] = True
+    sched.run_all()  # the compute ahead is interrupted: nothing raised, nothing cached
+    assert panel.ahead.done == 0 and panel.error is None
+    assert panel.cache.key({"slope": 1.2}) not in panel.cache

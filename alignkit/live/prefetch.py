@@ -144,6 +144,8 @@ class Prefetcher:
                 result = panel.compute(**state)
         except Exception:  # the press that reaches this value computes and shows it
             return
+        except KeyboardInterrupt:  # a kernel interrupt while idle stops only this work
+            return
         self.compute_ms = (time.perf_counter() - t0) * 1e3
         self.times_ms.append(self.compute_ms)
         self.done += 1
