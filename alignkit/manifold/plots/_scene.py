@@ -20,7 +20,8 @@ def scene_layout(base_dim: int) -> dict[str, Any]:
     """
     eye = {"x": 0.0, "y": -0.1, "z": 1.2} if base_dim == 2 else {"x": 1.0, "y": 1.0, "z": 0.7}
     up = {"x": 0.0, "y": 0.0, "z": 1.0}
-    axis = {"range": _RANGE, "showspikes": False}
+    # one tick a unit: plotly's automatic 0.5 steps overlapped in the small oblique scene
+    axis = {"range": _RANGE, "showspikes": False, "dtick": 1}
     return {
         "scene.camera": {"eye": eye, "up": up, "projection": {"type": "orthographic"}},
         "scene.xaxis": {**axis, "title": "x"},
