@@ -55,6 +55,9 @@ def test_call_round_trips_and_static_figure_builds(name: str, explorer: Callable
         assert again.state == panel.state
         fig = panel.static_figure(budget=4, max_seconds=3.0)
         assert len(fig.frames) >= 1 and fig.layout.meta["alignkit"]["tag"] == panel.key
+        # no per-label overflow measurement (each one lays out the whole JupyterLab page)
+        axes = [k for k in panel.figure.layout if k.startswith(("xaxis", "yaxis"))]
+        assert axes and all(panel.figure.layout[k].ticklabeloverflow == "allow" for k in axes)
     finally:
         panel.close()
 
