@@ -94,6 +94,10 @@ def test_nothing_ahead_after_a_jump_without_a_loop_or_when_off() -> None:
     off.ahead.after_update(sched)
     sched.run_all()
     assert calls == [1.0, 1.1]
+    uncached, calls = _panel(sched, cache_size=0)  # no cache to keep a result in
+    uncached.controls["slope"].value = 1.1
+    sched.run_all()
+    assert calls == [1.0, 1.1] and uncached.ahead.done == 0
     with pytest.raises(TypeError, match="prefetch must be True or False, got 1"):
         _panel(sched, prefetch=1)
 

@@ -116,6 +116,8 @@ class Prefetcher:
         panel = self.panel
         if not self.enabled or self.last_move is None or panel._takes_progress:
             return
+        if panel.cache.size == 0:  # nowhere to keep it
+            return
         if self.compute_ms is not None and self.compute_ms > PREFETCH_MAX_MS:
             return
         if isinstance(scheduler, _Immediate):
