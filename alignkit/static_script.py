@@ -81,6 +81,9 @@ FRAME_SCRIPT = """
       return Object.keys(auto).length ? Plotly.relayout(gd, auto) : null;
     });
   }
+  function activeKey(c) {  // the layout key of a control's position, for Plotly.relayout
+    return (c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active';
+  }
   function controlOf(kind, index) {
     for (var k = 0; k < meta.controls.length; k++) {
       if (meta.controls[k].kind === kind && meta.controls[k].index === index) { return k; }
@@ -126,7 +129,7 @@ FRAME_SCRIPT = """
       ev.preventDefault();
       active[keyed] = i;
       var update = {};
-      update[(c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active'] = i;
+      update[activeKey(c)] = i;
       linkNote.style.display = 'none';
       Plotly.relayout(gd, update).then(show);
       writeHash(); describe();
@@ -173,7 +176,7 @@ FRAME_SCRIPT = """
     }
     if (i >= 0 && i !== active[k]) {
       active[k] = i; changed = true;
-      update[(c.kind === 'slider' ? 'sliders[' : 'updatemenus[') + c.index + '].active'] = i;
+      update[activeKey(c)] = i;
     }
   });
   if (unmatched.length) {

@@ -57,29 +57,24 @@ def next_value(widget: W.ValueWidget, old: Any, new: Any) -> Any | None:
             return None
         k = j + (j - i)
         return values[k] if abs(j - i) == 1 and 0 <= k < len(values) else None
-    if isinstance(widget, W.FloatLogSlider):
-        if not (isinstance(old, (int, float)) and isinstance(new, (int, float))):
-            return None
-        if old <= 0 or new <= 0:
-            return None
-        exp = math.log(new, widget.base)
-        way = _one_step(exp - math.log(old, widget.base), float(widget.step))
-        nxt = exp + way * float(widget.step)
-        if way == 0 or not widget.min - _REL <= nxt <= widget.max + _REL:
-            return None
+    if not isinstance(widget, (W.IntSlider, W.FloatSlider, W.FloatLogSlider)):
+        return None
+    if not (isinstance(old, (int, float)) and isinstance(new, (int, float))):
+        return None
+    log = isinstance(widget, W.FloatLogSlider)  # (its min, max and step: exponents)
+    if log and (old <= 0 or new <= 0):
+        return None
+    at = new if not log else math.log(new, widget.base)  # the position, where steps are even
+    way = _one_step(at - (old if not log else math.log(old, widget.base)), float(widget.step))
+    nxt = at + way * widget.step
+    slack = _REL * (1.0 if log else float(widget.max - widget.min))
+    if way == 0 or not widget.min - slack <= nxt <= widget.max + slack:
+        return None
+    if log:
         return float(widget.base**nxt)
-    if isinstance(widget, (W.IntSlider, W.FloatSlider)):
-        if not (isinstance(old, (int, float)) and isinstance(new, (int, float))):
-            return None
-        way = _one_step(float(new) - float(old), float(widget.step))
-        nxt = new + way * widget.step
-        span = float(widget.max - widget.min)
-        if way == 0 or not widget.min - _REL * span <= nxt <= widget.max + _REL * span:
-            return None
-        if isinstance(widget, W.IntSlider):
-            return int(nxt)
-        return float(min(max(nxt, widget.min), widget.max))
-    return None
+    if isinstance(widget, W.IntSlider):
+        return int(nxt)
+    return float(min(max(nxt, widget.min), widget.max))
 
 
 class Prefetcher:
@@ -98,7 +93,6 @@ class Prefetcher:
         self.last_move: tuple[str, Any, Any] | None = None
         self.compute_ms: float | None = None  # the panel's last compute (not a lookup)
         self.done = 0  # results computed ahead
-        self.times_ms: list[float] = []
         self._handle: Any = None
 
     def moved(self, name: str, old: Any, new: Any) -> None:
@@ -144,11 +138,8 @@ class Prefetcher:
         try:
             with torch_threads(panel.threads):
                 result = panel.compute(**state)
-        except Exception:  # the press that reaches this value computes and shows it
-            return
-        except KeyboardInterrupt:  # a kernel interrupt while idle stops only this work
-            return
+        except (Exception, KeyboardInterrupt):  # an error: the press that reaches this value
+            return  # computes and shows it; a kernel interrupt while idle stops only this work
         self.compute_ms = (time.perf_counter() - t0) * 1e3
-        self.times_ms.append(self.compute_ms)
         self.done += 1
         panel.cache.put(key, result)

@@ -66,6 +66,7 @@ def _sweep_traces(view: SweepView) -> dict[str, dict[str, object]]:
         for a, c in zip(to_numpy(view.other_lr), to_numpy(view.other_batch), strict=True)
     ]
     all_lr, all_b, outcome = (to_numpy(t) for t in (view.all_lr, view.all_batch, view.outcome))
+    hx, hy = kept_points(x[sel], y[sel])  # (a NaN point when none is converged there)
     spread = _jitter(all_lr, all_b)
     traces: dict[str, dict[str, object]] = {
         "converged minima": {
@@ -74,7 +75,7 @@ def _sweep_traces(view: SweepView) -> dict[str, dict[str, object]]:
         },
         "not converged (not minima)": {"x": ox, "y": oy, "text": other_text},
         "bound ‖H‖_F√μ_min = √B/η": {"x": [lo, hi], "y": [lo, hi]},
-        "highlighted (η, B)": dict(zip("xy", kept_points(x[sel], y[sel]), strict=True)),
+        "highlighted (η, B)": {"x": hx, "y": hy},
     }  # fmt: skip
     for code, name in enumerate(_OUTCOMES):
         pick = outcome == code
