@@ -35,8 +35,8 @@ def sweep_title(view: SweepView) -> str:
     held = "holds" if view.worst_ratio <= 1 else "is VIOLATED"
     return (
         f"{view.model}: bound with μ_min {held} at all {view.n_converged} converged minima "
-        f"(max ‖H‖_F√μ_min·η/√B = {view.worst_ratio:.4g}; with the last iterate's μ: "
-        f"{view.worst_ratio_last:.4g})<br>{counts}. "
+        f"(max ‖H‖_F√μ_min·η/√B = {view.worst_ratio:.4f}; with the last iterate's μ: "
+        f"{view.worst_ratio_last:.4f})<br>{counts}. "
         f"Highlighted: η = {view.chosen_lr:.3g}, B = {view.chosen_batch}"
     )
 
