@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import keyword
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,8 +45,11 @@ def view_call(function: str, state: Mapping[str, Any]) -> str:
     """The one-line call that reproduces a view, e.g. ``gd_explorer(lr=0.5, sharpness=2.0)``."""
     check_instance(function, "function", str, "the explorer's name, a str")
     check_instance(state, "state", Mapping, "a mapping of control names to values")
-    if not function.isidentifier():
-        raise ValueError(f"function must be a Python name, got {function!r}")
+    if not function.isidentifier() or keyword.iskeyword(function):
+        raise ValueError(f"function must be a Python name (not a keyword), got {function!r}")
+    for name in state:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"state's keys must be Python names (not keywords), got {name!r}")
     args = ", ".join(f"{name}={_literal(v)}" for name, v in state.items())
     return f"{function}({args})"
 
@@ -81,16 +85,28 @@ def save_figure(
     fmt = target.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"path must end in one of {['.' + f for f in FORMATS]}, got {str(path)!r}")
-    if not target.parent.is_dir():
-        raise ValueError(f"path must be in an existing folder, got {str(path)!r}")
     still = go.Figure(fig)
     still.frames = ()
+    try:
+        if not target.parent.is_dir():
+            raise ValueError(f"path must be in an existing folder, got {str(path)!r}")
+        _write(still, target, fmt, call, state)
+    except OSError as exc:  # a folder of that name, a name too long, no permission ...
+        raise ValueError(
+            f"path must be a writable file name, got {str(path)!r} ({exc.strerror or exc})"
+        ) from exc
+    return target
+
+
+def _write(
+    still: go.Figure, target: Path, fmt: str, call: str | None, state: Mapping[str, Any]
+) -> None:
     if fmt in ("png", "svg", "pdf"):
         try:
             pio.write_image(still, target, format=fmt, scale=2 if fmt == "png" else 1)
         except Exception as exc:  # kaleido without a browser: say what to install
             raise ValueError(
-                f"path {str(path)!r}: could not draw a {fmt.upper()} ({type(exc).__name__}: "
+                f"path {str(target)!r}: could not draw a {fmt.upper()} ({type(exc).__name__}: "
                 f"{exc}); kaleido needs Chromium (`apt-get install chromium`)"
             ) from exc
     elif fmt == "html":
@@ -105,4 +121,3 @@ def save_figure(
                 writer.writerow([f"# {call}"])
             writer.writerow(["trace", "x", "y"])
             writer.writerows(_rows(still))
-    return target

@@ -238,7 +238,7 @@ ROWS: list[Row] = [
     ("schedule-str", NoiseSchedule, lambda: {"sigma_max": "3"}, TypeError,
      r"^sigma_max must be a real number"),
     ("schedule-order", NoiseSchedule, lambda: {"sigma_min": 1.0, "sigma_max": 0.5}, ValueError,
-     r"^sigma_max must be in \(1, inf\), got 0.5"),
+     r"^sigma_min must be < sigma_max, got sigma_min=1, sigma_max=0.5"),
     # the MLP building blocks (public in fields.__all__)
     ("init-mlp-none", init_mlp, lambda: {"sizes": None}, TypeError,
      r"^sizes must be a sequence of layer widths"),

@@ -316,6 +316,10 @@ def test_corrupt_or_inconsistent_files_raise_one_clear_error(tmp_path: Path) -> 
     path = _saved(tmp_path)
     _rewrite_json(path, lambda info: info["grids"]["linear"].update(lrs=[0.5, 60.0]))
     expect_error("lrs")
+    for key in ("lrs", "batch_sizes", "seeds"):  # a null grid axis: named, not a TypeError
+        path = _saved(tmp_path)
+        _rewrite_json(path, lambda info, key=key: info["grids"]["linear"].update({key: None}))
+        expect_error(f"grids.linear.{key} must be a list")
     path = _saved(tmp_path)
     path.with_suffix(".json").write_text("{not json")
     expect_error("unreadable")

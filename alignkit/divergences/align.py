@@ -83,7 +83,9 @@ def _log_pair(divs: Sequence[Divergence], log_p: object, log_pi: object) -> tupl
             "log_p and log_pi must have one entry per sequence on the last axis (the same N), "
             f"got shapes {tuple(lp.shape)} and {tuple(log_pi.shape)}"
         )
-    return log_pi, _log_rows(lp, "log_p", len(divs), log_pi.shape[-1], one_row=True)
+    lp = _log_rows(lp, "log_p", len(divs), log_pi.shape[-1], one_row=True)
+    common = torch.promote_types(lp.dtype, log_pi.dtype)  # float32 with float64: float64
+    return log_pi.to(common), lp.to(common)
 
 
 def _check_pairs(pairs: object, lm: ToyLM) -> tuple[Tensor, Tensor]:

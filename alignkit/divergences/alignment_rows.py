@@ -78,6 +78,9 @@ class AlignmentRows:
         self, alphas: Sequence[float], betas: Sequence[float], *, steps: int = 150,
         max_rows: int = 8, max_row: int = 25, top: int = 30,
     ) -> None:  # fmt: skip
+        for name, grid in (("alphas", alphas), ("betas", betas)):
+            if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence):
+                raise TypeError(f"{name} must be a sequence of numbers, got {grid!r:.60}")
         self.alphas = tuple(check_scalar(a, "alphas", low=-3.0, high=4.0) for a in alphas)
         self.betas = tuple(check_scalar(b, "betas", low=0.01, high=100.0) for b in betas)
         if not self.alphas or not self.betas:

@@ -76,9 +76,12 @@ def alpha_integrand(
     if isinstance(alpha, torch.Tensor) and alpha.ndim > 0:
         a_t = real_tensor(alpha, "alpha", finite=True)
         broadcast(torch.empty(shape), a_t, "alpha and log_p, log_q")
+        if bool((a_t.abs() > ALPHA_LIMIT).any()):
+            big = float(a_t[a_t.abs() > ALPHA_LIMIT].flatten()[0])
+            raise ValueError(f"alpha must be in [-{ALPHA_LIMIT:g}, {ALPHA_LIMIT:g}], got {big:g}")
         alpha = a_t.to(log_p.dtype)
     else:
-        alpha = check_scalar(alpha, "alpha")
+        alpha = check_scalar(alpha, "alpha", low=-ALPHA_LIMIT, high=ALPHA_LIMIT)  # α(α − 1) finite
     if isinstance(scale, torch.Tensor) and scale.ndim > 0:
         s_t = real_tensor(scale, "scale", finite=True)
         broadcast(torch.empty(shape), s_t, "scale and log_p, log_q")

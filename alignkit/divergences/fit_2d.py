@@ -71,12 +71,15 @@ def grid_2d(
 
 def gaussian_log_prob_2d(x: Tensor, mean: Tensor, raw: Tensor) -> Tensor:
     """log N(x; mean, L Lᵀ) with L = [[e^{r0}, 0], [r2, e^{r1}]]; x (N, 2), mean/raw (..., 2|3)
-    -> (..., N)."""
+    -> (..., N). ``x`` must be finite; a non-finite mean or raw (a diverged fit's) gives
+    non-finite values, which the fits flag."""
     for t, name, last in ((x, "x", 2), (mean, "mean", 2), (raw, "raw", 3)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise TypeError(f"{name} must be a floating-point torch.Tensor, got {t!r:.60}")
         check_shape(t.shape, name, f"(..., {last})", t.ndim >= 1 and t.shape[-1] == last)
     check_shape(x.shape, "x", "(N, 2)", x.ndim == 2)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"x must be finite, got {x[~torch.isfinite(x)][0].item()!r}")
     if mean.shape[:-1] != raw.shape[:-1]:
         raise ValueError(
             f"mean (..., 2) and raw (..., 3) must share their leading axes, got "

@@ -141,19 +141,27 @@ class LandscapeDescent:
     on_edge: bool  # the minimum sits on the grid's border (the true one may lie outside)
 
 
+_MAX_MEAN = 1e6  # |μ| and σ of a refined fit's start (the explorer's grid spans a few units)
+
+
+def _check_landscape(land: object) -> None:
+    if not isinstance(land, Landscape):
+        raise TypeError(f"land must be a Landscape (from landscape()), got {type(land).__name__}")
+
+
 def descend_landscape(land: Landscape, mean: float, std: float) -> LandscapeDescent:
     """Walk from the grid point nearest (``mean``, ``std``) to the lowest of its 8 neighbours
     until none is lower; refine the end point by a quadratic fit in (μ, log σ)."""
-    if not isinstance(land, Landscape):
-        raise TypeError(f"land must be a Landscape (from landscape()), got {type(land).__name__}")
+    _check_landscape(land)
     mean = check_scalar(mean, "mean")
     std = check_scalar(std, "std", low=0.0, closed="neither")
     v = land.values.detach().cpu().numpy()
     v = np.where(np.isfinite(v), v, np.inf)
-    mus = land.mus.cpu().numpy()
-    logs = np.log(land.sigmas.cpu().numpy())
-    i = int(np.argmin(np.abs(logs - math.log(std))))
-    j = int(np.argmin(np.abs(mus - mean)))
+    mus = land.mus.cpu().numpy().astype(np.float64)
+    logs = np.log(land.sigmas.cpu().numpy().astype(np.float64))
+    # the nearest grid point: past the grid's end, its end (a huge mean would tie every point)
+    i = int(np.argmin(np.abs(logs - np.clip(math.log(std), logs[0], logs[-1]))))
+    j = int(np.argmin(np.abs(mus - np.clip(mean, mus[0], mus[-1]))))
     n_l, n_m = v.shape
     path = [(i, j)]
     for _ in range(n_l * n_m):
@@ -214,6 +222,12 @@ def refine_minimum(
     :attr:`GaussianFit.converged`: each scale-free gradient component, ∂D/∂(μ/σ) and
     ∂D/∂log σ, at most 5 % of max(D, 0.05); 15 % for total variation) to central
     differences (step 1e-4) at the end; a non-finite D there is not converged."""
+    target = check_mixture(target)
+    if not isinstance(div, Divergence):
+        raise TypeError(f"div must be a Divergence (from get()), got {type(div).__name__}")
+    _check_landscape(land)
+    mean = check_scalar(mean, "mean", low=-_MAX_MEAN, high=_MAX_MEAN)
+    std = check_scalar(std, "std", low=0.0, high=_MAX_MEAN, closed="right")
     x, y = mean, math.log(std)
     dx = float(land.mus[1] - land.mus[0])
     dy = float(torch.log(land.sigmas[1] / land.sigmas[0]))

@@ -72,7 +72,8 @@ def _batched_integrand(
         a, c = plan.alpha.reshape(shape), plan.scale.reshape(shape)
         out = alpha_integrand(log_p, log_q, a, c)
     else:
-        out = torch.empty_like(log_q)
+        dtype = torch.promote_types(log_p.dtype, log_q.dtype)
+        out = torch.empty(log_q.shape, dtype=dtype, device=log_q.device)
     groups: dict[object, list[int]] = {}  # rows sharing a generator: one call per group
     for i in plan.near:
         groups.setdefault(plan.divs[i].alpha_form, []).append(i)

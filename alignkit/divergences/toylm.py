@@ -22,6 +22,8 @@ from alignkit._checks import check_has_data, check_int, check_scalar, check_shap
 from alignkit.device import get_device, make_generator
 from alignkit.divergences._args import broadcast, check_lm, per_sequence, real_tensor
 
+MAX_SETTINGS = 100_000  # settings S of one logits tensor (init_logits)
+
 __all__ = [
     "ToyLM",
     "toy_lm",
@@ -60,7 +62,8 @@ class ToyLM:
         return self.sequences.shape[0]
 
     def init_logits(self, n_settings: int) -> Tensor:
-        """Start every setting from the base model: logits (S, L, V + 1, V)."""
+        """Start every setting from the base model: logits (S, L, V + 1, V), S in [1, 1e5]."""
+        n_settings = check_int(n_settings, "n_settings", low=1, high=MAX_SETTINGS)
         return self.base_logits.expand(n_settings, *self.base_logits.shape).clone()
 
     @functools.cached_property
@@ -76,8 +79,11 @@ class ToyLM:
 
         For the full lexicographic enumeration (what :func:`toy_lm` builds) the sum over
         positions is built by broadcasting, prefix by prefix (no gather: its backward is a
-        scatter, ~4× slower); otherwise :func:`sequence_log_prob`.
+        scatter, ~4× slower); otherwise :func:`sequence_log_prob`. ``logits`` must be a
+        float32/float64 tensor; non-finite logits (a diverged run's) give non-finite
+        log-probabilities, which the training loops flag.
         """
+        self._check_logits(logits)
         if not self._lexicographic or logits.shape[-3:] != self.base_logits.shape:
             return sequence_log_prob(logits, self.sequences)
         table = torch.log_softmax(logits, dim=-1)  # (..., L, V+1, V)
@@ -88,8 +94,17 @@ class ToyLM:
             acc = (prev + table[..., t, None, :vocab, :]).reshape(*lead, -1)
         return acc
 
+    def _check_logits(self, logits: object) -> None:
+        shape = (self.length, self.vocab + 1, self.vocab)
+        if not isinstance(logits, Tensor) or logits.dtype not in (torch.float32, torch.float64):
+            got = logits.dtype if isinstance(logits, Tensor) else type(logits).__name__
+            raise TypeError(f"logits must be a float32 or float64 tensor (..., {shape}), got {got}")
+        check_shape(tuple(logits.shape), "logits", f"(..., {', '.join(map(str, shape))})",
+                    tuple(logits.shape[-3:]) == shape)  # fmt: skip
+
     def decode(self, index: int) -> str:
-        """A sequence as a string of token ids, e.g. ``"013300"``."""
+        """A sequence as a string of token ids, e.g. ``"013300"``; ``index`` in [0, N)."""
+        index = check_int(index, "index", low=0, high=self.n_sequences - 1)
         return "".join(str(int(t)) for t in self.sequences[index])
 
 

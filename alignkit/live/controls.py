@@ -205,7 +205,13 @@ def _check_control_value(name: str, widget: W.ValueWidget, value: Any, *, high: 
         check_scalar(value, name, low=widget.min, high=widget.max if high is None else high)
     elif isinstance(widget, (W.Dropdown, W.SelectionSlider)):  # a choice among options
         options = _offered(widget.options if high is None else high)
-        if value not in options:
+        if isinstance(value, bool) and not any(isinstance(o, bool) for o in options):
+            raise TypeError(f"{name} must be one of {options}, got a bool {value!r}")  # (True == 1)
+        try:
+            offered = any(value == o for o in options)
+        except (TypeError, ValueError, RuntimeError):  # e.g. an array: no single truth value
+            offered = False
+        if not offered:
             raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 

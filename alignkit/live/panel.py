@@ -250,6 +250,9 @@ class LivePanel(Generic[R]):
             raise ValueError(
                 f"set_state got unknown controls {unknown}; known: {sorted(self.controls)}"
             )
+        for name, value in values.items():  # first each on its own: the limits read them
+            if name not in self._limits:
+                _check_control_value(name, self.controls[name], value)
         merged = {**self.state, **values}
         highs = limit_values(self.controls, self._limits, merged)
         for name, value in values.items():  # refuse what a widget would clamp or reject

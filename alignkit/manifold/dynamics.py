@@ -36,7 +36,7 @@ from alignkit.manifold.fields import (
     error_sweep_field,
     perturb,
 )
-from alignkit.manifold.manifolds import Manifold
+from alignkit.manifold.manifolds import MAX_POINTS, Manifold
 from alignkit.manifold.subspaces import (
     _principal_cosines,
     principal_cosines,
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 
-MAX_SAMPLES = 1_000_000  # n of one call (the theme-1 bound): memory n·D, or n·K·D² recorded
+MAX_SAMPLES = MAX_POINTS  # n of one call (the theme-1 bound): memory n·D, or n·K·D² recorded
 MAX_STEPS = 1_000_000  # solver steps of one call (the same bound)
 MAX_SEED = 2**63 - 1  # what a torch.Generator takes
 

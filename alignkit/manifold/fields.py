@@ -35,6 +35,7 @@ import torch
 from alignkit._checks import (
     check_choice,
     check_float_dtype,
+    check_float_tensor,
     check_has_data,
     check_instance,
     check_int,
@@ -179,7 +180,11 @@ class NoiseSchedule:
 
     def __post_init__(self) -> None:  # 0 < σ_min < σ_max, finite (else named errors)
         lo = check_scalar(self.sigma_min, "sigma_min", low=0.0, closed="neither")
-        hi = check_scalar(self.sigma_max, "sigma_max", low=lo, closed="neither")
+        hi = check_scalar(self.sigma_max, "sigma_max", low=0.0, closed="neither")
+        if lo >= hi:
+            raise ValueError(
+                f"sigma_min must be < sigma_max, got sigma_min={lo:g}, sigma_max={hi:g}"
+            )
         object.__setattr__(self, "sigma_min", lo)
         object.__setattr__(self, "sigma_max", hi)
 
@@ -188,6 +193,14 @@ class NoiseSchedule:
         return math.log(self.sigma_max / self.sigma_min)
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        """σ(t) for times ``t`` in [0, 1] (a real tensor of any shape; checked)."""
+        t = check_float_tensor(t, "t")
+        if not bool(((t >= 0) & (t <= 1)).all()):
+            bad = t[~((t >= 0) & (t <= 1))].flatten()[0].item()
+            raise ValueError(f"t must be in [0, 1], got {bad!r}")
+        return self._sigma(t)
+
+    def _sigma(self, t: torch.Tensor) -> torch.Tensor:  # (the ODE's, unchecked)
         return self.sigma_max * torch.exp(-self.log_ratio * t)
 
 
@@ -206,15 +219,15 @@ def score_model(
     big_l = schedule.log_ratio
 
     def log_sigma(t: torch.Tensor) -> torch.Tensor:
-        return torch.log(schedule.sigma(t))
+        return torch.log(schedule._sigma(t))
 
     def scale(t: torch.Tensor) -> torch.Tensor:
-        return -schedule.sigma(t) * big_l
+        return -schedule._sigma(t) * big_l
 
     def build(p: Params) -> Field:  # v = −σ L · MLP([x, log σ]), tangents by hand
         return MLPField(p, dim, feature=log_sigma, scale=scale)
 
-    out = lambda t: schedule.sigma(t) * big_l  # noqa: E731
+    out = lambda t: schedule._sigma(t) * big_l  # noqa: E731
     end = lambda t: big_l * torch.ones_like(t)  # noqa: E731
     info = {"sigma_min": schedule.sigma_min, "sigma_max": schedule.sigma_max, **(info or {})}
     return GenerativeModel(

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import torch
 
-from alignkit._checks import check_choice, check_int
+from alignkit._checks import check_choice, check_float_dtype, check_int
 from alignkit.device import get_device, make_generator
 from alignkit.manifold._inputs import check_points
+
+MAX_POINTS = 1_000_000  # n of one sample() call, as generate()'s MAX_SAMPLES
 
 __all__ = ["MANIFOLDS", "DENSITIES", "Manifold", "get_manifold", "MAX_EMBED_DIM"]
 
@@ -348,8 +350,11 @@ class Manifold:
     def sample(
         self, n: int, *, seed: int | torch.Generator | None = 0, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
-        """``n`` points from the manifold's density, shape (n, D), on the embedding's device."""
-        n = check_int(n, "n", low=1)
+        """``n`` points from the manifold's density, shape (n, D), on the embedding's device.
+
+        ``n`` in [1, MAX_POINTS]; ``dtype`` torch.float32 or torch.float64."""
+        n = check_int(n, "n", low=1, high=MAX_POINTS)
+        dtype = check_float_dtype(dtype)
         gen = make_generator(seed, self.embedding.device)
         if self.density == "uniform":
             pts = self.base.uniform(n, gen, dtype)

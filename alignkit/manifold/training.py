@@ -4,8 +4,8 @@ Both fit a small SiLU MLP with Adam on a fixed data set drawn from a manifold; m
 noise and times come from one seeded ``torch.Generator``. Sizes are small enough to train
 in seconds on a CPU (2-D/3-D data, width 64, a few thousand steps).
 
-A run whose loss or weights stop being finite (too large an ``lr``) is *flagged*, not an
-error: training stops at that step, ``info["diverged"]`` is True and
+A run whose loss or weights stop being finite (too large an ``lr``; ``lr`` itself must be in
+(0, 1e30], as Adam keeps it in float32) is *flagged*, not an error: training stops at that step, ``info["diverged"]`` is True and
 ``info["diverged_step"]`` the 1-based step (None for a finished run), ``final_loss`` is NaN.
 The model's users (:func:`~alignkit.manifold.fields.perturb`,
 :func:`~alignkit.manifold.dynamics.generate`, ``lyapunov_analysis``, ``eps_sweep``) refuse
@@ -45,6 +45,9 @@ Loss = Callable[[Params, torch.Tensor, torch.Generator], torch.Tensor]
 Progress = Callable[[int, int], None]
 
 
+MAX_LR = 1e30  # Adam's learning rate: above float32's range (~3.4e38) it cannot step
+
+
 def _fit(
     data: torch.Tensor, loss_fn: Loss, *, steps: int, width: int, depth: int, batch: int,
     lr: float, seed: int | torch.Generator | None, progress: Progress | None = None,
@@ -54,7 +57,7 @@ def _fit(
     width = check_int(width, "width", low=1, high=4096)
     depth = check_int(depth, "depth", low=1, high=64)
     batch = check_int(batch, "batch", low=1, high=1_000_000)
-    lr = check_scalar(lr, "lr", low=0.0, closed="neither")
+    lr = check_scalar(lr, "lr", low=0.0, high=MAX_LR, closed="right")  # Adam keeps lr in float32
     progress = check_callable_progress(progress)
     dim = data.shape[1]
     gen = make_generator(seed, data.device)

@@ -102,13 +102,23 @@ def write_student_notebooks(out: str | Path, *, folder: Path | None = None) -> l
     return written
 
 
+_NAME_MAX = 255  # bytes of one file or folder name (Linux, macOS and Windows file systems)
+
+
 def _folder_path(out: str | Path, name: str) -> Path:
     """``out`` as an absolute path; an empty string (which would mean the working folder) is
     refused."""
     check_instance(out, name, (str, Path), "a folder path (str or pathlib.Path)")
     if not str(out).strip():
         raise ValueError(f"{name} must name a folder, got {str(out)!r}")
-    return Path(out).expanduser().resolve()
+    path = Path(out).expanduser().resolve()
+    too_long = [p for p in path.parts if len(os.fsencode(p)) > _NAME_MAX]
+    if too_long:  # (checked before any notebook runs or any folder is made)
+        raise ValueError(
+            f"{name} must be a usable folder name, got {str(out)!r} (a name longer than "
+            f"{_NAME_MAX} bytes: {too_long[0][:20]}...)"
+        )
+    return path
 
 
 def _writable_folder(out: str | Path, name: str) -> Path:

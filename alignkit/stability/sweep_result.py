@@ -72,8 +72,9 @@ def compare_sweeps(
         ``max_rel_diff`` per field over settings converged in both, ``rtol`` used, and
         ``loss`` (max final loss of the converged settings, both runs).
     """
-    if not isinstance(reference, SweepResult) or not isinstance(other, SweepResult):
-        raise TypeError("reference and other must be SweepResult objects")
+    for arg, value in (("reference", reference), ("other", other)):
+        if not isinstance(value, SweepResult):
+            raise TypeError(f"{arg} must be a SweepResult, got {type(value).__name__}")
     if rows is None:
         idx = torch.arange(reference.lr.numel())
     else:
@@ -132,6 +133,8 @@ def _check_path(path: Any, name: str = "path") -> Path:
     """``path`` as a Path (a str or os.PathLike), else a TypeError naming it."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{name} must be a str or pathlib.Path, got {path!r}")
+    if not os.fspath(path):
+        raise ValueError(f"{name} must be a file name, got an empty one ({path!r})")
     return Path(path)
 
 
@@ -152,7 +155,13 @@ def check_output_path(path: Any, name: str = "path") -> Path:
             f"{name} must be in an existing, writable folder, got {str(path)!r} "
             f"({folder} is {'not writable' if folder.is_dir() else 'not a folder'})"
         )
-    if out.exists() and not out.is_file():
+    try:
+        is_folder = out.exists() and not out.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ValueError(
+            f"{name} must be a usable file name, got {str(path)!r} ({exc.strerror})"
+        ) from exc
+    if is_folder:
         raise ValueError(f"{name} must name a file, got the folder {str(path)!r}")
     return out
 
@@ -191,8 +200,10 @@ def save_sweep(
     dict
         The provenance written.
     """
-    if not isinstance(results, dict) or not results:
-        raise ValueError("results must be a non-empty dict of model name -> SweepResult")
+    if not isinstance(results, dict):
+        raise TypeError(f"results must be a dict of model name -> SweepResult, got {results!r:.60}")
+    if not results:
+        raise ValueError("results must hold at least one model (name -> SweepResult), got {}")
     for name, result in results.items():
         if not isinstance(result, SweepResult):
             raise TypeError(f"results[{name!r}] must be a SweepResult, got {type(result).__name__}")
@@ -260,6 +271,11 @@ def read_provenance(path: str | Path | None = None) -> dict[str, Any]:
 
 def _check_grid(name: str, result: SweepResult, grid: dict[str, Any], where: str) -> None:
     """Raise SweepDataError when the arrays' grid differs from the provenance's."""
+    for key in ("lrs", "batch_sizes", "seeds"):
+        if not isinstance(grid.get(key), list):
+            raise SweepDataError(
+                f"{where}: provenance grids.{name}.{key} must be a list, got {grid.get(key)!r}"
+            )
     lrs, bs, seeds = (torch.unique(t).tolist() for t in (result.lr, result.batch_size, result.seed))
     checks = {
         "lrs": np.allclose(lrs, grid["lrs"], rtol=1e-12, atol=0) if len(lrs) == len(
