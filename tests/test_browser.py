@@ -105,7 +105,7 @@ def test_burst_of_presses_ends_on_the_last_value(welcome: NotebookPage) -> None:
         welcome.press("ArrowLeft")
     end = float(welcome.slider_readout(LR_SLIDER))
     assert end == pytest.approx(start - 0.12, abs=1e-9)
-    expected = f"η·a = {end * 2.0:.3g}"  # sharpness a = 2 in notebook 00
+    expected = f"η = {end:.3g}, 2/a = 1: η·a = {end * 2.0:.3g}"  # sharpness a = 2 in notebook 00
     try:
         welcome.page.wait_for_function(
             """([s, text]) => {

@@ -17,6 +17,16 @@ def test_matches_explicit_gradient_steps(a: float, lr: float) -> None:
     assert torch.allclose(run.iterates[0], torch.tensor(_loop(a, lr, 1.5, 20), dtype=torch.float64))
 
 
+def test_batched_iterates_equal_the_closed_form() -> None:
+    """The recursion, batched, against x_t = (1 - η a)^t x_0 (an independent route)."""
+    a = torch.tensor([0.5, 2.0, 2.0, 3.0, 40.0], dtype=torch.float64)
+    lr = torch.tensor([0.3, 0.5, 1.0, 0.9, 0.0499], dtype=torch.float64)
+    run = gd_quadratic(a, lr, x0=-0.7, steps=60)
+    t = torch.arange(61, dtype=torch.float64)
+    closed = -0.7 * (1 - lr * a)[:, None] ** t[None, :]
+    torch.testing.assert_close(run.iterates, closed, rtol=1e-12, atol=1e-300)
+
+
 def test_batched_threshold_is_two_over_a() -> None:
     lrs = torch.linspace(0.05, 2.0, 391, dtype=torch.float64)
     run = gd_quadratic(1.6, lrs, steps=40)

@@ -80,9 +80,12 @@ def gd_quadratic(
         raise ValueError("x0 must be non-zero (x0 = 0 is the minimum itself), got 0")
     steps = check_int(steps, "steps", low=1, high=10_000)
     a, eta = torch.broadcast_tensors(a, eta)
-    factor = 1.0 - eta * a  # (S,)
-    t = torch.arange(steps + 1, dtype=torch.float64)
-    iterates = x0 * factor[:, None] ** t[None, :]  # closed form of the recursion
+    iterates = torch.empty(a.numel(), steps + 1, dtype=torch.float64)
+    x = torch.full_like(a, x0)
+    iterates[:, 0] = x
+    for k in range(1, steps + 1):  # the gradient step itself, every setting at once
+        x = x - eta * (a * x)  # x <- x - η f'(x), f'(x) = a x
+        iterates[:, k] = x
     loss = 0.5 * a[:, None] * iterates**2
     diverged = iterates[:, -1].abs() > abs(x0)
     return QuadraticRun(iterates, loss, a, eta, diverged)

@@ -24,7 +24,7 @@ def _quadratic_traces(run: QuadraticRun) -> dict[str, dict[str, object]]:
     shown = np.clip(path, -1e6, 1e6)
     dist = np.maximum(np.abs(path), 1e-300)
     t = np.arange(path.size)
-    title = f"η·a = {lr * a:.3g} (threshold 2) — {regime(a, lr)}"
+    title = f"η = {lr:.3g}, 2/a = {2 / a:.3g}: η·a = {lr * a:.3g} (threshold 2) — {regime(a, lr)}"
     off = np.flatnonzero((dist < 10.0**-_LOG_RANGE) | (dist > 10.0**_LOG_RANGE))
     if off.size:  # the panel's fixed range: say where the curve leaves it
         side = "below 10⁻¹⁶" if dist[off[0]] < 1.0 else "above 10¹⁶"
