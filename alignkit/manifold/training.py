@@ -5,8 +5,9 @@ noise and times come from one seeded ``torch.Generator``. Sizes are small enough
 in seconds on a CPU (2-D/3-D data, width 64, a few thousand steps).
 
 A run whose loss or weights stop being finite (too large an ``lr``; ``lr`` itself must be in
-(0, 1e30], as Adam keeps it in float32) is *flagged*, not an error: training stops at that step, ``info["diverged"]`` is True and
-``info["diverged_step"]`` the 1-based step (None for a finished run), ``final_loss`` is NaN.
+(0, 1e30], as Adam keeps it in float32) is *flagged*, not an error: training stops at that
+step, ``info["diverged"]`` is True and ``info["diverged_step"]`` the 1-based step (None for a
+finished run), ``final_loss`` is NaN.
 The model's users (:func:`~alignkit.manifold.fields.perturb`,
 :func:`~alignkit.manifold.dynamics.generate`, ``lyapunov_analysis``, ``eps_sweep``) refuse
 such a model with a ``ValueError`` naming ``model``: it has no samples to show.
