@@ -4,7 +4,8 @@
   a line to paste into a cell (the explorers take their controls' names as arguments).
 - :func:`save_figure`: the current figure as PNG/SVG/PDF (kaleido, which drives the system's
   Chromium), or HTML (a page that opens offline), or JSON (the call, the control values and
-  the figure), or CSV (one row per plotted point: trace, x, y).
+  the figure), or CSV (one row per plotted point or grid cell: trace, x, y, z; z empty for
+  a line or bar).
 """
 
 from __future__ import annotations
@@ -54,17 +55,26 @@ def view_call(function: str, state: Mapping[str, Any]) -> str:
     return f"{function}({args})"
 
 
-def _rows(fig: go.Figure) -> list[tuple[str, Any, Any]]:
-    rows = []
+def _rows(fig: go.Figure) -> list[tuple[str, Any, Any, Any]]:
+    """(trace, x, y, z) per point: a line's or bar's points (z empty), a 3-D trace's points,
+    and a heatmap's or contour's every cell (x and y of the cell, z its value)."""
+    rows: list[tuple[str, Any, Any, Any]] = []
     for k, trace in enumerate(fig.data):
         name = trace.name or f"trace {k}"
-        x = getattr(trace, "x", None)
-        y = getattr(trace, "y", None)
+        x, y, z = (getattr(trace, key, None) for key in "xyz")
+        if z is not None and np.ndim(z) == 2:  # a grid: z[i, j] at (x[j], y[i])
+            zs = np.asarray(z, dtype=float)
+            xs = np.arange(zs.shape[1]) if x is None else np.asarray(x).reshape(-1)
+            ys = np.arange(zs.shape[0]) if y is None else np.asarray(y).reshape(-1)
+            rows += [(name, xs[j].item(), ys[i].item(), zs[i, j].item())
+                     for i in range(zs.shape[0]) for j in range(zs.shape[1])]  # fmt: skip
+            continue
         if y is None:
             continue
         ys = np.asarray(y).reshape(-1)
         xs = np.arange(ys.size) if x is None else np.asarray(x).reshape(-1)
-        rows += [(name, a, b) for a, b in zip(xs.tolist(), ys.tolist(), strict=False)]
+        zs = [""] * ys.size if z is None else np.asarray(z).reshape(-1).tolist()
+        rows += list(zip([name] * ys.size, xs.tolist(), ys.tolist(), zs, strict=False))
     return rows
 
 
@@ -119,5 +129,5 @@ def _write(
             writer = csv.writer(handle)
             if call:
                 writer.writerow([f"# {call}"])
-            writer.writerow(["trace", "x", "y"])
+            writer.writerow(["trace", "x", "y", "z"])
             writer.writerows(_rows(still))

@@ -7,8 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import plotly.graph_objects as go
 import pytest
 
+from alignkit.share import save_figure
 from alignkit.stability import widgets
 
 EXPLORERS = ["gd_explorer", "region_explorer", "escape_explorer", "simulation_explorer"]
@@ -37,12 +39,24 @@ def test_the_call_reproduces_the_view(name: str) -> None:
 def test_save_writes_csv_json_and_html(tmp_path: Path) -> None:
     panel = widgets.gd_explorer(lr=0.5)
     rows = list(csv.reader(panel.save(tmp_path / "view.csv").open()))
-    assert rows[0][0].startswith("# gd_explorer(lr=0.5") and rows[1] == ["trace", "x", "y"]
+    assert rows[0][0].startswith("# gd_explorer(lr=0.5") and rows[1] == ["trace", "x", "y", "z"]
     assert len(rows) > 10
     payload = json.loads(panel.save(tmp_path / "view.json").read_text())
     assert payload["state"]["lr"] == 0.5 and payload["figure"]["data"]
     assert "<html>" in panel.save(tmp_path / "view.html").read_text()
     panel.close()
+
+
+def test_csv_holds_every_cell_of_a_grid_and_3d_points(tmp_path: Path) -> None:
+    """A heatmap's cells (x, y, z), not its two axes zipped; a 3-D trace's z."""
+    z = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    fig = go.Figure([go.Heatmap(x=[10, 20, 30], y=[0.1, 0.2], z=z, name="D"),
+                     go.Scatter3d(x=[1], y=[2], z=[3], name="p")])  # fmt: skip
+    rows = list(csv.reader(save_figure(fig, tmp_path / "grid.csv").open()))
+    assert rows[0] == ["trace", "x", "y", "z"]
+    cells = {(float(x), float(y)): float(v) for name, x, y, v in rows[1:] if name == "D"}
+    assert len(cells) == 6 and cells[(30.0, 0.1)] == 3.0 and cells[(10.0, 0.2)] == 4.0
+    assert rows[-1] == ["p", "1", "2", "3"]
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="kaleido needs Chromium")
