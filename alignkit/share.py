@@ -73,8 +73,8 @@ def _rows(fig: go.Figure) -> list[tuple[str, Any, Any, Any]]:
             continue
         ys = np.asarray(y).reshape(-1)
         xs = np.arange(ys.size) if x is None else np.asarray(x).reshape(-1)
-        zs = [""] * ys.size if z is None else np.asarray(z).reshape(-1).tolist()
-        rows += list(zip([name] * ys.size, xs.tolist(), ys.tolist(), zs, strict=False))
+        zcol: list[Any] = [""] * ys.size if z is None else np.asarray(z).reshape(-1).tolist()
+        rows += list(zip([name] * ys.size, xs.tolist(), ys.tolist(), zcol, strict=False))
     return rows
 
 
