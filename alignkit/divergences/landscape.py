@@ -221,7 +221,11 @@ def refine_minimum(
     ``converged`` applies :func:`~alignkit.divergences.fit.stationary` (the rule of
     :attr:`GaussianFit.converged`: each scale-free gradient component, ∂D/∂(μ/σ) and
     ∂D/∂log σ, at most 5 % of max(D, 0.05); 15 % for total variation) to central
-    differences (step 1e-4) at the end; a non-finite D there is not converged."""
+    differences (step 1e-4) at the end; a non-finite D there is not converged. Where D is
+    infinite one step away in σ (the α family's finite region ends there: Neyman χ² and
+    α < 0 above a σ, Pearson χ² and α > 1 below one), the σ slope is one-sided and a slope
+    pointing out of the region counts as stationary (held at the edge), as in
+    :attr:`GaussianFit.converged`."""
     target = check_mixture(target)
     if not isinstance(div, Divergence):
         raise TypeError(f"div must be a Divergence (from get()), got {type(div).__name__}")
@@ -252,8 +256,15 @@ def refine_minimum(
     mu = torch.tensor([x, x + h * sd, x - h * sd, x, x], dtype=torch.float64)
     ls = torch.tensor([y, y, y, y + h, y - h], dtype=torch.float64)
     v = _values(target, div, mu, ls)
-    gradient = torch.stack([(v[1] - v[2]) / (2 * h), (v[3] - v[4]) / (2 * h)])
-    ok = bool(torch.isfinite(v).all()) and bool(
+    up, down = bool(torch.isfinite(v[3])), bool(torch.isfinite(v[4]))
+    if up and down:
+        d_ls = (v[3] - v[4]) / (2 * h)
+    elif down:  # D is infinite just above: σ sits on the finite region's upper edge
+        d_ls = ((v[0] - v[4]) / h).clamp_min(0.0)  # falling towards the edge: held there
+    else:  # infinite just below (or on both sides: not converged, v is checked below)
+        d_ls = ((v[3] - v[0]) / h).clamp_max(0.0)  # rising away from the lower edge: held
+    gradient = torch.stack([(v[1] - v[2]) / (2 * h), d_ls])
+    ok = bool(torch.isfinite(v[:3]).all()) and (up or down) and bool(
         stationary(gradient.reshape(1, 1, 2), v[:1].reshape(1, 1), _kinked([div]))[0, 0]
     )
     return RefinedMinimum(x, sd, float(v[0]), ok)
