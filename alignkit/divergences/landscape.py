@@ -264,8 +264,10 @@ def refine_minimum(
     else:  # infinite just below (or on both sides: not converged, v is checked below)
         d_ls = ((v[3] - v[0]) / h).clamp_max(0.0)  # rising away from the lower edge: held
     gradient = torch.stack([(v[1] - v[2]) / (2 * h), d_ls])
-    ok = bool(torch.isfinite(v[:3]).all()) and (up or down) and bool(
-        stationary(gradient.reshape(1, 1, 2), v[:1].reshape(1, 1), _kinked([div]))[0, 0]
+    ok = (
+        bool(torch.isfinite(v[:3]).all())
+        and (up or down)
+        and bool(stationary(gradient.reshape(1, 1, 2), v[:1].reshape(1, 1), _kinked([div]))[0, 0])
     )
     return RefinedMinimum(x, sd, float(v[0]), ok)
 
