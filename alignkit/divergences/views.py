@@ -323,6 +323,7 @@ class TradeoffView:
     target_alignment: np.ndarray  # (B,)
     target_entropy: np.ndarray  # (B,)
     infinite: np.ndarray  # (B, D)
+    rel_change: np.ndarray  # (B, D) of the objective over training's last 10 % (AlignmentRun's)
 
 
 def tradeoff_view(
@@ -356,4 +357,5 @@ def tradeoff_view(
         to_numpy(m["alignment"].reshape(shape)), to_numpy(m["entropy"].reshape(shape)),
         to_numpy(m["kl_base"].reshape(shape)), to_numpy((p * r).sum(-1)),
         to_numpy(entropy(log_p)), to_numpy(run.infinite.reshape(shape)),
+        to_numpy(run.rel_change.reshape(shape)),
     )  # fmt: skip
