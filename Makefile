@@ -48,9 +48,10 @@ site: install
 # Speed comparisons, written to benchmarks/results/*.json (hessian.py: see its docstring).
 bench: install browser-deps
 	$(PY) benchmarks/explorers.py
-	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/sweep.py --threads 1
 	$(PY) benchmarks/latency.py
 	$(PY) benchmarks/figure_draw.py
+	$(PY) benchmarks/figure_floor.py
 	$(PY) benchmarks/divergences.py
 	$(PY) benchmarks/manifold.py
 
