@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from alignkit._checks import check_choice, check_scalar
+from alignkit._checks import check_choice, check_scalar, check_values
 from alignkit.divergences._args import broadcast, real_tensor
 
 __all__ = [
@@ -76,9 +76,7 @@ def alpha_integrand(
     if isinstance(alpha, torch.Tensor) and alpha.ndim > 0:
         a_t = real_tensor(alpha, "alpha", finite=True)
         broadcast(torch.empty(shape), a_t, "alpha and log_p, log_q")
-        if bool((a_t.abs() > ALPHA_LIMIT).any()):
-            big = float(a_t[a_t.abs() > ALPHA_LIMIT].flatten()[0])
-            raise ValueError(f"alpha must be in [-{ALPHA_LIMIT:g}, {ALPHA_LIMIT:g}], got {big:g}")
+        a_t = check_values(a_t, "alpha", low=-ALPHA_LIMIT, high=ALPHA_LIMIT, dtype=a_t.dtype)
         alpha = a_t.to(log_p.dtype)
     else:
         alpha = check_scalar(alpha, "alpha", low=-ALPHA_LIMIT, high=ALPHA_LIMIT)  # α(α − 1) finite

@@ -250,13 +250,15 @@ class LivePanel(Generic[R]):
             raise ValueError(
                 f"set_state got unknown controls {unknown}; known: {sorted(self.controls)}"
             )
-        for name, value in values.items():  # first each on its own: the limits read them
+        for name, value in values.items():  # refuse what a widget would clamp or reject: first
+            # the unlimited ones (the limits read them), then the limited at their new bounds
             if name not in self._limits:
                 _check_control_value(name, self.controls[name], value)
         merged = {**self.state, **values}
         highs = limit_values(self.controls, self._limits, merged)
-        for name, value in values.items():  # refuse what a widget would clamp or reject
-            _check_control_value(name, self.controls[name], value, high=highs.get(name))
+        for name, value in values.items():
+            if name in self._limits:
+                _check_control_value(name, self.controls[name], value, high=highs[name])
         self._holding = True
         try:
             self._limiting = True  # the options it changes fire observers: not at the old state

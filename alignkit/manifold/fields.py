@@ -41,6 +41,7 @@ from alignkit._checks import (
     check_int,
     check_scalar,
     check_shape,
+    check_values,
 )
 from alignkit.device import make_generator
 from alignkit.manifold.exact import EXACT_T_END, exact_model
@@ -195,10 +196,7 @@ class NoiseSchedule:
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         """σ(t) for times ``t`` in [0, 1] (a real tensor of any shape; checked)."""
         t = check_float_tensor(t, "t")
-        if not bool(((t >= 0) & (t <= 1)).all()):
-            bad = t[~((t >= 0) & (t <= 1))].flatten()[0].item()
-            raise ValueError(f"t must be in [0, 1], got {bad!r}")
-        return self._sigma(t)
+        return self._sigma(check_values(t, "t", low=0.0, high=1.0, allow_empty=True, dtype=t.dtype))
 
     def _sigma(self, t: torch.Tensor) -> torch.Tensor:  # (the ODE's, unchecked)
         return self.sigma_max * torch.exp(-self.log_ratio * t)
