@@ -57,7 +57,8 @@ def view_call(function: str, state: Mapping[str, Any]) -> str:
 
 def _rows(fig: go.Figure) -> list[tuple[str, Any, Any, Any]]:
     """(trace, x, y, z) per point: a line's or bar's points (z empty), a 3-D trace's points,
-    and a heatmap's or contour's every cell (x and y of the cell, z its value)."""
+    and a heatmap's or contour's every cell (x and y of the cell, z its value), as also a
+    grid drawn as a picture (its hover grid: ``mode="none"``, the values as customdata)."""
     rows: list[tuple[str, Any, Any, Any]] = []
     for k, trace in enumerate(fig.data):
         name = trace.name or f"trace {k}"
@@ -73,6 +74,9 @@ def _rows(fig: go.Figure) -> list[tuple[str, Any, Any, Any]]:
             continue
         ys = np.asarray(y).reshape(-1)
         xs = np.arange(ys.size) if x is None else np.asarray(x).reshape(-1)
+        if z is None and getattr(trace, "mode", None) == "none":
+            z = getattr(trace, "customdata", None)  # a grid drawn as a picture (_raster)
+            z = z if z is not None and np.size(z) == ys.size else None
         zcol: list[Any] = [""] * ys.size if z is None else np.asarray(z).reshape(-1).tolist()
         rows += list(zip([name] * ys.size, xs.tolist(), ys.tolist(), zcol, strict=False))
     return rows

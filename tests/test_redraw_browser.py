@@ -155,7 +155,9 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
         .replace(/\\d+\\.\\d{3,}/g, s => (+s).toFixed(2))),
       points: q('.cartesianlayer .trace .point')
         .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
-      images: q('.cartesianlayer .hm image').map(e => e.getAttribute('href')),  // heatmaps
+      images: q('image').map(e => e.getAttribute('href')),  // heatmaps, layout images
+      boxes: q('image').map(e => ['x', 'y', 'width', 'height'].map(k => +e.getAttribute(k))),
+      bars: q('.colorbar text').map(e => e.textContent),  // colour bars' labels
       ticks: q('.xtick text, .ytick text').map(e => e.textContent),
       hover: el._fullData.map(t => [t.text, t.hovertext, t.customdata]),  // what hover shows
       titles: q('.annotation-text').map(e => e.textContent),  // (the title: the caption)
@@ -200,8 +202,9 @@ def _same_geometry(replayed: list[str], fresh: list[str]) -> bool:
 def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final: dict) -> None:
     replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
     assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
-    for part in ("axes", "titles", "ticks", "hover", "images"):
+    for part in ("axes", "titles", "ticks", "hover", "images", "bars"):
         assert replayed[part] == fresh[part], f"{part} differ after {len(sent)} messages"
+    assert np.allclose(replayed["boxes"], fresh["boxes"], atol=PX, rtol=0), "images moved"
     for part in ("points", "paths"):
         assert _same_geometry(replayed[part], fresh[part]), f"{part} differ"
 
@@ -273,16 +276,23 @@ def test_plotly_animate_keeps_only_the_frames_traces(page: Any) -> None:
 
 @pytest.mark.browser
 def test_fit_landscape_axes_are_what_plotly_autoranges(page: Any) -> None:
-    """The fit figure fixes its landscape's axes (so moving the start moves points only);
-    they must equal plotly's own autorange of the same heatmap (its cells' outer edges)."""
+    """The fit figure fixes its landscape's axes (so moving the start moves points only)
+    and draws the landscape as a picture over them: both must equal plotly's own autorange
+    of the same values drawn as a heatmap (its cells' outer edges)."""
     from alignkit.divergences.plots import plot_fit
     from alignkit.divergences.views import fit_view
 
-    fig = json.loads(to_json_plotly(plot_fit(fit_view()).to_dict()))
+    view = fit_view()
+    fig = json.loads(to_json_plotly(plot_fit(view).to_dict()))
     fixed = [fig["layout"][k]["range"] for k in ("xaxis2", "yaxis2")]
+    image = fig["layout"]["images"][0]
+    placed = [[image["x"], image["x"] + image["sizex"]], [image["y"] - image["sizey"], image["y"]]]
     for k in ("xaxis2", "yaxis2"):
         del fig["layout"][k]["range"]
-    fig["data"] = [t for t in fig["data"] if t["type"] == "heatmap"]  # the cells alone
+    del fig["layout"]["images"]
+    cells = {"type": "heatmap", "x": view.mus.tolist(), "y": view.sigmas.tolist(),
+             "z": view.log_values.tolist(), "xaxis": "x2", "yaxis": "y2"}  # fmt: skip
+    fig["data"] = [cells]
     auto = page.evaluate(
         """async (fig) => {
           const a = document.getElementById('a'); Plotly.purge(a);
@@ -292,6 +302,7 @@ def test_fit_landscape_axes_are_what_plotly_autoranges(page: Any) -> None:
         fig,
     )
     assert np.allclose(fixed, auto, rtol=1e-5, atol=1e-6), (fixed, auto)
+    assert np.allclose(placed, auto, rtol=1e-5, atol=1e-6), (placed, auto)
 
 
 def test_fit_landscape_keeps_a_users_zoom_while_the_start_moves() -> None:
@@ -530,3 +541,52 @@ def test_a_switch_from_a_flat_to_a_solid_manifold_draws_once(page: Any) -> None:
     # the turn drew every frame for 550-590 ms; without it the changes end within ~150 ms
     # (one batch on a fresh page, a few frames after this module's other tests)
     assert times and max(times) < 400, [round(t) for t in times]
+
+
+def test_a_new_landscape_moves_points_and_swaps_the_picture() -> None:
+    """The fit landscape is a layout image (alignkit._raster): a new divergence over the
+    same axes goes as points moved, the image's relayout and the colour bar's restyle,
+    never a full update; the replay is checked against a fresh drawing above."""
+    from alignkit.divergences.widgets import fit_explorer
+
+    panel = fit_explorer()
+    try:
+        fig, sent = panel.figure, []
+        fig.observe(lambda c: sent.append(c["name"]) if c["new"] else None, names=list(MESSAGES))
+        before = fig.layout.images[0].source
+        panel.controls["divergence"].value = "forward_kl"
+        panel.flush()
+        assert panel.error is None and panel.redraw.paths[-1] == "points"
+        assert fig.layout.images[0].source != before
+        assert sent == ["_py2js_relayout", "_py2js_restyle", "_py2js_animate"], sent
+    finally:
+        panel.close()
+
+
+@pytest.mark.browser
+def test_the_landscape_picture_hovers_its_values(page: Any) -> None:
+    """Over the fit landscape (a picture), the hover label names the cell under the
+    pointer and its log10 D, as the heatmap's did."""
+    from alignkit.divergences.plots import plot_fit
+    from alignkit.divergences.views import fit_view
+
+    view = fit_view()
+    fig = json.loads(to_json_plotly(plot_fit(view).to_dict()))
+    i, j = 9, 7  # row i (sigma), column j (mu)
+    xy = page.evaluate(
+        """async ([fig, mu, sig]) => {
+          const a = document.getElementById('a'); Plotly.purge(a);
+          await Plotly.newPlot(a, fig.data, fig.layout);
+          const xa = a._fullLayout.xaxis2, ya = a._fullLayout.yaxis2;
+          const box = a.querySelector('.nsewdrag[data-subplot="x2y2"]').getBoundingClientRect();
+          return [box.left + xa.l2p(mu), box.top + ya.l2p(Math.log10(sig))];
+        }""",
+        [fig, float(view.mus[j]), float(view.sigmas[i])],
+    )
+    page.mouse.move(*xy)
+    page.wait_for_timeout(200)
+    label = page.evaluate(
+        "() => [...document.querySelectorAll('#a .hoverlayer .hovertext')].map(e => e.textContent)"
+    )
+    want = f"μ={view.mus[j]:.2f}, σ={view.sigmas[i]:.2f}, log₁₀D={view.log_values[i, j]:.2f}"
+    assert label == [want], label

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -118,3 +119,19 @@ def test_the_call_reproduces_every_value_exactly() -> None:
         else:
             assert back[key] == value and type(back[key]) is type(value), key
     assert "c=0.3," in call and "b=123456789.0" in call
+
+
+def test_csv_holds_the_fit_landscape_drawn_as_a_picture(tmp_path: Path) -> None:
+    """The fit explorer's landscape is a layout image; its cells still reach the CSV (from
+    the hover grid), each with its log10 D at its (mu, sigma)."""
+    from alignkit.divergences.plots import plot_fit
+    from alignkit.divergences.views import fit_view
+
+    view = fit_view()
+    rows = list(csv.reader(save_figure(plot_fit(view), tmp_path / "fit.csv").open()))
+    cells = [(float(x), float(y), float(v)) for name, x, y, v in rows[1:] if name == "log₁₀ D"]
+    assert len(cells) == view.log_values.size
+    i, j = 4, 7  # row i (sigma), column j (mu)
+    x, y, v = cells[i * view.mus.size + j]
+    assert np.isclose(x, view.mus[j], rtol=1e-6) and np.isclose(y, view.sigmas[i], rtol=1e-6)
+    assert np.isclose(v, view.log_values[i, j], rtol=1e-6)

@@ -372,3 +372,42 @@ def test_the_keyboard_reaches_every_static_control(
     assert f"{c['name']}={label}" in url.replace("%2E", ".").replace("%20", " ")
     prev = controls[menu - 1]
     assert back.startswith(f"Keyboard: {prev.get('description') or prev['name']} = ")
+
+
+def test_a_static_fit_frame_shows_its_own_landscape(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fit explorer draws its landscape as a layout image with a colour bar's labels
+    (alignkit._raster): a linked frame must show that frame's picture and labels, not the
+    first frame's."""
+    from alignkit.divergences.widgets import fit_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    fig = _static(lambda: fit_explorer(), 6)
+    meta = fig.layout.meta["alignkit"]
+    sources = {f.name: f.layout.images[0].source for f in fig.frames if f.layout.images}
+    first = fig.layout.images[0].source
+    name = next(n for n, s in sources.items() if s != first)  # a frame with a new landscape
+    frame = next(f for f in fig.frames if f.name == name)
+    idx = [int(i) for i in name.split("-")]
+    fragment = "&".join(
+        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
+        for c, i in zip(meta["controls"], idx, strict=True)
+    )
+    page = _open(browser, tmp_path, fig, fragment)
+    try:
+        for _ in range(20):
+            shown, labels = page.evaluate(
+                """() => [[...document.querySelectorAll('.js-plotly-plot image')]
+                          .map(e => e.getAttribute('href')),
+                         [...document.querySelectorAll('.colorbar text')]
+                          .map(e => e.textContent)]"""
+            )
+            if shown == [sources[name]]:
+                break
+            page.wait_for_timeout(250)
+    finally:
+        page.close()
+    assert shown == [sources[name]]
+    bar = next(t for t in frame.data if t.name == "log₁₀ D colour bar")
+    assert [t for t in labels if t] == list(bar.marker.colorbar.ticktext)

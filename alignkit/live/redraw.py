@@ -26,6 +26,13 @@ only when
   the points' move itself). Without a caption the title
   goes as a relayout after the points.
 
+Two more edits go beside the points, each redrawn alone by plotly.js: a layout image's
+picture and place (``images[i].source``, ``x``, ``y``, ``sizex``, ``sizey``: a relayout,
+plotly redraws the images only) and a trace edit that touches only its colour bar
+(``marker.colorbar.*``: a restyle, plotly redraws the colour bars only). A grid drawn as a
+picture (:mod:`alignkit._raster`: the fit explorer's landscape) thus changes without a
+full redraw.
+
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
 visibility) is sent as one full update, as before. (A moved pin sent inside the animate
 frame, where plotly moves the axis itself, was tried: the tick labels then differ from a
@@ -55,6 +62,10 @@ from alignkit.live.view import caption_color, caption_html
 ANIMATABLE = frozenset({"scatter", "bar"})
 POINT_KEYS = frozenset({"x", "y", "hovertext", "customdata"})  # (the last two: hover only)
 TEXT_LAYOUT = re.compile(r"title\.(text|y)")  # (y: a title's lines, plotting.title_y)
+#: layout edits plotly.js redraws alone (a layout image's picture and place: relayout)
+IMAGE_LAYOUT = re.compile(r"images\.\d+\.(source|x|y|sizex|sizey)")
+_ITEM = re.compile(r"\.(\d+)\.")  # images.0.source -> images[0].source
+COLORBAR = "marker.colorbar."  # trace edits plotly.js redraws alone (a colour bar: restyle)
 NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
 PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
 KEEP = 1 / 8  # keep a pinned range while the data fill at least this fraction of it
@@ -256,7 +267,8 @@ class Sender:
     def _points_only(
         self, traces: Mapping[int, Mapping[str, Any]], layout: Mapping[str, Any]
     ) -> bool:
-        if not traces or any(not TEXT_LAYOUT.fullmatch(k) for k in layout):
+        """Whether ``traces`` (points) and ``layout`` (title) edits can go as points moved."""
+        if any(not TEXT_LAYOUT.fullmatch(k) for k in layout):
             return False
         if any(self.fig._data[i].get("type", "scatter") not in ANIMATABLE for i in self._drawn()):
             return False  # the frame would wipe it (see _frame)
@@ -353,11 +365,22 @@ class Sender:
         traces, layout = fig._batch_trace_edits, fig._batch_layout_edits
         if not traces and not layout:
             return "none"
-        if self._points_only(traces, layout):
-            text = dict(layout)
+        # a colour bar's labels and a layout image: plotly.js redraws each alone
+        bars = {i: e for i, e in traces.items() if e and all(k.startswith(COLORBAR) for k in e)}
+        images = {k: v for k, v in layout.items() if IMAGE_LAYOUT.fullmatch(k)}
+        points = {i: e for i, e in traces.items() if i not in bars}
+        text = {k: v for k, v in layout.items() if k not in images}
+        if (points or bars or images) and self._points_only(points, text):
+            traces.clear()
             layout.clear()
-            self._frame(traces)
-            fig._perform_batch_animate(NO_REDRAW)
+            if images:  # (plotly.js's own spelling of an array item: images[0].source)
+                fig.plotly_relayout({_ITEM.sub(r"[\1].", k): v for k, v in images.items()})
+            for i, edit in bars.items():
+                fig.plotly_restyle({k: [v] for k, v in edit.items()}, trace_indexes=[i])
+            if points:
+                traces.update(points)
+                self._frame(traces)
+                fig._perform_batch_animate(NO_REDRAW)
             if text and self.caption is not None:  # the caption shows it: no plotly redraw
                 fig._perform_plotly_relayout(text)  # (the figure's state, not sent)
             elif text:

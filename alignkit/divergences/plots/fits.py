@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from alignkit._raster import colour_bar, colour_bar_trace, grid_image, hover_grid
 from alignkit.device import to_numpy
 from alignkit.divergences.views import ComparisonView, FitView
 from alignkit.plotting import COLORS, apply_traces, base_layout, finish, line_style
@@ -33,11 +34,11 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
         "target p": {"x": x, "y": view.target_pdf.astype(f32)},
         "start": {"x": x, "y": view.init_pdf.astype(f32)},
         "fit q": {"x": x, "y": view.fit_pdf.astype(f32)},
-        "log₁₀ D": {
-            "x": view.mus.astype(f32),
-            "y": view.sigmas.astype(f32),
-            "z": view.log_values.astype(f32),
-        },
+        # the landscape is a picture (alignkit._raster): moving the start moves points only
+        "log₁₀ D": hover_grid(
+            view.log_values.astype(f32), view.mus.astype(f32), view.sigmas.astype(f32)
+        ),  # fmt: skip
+        "log₁₀ D colour bar": colour_bar(view.log_values),
         "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
         "descent": {"x": view.path[:, 0], "y": view.path[:, 1]},
         "end": {"x": [view.mean], "y": [view.std]},
@@ -47,8 +48,16 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
             # so a move of the start alone moves points instead of redrawing the figure
             "xaxis2.range": _extent(view.mus, points[:, 0]),
             "yaxis2.range": _extent(view.sigmas, points[:, 1], log=True),
+            **{f"images[0].{k}": v for k, v in _landscape_image(view).items()},
         },
     }
+
+
+def _landscape_image(view: FitView) -> dict[str, object]:
+    """The landscape's layout image: source and place (the rest is set in plot_fit)."""
+    image = grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2",
+                       log_y=True)  # fmt: skip
+    return {k: image[k] for k in ("source", "x", "y", "sizex", "sizey")}
 
 
 def _with_landscape_ranges(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
@@ -96,9 +105,11 @@ def plot_fit(
                        line={"color": COLORS["neutral"]}),
             go.Scatter(name="start", mode="lines", line={"color": COLORS["accent"], "dash": "dot"}),
             go.Scatter(name="fit q", mode="lines", line={"color": COLORS["main"], "width": 3}),
-            go.Heatmap(name="log₁₀ D", colorscale="Viridis", showscale=True,
-                       colorbar={"x": 1.0, "len": 0.8, "thickness": 12}, zsmooth="best",
-                       hovertemplate="μ=%{x:.2f}, σ=%{y:.2f}, log₁₀D=%{z:.2f}<extra></extra>"),
+            go.Scatter(name="log₁₀ D", mode="none", showlegend=False,
+                       hovertemplate="μ=%{x:.2f}, σ=%{y:.2f}, log₁₀D=%{customdata:.2f}"
+                                     "<extra></extra>"),
+            go.Scatter(**colour_bar_trace("log₁₀ D colour bar",
+                                          colorbar={"x": 1.0, "len": 0.8, "thickness": 12})),
             go.Scatter(name="local minima", mode="markers",
                        marker={"symbol": "x", "size": 10, "color": "white",
                                "line": {"width": 1, "color": "black"}}),
@@ -107,12 +118,15 @@ def plot_fit(
             go.Scatter(name="end", mode="markers",
                        marker={"size": 12, "color": COLORS["second"], "symbol": "star"}),
         ],
-        rows=[1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2],
+        rows=[1, 1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2, 2],
     )  # fmt: skip
+    image = grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2", log_y=True)
+    fig.add_layout_image(**image)
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_yaxes(title_text="density", row=1, col=1)
-    fig.update_xaxes(title_text="mean μ", row=1, col=2)
-    fig.update_yaxes(title_text="std σ (log scale)", type="log", row=1, col=2)
+    # (no grid over the landscape: plotly draws the grid above a layout image)
+    fig.update_xaxes(title_text="mean μ", showgrid=False, zeroline=False, row=1, col=2)
+    fig.update_yaxes(title_text="std σ (log scale)", type="log", showgrid=False, row=1, col=2)
     traces = _fit_traces(view)
     _with_landscape_ranges(fig, traces)
     return finish(fig, traces, title=title, width=width, height=height)

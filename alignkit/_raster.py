@@ -1,0 +1,213 @@
+"""A heatmap drawn as a picture: a layout image, a colour bar and a hover grid.
+
+plotly.js redraws a heatmap trace pixel by pixel (``zsmooth="best"``) and encodes it as a
+PNG on every update of its figure, and a figure holding one cannot take the live panel's
+cheap path (:mod:`alignkit.live.redraw`: animate moves scatter and bar points only). A
+grid of values drawn here instead becomes
+
+- a layout image (PNG data URI, :func:`grid_image`): the values bilinearly interpolated
+  between cell centres, as plotly's ``zsmooth="best"`` does, coloured with plotly's own
+  colour scale, over the cells' extent (half a step beyond the first and last centre);
+- a colour bar on a pointless scatter trace (:func:`colour_bar`): fixed scale 0..1, the
+  values' ticks as labels, so a new grid changes only the labels (a colour-bar restyle);
+- a hover grid (:func:`hover_grid`): a scatter trace with ``mode="none"`` (nothing drawn)
+  whose ``customdata`` holds the values, for hover labels and the CSV export.
+
+An update then moves points and swaps the image (plotly redraws only the images), and
+the browser scales the image smoothly.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
+
+__all__ = [
+    "grid_image", "colour_bar", "colour_bar_trace", "hover_grid", "png_data_uri", "value_ticks",
+]  # fmt: skip
+
+#: pixels per grid cell along each axis (the browser smooths between them)
+UPSAMPLE = 6
+
+
+def png_data_uri(rgba: np.ndarray) -> str:
+    """An (H, W, 4) uint8 RGBA array as a ``data:image/png;base64,...`` URI (8-bit RGBA,
+    no filter, zlib level 1: the PNG format's minimum)."""
+    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"rgba must be an (H, W, 4) uint8 array, got {rgba.dtype} {rgba.shape}")
+    h, w, _ = rgba.shape
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgba.reshape(h, 4 * w)], axis=1)
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(tag + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", crc)
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+        + chunk(b"IEND", b"")
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _stops(colorscale: str | list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A plotly colour scale as positions (S,) and RGB colours (S, 3)."""
+    scale = get_colorscale(colorscale) if isinstance(colorscale, str) else colorscale
+    pos = np.array([float(p) for p, _ in scale])
+    rgb = np.array(
+        [hex_to_rgb(c) if c.startswith("#") else unlabel_rgb(c) for _, c in scale], dtype=float
+    )
+    return pos, rgb
+
+
+def _upsampled(z: np.ndarray, factor: int) -> np.ndarray:
+    """``z`` (L, M) at ``factor`` pixels per cell: bilinear between the cell centres,
+    constant in the outer half cells (pixel centres at (k + 0.5) / factor - 0.5 cells).
+    A pixel with any weight on a non-finite cell is NaN."""
+    missing = ~np.isfinite(z)
+    if missing.any():
+        filled = _upsampled(np.where(missing, 0.0, z), factor)
+        return np.where(_upsampled(missing.astype(float), factor) > 0, np.nan, filled)
+
+    def weights(n: int) -> tuple[np.ndarray, np.ndarray]:
+        t = np.clip((np.arange(n * factor) + 0.5) / factor - 0.5, 0.0, n - 1.0)
+        i = np.minimum(np.floor(t).astype(int), max(n - 2, 0))
+        return i, t - i
+
+    (i, fy), (j, fx) = weights(z.shape[0]), weights(z.shape[1])
+    i1 = np.minimum(i + 1, z.shape[0] - 1)
+    j1 = np.minimum(j + 1, z.shape[1] - 1)
+    top = z[i][:, j] * (1 - fx) + z[i][:, j1] * fx
+    bottom = z[i1][:, j] * (1 - fx) + z[i1][:, j1] * fx
+    out: np.ndarray = top * (1 - fy[:, None]) + bottom * fy[:, None]
+    return out
+
+
+def _value_range(z: np.ndarray) -> tuple[float, float]:
+    finite = z[np.isfinite(z)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    return float(finite.min()), float(finite.max())
+
+
+#: colour levels of an image (8-bit colour channels cannot show finer steps)
+LEVELS = 1024
+
+
+def _lut(colorscale: str | list[Any]) -> np.ndarray:
+    """(LEVELS, 4) uint8 RGBA: the scale at evenly spaced positions 0..1 (RGB interpolated
+    between the stops, as plotly.js does)."""
+    pos, rgb = _stops(colorscale)
+    s = np.linspace(0.0, 1.0, LEVELS)
+    lut = np.full((LEVELS, 4), 255, dtype=np.uint8)
+    for k in range(3):
+        lut[:, k] = np.round(np.interp(s, pos, rgb[:, k]))
+    return lut
+
+
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def _colours(z: np.ndarray, colorscale: str | list[Any], lo: float, hi: float) -> np.ndarray:
+    """RGBA (…, 4) uint8 of ``z`` on ``colorscale`` over [lo, hi]; NaN is transparent."""
+    key = repr(colorscale)
+    if key not in _LUTS:
+        _LUTS[key] = _lut(colorscale)
+    s = (z - lo) * ((LEVELS - 1) / (hi - lo)) if hi > lo else z * 0.0 + (LEVELS - 1) / 2
+    finite = np.isfinite(s)
+    index = np.clip(np.rint(np.where(finite, s, 0.0)), 0, LEVELS - 1).astype(np.intp)
+    out = _LUTS[key][index]
+    out[..., 3] = np.where(finite, 255, 0)
+    return out
+
+
+def _edges(centres: np.ndarray) -> tuple[float, float]:
+    """The cells' outer edges: half a step beyond the first and last centre (plotly's)."""
+    c = np.asarray(centres, dtype=float)
+    if c.size == 1:
+        return float(c[0]) - 0.5, float(c[0]) + 0.5
+    return float(1.5 * c[0] - 0.5 * c[1]), float(1.5 * c[-1] - 0.5 * c[-2])
+
+
+def grid_image(
+    z: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    colorscale: str | list[Any] = "Viridis",
+    xref: str = "x",
+    yref: str = "y",
+    log_y: bool = False,
+    opacity: float = 1.0,
+    factor: int = UPSAMPLE,
+) -> dict[str, Any]:
+    """A layout image (``fig.add_layout_image(**...)``) drawing ``z`` (L, M) over cell
+    centres ``x`` (M,) and ``y`` (L,), evenly spaced (in log10 for ``log_y``: a log axis),
+    coloured from its finite minimum to maximum; NaN cells are transparent."""
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2 or z.shape != (np.size(y), np.size(x)):
+        raise ValueError(f"z must have shape (len(y), len(x)) = {(np.size(y), np.size(x))}, "
+                         f"got {z.shape}")  # fmt: skip
+    yc = np.log10(np.asarray(y, dtype=float)) if log_y else np.asarray(y, dtype=float)
+    x0, x1 = _edges(np.asarray(x, dtype=float))
+    y0, y1 = _edges(yc)
+    lo, hi = _value_range(z)
+    rgba = _colours(_upsampled(z, factor), colorscale, lo, hi)[::-1]  # row 0 at the top
+    return {
+        "source": png_data_uri(np.ascontiguousarray(rgba)),
+        "xref": xref, "yref": yref, "x": x0, "y": y1, "sizex": x1 - x0, "sizey": y1 - y0,
+        "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below",
+        "opacity": opacity,
+    }  # fmt: skip
+
+
+def value_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:
+    """About ``n`` round values in [lo, hi] (steps 1, 2 or 5 × 10^k) and their labels."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo], [f"{lo:.3g}"]
+    raw = (hi - lo) / n
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
+    first = math.ceil(lo / step - 1e-9)
+    values = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    labels = [f"{v:.{decimals}f}" for v in values]
+    labels = [t.rstrip("0").rstrip(".") if "." in t else t for t in labels]  # 0.5, 1 (plotly's)
+    return values, [("0" if t in ("-0", "") else t).replace("-", "−") for t in labels]
+
+
+def colour_bar(z: np.ndarray) -> dict[str, Any]:
+    """The colour bar's trace edit for a :func:`grid_image` of ``z``: tick positions on
+    the fixed 0..1 scale and their labels (``marker.colorbar.tickvals`` / ``ticktext``)."""
+    lo, hi = _value_range(np.asarray(z, dtype=float))
+    values, labels = value_ticks(lo, hi)
+    where = [(v - lo) / (hi - lo) if hi > lo else 0.5 for v in values]
+    return {"marker.colorbar.tickvals": where, "marker.colorbar.ticktext": labels}
+
+
+def colour_bar_trace(
+    name: str, *, colorscale: str = "Viridis", xaxis: str = "x", yaxis: str = "y",
+    colorbar: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """A scatter trace (as a dict for ``go.Scatter(**...)``) that draws only a colour bar
+    on the fixed scale 0..1 (one NaN point: nothing else drawn)."""
+    return {
+        "name": name, "x": [np.nan], "y": [np.nan], "mode": "markers", "xaxis": xaxis,
+        "yaxis": yaxis, "showlegend": False, "hoverinfo": "skip",
+        "marker": {"colorscale": colorscale, "cmin": 0.0, "cmax": 1.0, "color": [0.5],
+                   "showscale": True, "colorbar": {"tickmode": "array", **(colorbar or {})}},
+    }  # fmt: skip
+
+
+def hover_grid(z: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The hover grid's trace edit for ``z`` (L, M) over ``x`` (M,), ``y`` (L,): every
+    cell centre (row-major), its value as ``customdata``."""
+    xx, yy = np.meshgrid(np.asarray(x), np.asarray(y))
+    return {"x": xx.ravel(), "y": yy.ravel(), "customdata": np.asarray(z).ravel()}
