@@ -187,6 +187,11 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
                 if (layout.get("title") or {}).get("y") is not None or (text and "<br>" in text):
                     props = {**props, "title.y": title_y(text, layout.get("height"))}
             changed = changed_props(fig.layout if raw_layout is None else raw_layout, props)
+            for key in [k for k in changed if k.startswith("images[")]:
+                # a layout image's own update: plotly's path lookup of images[i].x from
+                # the layout costs several times more
+                index, prop = key[len("images[") :].split("].", 1)
+                fig.layout.images[int(index)][prop] = changed.pop(key)
             if changed:
                 fig.update_layout(changed)
             continue

@@ -102,7 +102,7 @@ def test_ticks_are_round_values_inside_the_range(lo: float, span: float) -> None
 def test_colour_bar_labels_sit_where_their_values_are_coloured() -> None:
     z = np.array([[-0.17, 0.4], [0.9, 1.39]])
     bar = colour_bar(z)
-    where, labels = bar["marker.colorbar.tickvals"], bar["marker.colorbar.ticktext"]
+    where, labels = bar["marker"]["colorbar"]["tickvals"], bar["marker"]["colorbar"]["ticktext"]
     assert labels == ["0", "0.5", "1"]
     assert np.allclose(-0.17 + np.array(where) * (1.39 + 0.17), [0.0, 0.5, 1.0])
 

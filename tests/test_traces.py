@@ -80,3 +80,17 @@ def test_lean_arrays_are_float32_only_where_nothing_visible_is_lost() -> None:
     assert fig.data[0].y.dtype == np.float32
     _apply(fig, {"a": {"x": wide, "y": wide}})  # float64 again: equal after lean, not resent
     assert len(sent) == 1
+
+
+def test_changed_props_walks_into_a_layout_images_list() -> None:
+    """``images[0].source`` resolves on the figure's plain layout dict: an unchanged picture
+    is not sent again, a new one is (and plotly records it as that image's edit)."""
+    fig = go.FigureWidget()
+    fig.add_layout_image(source="data:image/png;base64,AAAA", x=0, y=1, sizex=1, sizey=1)
+    raw = fig._layout
+    assert changed_props(raw, {"images[0].source": "data:image/png;base64,AAAA"}) == {}
+    assert changed_props(raw, {"images[0].x": 0.5}) == {"images[0].x": 0.5}
+    with fig.batch_update():
+        apply_traces(fig, {"_layout": {"images[0].x": 0.5, "images[0].y": 1}})
+        assert dict(fig._batch_layout_edits) == {"images.0.x": 0.5}
+    assert fig.layout.images[0].x == 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -55,8 +56,17 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
 
 def _landscape_image(view: FitView) -> dict[str, object]:
     """The landscape's layout image: source and place (the rest is set in plot_fit)."""
-    image = grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2",
-                       log_y=True)  # fmt: skip
+    arrays = (view.log_values, view.mus, view.sigmas)
+    return _image_of(*(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays),
+                     view.log_values.shape)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _image_of(z: bytes, mus: bytes, sigmas: bytes, shape: tuple[int, int]) -> dict[str, object]:
+    """:func:`_landscape_image` memoised on the values (a walk back over landscapes seen
+    encodes none of them again; the result is never mutated)."""
+    image = grid_image(np.frombuffer(z).reshape(shape), np.frombuffer(mus),
+                       np.frombuffer(sigmas), xref="x2", yref="y2", log_y=True)  # fmt: skip
     return {k: image[k] for k in ("source", "x", "y", "sizex", "sizey")}
 
 
