@@ -1,0 +1,175 @@
+"""Each control of one explorer in JupyterLab, against the bare-figure floor (and a baseline).
+
+Run ``ALIGNKIT_FAST=1 .venv/bin/python benchmarks/latency_controls.py`` (about 3 minutes
+per control). Writes ``benchmarks/results/latency_controls.json`` and prints a table.
+
+``benchmarks/latency.py`` presses each explorer's first visible slider only. A press of
+another control can take another path (the fit explorer: moving the start or switching
+the divergence keeps the landscape's axes, so only points move and the picture is
+swapped; a new target moves the axes and redraws the figure). Here one explorer is built
+once per control with every other control hidden, so that control is the one pressed, and
+its presses alternate in blocks of 4 with the floor's (a bare slider and a 200-point
+line), with ``latency.py``'s timing (keydown -> first mutation of the plot's traces).
+
+``--baseline PATH`` adds the same explorer imported from another source tree (e.g. a git
+worktree of an earlier commit: ``git worktree add /tmp/base <rev>``), in its own kernel of
+the same JupyterLab, pressed in the same alternation: a side-by-side before/after.
+Presses are warm: a first pass over the values (not recorded) fills the panels' caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from jupyterlab_driver import chromium, find_chromium, open_notebook, running_lab  # noqa: E402
+from latency_browser import (  # noqa: E402
+    _FIRST_SLIDER_JS,
+    BASELINE_NOTEBOOK,
+    _alternate,
+    _browser_stats,
+    _notebook,
+    _press,
+    _Walker,
+    ratio,
+)
+
+PRESSES = 16
+
+
+def _cell(root: Path, module: str, explorer: str, control: str, controls: list[str]) -> str:
+    hide = tuple(k for k in controls if k != control)
+    return (
+        f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+        f"from alignkit.{module}.widgets import {explorer}\n"
+        f"p = {explorer}(hide={hide!r})\np"
+    )
+
+
+def _controls(module: str, explorer: str) -> list[str]:
+    """The explorer's control names, built once here."""
+    import importlib
+
+    panel = getattr(importlib.import_module(f"alignkit.{module}.widgets"), explorer)()
+    try:
+        return list(panel.controls)
+    finally:
+        panel.close()
+
+
+def measure(
+    module: str, explorer: str, controls: list[str], baseline: Path | None, presses: int
+) -> dict[str, Any]:
+    executable = find_chromium()
+    if executable is None:
+        return {"skipped": "no Chromium found: install it with `apt-get install chromium`"}
+    every = _controls(module, explorer)
+    roots = {"panel": ROOT} | ({"baseline": baseline} if baseline else {})
+    extra = {"_floor.ipynb": json.dumps(BASELINE_NOTEBOOK, indent=1)}
+    for control in controls:
+        for name, root in roots.items():
+            extra[f"_{name}_{control}.ipynb"] = _notebook(
+                [_cell(root, module, explorer, control, every)]
+            )
+    config = {"ServerApp": {"jpserver_extensions": {"alignkit_server": True}}}
+    out: dict[str, Any] = {}
+    with (
+        running_lab(extra_files=extra, timeout=120, server_config=config) as lab,
+        chromium(executable) as context,
+    ):
+        floor = open_notebook(context, lab, "_floor.ipynb", timeout=120)
+        floor.run_all(timeout=120)
+        floor.wait_for_plots(1)
+        try:
+            for control in controls:
+                print(f"  {explorer}: {control} ...", flush=True)
+                pages, where, walkers = [], {}, {}
+                try:
+                    for name in roots:
+                        nb = open_notebook(context, lab, f"_{name}_{control}.ipynb", timeout=120)
+                        pages.append(nb)
+                        nb.run_all(timeout=300)
+                        nb.wait_for_plots(1)
+                        found = nb.page.evaluate(_FIRST_SLIDER_JS, 0)
+                        walker = _Walker(found["kind"], found["plot"])
+                        walker.focus(nb, found["index"])
+                        for _ in range(presses):  # fill the cache, not recorded
+                            _press(nb, found["index"], walker)
+                        walker.reverse()
+                        where[name], walkers[name] = (nb, found["index"]), walker
+                    where["floor"], walkers["floor"] = (floor, 0), _Walker()
+                    lats = _alternate(where, walkers, presses, 4)
+                finally:
+                    for nb in pages:
+                        nb.close()
+                row: dict[str, Any] = {k: _browser_stats(v) for k, v in lats.items()}
+                med = {k: row[k]["keydown_to_redraw_ms"]["median"] for k in lats}
+                p95 = {k: row[k]["keydown_to_redraw_ms"]["p95"] for k in lats}
+                row["ratio_to_floor"] = {
+                    k: {"median": ratio(med[k], med["floor"]), "p95": ratio(p95[k], p95["floor"])}
+                    for k in roots
+                }
+                out[control] = row
+                print("    " + ", ".join(
+                    f"{k} {med[k]:.1f} ms ({row['ratio_to_floor'][k]['median']}x)" for k in roots
+                ) + f", floor {med['floor']:.1f} ms", flush=True)  # fmt: skip
+        finally:
+            floor.close()
+    return out
+
+
+def _git(*args: str, cwd: Path = ROOT) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", default="divergences", help="alignkit.<module>.widgets")
+    parser.add_argument("--explorer", default="fit_explorer")
+    parser.add_argument("--controls", nargs="+", default=["init_mean", "divergence", "n_modes"])
+    parser.add_argument("--baseline", type=Path, help="another source tree to compare with")
+    parser.add_argument("--presses", type=int, default=PRESSES)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks/results/latency_controls.json"
+    )
+    args = parser.parse_args(argv)
+    result = {
+        "benchmark": __doc__.splitlines()[0],
+        "protocol": __doc__,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "baseline": None
+        if args.baseline is None
+        else {
+            "path": str(args.baseline),
+            "git_commit": _git("rev-parse", "HEAD", cwd=args.baseline),
+        },  # fmt: skip
+        "fast_mode": os.environ.get("ALIGNKIT_FAST") == "1",
+        "machine": {"cpus": os.cpu_count()},
+        "explorer": f"alignkit.{args.module}.widgets.{args.explorer}",
+        "presses": args.presses,
+        "controls": measure(args.module, args.explorer, args.controls, args.baseline, args.presses),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
