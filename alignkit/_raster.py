@@ -29,11 +29,13 @@ import numpy as np
 from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 
 __all__ = [
+    "cached_grid_image",
     "grid_image", "colour_bar", "colour_bar_trace", "hover_grid", "png_data_uri", "value_ticks",
 ]  # fmt: skip
 
-#: pixels per grid cell along each axis (the browser smooths between them)
-UPSAMPLE = 6
+#: an image's pixels along its longer side, about (whole pixels per cell, at least one);
+#: the browser smooths between them
+IMAGE_PX = 150
 
 
 def png_data_uri(rgba: np.ndarray) -> str:
@@ -146,11 +148,12 @@ def grid_image(
     yref: str = "y",
     log_y: bool = False,
     opacity: float = 1.0,
-    factor: int = UPSAMPLE,
+    factor: int | None = None,
 ) -> dict[str, Any]:
     """A layout image (``fig.add_layout_image(**...)``) drawing ``z`` (L, M) over cell
     centres ``x`` (M,) and ``y`` (L,), evenly spaced (in log10 for ``log_y``: a log axis),
-    coloured from its finite minimum to maximum; NaN cells are transparent."""
+    coloured from its finite minimum to maximum; NaN cells are transparent. ``factor``:
+    pixels per cell (default: about :data:`IMAGE_PX` pixels along the longer side)."""
     z = np.asarray(z, dtype=float)
     if z.ndim != 2 or z.shape != (np.size(y), np.size(x)):
         raise ValueError(f"z must have shape (len(y), len(x)) = {(np.size(y), np.size(x))}, "
@@ -159,6 +162,7 @@ def grid_image(
     x0, x1 = _edges(np.asarray(x, dtype=float))
     y0, y1 = _edges(yc)
     lo, hi = _value_range(z)
+    factor = factor or max(1, round(IMAGE_PX / max(z.shape)))
     rgba = _colours(_upsampled(z, factor), colorscale, lo, hi)[::-1]  # row 0 at the top
     return {
         "source": png_data_uri(np.ascontiguousarray(rgba)),
@@ -166,6 +170,25 @@ def grid_image(
         "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below",
         "opacity": opacity,
     }  # fmt: skip
+
+
+def cached_grid_image(
+    z: np.ndarray, x: np.ndarray, y: np.ndarray, **options: Any
+) -> dict[str, Any]:
+    """:func:`grid_image`, memoised on the values and options (32 grids): a live figure
+    that walks back over grids it has shown encodes none of them again. Do not mutate the
+    result."""
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (z, x, y)]
+    key = tuple(a.tobytes() for a in arrays) + (arrays[0].shape, tuple(sorted(options.items())))
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))  # the oldest first
+        _CACHE[key] = grid_image(*arrays, **options)
+    return _CACHE[key]
+
+
+_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
+_CACHE_SIZE = 32
 
 
 def value_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:

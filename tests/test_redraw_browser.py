@@ -229,7 +229,12 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
         assert animates >= 3
 
 
-WALKERS = [(n, e) for n, e in EXPLORERS if n.split(".")[-1] in POINTS_FIRST_SLIDER]
+#: explorers whose first slider redraws the figure but other controls move points (the
+#: fit explorers' pictures: a new target moves the axes, a new start does not)
+POINTS_OTHER_CONTROLS = {"fit_explorer", "fit_2d_explorer"}
+WALKERS = [
+    (n, e) for n, e in EXPLORERS if n.split(".")[-1] in POINTS_FIRST_SLIDER | POINTS_OTHER_CONTROLS
+]
 
 
 @pytest.mark.browser
@@ -590,3 +595,28 @@ def test_the_landscape_picture_hovers_its_values(page: Any) -> None:
     )
     want = f"μ={view.mus[j]:.2f}, σ={view.sigmas[i]:.2f}, log₁₀D={view.log_values[i, j]:.2f}"
     assert label == [want], label
+
+
+def test_the_2d_fit_moves_its_start_as_points_over_its_picture() -> None:
+    """The 2-D fit's target density is a layout image (alignkit._raster) over axes fixed at
+    its extent: a move of the start moves points; a new separation (a new grid) redraws,
+    with the axes again holding the picture and every point."""
+    from alignkit.divergences.widgets import fit_2d_explorer
+
+    panel = fit_2d_explorer()
+    try:
+        fig = panel.figure
+        for name, value in (("init_x", 1.5), ("init_y", -2.0), ("separation", 3.0)):
+            panel.controls[name].value = value
+            panel.flush()
+            assert panel.error is None
+        assert panel.redraw.paths[-3:] == ["points", "points", "figure"], panel.redraw.paths
+        image = fig.layout.images[0]
+        for axis, lo, hi in (("xaxis", image.x, image.x + image.sizex),
+                             ("yaxis", image.y - image.sizey, image.y)):  # fmt: skip
+            a, b = fig.layout[axis].range
+            values = np.concatenate([np.asarray(t[axis[0]], dtype=float) for t in fig.data])
+            values = values[np.isfinite(values)]
+            assert a <= min(lo, values.min()) and b >= max(hi, values.max()), axis
+    finally:
+        panel.close()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from alignkit._raster import colour_bar, colour_bar_trace, grid_image, hover_grid
+from alignkit._raster import (
+    cached_grid_image,
+    colour_bar,
+    colour_bar_trace,
+    grid_image,
+    hover_grid,
+)
 from alignkit.device import to_numpy
 from alignkit.divergences.views import ComparisonView, FitView
 from alignkit.plotting import COLORS, apply_traces, base_layout, finish, line_style
@@ -56,17 +61,8 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
 
 def _landscape_image(view: FitView) -> dict[str, object]:
     """The landscape's layout image: source and place (the rest is set in plot_fit)."""
-    arrays = (view.log_values, view.mus, view.sigmas)
-    return _image_of(*(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays),
-                     view.log_values.shape)  # fmt: skip
-
-
-@functools.lru_cache(maxsize=32)
-def _image_of(z: bytes, mus: bytes, sigmas: bytes, shape: tuple[int, int]) -> dict[str, object]:
-    """:func:`_landscape_image` memoised on the values (a walk back over landscapes seen
-    encodes none of them again; the result is never mutated)."""
-    image = grid_image(np.frombuffer(z).reshape(shape), np.frombuffer(mus),
-                       np.frombuffer(sigmas), xref="x2", yref="y2", log_y=True)  # fmt: skip
+    image = cached_grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2",
+                              log_y=True)  # fmt: skip
     return {k: image[k] for k in ("source", "x", "y", "sizex", "sizey")}
 
 

@@ -3,9 +3,12 @@ live 2-D explorer's one fit with its descent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 
+from alignkit._raster import cached_grid_image, grid_image, hover_grid
 from alignkit.divergences.views_2d import Fit2DView
 from alignkit.plotting import COLORS, apply_traces, base_layout
 
@@ -46,6 +49,23 @@ def plot_fit2d(
     return fig
 
 
+#: the live figure's hover grid (and CSV cells) takes every HOVER_STRIDE-th grid node
+HOVER_STRIDE = 2
+_TARGET: dict[str, Any] = {"colorscale": "Greys", "opacity": 0.75}  # the target's picture
+
+
+def _range(edges: tuple[float, float], points: np.ndarray) -> list[float]:
+    """An axis range: the picture's ``edges``, widened to show ``points`` beyond them."""
+    lo, hi = edges
+    pts = points[np.isfinite(points)]
+    pad = 0.03 * (hi - lo)
+    if pts.size and pts.min() < lo:
+        lo = float(pts.min()) - pad
+    if pts.size and pts.max() > hi:
+        hi = float(pts.max()) + pad
+    return [float(lo), float(hi)]
+
+
 def _live_traces(view: Fit2DView) -> dict[str, dict[str, object]]:
     mean, cov = view.means[0], view.covariances[0]
     e = _ellipse(mean, cov)
@@ -58,23 +78,40 @@ def _live_traces(view: Fit2DView) -> dict[str, dict[str, object]]:
     )
     path = view.paths[0] if view.paths is not None else mean[None]
     start = view.start if view.start is not None else np.full(3, np.nan)
+    image = cached_grid_image(view.density, view.axis_x, view.axis_y, **_TARGET)
+    points = np.concatenate([e.T, path[:, :2], [start[:2]], [mean]])  # (K, 2)
+    k = HOVER_STRIDE
     return {
-        "target p": {"x": view.axis_x, "y": view.axis_y, "z": view.density},
+        "target p": hover_grid(
+            view.density[::k, ::k].astype(np.float32),
+            view.axis_x[::k].astype(np.float32),
+            view.axis_y[::k].astype(np.float32),
+        ),  # fmt: skip
         "start": {"x": [start[0]], "y": [start[1]]},
         "descent of the mean": {"x": path[:, 0], "y": path[:, 1]},
         "fit (2σ ellipse)": {"x": e[0], "y": e[1]},
         "fit mean": {"x": [mean[0]], "y": [mean[1]]},
-        "_layout": {"title.text": title},
+        "_layout": {
+            "title.text": title,
+            # fixed at the picture's extent (and any point beyond it), so that a move of
+            # the start moves points instead of redrawing the figure
+            "xaxis.range": _range((image["x"], image["x"] + image["sizex"]), points[:, 0]),
+            "yaxis.range": _range((image["y"] - image["sizey"], image["y"]), points[:, 1]),
+            **{f"images[0].{k}": image[k] for k in ("source", "x", "y", "sizex", "sizey")},
+        },
     }
 
 
 def plot_fit2d_live(view: Fit2DView, *, width: int | None = 640, height: int = 560) -> go.Figure:
-    """One fit on the 2-D target: density contours, the start, the descent of the mean and
-    the fitted 2σ ellipse (the 2-D explorer of notebook 03; :func:`update_fit2d` moves it)."""
+    """One fit on the 2-D target: the target density (a picture, :mod:`alignkit._raster`),
+    the start, the descent of the mean and the fitted 2σ ellipse (the 2-D explorer of
+    notebook 03; :func:`update_fit2d` moves it). Hovering the density shows its value at
+    every other grid node (:data:`HOVER_STRIDE`)."""
     fig = go.Figure(
         [
-            go.Contour(name="target p", colorscale="Greys", showscale=False,
-                       contours={"coloring": "fill"}, ncontours=12, opacity=0.6),
+            go.Scatter(name="target p", mode="none", showlegend=False,
+                       hovertemplate="x₁=%{x:.2f}, x₂=%{y:.2f}, p=%{customdata:.3g}"
+                                     "<extra></extra>"),
             go.Scatter(name="start", mode="markers",
                        marker={"color": COLORS["accent"], "size": 11, "symbol": "x"}),
             go.Scatter(name="descent of the mean", mode="lines",
@@ -85,8 +122,11 @@ def plot_fit2d_live(view: Fit2DView, *, width: int | None = 640, height: int = 5
                        marker={"color": COLORS["main"], "size": 10}),
         ]
     )  # fmt: skip
-    fig.update_xaxes(title_text="x₁")
-    fig.update_yaxes(title_text="x₂", scaleanchor="x", scaleratio=1)
+    fig.add_layout_image(**grid_image(view.density, view.axis_x, view.axis_y, **_TARGET))
+    # (no grid: plotly draws it above a layout image)
+    fig.update_xaxes(title_text="x₁", showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="x₂", scaleanchor="x", scaleratio=1, showgrid=False,
+                     zeroline=False)  # fmt: skip
     base_layout(fig, width=width, height=height)
     update_fit2d(fig, view)
     return fig
