@@ -1,7 +1,9 @@
 """Each control of one explorer in JupyterLab, against the bare-figure floor (and a baseline).
 
-Run ``ALIGNKIT_FAST=1 .venv/bin/python benchmarks/latency_controls.py`` (about 3 minutes
-per control). Writes ``benchmarks/results/latency_controls.json`` and prints a table.
+Run ``ALIGNKIT_FAST=1 .venv/bin/python benchmarks/latency_controls.py`` (1-2 minutes per
+control; ``--explorer fit_2d_explorer --controls init_x divergence separation --merge`` adds
+another explorer). Writes ``benchmarks/results/latency_controls.json``, one entry per
+explorer, and prints each control's medians.
 
 ``benchmarks/latency.py`` presses each explorer's first visible slider only. A press of
 another control can take another path (the fit explorer: moving the start or switching
@@ -147,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/latency_controls.json"
     )
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other explorers already in --out"
+    )
     args = parser.parse_args(argv)
-    result = {
-        "benchmark": __doc__.splitlines()[0],
-        "protocol": __doc__,
+    run = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "HEAD"),
         "baseline": None
@@ -165,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         "presses": args.presses,
         "controls": measure(args.module, args.explorer, args.controls, args.baseline, args.presses),
     }
+    explorers = {}
+    if args.merge and args.out.exists():
+        explorers = json.loads(args.out.read_text()).get("explorers", {})
+    explorers[args.explorer] = run
+    result = {"benchmark": __doc__.splitlines()[0], "protocol": __doc__, "explorers": explorers}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")
