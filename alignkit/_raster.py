@@ -35,16 +35,19 @@ __all__ = [
 
 #: an image's pixels along its longer side, about (whole pixels per cell, at least one);
 #: the browser smooths between them
-IMAGE_PX = 150
+IMAGE_PX = 100
 
 
 def png_data_uri(rgba: np.ndarray) -> str:
     """An (H, W, 4) uint8 RGBA array as a ``data:image/png;base64,...`` URI (8-bit RGBA,
-    no filter, zlib level 1: the PNG format's minimum)."""
+    every row filtered "Up" (the difference to the row above, small on smooth pictures),
+    zlib level 6)."""
     if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
         raise ValueError(f"rgba must be an (H, W, 4) uint8 array, got {rgba.dtype} {rgba.shape}")
     h, w, _ = rgba.shape
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgba.reshape(h, 4 * w)], axis=1)
+    flat = rgba.reshape(h, 4 * w)
+    up = np.concatenate([flat[:1], flat[1:] - flat[:-1]])  # uint8: modulo 256, as PNG's
+    rows = np.concatenate([np.full((h, 1), 2, np.uint8), up], axis=1)  # filter type 2
 
     def chunk(tag: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(tag + body) & 0xFFFFFFFF
@@ -53,7 +56,7 @@ def png_data_uri(rgba: np.ndarray) -> str:
     png = (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
         + chunk(b"IEND", b"")
     )
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

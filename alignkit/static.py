@@ -282,6 +282,8 @@ def static_figure(
     first = _render(panel, base, state)
     seconds = time.perf_counter() - started
     frame_bytes = len(pio.to_json(go.Figure(data=_as_float32(first.to_dict()["data"]))))
+    # a frame also carries a picture that changed (alignkit._raster's layout images)
+    frame_bytes += sum(len(image.source or "") for image in first.layout.images)
     budget = min(budget, max_bytes // max(frame_bytes, 1), int(max_seconds / max(seconds, 1e-3)))
     budget = max(1, budget)
     controls = control_grid(panel.controls, budget=budget, points=points)

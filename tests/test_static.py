@@ -138,3 +138,26 @@ def test_a_page_names_the_controls_it_holds_fixed() -> None:
     for description, value in meta["fixed"]:
         assert f"{description} = {value}" in page
     assert fig.layout.width is None and fig.layout.autosize  # as wide as the column
+
+
+def test_the_byte_budget_counts_a_frames_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame of the fit explorer carries its landscape's picture (a layout image) besides
+    its data: the byte budget must count both, so the frames' pictures and data together
+    stay within ``max_bytes``."""
+    from alignkit.divergences.widgets import fit_explorer
+
+    monkeypatch.setenv("ALIGNKIT_FAST", "1")
+    panel = fit_explorer()
+    try:
+        fig = static_figure(panel, max_bytes=150_000)
+    finally:
+        panel.close()
+    from alignkit.static import _as_float32  # the frames' encoding
+
+    data = sum(
+        len(go.Figure(data=_as_float32(go.Figure(data=f.data).to_dict()["data"])).to_json())
+        for f in fig.frames
+    )
+    pictures = sum(len(i.source) for f in fig.frames for i in (f.layout.images or ()))
+    assert pictures > 0 and len(fig.frames) >= 2
+    assert data + pictures <= 150_000, (len(fig.frames), data, pictures)
