@@ -220,16 +220,18 @@ def colour_bar(z: np.ndarray) -> dict[str, Any]:
 
 
 def colour_bar_trace(
-    name: str, *, colorscale: str = "Viridis", xaxis: str = "x", yaxis: str = "y",
+    name: str, at: tuple[float, float], *, colorscale: str = "Viridis",
     colorbar: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A scatter trace (as a dict for ``go.Scatter(**...)``) that draws only a colour bar
-    on the fixed scale 0..1 (one NaN point: nothing else drawn)."""
+    on the fixed scale 0..1: one transparent point at ``at`` (a point, so that the trace
+    keeps its place in :class:`alignkit.live.redraw.Sender`'s animate frames)."""
     return {
-        "name": name, "x": [np.nan], "y": [np.nan], "mode": "markers", "xaxis": xaxis,
-        "yaxis": yaxis, "showlegend": False, "hoverinfo": "skip",
+        "name": name, "x": [float(at[0])], "y": [float(at[1])], "mode": "markers",
+        "showlegend": False, "hoverinfo": "skip",
         "marker": {"colorscale": colorscale, "cmin": 0.0, "cmax": 1.0, "color": [0.5],
-                   "showscale": True, "colorbar": {"tickmode": "array", **(colorbar or {})}},
+                   "opacity": 0.0, "showscale": True,
+                   "colorbar": {"tickmode": "array", **(colorbar or {})}},
     }  # fmt: skip
 
 

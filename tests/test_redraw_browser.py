@@ -563,7 +563,7 @@ def test_a_new_landscape_moves_points_and_swaps_the_picture() -> None:
         panel.flush()
         assert panel.error is None and panel.redraw.paths[-1] == "points"
         assert fig.layout.images[0].source != before
-        assert sent == ["_py2js_relayout", "_py2js_restyle", "_py2js_animate"], sent
+        assert sent == ["_py2js_update", "_py2js_animate"], sent  # picture + colour bar, points
     finally:
         panel.close()
 
@@ -620,3 +620,33 @@ def test_the_2d_fit_moves_its_start_as_points_over_its_picture() -> None:
             assert a <= min(lo, values.min()) and b >= max(hi, values.max()), axis
     finally:
         panel.close()
+
+
+def test_points_plotly_moved_into_its_defaults_still_count() -> None:
+    """The browser reports each trace's full data; plotly.py then moves every property
+    equal to it (here a one-point trace's x, y and type) from ``fig._data`` into its
+    defaults. The sender must still see that trace's point: left out of an animate frame
+    in the middle of its subplot's run, plotly.js reorders its layer (seen in JupyterLab,
+    the fit explorer's colour-bar trace)."""
+    fig = go.FigureWidget(
+        [
+            go.Scatter(x=[0, 1], y=[1, 2]),
+            go.Scatter(x=[0.5], y=[1.5]),
+            go.Scatter(x=[0, 1], y=[2, 3]),
+        ],
+        layout={"xaxis": {"range": [-1, 2]}, "yaxis": {"range": [0, 4]}},
+    )
+    s = Sender(fig)
+    fig._last_trace_edit_id = 7  # as after an edit the browser answers
+    delta = {"uid": fig.data[1].uid, "x": [0.5], "y": [1.5], "type": "scatter"}
+    fig._js2py_traceDeltas = {"trace_deltas": [delta], "trace_edit_id": 7}
+    assert "x" not in fig._data[1] and fig.data[1].x == (0.5,)  # moved, still the value
+
+    def move() -> None:
+        fig.data[0].y = [2, 1]
+        fig.data[2].y = [3, 2]
+
+    sent: list[Any] = []
+    fig._send_animate_msg = lambda **kw: sent.append(list(kw["trace_indexes"]))
+    assert s.send(move) == "points"
+    assert sent == [[0, 1, 2]]  # the one-point trace in the frame, between the edited two

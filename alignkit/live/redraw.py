@@ -128,13 +128,23 @@ class Sender:
     # Per update the sender reads the figure's plain dicts (``fig._data``, ``fig._layout``):
     # plotly's getters validate every key and cost more than the rest of an update.
     def _traces_on(self, axis: str) -> list[int]:
-        data = self.fig._data
-        if self._axes_of is None or len(self._axes_of) != len(data):
+        n = len(self.fig._data)
+        if self._axes_of is None or len(self._axes_of) != n:
+            data = [self._trace(i) for i in range(n)]
             self._axes_of = [
                 (axis_key(t.get("xaxis"), "x"), axis_key(t.get("yaxis"), "y")) for t in data
             ]
         k = 0 if axis[0] == "x" else 1
         return [i for i, axes in enumerate(self._axes_of) if axes[k] == axis]
+
+    def _trace(self, i: int) -> Mapping[str, Any]:
+        """Trace ``i``'s plain dict over plotly.py's defaults for it: the browser reports
+        each trace's full data, and plotly.py then moves every property equal to it (a
+        short list of points, the type) from ``fig._data`` to ``fig._data_defaults``."""
+        t = self.fig._data[i]
+        defaults = getattr(self.fig, "_data_defaults", None) or []
+        found = defaults[i] if i < len(defaults) else None
+        return {**found, **t} if found else t
 
     def _raw_axis(self, axis: str) -> Mapping[str, Any]:
         return self.fig._layout.get(axis) or {}
@@ -176,7 +186,7 @@ class Sender:
         letter, log = axis[0], self._raw_axis(axis).get("type") == "log"
         parts, zero, lines_only, bar_pad = [], False, True, 0.0
         for i in self._traces_on(axis):
-            t = self.fig._data[i]
+            t = self._trace(i)
             visible = edits.get(i, {}).get("visible", t.get("visible"))
             if visible in (False, "legendonly"):
                 continue
@@ -270,10 +280,10 @@ class Sender:
         """Whether ``traces`` (points) and ``layout`` (title) edits can go as points moved."""
         if any(not TEXT_LAYOUT.fullmatch(k) for k in layout):
             return False
-        if any(self.fig._data[i].get("type", "scatter") not in ANIMATABLE for i in self._drawn()):
+        if any(self._trace(i).get("type", "scatter") not in ANIMATABLE for i in self._drawn()):
             return False  # the frame would wipe it (see _frame)
         for i, edit in traces.items():
-            t = self.fig._data[i]
+            t = self._trace(i)
             if t.get("type") not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
                 return False
             if (self._length(t, {}) == 0) != (self._length(t, edit) == 0):
@@ -292,7 +302,8 @@ class Sender:
 
     def _drawn(self) -> list[int]:
         """The indexes of the traces plotly draws (visible, not legend-only)."""
-        return [i for i, t in enumerate(self.fig._data) if t.get("visible", True) is True]
+        n = len(self.fig._data)
+        return [i for i in range(n) if self._trace(i).get("visible", True) is True]
 
     @staticmethod
     def _length(trace: Mapping[str, Any], edit: Mapping[str, Any]) -> int:
@@ -313,7 +324,7 @@ class Sender:
         layers) take every drawn trace. An empty edit sends no data; the trace is only
         redrawn where it is.
         """
-        data = self.fig._data
+        data = [self._trace(i) for i in range(len(self.fig._data))]
         shown = [i for i in self._drawn() if self._length(data[i], traces.get(i, {})) > 0]
         groups: dict[tuple[str, str, str], list[int]] = {}
         for i in shown:
@@ -373,9 +384,17 @@ class Sender:
         if (points or bars or images) and self._points_only(points, text):
             traces.clear()
             layout.clear()
-            if images:  # (plotly.js's own spelling of an array item: images[0].source)
-                fig.plotly_relayout({_ITEM.sub(r"[\1].", k): v for k, v in images.items()})
-            for i, edit in bars.items():
+            # the pictures and the first colour bar in one Plotly.update (one pass of
+            # plotly's defaults instead of two); plotly.js's own spelling: images[0].source
+            relayout = {_ITEM.sub(r"[\1].", k): v for k, v in images.items()}
+            first, *more = list(bars.items()) or [(None, {})]
+            if relayout or first[0] is not None:
+                fig.plotly_update(
+                    restyle_data={k: [v] for k, v in first[1].items()},
+                    relayout_data=relayout,
+                    trace_indexes=None if first[0] is None else [first[0]],
+                )
+            for i, edit in more:
                 fig.plotly_restyle({k: [v] for k, v in edit.items()}, trace_indexes=[i])
             if points:
                 traces.update(points)

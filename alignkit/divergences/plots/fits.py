@@ -114,7 +114,7 @@ def plot_fit(
             go.Scatter(name="log₁₀ D", mode="none", showlegend=False,
                        hovertemplate="μ=%{x:.2f}, σ=%{y:.2f}, log₁₀D=%{customdata:.2f}"
                                      "<extra></extra>"),
-            go.Scatter(**colour_bar_trace("log₁₀ D colour bar",
+            go.Scatter(**colour_bar_trace("log₁₀ D colour bar", (view.mus[0], view.sigmas[0]),
                                           colorbar={"x": 1.0, "len": 0.8, "thickness": 12})),
             go.Scatter(name="local minima", mode="markers",
                        marker={"symbol": "x", "size": 10, "color": "white",
