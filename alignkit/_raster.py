@@ -33,6 +33,9 @@ __all__ = [
     "grid_image", "colour_bar", "colour_bar_trace", "hover_grid", "png_data_uri", "value_ticks",
 ]  # fmt: skip
 
+#: ``meta["alignkit"]`` of a trace that only draws a colour bar (no data: not exported)
+COLOUR_BAR = "colour bar"
+
 #: an image's pixels along its longer side, about (whole pixels per cell, at least one);
 #: the browser smooths between them
 IMAGE_PX = 100
@@ -75,11 +78,16 @@ def _stops(colorscale: str | list[Any]) -> tuple[np.ndarray, np.ndarray]:
 def _upsampled(z: np.ndarray, factor: int) -> np.ndarray:
     """``z`` (L, M) at ``factor`` pixels per cell: bilinear between the cell centres,
     constant in the outer half cells (pixel centres at (k + 0.5) / factor - 0.5 cells).
-    A pixel with any weight on a non-finite cell is NaN."""
+    Non-finite cells are missing: a pixel of such a cell is NaN, and its finite
+    neighbours interpolate over the finite cells alone (weights renormalised), as plotly's
+    ``zsmooth="best"`` draws a heatmap with gaps."""
     missing = ~np.isfinite(z)
     if missing.any():
         filled = _upsampled(np.where(missing, 0.0, z), factor)
-        return np.where(_upsampled(missing.astype(float), factor) > 0, np.nan, filled)
+        weight = _upsampled((~missing).astype(float), factor)
+        own = np.repeat(np.repeat(missing, factor, axis=0), factor, axis=1)  # pixel's cell
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(own | (weight <= 0), np.nan, filled / weight)
 
     def weights(n: int) -> tuple[np.ndarray, np.ndarray]:
         t = np.clip((np.arange(n * factor) + 0.5) / factor - 0.5, 0.0, n - 1.0)
@@ -182,7 +190,7 @@ def cached_grid_image(
     that walks back over grids it has shown encodes none of them again. Do not mutate the
     result."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (z, x, y)]
-    key = tuple(a.tobytes() for a in arrays) + (arrays[0].shape, tuple(sorted(options.items())))
+    key = (*(a.tobytes() for a in arrays), arrays[0].shape, repr(sorted(options.items())))
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))  # the oldest first
@@ -196,17 +204,26 @@ _CACHE_SIZE = 32
 
 def value_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:
     """About ``n`` round values in [lo, hi] (steps 1, 2 or 5 × 10^k) and their labels."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return [lo], [f"{lo:.3g}"]
     raw = (hi - lo) / n
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(raw)) or raw <= 0:
+        return [lo], [_minus(f"{lo:.3g}")]
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
     first = math.ceil(lo / step - 1e-9)
     values = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    top = max(abs(v) for v in values) or step
+    if abs(math.log10(step)) > 6 or top >= 1e7:  # exponent labels, the digits a step needs
+        digits = min(15, max(1, math.floor(math.log10(top)) - math.floor(math.log10(step)) + 1))
+        return values, [_minus(f"{v:.{digits}g}") for v in values]
     labels = [f"{v:.{decimals}f}" for v in values]
     labels = [t.rstrip("0").rstrip(".") if "." in t else t for t in labels]  # 0.5, 1 (plotly's)
-    return values, [("0" if t in ("-0", "") else t).replace("-", "−") for t in labels]
+    return values, [_minus("0" if t in ("-0", "") else t) for t in labels]
+
+
+def _minus(label: str) -> str:
+    """A label's leading minus as the minus sign (as plotly writes tick labels)."""
+    return "−" + label[1:] if label.startswith("-") else label
 
 
 def colour_bar(z: np.ndarray) -> dict[str, Any]:
@@ -228,7 +245,7 @@ def colour_bar_trace(
     keeps its place in :class:`alignkit.live.redraw.Sender`'s animate frames)."""
     return {
         "name": name, "x": [float(at[0])], "y": [float(at[1])], "mode": "markers",
-        "showlegend": False, "hoverinfo": "skip",
+        "showlegend": False, "hoverinfo": "skip", "meta": {"alignkit": COLOUR_BAR},
         "marker": {"colorscale": colorscale, "cmin": 0.0, "cmax": 1.0, "color": [0.5],
                    "opacity": 0.0, "showscale": True,
                    "colorbar": {"tickmode": "array", **(colorbar or {})}},

@@ -201,6 +201,19 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
                 trace.update(changed)
 
 
+def keep_zoom(fig: go.Figure, layout: dict[str, Any], axes: tuple[str, ...]) -> None:
+    """Leave out of ``layout`` (a live update's ``"_layout"`` edits) the computed ranges of
+    ``axes`` while they equal the last ones set, so that a user's zoom survives the
+    updates that do not move them (a move of the start over a fixed landscape). The last
+    ranges set are kept in ``layout.meta["ranges"]``."""
+    ranges = [layout[f"{axis}.range"] for axis in axes]
+    meta = fig.layout.meta
+    if isinstance(meta, dict) and meta.get("ranges") == ranges:
+        for axis in axes:
+            del layout[f"{axis}.range"]
+    layout["meta"] = {"ranges": ranges}
+
+
 def finish(
     fig: go.Figure,
     traces: dict[str, dict[str, object]],

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from alignkit._checks import check_instance
+from alignkit._raster import COLOUR_BAR
 
 __all__ = ["view_call", "save_figure", "FORMATS"]
 
@@ -61,6 +62,8 @@ def _rows(fig: go.Figure) -> list[tuple[str, Any, Any, Any]]:
     grid drawn as a picture (its hover grid: ``mode="none"``, the values as customdata)."""
     rows: list[tuple[str, Any, Any, Any]] = []
     for k, trace in enumerate(fig.data):
+        if isinstance(trace.meta, dict) and trace.meta.get("alignkit") == COLOUR_BAR:
+            continue  # a colour bar's placeholder point, not data
         name = trace.name or f"trace {k}"
         x, y, z = (getattr(trace, key, None) for key in "xyz")
         if z is not None and np.ndim(z) == 2:  # a grid: z[i, j] at (x[j], y[i])

@@ -112,3 +112,29 @@ def test_hover_grid_holds_every_cell() -> None:
     grid = hover_grid(z, np.array([10.0, 20.0, 30.0]), np.array([1.0, 2.0]))
     assert grid["x"].tolist() == [10, 20, 30] * 2 and grid["y"].tolist() == [1, 1, 1, 2, 2, 2]
     assert grid["customdata"].tolist() == z.ravel().tolist()
+
+
+def test_a_missing_cell_blanks_only_itself() -> None:
+    """A NaN cell's own pixels are transparent; its finite neighbours interpolate over the
+    finite cells alone (as plotly's zsmooth="best" draws gaps), not blanked halfway."""
+    from alignkit._raster import _upsampled
+
+    row = _upsampled(np.array([[0.0, 1.0, np.nan]]), 4)[0]
+    assert np.isnan(row[8:]).all() and np.isfinite(row[:8]).all()
+    assert np.allclose(row[4:8], [0.625, 0.875, 1.0, 1.0])  # cell 1: toward cell 0, then flat
+
+
+def test_extreme_ranges_still_get_short_labels() -> None:
+    for lo, hi in [(-1.7e308, 1.7e308), (1e300, 1.7e308), (0.0, 1e-320), (3.0, 3.0)]:
+        values, labels = value_ticks(lo, hi)
+        assert values and len(labels) == len(values) and max(map(len, labels)) <= 12, labels
+
+
+def test_the_cache_takes_a_colour_scale_list_and_returns_the_same_picture() -> None:
+    from alignkit._raster import cached_grid_image
+
+    z = np.arange(6.0).reshape(2, 3)
+    scale = [[0.0, "#000000"], [1.0, "#ffffff"]]
+    once = cached_grid_image(z, np.arange(3.0), np.arange(2.0), colorscale=scale)
+    assert once == grid_image(z, np.arange(3.0), np.arange(2.0), colorscale=scale)
+    assert cached_grid_image(z, np.arange(3.0), np.arange(2.0), colorscale=scale) is once

@@ -323,7 +323,7 @@ def test_fit_landscape_keeps_a_users_zoom_while_the_start_moves() -> None:
         panel.controls["n_modes"].value = _neighbour(panel.controls["n_modes"])
         panel.flush()  # a new landscape: its own extent again
         assert fig.layout.xaxis2.range != (0.0, 1.0)
-        assert list(fig.layout.xaxis2.range) == fig.layout.meta["landscape"][0]
+        assert list(fig.layout.xaxis2.range) == fig.layout.meta["ranges"][0]
     finally:
         panel.close()
 
@@ -650,3 +650,21 @@ def test_points_plotly_moved_into_its_defaults_still_count() -> None:
     fig._send_animate_msg = lambda **kw: sent.append(list(kw["trace_indexes"]))
     assert s.send(move) == "points"
     assert sent == [[0, 1, 2]]  # the one-point trace in the frame, between the edited two
+
+
+def test_the_2d_fit_keeps_a_users_zoom_while_the_start_moves() -> None:
+    from alignkit.divergences.widgets import fit_2d_explorer
+
+    panel = fit_2d_explorer()
+    try:
+        fig = panel.figure
+        fig.layout.xaxis.range, fig.layout.yaxis.range = [0.0, 1.0], [0.0, 1.0]  # a zoom
+        panel.controls["init_x"].value = _neighbour(panel.controls["init_x"])
+        panel.flush()
+        assert panel.error is None and fig.layout.xaxis.range == (0.0, 1.0)
+        assert panel.redraw.paths[-1] == "points"
+        panel.controls["separation"].value = _neighbour(panel.controls["separation"])
+        panel.flush()  # a new grid: its own extent again
+        assert list(fig.layout.xaxis.range) == fig.layout.meta["ranges"][0]
+    finally:
+        panel.close()

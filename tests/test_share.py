@@ -131,6 +131,7 @@ def test_csv_holds_the_fit_landscape_drawn_as_a_picture(tmp_path: Path) -> None:
     rows = list(csv.reader(save_figure(plot_fit(view), tmp_path / "fit.csv").open()))
     cells = [(float(x), float(y), float(v)) for name, x, y, v in rows[1:] if name == "log₁₀ D"]
     assert len(cells) == view.log_values.size
+    assert not [r for r in rows[1:] if r[0] == "log₁₀ D colour bar"]  # a placeholder point
     i, j = 4, 7  # row i (sigma), column j (mu)
     x, y, v = cells[i * view.mus.size + j]
     assert np.isclose(x, view.mus[j], rtol=1e-6) and np.isclose(y, view.sigmas[i], rtol=1e-6)

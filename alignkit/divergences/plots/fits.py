@@ -17,7 +17,7 @@ from alignkit._raster import (
 )
 from alignkit.device import to_numpy
 from alignkit.divergences.views import ComparisonView, FitView
-from alignkit.plotting import COLORS, apply_traces, base_layout, finish, line_style
+from alignkit.plotting import COLORS, apply_traces, base_layout, finish, keep_zoom, line_style
 
 __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
 
@@ -64,18 +64,6 @@ def _landscape_image(view: FitView) -> dict[str, object]:
     image = cached_grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2",
                               log_y=True)  # fmt: skip
     return {k: image[k] for k in ("source", "x", "y", "sizex", "sizey")}
-
-
-def _with_landscape_ranges(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
-    """Set the landscape's axes only when their computed extent changes (a new landscape,
-    or a start off the grid), so that a user's zoom survives moves of the start. The last
-    extent set is kept in ``layout.meta``."""
-    lay = traces["_layout"]
-    ranges = [lay["xaxis2.range"], lay["yaxis2.range"]]
-    meta = fig.layout.meta
-    if isinstance(meta, dict) and meta.get("landscape") == ranges:
-        del lay["xaxis2.range"], lay["yaxis2.range"]
-    lay["meta"] = {"landscape": ranges}
 
 
 def _extent(centres: np.ndarray, points: np.ndarray, *, log: bool = False) -> list[float]:
@@ -134,14 +122,14 @@ def plot_fit(
     fig.update_xaxes(title_text="mean μ", showgrid=False, zeroline=False, row=1, col=2)
     fig.update_yaxes(title_text="std σ (log scale)", type="log", showgrid=False, row=1, col=2)
     traces = _fit_traces(view)
-    _with_landscape_ranges(fig, traces)
+    keep_zoom(fig, traces["_layout"], ("xaxis2", "yaxis2"))
     return finish(fig, traces, title=title, width=width, height=height)
 
 
 def update_fit(fig: go.Figure, view: FitView) -> None:
     """Move a :func:`plot_fit` figure to a new view (traces by name)."""
     traces = _fit_traces(view)
-    _with_landscape_ranges(fig, traces)
+    keep_zoom(fig, traces["_layout"], ("xaxis2", "yaxis2"))
     apply_traces(fig, traces)
 
 

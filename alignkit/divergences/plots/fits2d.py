@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from alignkit._raster import cached_grid_image, grid_image, hover_grid
 from alignkit.divergences.views_2d import Fit2DView
-from alignkit.plotting import COLORS, apply_traces, base_layout
+from alignkit.plotting import COLORS, apply_traces, base_layout, keep_zoom
 
 __all__ = ["plot_fit2d", "plot_fit2d_live", "update_fit2d"]
 
@@ -133,5 +133,8 @@ def plot_fit2d_live(view: Fit2DView, *, width: int | None = 640, height: int = 5
 
 
 def update_fit2d(fig: go.Figure, view: Fit2DView) -> None:
-    """Move a :func:`plot_fit2d_live` figure to a new view (traces by name)."""
-    apply_traces(fig, _live_traces(view))
+    """Move a :func:`plot_fit2d_live` figure to a new view (traces by name); the axes move
+    only when the picture's extent (or a point beyond it) does, so a zoom survives."""
+    traces = _live_traces(view)
+    keep_zoom(fig, traces["_layout"], ("xaxis", "yaxis"))
+    apply_traces(fig, traces)
