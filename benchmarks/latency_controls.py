@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from jupyterlab_driver import chromium, find_chromium, open_notebook, running_lab  # noqa: E402
+from latency import _git  # noqa: E402
 from latency_browser import (  # noqa: E402
     _FIRST_SLIDER_JS,
     BASELINE_NOTEBOOK,
@@ -128,15 +128,6 @@ def measure(
         finally:
             floor.close()
     return out
-
-
-def _git(*args: str, cwd: Path = ROOT) -> str:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

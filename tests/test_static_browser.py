@@ -152,15 +152,19 @@ _STATE = """() => { const g = document.querySelector('.js-plotly-plot');
           g.style.opacity, text('alignkit-missing'), text('alignkit-link')]; }"""
 
 
-def _state_at(browser: Any, tmp_path: Path, fig: Any, name: str) -> list[Any]:
-    """Open ``fig``'s page with a link to its frame ``name`` ("i-j-..."): :data:`_STATE`."""
+def _link(fig: Any, name: str) -> str:
+    """The URL fragment that links to ``fig``'s frame ``name`` ("i-j-...")."""
     meta = fig.layout.meta["alignkit"]
     idx = [int(i) for i in name.split("-")]
-    fragment = "&".join(
+    return "&".join(
         f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
         for c, i in zip(meta["controls"], idx, strict=True)
     )
-    page = _open(browser, tmp_path, fig, fragment)
+
+
+def _state_at(browser: Any, tmp_path: Path, fig: Any, name: str) -> list[Any]:
+    """Open ``fig``'s page with a link to its frame ``name`` ("i-j-..."): :data:`_STATE`."""
+    page = _open(browser, tmp_path, fig, _link(fig, name))
     try:
         return list(page.evaluate(_STATE))
     finally:
@@ -384,17 +388,11 @@ def test_a_static_fit_frame_shows_its_own_landscape(
 
     monkeypatch.setenv("ALIGNKIT_FAST", "1")
     fig = _static(lambda: fit_explorer(), 6)
-    meta = fig.layout.meta["alignkit"]
     sources = {f.name: f.layout.images[0].source for f in fig.frames if f.layout.images}
     first = fig.layout.images[0].source
     name = next(n for n, s in sources.items() if s != first)  # a frame with a new landscape
     frame = next(f for f in fig.frames if f.name == name)
-    idx = [int(i) for i in name.split("-")]
-    fragment = "&".join(
-        f"{quote(meta['tag'] + '.' + c['name'])}={quote(c['labels'][i])}"
-        for c, i in zip(meta["controls"], idx, strict=True)
-    )
-    page = _open(browser, tmp_path, fig, fragment)
+    page = _open(browser, tmp_path, fig, _link(fig, name))
     try:
         for _ in range(20):
             shown, labels = page.evaluate(
