@@ -130,6 +130,7 @@ def test_bad_embed_dim(kwargs: dict[str, object], error: type, pattern: str) -> 
         ({"steps": 200}, ValueError, r"steps must be an integer in \[1, 100\], got 200"),
         ({"eps": 3.0}, ValueError, r"eps must be in \[0, 2\], got 3"),
         ({"eps": 0.3}, ValueError, r"eps must be one of the ε grid's values"),
+        ({"eps": 1e-9}, ValueError, r"eps must be one of the ε grid's values .*got 1e-09"),
     ],
 )
 def test_bad_explorer_arguments(kwargs: dict[str, object], error: type, pattern: str) -> None:

@@ -35,7 +35,7 @@ def _grid_slider(value: float, description: str) -> W.SelectionSlider:
     """
     value = check_scalar(value, "eps", low=0.0, high=EPS_MAX)
     near = min(EPS_GRID, key=lambda e: abs(e - value))
-    if abs(near - value) > 1e-6 * max(abs(near), 1.0):  # (float32's rounding of 0.1 is 0.1)
+    if abs(near - value) > 1e-6 * abs(near):  # relative: float32's 0.1 is 0.1, 1e-9 is not 0
         raise ValueError(f"eps must be one of the ε grid's values {list(EPS_GRID)}, got {value!r}")
     return selection_slider(near, list(EPS_GRID), description, fmt="{:g}", name="eps")
 
