@@ -29,7 +29,7 @@ import numpy as np
 from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 
 __all__ = [
-    "cached_grid_image",
+    "cached_grid_image", "grid_range", "image_edits",
     "grid_image", "colour_bar", "colour_bar_trace", "hover_grid", "png_data_uri", "value_ticks",
 ]  # fmt: skip
 
@@ -147,6 +147,34 @@ def _edges(centres: np.ndarray) -> tuple[float, float]:
     if c.size == 1:
         return float(c[0]) - 0.5, float(c[0]) + 0.5
     return float(1.5 * c[0] - 0.5 * c[1]), float(1.5 * c[-1] - 0.5 * c[-2])
+
+
+def grid_range(centres: np.ndarray, points: np.ndarray, *, log: bool = False) -> list[float]:
+    """An axis range, in the axis's units (log10 on a log axis), over the cells around
+    ``centres`` (M,) as a picture or heatmap covers them (half a step beyond the first and
+    last centre), widened to show any of ``points`` (K,) beyond them (a start or fit off
+    the grid)."""
+    c, pts = np.asarray(centres, dtype=float), np.asarray(points, dtype=float)
+    pts = pts[np.isfinite(pts)]
+    if log:
+        c, pts = np.log10(c), np.log10(pts[pts > 0.0])
+    lo, hi = _edges(c)
+    pad = 0.03 * (hi - lo)  # room for a marker beyond the cells
+    if pts.size and pts.min() < lo:
+        lo = float(pts.min()) - pad
+    if pts.size and pts.max() > hi:
+        hi = float(pts.max()) + pad
+    return [float(lo), float(hi)]
+
+
+#: a layout image's keys that a new grid changes (its picture and place)
+IMAGE_EDITS = ("source", "x", "y", "sizex", "sizey")
+
+
+def image_edits(image: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """A live update's layout edits (``images[i].source`` ...) moving layout image
+    ``index`` to :func:`grid_image`'s ``image``."""
+    return {f"images[{index}].{k}": image[k] for k in IMAGE_EDITS}
 
 
 def grid_image(

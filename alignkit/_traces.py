@@ -81,11 +81,11 @@ def _same(current: Any, new: Any) -> bool:
 
 def _lookup(obj: Any, key: str) -> Any:
     """``obj[key]``; on a plain dict a dotted key walks the nested dicts (and lists, by
-    ``name[i]`` or ``name.i``: ``images[0].source``)."""
+    ``name[i]``: ``images[0].source``)."""
     if isinstance(obj, Mapping):
         for part in key.split("."):
             name, _, index = part.partition("[")
-            obj = obj[int(name)] if isinstance(obj, list) else obj[name]
+            obj = obj[name]
             if index:
                 obj = obj[int(index.rstrip("]"))]
         return obj

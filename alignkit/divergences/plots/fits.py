@@ -12,8 +12,9 @@ from alignkit._raster import (
     cached_grid_image,
     colour_bar,
     colour_bar_trace,
-    grid_image,
+    grid_range,
     hover_grid,
+    image_edits,
 )
 from alignkit.device import to_numpy
 from alignkit.divergences.views import ComparisonView, FitView
@@ -52,36 +53,17 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
             "title.text": title,
             # the landscape's axes fixed at its cells' extent (what plotly's autorange shows),
             # so a move of the start alone moves points instead of redrawing the figure
-            "xaxis2.range": _extent(view.mus, points[:, 0]),
-            "yaxis2.range": _extent(view.sigmas, points[:, 1], log=True),
-            **{f"images[0].{k}": v for k, v in _landscape_image(view).items()},
+            "xaxis2.range": grid_range(view.mus, points[:, 0]),
+            "yaxis2.range": grid_range(view.sigmas, points[:, 1], log=True),
+            **image_edits(_landscape_image(view)),
         },
     }
 
 
 def _landscape_image(view: FitView) -> dict[str, object]:
-    """The landscape's layout image: source and place (the rest is set in plot_fit)."""
-    image = cached_grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2",
-                              log_y=True)  # fmt: skip
-    return {k: image[k] for k in ("source", "x", "y", "sizex", "sizey")}
-
-
-def _extent(centres: np.ndarray, points: np.ndarray, *, log: bool = False) -> list[float]:
-    """An axis range, in the axis's units (log10 on a log axis), over a heatmap's cells
-    around ``centres`` (M,) as plotly places them (half a step beyond the first and last
-    centre), widened to show any of ``points`` (K,) beyond them (a start or fit off the
-    grid)."""
-    c, pts = np.asarray(centres, dtype=float), np.asarray(points, dtype=float)
-    pts = pts[np.isfinite(pts)]
-    if log:
-        c, pts = np.log10(c), np.log10(pts[pts > 0.0])
-    lo, hi = 1.5 * c[0] - 0.5 * c[1], 1.5 * c[-1] - 0.5 * c[-2]
-    pad = 0.03 * (hi - lo)  # room for a marker beyond the cells
-    if pts.size and pts.min() < lo:
-        lo = float(pts.min()) - pad
-    if pts.size and pts.max() > hi:
-        hi = float(pts.max()) + pad
-    return [float(lo), float(hi)]
+    """The landscape's layout image (memoised: built once for the figure and its update)."""
+    return cached_grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2",
+                             log_y=True)  # fmt: skip
 
 
 def plot_fit(
@@ -114,8 +96,7 @@ def plot_fit(
         ],
         rows=[1, 1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2, 2],
     )  # fmt: skip
-    image = grid_image(view.log_values, view.mus, view.sigmas, xref="x2", yref="y2", log_y=True)
-    fig.add_layout_image(**image)
+    fig.add_layout_image(**_landscape_image(view))
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_yaxes(title_text="density", row=1, col=1)
     # (no grid over the landscape: plotly draws the grid above a layout image)

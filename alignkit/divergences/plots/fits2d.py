@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from alignkit._raster import cached_grid_image, grid_image, hover_grid
+from alignkit._raster import cached_grid_image, grid_range, hover_grid, image_edits
 from alignkit.divergences.views_2d import Fit2DView
 from alignkit.plotting import COLORS, apply_traces, base_layout, keep_zoom
 
@@ -54,18 +54,6 @@ HOVER_STRIDE = 2
 _TARGET: dict[str, Any] = {"colorscale": "Greys", "opacity": 0.75}  # the target's picture
 
 
-def _range(edges: tuple[float, float], points: np.ndarray) -> list[float]:
-    """An axis range: the picture's ``edges``, widened to show ``points`` beyond them."""
-    lo, hi = edges
-    pts = points[np.isfinite(points)]
-    pad = 0.03 * (hi - lo)
-    if pts.size and pts.min() < lo:
-        lo = float(pts.min()) - pad
-    if pts.size and pts.max() > hi:
-        hi = float(pts.max()) + pad
-    return [float(lo), float(hi)]
-
-
 def _live_traces(view: Fit2DView) -> dict[str, dict[str, object]]:
     mean, cov = view.means[0], view.covariances[0]
     e = _ellipse(mean, cov)
@@ -95,9 +83,9 @@ def _live_traces(view: Fit2DView) -> dict[str, dict[str, object]]:
             "title.text": title,
             # fixed at the picture's extent (and any point beyond it), so that a move of
             # the start moves points instead of redrawing the figure
-            "xaxis.range": _range((image["x"], image["x"] + image["sizex"]), points[:, 0]),
-            "yaxis.range": _range((image["y"] - image["sizey"], image["y"]), points[:, 1]),
-            **{f"images[0].{k}": image[k] for k in ("source", "x", "y", "sizex", "sizey")},
+            "xaxis.range": grid_range(view.axis_x, points[:, 0]),
+            "yaxis.range": grid_range(view.axis_y, points[:, 1]),
+            **image_edits(image),
         },
     }
 
@@ -122,7 +110,8 @@ def plot_fit2d_live(view: Fit2DView, *, width: int | None = 640, height: int = 5
                        marker={"color": COLORS["main"], "size": 10}),
         ]
     )  # fmt: skip
-    fig.add_layout_image(**grid_image(view.density, view.axis_x, view.axis_y, **_TARGET))
+    # (memoised: the update below finds it built)
+    fig.add_layout_image(**cached_grid_image(view.density, view.axis_x, view.axis_y, **_TARGET))
     # (no grid: plotly draws it above a layout image)
     fig.update_xaxes(title_text="x₁", showgrid=False, zeroline=False)
     fig.update_yaxes(title_text="x₂", scaleanchor="x", scaleratio=1, showgrid=False,
