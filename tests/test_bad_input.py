@@ -1667,7 +1667,23 @@ TABLE: dict[str, Entry] = {
         for name, extra in (
             ("solve", {"trajectory": FLAG}),
             ("flow_jacobian", {"spacing": NAME}),
-            ("lyapunov_qr", {"k": [0, 4, 1.5], "record": FLAG}),
+            (
+                "lyapunov_qr",
+                {
+                    "k": [0, 4, 1.5],
+                    "record": FLAG,
+                    "spacing": NAME,
+                    "frame": [
+                        torch.ones(3, 3),  # columns not orthonormal
+                        torch.eye(2),  # D = 2, not 3
+                        torch.eye(3).expand(5, 3, 3),  # 5 frames for 2 samples
+                        torch.eye(3) * NAN,
+                        torch.eye(3, dtype=torch.int64),
+                        [[1.0, 0.0, 0.0]],
+                        torch.zeros(3, 0),
+                    ],
+                },
+            ),
             ("lyapunov_svd", {"record": FLAG, "spacing": NAME}),
         )
     },

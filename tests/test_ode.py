@@ -121,6 +121,24 @@ def test_svd_exponents_do_not_depend_on_the_frame_qr_ones_do() -> None:
     assert float((qr[0] - qr[1]).abs().max()) > 0.1
 
 
+def test_qr_from_the_right_singular_vectors_gives_the_svd_exponents() -> None:
+    # over a finite time QR's exponents depend on the start frame; from the flow-map
+    # Jacobian's right singular vectors V (J V = U Σ, already orthogonal) they are log σ / T
+    _, jac = flow_jacobian(nonlinear, X0, t1=0.8, steps=30)
+    v = torch.linalg.svd(jac).Vh.transpose(-1, -2)
+    sig = torch.linalg.svdvals(jac)
+    qr = lyapunov_qr(nonlinear, X0, t1=0.8, steps=30, frame=v)
+    assert torch.allclose(qr.exponents, sig.log() / 0.8, atol=1e-10)
+    top = lyapunov_qr(nonlinear, X0, t1=0.8, steps=30, frame=v[..., :1])  # k from the frame
+    assert top.exponents.shape == (3, 1)
+    assert torch.allclose(top.exponents[:, 0], sig[:, 0].log() / 0.8, atol=1e-10)
+    shared = lyapunov_qr(nonlinear, X0, t1=0.8, steps=30, frame=v[0])  # one (D, k) for all
+    assert torch.allclose(shared.exponents[0], qr.exponents[0], atol=1e-12)
+    assert float((shared.exponents[1:] - qr.exponents[1:]).abs().max()) > 1e-3
+    with pytest.raises(ValueError, match=r"k = 1 must equal the frame's columns, frame has 2"):
+        lyapunov_qr(nonlinear, X0, frame=v, k=1)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [

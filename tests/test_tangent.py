@@ -57,6 +57,25 @@ def test_lyapunov_qr_tangent_route_equals_the_generic_route(method: str) -> None
             assert a.shape == b.shape and torch.allclose(a, b, atol=1e-11), name
 
 
+def test_lyapunov_qr_per_sample_frames_take_the_same_numbers_on_both_routes() -> None:
+    field = _score_like(3)
+    g = torch.Generator().manual_seed(1)
+    frames = torch.linalg.qr(torch.randn(X.shape[0], 3, 2, dtype=X.dtype, generator=g)).Q
+    kw = {"t1": 0.9, "steps": 9, "frame": frames}
+    fast = lyapunov_qr(field, X, route="tangent", **kw)  # type: ignore[arg-type]
+    ref = lyapunov_qr(field, X, route="generic", **kw)  # type: ignore[arg-type]
+    assert fast.log_r.shape == (X.shape[0], 9, 2)
+    assert torch.allclose(fast.log_r, ref.log_r, atol=1e-11)
+    assert torch.allclose(fast.q, ref.q, atol=1e-11)
+    grid = torch.linspace(0.0, 0.9, 10, dtype=X.dtype)
+    whole, split = (  # chunks of 3 samples take their own rows of the frames
+        tangent_frames(field, X, frames, grid, SOLVERS["rk4"], qr=True, record=False, chunk=c)
+        for c in (None, 3)
+    )
+    assert torch.allclose(whole.log_r, split.log_r, atol=1e-13)
+    assert torch.allclose(whole.frame, split.frame, atol=1e-13)
+
+
 def test_svd_and_flow_jacobian_tangent_routes_equal_generic_and_differences() -> None:
     field = _field(2)
     x0 = X[:, :2].contiguous()

@@ -40,6 +40,7 @@ from alignkit._checks import (
     check_int,
     check_shape,
 )
+from alignkit.numerics.frames import start_frame
 from alignkit.numerics.grids import SPACINGS, time_grid
 from alignkit.numerics.tangent import ROUTES, TangentField, stacked_solve, tangent_frames
 from alignkit.numerics.tangent import use_tangent_route as _use_tangent
@@ -250,12 +251,15 @@ def lyapunov_qr(
     k: int | None = None,
     record: bool = False,
     route: str = "auto",
+    spacing: str = "uniform",
+    frame: torch.Tensor | None = None,
 ) -> QRFlow:
     """Finite-time Lyapunov exponents and vectors by QR re-orthonormalisation.
 
-    Every step maps the frame ``Q`` (start: the first ``k`` standard basis vectors) by the
-    step Jacobian (``vmap(jacfwd(step))``, forward mode through the solver step), then
-    ``J Q = Q' R``; ``Σ log|R_jj|`` over steps are the exponents times the time span.
+    Every step maps the frame ``Q`` (start: ``frame``, by default the first ``k`` standard
+    basis vectors) by the step Jacobian (``vmap(jacfwd(step))``, forward mode through the
+    solver step), then ``J Q = Q' R``; ``Σ log|R_jj|`` over steps are the exponents times
+    the time span.
 
     Parameters
     ----------
@@ -269,6 +273,12 @@ def lyapunov_qr(
         ``"tangent"`` (``"auto"`` for a :class:`TangentField`): the frame is pushed through
         the solver as tangents of the stacked system and re-orthonormalised by Gram–Schmidt
         (small k), in cache-sized sample chunks, without autograd.
+    spacing : {"uniform", "log1m"}, default="uniform"
+        The time grid, as in :func:`lyapunov_svd`.
+    frame : Tensor (D, k) or (N, D, k), optional
+        Orthonormal start frame (:func:`~alignkit.numerics.frames.start_frame`); over a finite
+        time the exponents depend on it (from the flow-map Jacobian's right singular vectors
+        they are :func:`lyapunov_svd`'s).
 
     Returns
     -------
@@ -278,13 +288,14 @@ def lyapunov_qr(
     record = check_bool(record, "record")
     x = _check_x0(x0)
     n, dim = x.shape
-    k = dim if k is None else check_int(k, "k", low=1, high=dim)
-    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device)
+    k = None if k is None else check_int(k, "k", low=1, high=dim)
+    q0 = start_frame(frame, n, dim, k, x)
+    k = q0.shape[-1]
+    grid = time_grid(t0, t1, steps, dtype=x.dtype, device=x.device, spacing=spacing)
     one = SOLVERS[check_choice(method, "method", SOLVERS)]
     if _use_tangent(field, x, route):
         assert isinstance(field, TangentField)
-        eye = torch.eye(dim, k, dtype=x.dtype, device=x.device)
-        run = tangent_frames(field, x, eye, grid, one, qr=True, record=record)
+        run = tangent_frames(field, x, q0, grid, one, qr=True, record=record)
         assert run.log_r is not None
         return QRFlow(run.x, run.frame, run.log_r, grid, run.path, run.frame_path)
 
@@ -293,7 +304,7 @@ def lyapunov_qr(
         return nxt, nxt
 
     step_jac = vmap(jacfwd(step, has_aux=True), in_dims=(0, None, None))
-    q = torch.eye(dim, k, dtype=x.dtype, device=x.device).expand(n, dim, k).contiguous()
+    q = q0.expand(n, dim, k).contiguous()
     log_r, path, q_path = [], [x], [q]
     for i in range(grid.numel() - 1):
         jac, x = step_jac(x, grid[i], grid[i + 1] - grid[i])

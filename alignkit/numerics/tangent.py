@@ -258,8 +258,8 @@ def tangent_frames(
     ----------
     field : TangentField
     x0 : Tensor (N, D)
-    frame0 : Tensor (D, k)
-        Start tangents, the same for every sample.
+    frame0 : Tensor (D, k) or (N, D, k)
+        Start tangents, the same for every sample or one frame per sample.
     grid : Tensor (K + 1,)
         Times.
     step : callable ``(field, s, t, h) -> s_next``
@@ -272,18 +272,21 @@ def tangent_frames(
         Samples per chunk (default: as many as keep one layer's rows near 1 MiB).
     """
     n, d = x0.shape
-    k = frame0.shape[1]
+    k = frame0.shape[-1]
     size = chunk or _chunk_size(n, 1 + k, field)
     fn = field.tangent
     ts = list(grid[:-1].unbind())
     hts = (grid[1:] - grid[:-1]).tolist()  # Python floats: fewer tensor ops per stage
     parts: list[tuple[torch.Tensor, ...]] = []
     with torch.no_grad():
-        for xc in x0.split(size):
+        for i, xc in enumerate(x0.split(size)):
             m = xc.shape[0]
             s = torch.empty(1 + k, m, d, dtype=x0.dtype, device=x0.device)
             s[0] = xc
-            s[1:] = frame0.T.unsqueeze(1)
+            if frame0.ndim == 2:
+                s[1:] = frame0.T.unsqueeze(1)
+            else:  # this chunk's frames (m, D, k) as k tangents (k, m, D)
+                s[1:] = frame0[i * size : i * size + m].permute(2, 0, 1)
             logs, path, frames = [], [s[0].clone()], [s[1:].clone()]
             for t, h in zip(ts, hts, strict=True):
                 s = step(fn, s, t, h)
