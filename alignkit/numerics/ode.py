@@ -40,7 +40,7 @@ from alignkit._checks import (
     check_int,
     check_shape,
 )
-from alignkit.numerics.frames import start_frame
+from alignkit.numerics._frames import start_frame
 from alignkit.numerics.grids import SPACINGS, time_grid
 from alignkit.numerics.tangent import ROUTES, TangentField, stacked_solve, tangent_frames
 from alignkit.numerics.tangent import use_tangent_route as _use_tangent
@@ -276,8 +276,9 @@ def lyapunov_qr(
     spacing : {"uniform", "log1m"}, default="uniform"
         The time grid, as in :func:`lyapunov_svd`.
     frame : Tensor (D, k) or (N, D, k), optional
-        Orthonormal start frame (:func:`~alignkit.numerics.frames.start_frame`); over a finite
-        time the exponents depend on it (from the flow-map Jacobian's right singular vectors
+        Start frame, orthonormal columns (``QᵀQ = I`` within 1e-4 in float32, 1e-8 in
+        float64), one for all samples or one per sample; over a finite time the exponents
+        depend on it (from the flow-map Jacobian's right singular vectors
         they are :func:`lyapunov_svd`'s).
 
     Returns
