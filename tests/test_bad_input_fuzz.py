@@ -110,6 +110,10 @@ CASES = [
     (lambda: load_sweep(""), ValueError, "path must be a file name"),
     # messages that did not name what they got
     (lambda: AlignmentRows(None, [0.2]), TypeError, "alphas must be a sequence"),
+    (lambda: AlignmentRows([0.5], [0.2], first_row="alpha"), ValueError,
+     "first_row must be None or 'beta', got 'alpha'"),
+    (lambda: AlignmentRows([0.5], [0.2], first_row=1), TypeError,
+     "first_row must be None or 'beta', got int"),
     (lambda: compare_sweeps(None, None), TypeError, "reference must be a SweepResult, got"),
     (lambda: save_sweep([], "x.npz", {}), TypeError, "results must be a dict"),
 ]  # fmt: skip

@@ -99,6 +99,26 @@ def test_rows_reject_bad_controls() -> None:
     assert rows.runs == []
 
 
+def test_first_row_beta_trains_every_beta_position_at_once() -> None:
+    rows = AlignmentRows(ALPHAS, BETAS, steps=STEPS, first_row="beta")
+    got = rows.view("reverse_kl", 0.5, 0.2, "reward")
+    assert rows.runs == [len(BETAS)]  # the whole β row, not the setting alone
+    _same(got, _alone("reverse_kl", 0.5, 0.2, "reward"))
+    for b in BETAS:
+        _same(rows.view("reverse_kl", 0.5, b, "reward"), _alone("reverse_kl", 0.5, b, "reward"))
+    assert rows.runs == [len(BETAS)]  # lookups only
+    off_grid = AlignmentRows(ALPHAS, BETAS, steps=STEPS, first_row="beta")
+    _same(off_grid.view("reverse_kl", 0.5, 0.3, "reward"), _alone("reverse_kl", 0.5, 0.3, "reward"))
+    assert off_grid.runs == [len(BETAS) + 1]  # a β off the grid: with every grid position
+    off_grid.view("reverse_kl", 0.5, 1.0, "reward")
+    assert off_grid.runs == [len(BETAS) + 1]
+    on_constraint = AlignmentRows(ALPHAS, BETAS, steps=STEPS, first_row="beta")
+    on_constraint.view("reverse_kl", 0.5, 0.2, "constraint")  # β does not matter there
+    assert on_constraint.runs == [1]
+    with pytest.raises(ValueError, match=r"first_row must be None or 'beta', got 'alpha'"):
+        AlignmentRows(ALPHAS, BETAS, first_row="alpha")
+
+
 def test_explorer_slider_positions_and_lookups() -> None:
     panel = alignment_explorer(steps=STEPS)
     try:
@@ -108,11 +128,15 @@ def test_explorer_slider_positions_and_lookups() -> None:
             len(betas) == 41 and betas[0] == pytest.approx(0.05) and betas[-1] == pytest.approx(5.0)
         )
         assert len(alphas) == 141 and alphas[70] == pytest.approx(0.5)
-        panel.controls["beta"].value = betas[3]  # trains the β row
+        rows = panel.compute.__closure__  # (the explorer's AlignmentRows, in its compute)
+        trained = next(c.cell_contents for c in rows if isinstance(c.cell_contents, AlignmentRows))
+        assert trained.runs == [42]  # built with every β position trained (and 0.2, off them)
+        panel.controls["beta"].value = betas[3]
         computes = panel.stats.n_computes
         panel.cache.clear()
         panel.controls["beta"].value = betas[30]
         assert panel.error is None and panel.stats.n_computes == computes + 1
+        assert trained.runs == [42]  # both moves were lookups
         _same(panel.result, _alone("reverse_kl", 0.5, betas[30], "reward"))
     finally:
         panel.close()

@@ -50,6 +50,41 @@ def test_threshold_view_reuses_the_curve_and_reaches_past_it() -> None:
         assert view.batch_sizes.numel() == (2 * n if replacement else n)
 
 
+@pytest.mark.parametrize(("n", "d", "replacement"), [(10, 20, False), (6, 30, True), (4, 3, True)])
+def test_threshold_radius_range_holds_every_batch_size(n: int, d: int, replacement: bool) -> None:
+    """The ρ axis' range (B = 1's top, full-batch GD's bottom) holds the ρ curve of every B
+    the explorer's slider reaches, enumerated; without replacement B = n attains the bottom."""
+    top = 20 if replacement else n
+    curves = torch.stack(
+        [
+            threshold_view(b, n=n, d=d, replacement=replacement, seed=4).radius
+            for b in range(1, top + 1)
+        ]
+    )
+    lo, hi = threshold_view(3, n=n, d=d, replacement=replacement, seed=4).radius_range
+    assert float(curves.max()) == pytest.approx(hi, rel=1e-12)  # B = 1 is the top
+    assert float(curves.min()) >= lo * (1 - 1e-12)
+    assert bool((curves[:-1] >= curves[1:] * (1 - 1e-9)).all())  # ρ falls as B grows
+    if not replacement:
+        assert float(curves[-1].min()) == pytest.approx(lo, rel=1e-12)
+
+
+def test_threshold_explorer_keeps_its_rho_axis_as_b_moves() -> None:
+    panel = threshold_explorer()
+    rng = list(panel.figure.layout.yaxis.range)
+    for b in (1, 5, 10, 3):
+        panel.controls["batch_size"].value = b
+        panel.flush()
+        assert panel.error is None and list(panel.figure.layout.yaxis.range) == rng
+    assert panel.redraw.paths[-4:] == ["points"] * 4  # no full redraw: the axes stayed
+    y = panel.figure.data[0].y
+    assert min(y) >= 10 ** rng[0] and max(y) <= 10 ** rng[1]
+    panel.controls["n"].value = 20  # another problem: another axis
+    panel.flush()
+    assert panel.error is None and list(panel.figure.layout.yaxis.range) != rng
+    panel.close()
+
+
 def test_simulation_view_mean_vs_median_near_threshold() -> None:
     """Just above η*, the mean over seeds grows while the typical run still shrinks."""
     view = simulation_view(0.12, 2, steps=150, seeds=512)

@@ -72,11 +72,15 @@ class AlignmentRows:
         slider's 141) is trained as the ``max_row`` positions nearest the new value.
     top : int, default=30
         Sequences shown per view.
+    first_row : {None, "beta"}, default=None
+        What the first view trains: that setting alone, or (``"beta"``, on the reward
+        target) the whole β row around it, every β slider position in one run (about 1 s
+        on one CPU core instead of 0.07 s), so that no later β move at those values trains.
     """
 
     def __init__(
         self, alphas: Sequence[float], betas: Sequence[float], *, steps: int = 150,
-        max_rows: int = 8, max_row: int = 25, top: int = 30,
+        max_rows: int = 8, max_row: int = 25, top: int = 30, first_row: str | None = None,
     ) -> None:  # fmt: skip
         for name, grid in (("alphas", alphas), ("betas", betas)):
             if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence):
@@ -89,6 +93,11 @@ class AlignmentRows:
         self.max_rows = check_int(max_rows, "max_rows", low=1, high=1000)
         self.max_row = check_int(max_row, "max_row", low=2, high=1000)
         self.top = check_int(top, "top", low=1, high=200)
+        if first_row is not None and not isinstance(first_row, str):
+            raise TypeError(f"first_row must be None or 'beta', got {type(first_row).__name__}")
+        if first_row is not None and first_row != "beta":
+            raise ValueError(f"first_row must be None or 'beta', got {first_row!r}")
+        self.first_row = first_row
         self.rows: OrderedDict[tuple[object, ...], _Row] = OrderedDict()
         self.runs: list[int] = []  # settings trained per run (for the report and tests)
         self._last: Point | None = None
@@ -127,6 +136,10 @@ class AlignmentRows:
         """The row to train for ``p``: along the one control that differs from the last
         point, the others at their current (``raw``) values; or ``p`` alone."""
         if self._last is None:
+            if self.first_row == "beta" and p[3] == "reward":  # every β position, and β
+                betas = _window(self.betas, raw[2], len(self.betas))
+                betas = betas if len(betas) > 1 else [*self.betas, raw[2]]  # (β off the grid)
+                return [_point(raw[0], raw[1], b, p[3]) for b in betas]
             return [p]
         before, now = _key(self._last), _key(p)
         moved = {c for c, a, b in zip(_CONTROLS, before, now, strict=True) if a != b}

@@ -154,6 +154,7 @@ class ThresholdView:
     bound_directional: torch.Tensor  # (K,)
     bound_trace: torch.Tensor  # (K,)
     gd_threshold: float  # 2 / λ_max(H)
+    radius_range: tuple[float, float]  # ρ's least and largest over lrs at every B (see below)
 
 
 def threshold_view(
@@ -178,12 +179,30 @@ def threshold_view(
         eta = float(curve[batch_size - 1])
     else:  # with replacement, B beyond the curve's 2n
         eta = T.linear_stability_threshold(h, batch_size, replacement)
-    lrs = torch.linspace(0.02 * gd, 1.2 * gd, num, dtype=torch.float64)
+    lrs = _lrs(gd, num)
     radius = T.spectral_radius_curve(h, lrs, batch_size, replacement=replacement)
     return ThresholdView(
         batch_size, replacement, lrs, radius, eta, sizes.clone(), curve.clone(),
-        bound[:, 0].clone(), bound[:, 1].clone(), gd,
+        bound[:, 0].clone(), bound[:, 1].clone(), gd, _radius_range(n, d, seed, replacement, num),
     )  # fmt: skip
+
+
+def _lrs(gd: float, num: int) -> torch.Tensor:
+    return torch.linspace(0.02 * gd, 1.2 * gd, num, dtype=torch.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _radius_range(n: int, d: int, seed: int, replacement: bool, num: int) -> tuple[float, float]:
+    """ρ(Q(η))'s least and largest value over the η grid at any B: ρ falls as B grows
+    (Q = Q_GD + p(B) η² C with C positive and p falling in B), so B = 1 gives the top
+    and full-batch GD (p = 0, the limit of either sampling) the bottom; tested against
+    every B. The explorer's ρ axis spans it, so a move of B leaves the axis still."""
+    h, *_, gd = _threshold_parts(n, d, seed, replacement)
+    lrs = _lrs(gd, num)
+    top = T.spectral_radius_curve(h, lrs, 1, replacement=replacement)
+    bottom = T.spectral_radius_curve(h, lrs, n, replacement=False)  # p = 0: GD
+    positive = bottom[bottom > 0]  # (a log axis: ρ = 0, a GD step onto the minimum, is off it)
+    return float(positive.min() if positive.numel() else top.min()), float(top.max())
 
 
 @functools.lru_cache(maxsize=1)  # what does not depend on B: moving B recomputes ρ only

@@ -143,9 +143,16 @@ def _threshold_traces(view: ThresholdView) -> dict[str, dict[str, object]]:
         "current B": {"x": [view.batch_size], "y": [view.threshold]},
         "_layout": {
             "title.text": f"B = {view.batch_size} ({sampling} replacement): "
-            f"η* = {view.threshold:.4g}, GD limit 2/λ_max = {view.gd_threshold:.4g}"
+            f"η* = {view.threshold:.4g}, GD limit 2/λ_max = {view.gd_threshold:.4g}",
+            "yaxis.range": _log_range(*view.radius_range),  # every B's ρ: still as B moves
         },
     }
+
+
+def _log_range(lo: float, hi: float, pad: float = 0.05) -> list[float]:
+    """A log axis' range (log10 units) over [lo, hi], ``pad`` of the span each side."""
+    a, b = math.log10(lo), math.log10(hi)
+    return [a - pad * (b - a), b + pad * (b - a)]
 
 
 def plot_thresholds(
