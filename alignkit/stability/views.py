@@ -16,6 +16,7 @@ import torch
 
 from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.stability import theory as T
+from alignkit.stability._hessians import _reduce
 from alignkit.stability.conditions import MAX_COUNT, _upper_bounds
 from alignkit.stability.directional import directional_moments
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
@@ -195,12 +196,17 @@ def _lrs(gd: float, num: int) -> torch.Tensor:
 def _radius_range(n: int, d: int, seed: int, replacement: bool, num: int) -> tuple[float, float]:
     """ρ(Q(η))'s least and largest value over the η grid at any B: ρ falls as B grows
     (Q = Q_GD + p(B) η² C with C positive and p falling in B), so B = 1 gives the top
-    and full-batch GD (p = 0, the limit of either sampling) the bottom; tested against
-    every B. The explorer's ρ axis spans it, so a move of B leaves the axis still."""
+    and full-batch GD (p = 0, the limit of either sampling) the bottom. Q is self-adjoint
+    and η ↦ Q(η) matrix-convex (η² E[H_ξ ⊗ H_ξ], positive), so ρ = λ_max(Q(η)) is convex
+    in η and B = 1's top is at an end of the grid: two η, not the whole curve. GD's Q is
+    (I − ηH) ⊗ (I − ηH): ρ = max_i (1 − ηλ_i)² over H's eigenvalues on its range. Tested
+    against every B's whole curve. The explorer's ρ axis spans it, so a move of B leaves
+    the axis still."""
     h, *_, gd = _threshold_parts(n, d, seed, replacement)
     lrs = _lrs(gd, num)
-    top = T.spectral_radius_curve(h, lrs, 1, replacement=replacement)
-    bottom = T.spectral_radius_curve(h, lrs, n, replacement=False)  # p = 0: GD
+    top = T.spectral_radius_curve(h, lrs[[0, -1]], 1, replacement=replacement)
+    lam = _reduce(h)[1]  # (r,) H's eigenvalues on its range
+    bottom = (1.0 - lrs[:, None] * lam[None, :]).square().amax(1) if lam.numel() else top
     positive = bottom[bottom > 0]  # (a log axis: ρ = 0, a GD step onto the minimum, is off it)
     return float(positive.min() if positive.numel() else top.min()), float(top.max())
 
