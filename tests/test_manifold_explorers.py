@@ -204,3 +204,35 @@ def test_lyapunov_figure_flags_diverged_trajectories() -> None:
     assert "nan" not in title.split("normal exponent")[1].split("—")[0]
     clean = plot_lyapunov(lyapunov_view("circle2d", "exact", n=20, steps=5)).layout.title.text
     assert "diverged" not in clean
+
+
+def test_a_flat_manifold_is_drawn_on_flat_axes_and_eps_moves_points_only() -> None:
+    """circle2d: the samples on flat axes (scatter, SVG), the 3-D pair hidden and empty; an ε
+    move recolours and moves them without a redraw; the sphere shows the scene there."""
+    from alignkit.manifold.plots.sampling import _SCENE_DOMAIN
+
+    panel = sampling_explorer(perturbation="endpoint", eps=0.5)
+    try:
+        fig = panel.figure
+        by_name = {t.name: t for t in fig.data}
+        flat, solid = by_name["samples"], by_name["samples (3-D)"]
+        assert flat.type == "scatter" and flat.visible is True and len(flat.x) > 100
+        assert solid.visible is False and len(solid.x) == 0
+        assert list(fig.layout.xaxis.domain) == _SCENE_DOMAIN["x"]  # the scene's place
+        assert fig.layout.yaxis.scaleanchor == "x"  # equal scale
+        colours = list(flat.marker.color)
+        panel.set_state(eps=0.35)
+        panel.flush()
+        panel.set_state(eps=0.2)
+        panel.flush()
+        assert panel.error is None and panel.redraw.paths[-1] == "points", panel.redraw.paths
+        assert list(by_name["samples"].marker.color) != colours
+        panel.set_state(manifold="sphere")
+        panel.flush()
+        assert panel.redraw.paths[-1] == "figure"
+        assert by_name["samples"].visible is False and len(by_name["samples"].x) == 0
+        assert by_name["samples (3-D)"].visible is True and len(by_name["samples (3-D)"].z) > 100
+        assert fig.layout.xaxis.visible is False
+        assert list(fig.layout.scene.domain.x) == _SCENE_DOMAIN["x"]
+    finally:
+        panel.close()

@@ -18,6 +18,7 @@ not send) must show the final figure's title.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -47,6 +48,7 @@ POINTS_FIRST_SLIDER = {
     "escape_explorer",
     "sweep_explorer",
     "alignment_explorer",
+    "sampling_explorer",  # (its default manifold is a circle of the plane: flat axes)
 }
 
 
@@ -155,6 +157,7 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
         .replace(/\\d+\\.\\d{3,}/g, s => (+s).toFixed(2))),
       points: q('.cartesianlayer .trace .point')
         .map(e => e.getAttribute('transform') || e.getAttribute('d') || ''),
+      fills: q('.cartesianlayer .trace .point').map(e => e.style.fill),  // per-point colours
       images: q('image').map(e => e.getAttribute('href')),  // heatmaps, layout images
       boxes: q('image').map(e => ['x', 'y', 'width', 'height'].map(k => +e.getAttribute(k))),
       bars: q('.colorbar text').map(e => e.textContent),  // colour bars' labels
@@ -202,7 +205,7 @@ def _same_geometry(replayed: list[str], fresh: list[str]) -> bool:
 def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final: dict) -> None:
     replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
     assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
-    for part in ("axes", "titles", "ticks", "hover", "images", "bars"):
+    for part in ("axes", "titles", "ticks", "hover", "images", "bars", "fills"):
         assert replayed[part] == fresh[part], f"{part} differ after {len(sent)} messages"
     assert np.allclose(replayed["boxes"], fresh["boxes"], atol=PX, rtol=0), "images moved"
     for part in ("points", "paths"):
@@ -227,6 +230,38 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
     if short in POINTS_FIRST_SLIDER:
         assert panel.redraw.paths[1:5].count("points") >= 3, panel.redraw.paths
         assert animates >= 3
+
+
+def _array(value: Any) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed array ``{"dtype", "bdata"}``."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).astype(float)
+    return np.asarray(value, dtype=float)
+
+
+@pytest.mark.browser
+def test_recoloured_points_draw_what_a_full_redraw_draws(page: Any) -> None:
+    """ε moves of the sampling explorer on a circle of the plane recolour its samples (their
+    distance) inside the animate: the replay's point colours are a fresh drawing's."""
+    from alignkit.manifold.widgets import sampling_explorer
+
+    panel = sampling_explorer(perturbation="endpoint", eps=0.5)  # (distances move with ε)
+    try:
+        initial, sent, final = _record(panel, [("eps", True), ("eps", False), ("eps", False)])
+        paths = panel.redraw.paths
+    finally:
+        panel.close()
+    assert paths[-2:] == ["points"] * 2, paths  # (the first may move the density's pin)
+    # the colours the last full drawing had (the build's, or a full update's) are not the
+    # final ones: only the animates can have recoloured the points
+    index = [t.get("name") for t in final["data"]].index("samples")
+    sent_colours = _array(initial["data"][index]["marker"]["color"])
+    for m in [m["msg"] for m in sent if m["kind"] == "_py2js_update"][-1:]:
+        sent_colours = _array(m["style_data"]["marker.color"][m["style_traces"].index(index)])
+    final_colours = _array(final["data"][index]["marker"]["color"])
+    assert sent_colours.shape == final_colours.shape and sent_colours.size > 100
+    assert np.abs(sent_colours - final_colours).max() > 0.05
+    _assert_replay_draws_fresh(page, initial, sent, final)
 
 
 #: explorers whose first slider redraws the figure but other controls move points (the

@@ -8,7 +8,10 @@ lines. That is exact only when nothing else needs redrawing, so :class:`Sender` 
 only when
 
 - every drawn trace of the figure is ``scatter`` or ``bar`` (the animatable cartesian
-  traces), and of the edited ones only ``x`` / ``y`` change, or text shown only on hover.
+  traces), and of the edited ones only ``x`` / ``y`` change, text shown only on hover, or
+  a scatter's per-point colours on a fixed colour scale (``marker.color``, ``cmin`` and
+  ``cmax`` set). Hidden traces (``visible=False``: a 3-D scene's, while a 2-D manifold is
+  drawn on flat axes, :mod:`alignkit.manifold.plots._scene`) do not count.
   plotly.js redraws each subplot from the frame's traces alone and drops the others, so
   the frame carries every drawn trace, the unchanged ones with an empty edit (no data);
 - every axis of an edited trace has a fixed range: the sender pins the autoranged axes of
@@ -284,7 +287,8 @@ class Sender:
             return False  # the frame would wipe it (see _frame)
         for i, edit in traces.items():
             t = self._trace(i)
-            if t.get("type") not in ANIMATABLE or not set(edit) <= POINT_KEYS | self._hover_text(t):
+            keys = POINT_KEYS | self._hover_text(t) | self._colours(t, edit)
+            if t.get("type") not in ANIMATABLE or not set(edit) <= keys:
                 return False
             if (self._length(t, {}) == 0) != (self._length(t, edit) == 0):
                 return False  # plotly's animate neither adds nor removes a trace's drawing
@@ -346,6 +350,21 @@ class Sender:
         edits = {i: traces.get(i, {}) for i in sorted(keep)}
         traces.clear()
         traces.update(edits)
+
+    @staticmethod
+    def _colours(trace: Mapping[str, Any], edit: Mapping[str, Any]) -> frozenset[str]:
+        """``{"marker.color"}`` when a scatter's per-point colours change from an array to an
+        array on a fixed colour scale (``cmin`` and ``cmax`` set): plotly.js's animate
+        recolours the points, and no colour bar moves (checked in Chromium)."""
+        marker = trace.get("marker") or {}
+        new, old = edit.get("marker.color"), marker.get("color")
+        if trace.get("type", "scatter") != "scatter" or new is None or old is None:
+            return frozenset()
+        if np.ndim(new) != 1 or np.ndim(old) != 1 or isinstance(old, str) or isinstance(new, str):
+            return frozenset()
+        if marker.get("cmin") is None or marker.get("cmax") is None:
+            return frozenset()  # an autoscaled bar would move with the colours
+        return frozenset({"marker.color"})
 
     @staticmethod
     def _hover_text(trace: Mapping[str, Any]) -> frozenset[str]:

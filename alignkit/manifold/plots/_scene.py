@@ -1,12 +1,25 @@
-"""The 3-D scene shared by the theme-3 figures (2-D manifolds are drawn from above)."""
+"""The 3-D scene shared by the theme-3 figures, and the flat axes beside it for 2-D manifolds.
+
+A figure that shows manifolds of both kinds holds each drawn thing twice: ``name``, a
+``scatter`` on flat axes (``xaxis``/``yaxis``, equal scale), and ``name + SOLID``, a
+``scatter3d`` in the scene over the same place. :func:`flat_or_solid` fills the pair for one
+manifold: the flat trace for a manifold of the plane (base dimension 2), the 3-D one
+otherwise, the other hidden and empty. A 2-D manifold is then drawn in SVG, so a live
+panel moves its points without a WebGL redraw (:class:`alignkit.live.redraw.Sender`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 _RANGE = [-2.0, 2.0]
 #: Colour of the manifold's outline: light grey, under the samples and vectors.
 MANIFOLD_LINE = "rgb(190, 190, 190)"
+#: Name suffix of a pair's 3-D trace.
+SOLID = " (3-D)"
+_HIDDEN_SCENE = {"x": [0.0, 0.001], "y": [0.0, 0.001]}  # a flat view's scene: a point, no axes
 
 
 def scene_layout(base_dim: int) -> dict[str, Any]:
@@ -29,3 +42,48 @@ def scene_layout(base_dim: int) -> dict[str, Any]:
         "scene.zaxis": {**axis, "title": "z", "visible": base_dim == 3},
         "scene.aspectmode": "cube",
     }
+
+
+def flat_axes_layout() -> dict[str, Any]:
+    """``fig.update_layout`` keywords for the flat axes (``xaxis``, ``yaxis``): the scene's
+    range, equal scale (the plot area shrinks to a square, not the ranges)."""
+    axis = {"range": _RANGE, "dtick": 1, "constrain": "domain", "zeroline": False}
+    return {
+        "xaxis": {**axis, "title": {"text": "x"}},
+        "yaxis": {**axis, "title": {"text": "y"}, "scaleanchor": "x", "scaleratio": 1},
+    }
+
+
+def flat_or_solid(
+    base_dim: int, traces: dict[str, dict[str, Any]], domain: dict[str, list[float]]
+) -> dict[str, dict[str, Any]]:
+    """The pairs' trace edits and the layout edits (``"_layout"``) for one manifold.
+
+    ``traces`` maps a pair's ``name`` to its 3-D props (``x``, ``y``, ``z`` and others);
+    ``domain`` is where the scene sits when shown. Base dimension 2: the flat traces get
+    ``x``, ``y`` and the other props, the scene shrinks to a hidden point; 3: the 3-D traces
+    get them all and the flat axes are hidden.
+    """
+    flat = base_dim == 2
+    out: dict[str, dict[str, Any]] = {}
+    for name, props in traces.items():
+        shown = {k: v for k, v in props.items() if not (flat and k == "z")}
+        empty: dict[str, Any] = {k: [] for k in ("x", "y") if k in props}
+        if flat:
+            out[name] = {**shown, "visible": True}
+            out[name + SOLID] = {**empty, "z": [], "visible": False}
+        else:
+            out[name] = {**empty, "visible": False}
+            out[name + SOLID] = {**shown, "visible": True}
+        for key in ("marker.color",):  # the hidden one's colour array emptied too
+            if key in props:
+                out[name + (SOLID if flat else "")][key] = np.zeros(0, dtype=np.float32)
+    scene_axes = {f"scene.{a}axis.visible": not flat for a in "xy"}
+    layout = {
+        "xaxis.visible": flat,
+        "yaxis.visible": flat,
+        "scene.domain": _HIDDEN_SCENE if flat else domain,
+        **scene_axes,
+        "scene.zaxis.visible": not flat,
+    }
+    return {**out, "_layout": layout}

@@ -7,13 +7,22 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.manifold.plots._scene import MANIFOLD_LINE, scene_layout
+from alignkit.manifold.plots._scene import (
+    MANIFOLD_LINE,
+    SOLID,
+    flat_axes_layout,
+    flat_or_solid,
+    scene_layout,
+)
 from alignkit.manifold.views import SamplingView
 from alignkit.plotting import COLORS, apply_traces, finish
 
 __all__ = ["plot_sampling", "update_sampling"]
 
 DISTANCE_MAX = 0.3  # colour scale of the distance to the manifold
+_WIDTHS, _SPACING = (0.34, 0.33, 0.33), 0.13  # the columns (make_subplots)
+#: Where the scene sits when it is shown: the first column, as make_subplots lays it out.
+_SCENE_DOMAIN = {"x": [0.0, (1 - 2 * _SPACING) * _WIDTHS[0]], "y": [0.0, 1.0]}
 
 
 def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
@@ -23,12 +32,18 @@ def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
     width = float(v.edges[1] - v.edges[0])
     at = int(np.argmin(np.abs(to_numpy(v.eps_grid) - v.eps)))
     flag = " — some samples diverged (drawn at 0)" if v.diverged else ""
-    return {
+    pairs = {
         "manifold": {"x": ref[:, 0], "y": ref[:, 1], "z": ref[:, 2]},
         "samples": {
-            "x": p[:, 0], "y": p[:, 1], "z": p[:, 2],
+            "x": p[:, 0],
+            "y": p[:, 1],
+            "z": p[:, 2],
             "marker.color": to_numpy(v.distance).astype(np.float32),
         },
+    }
+    shown = flat_or_solid(v.base_dim, pairs, _SCENE_DOMAIN)
+    return {
+        **shown,
         "samples (density)": {"x": centres, "y": to_numpy(v.hist) / width, "width": width},
         "data (density)": {"x": centres, "y": to_numpy(v.hist_true) / width},
         "mean distance": {"x": to_numpy(v.eps_grid), "y": to_numpy(v.distance_curve)},
@@ -44,7 +59,7 @@ def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
                 f" (curve at ε = {float(v.eps_grid[at]):.2g}: {float(v.distance_curve[at]):.3f})"
                 f"{flag}"
             ),
-            **scene_layout(v.base_dim),
+            **shown["_layout"],
         },
     }  # fmt: skip
 
@@ -56,22 +71,35 @@ def plot_sampling(
     a surface as a wireframe), azimuth density vs the data (middle), and mean
     distance and density shift (total variation of the azimuth histogram) vs ε (right).
 
+    A manifold of the plane is drawn on flat axes (SVG: a live ε move recolours and moves
+    the points without a redraw), one in R³ in a 3-D scene at the same place
+    (:func:`~alignkit.manifold.plots._scene.flat_or_solid`).
+
     Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
     """
     fig = make_subplots(
-        rows=1, cols=3, column_widths=[0.36, 0.32, 0.32], horizontal_spacing=0.1,
-        specs=[[{"type": "scene"}, {"type": "xy"}, {"type": "xy"}]],
+        rows=1, cols=3, column_widths=list(_WIDTHS), horizontal_spacing=_SPACING,
         subplot_titles=("samples (colour: distance)", "density along the manifold",
                         "error size ε"),
     )  # fmt: skip
+    marker = {
+        "colorscale": "Viridis",
+        "cmin": 0.0,
+        "cmax": DISTANCE_MAX,
+        "colorbar": {
+            "title": "dist.",
+            "x": _SCENE_DOMAIN["x"][1] + 0.012,
+            "len": 0.6,
+            "thickness": 10,
+        },  # (clear of the middle panel's axis title)
+    }
+    outline = {"color": MANIFOLD_LINE, "width": 2}
     fig.add_traces(
         [
-            go.Scatter3d(name="manifold", mode="lines", hoverinfo="skip",
-                         line={"color": MANIFOLD_LINE, "width": 2}),
-            go.Scatter3d(name="samples", mode="markers",
-                         marker={"size": 2.5, "colorscale": "Viridis", "cmin": 0.0,
-                                 "cmax": DISTANCE_MAX, "colorbar": {"title": "dist.",
-                                 "x": 0.305, "len": 0.6, "thickness": 10}}),
+            go.Scatter(name="manifold", mode="lines", hoverinfo="skip", line=outline,
+                       legendrank=1),
+            go.Scatter(name="samples", mode="markers", marker={"size": 4, **marker},
+                       legendrank=2),
             go.Bar(name="samples (density)", marker={"color": COLORS["main"]}, opacity=0.6),
             go.Scatter(name="data (density)", mode="lines", line={"color": COLORS["second"],
                        "shape": "hvh", "width": 2}),
@@ -86,6 +114,15 @@ def plot_sampling(
         rows=[1, 1, 1, 1, 1, 1, 1],
         cols=[1, 1, 2, 2, 3, 3, 3],
     )  # fmt: skip
+    fig.add_traces(  # the same two over the first column, for manifolds in R³
+        [
+            go.Scatter3d(name="manifold" + SOLID, mode="lines", hoverinfo="skip", scene="scene",
+                         line=outline, legendrank=1),
+            go.Scatter3d(name="samples" + SOLID, mode="markers", scene="scene",
+                         marker={"size": 2.5, **marker}, legendrank=2),
+        ]
+    )  # fmt: skip
+    fig.update_layout(**flat_axes_layout(), **scene_layout(3))  # (then shown per manifold)
     fig.update_xaxes(title_text="azimuth φ (rad)", row=1, col=2)
     fig.update_yaxes(title_text="density (1/rad)", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="error size ε", row=1, col=3)
