@@ -22,16 +22,15 @@ SOLID = " (3-D)"
 _HIDDEN_SCENE = {"x": [0.0, 0.001], "y": [0.0, 0.001]}  # a flat view's scene: a point, no axes
 
 
-def scene_layout(base_dim: int) -> dict[str, Any]:
-    """``fig.update_layout`` keywords for the scene: top view for R², oblique for R³.
+def scene_layout() -> dict[str, Any]:
+    """``fig.update_layout`` keywords for the scene: an oblique, orthographic view, z up.
 
-    Both keep z as the camera's up: a change of ``up`` inside a full redraw makes plotly.js
-    turn the camera over about 0.5 s (measured in Chromium: an update that also moved the
-    camera from a y-up to a z-up view kept drawing for 550 ms, one with the same up 10 ms).
-    The top view therefore looks down from slightly in front (eye (0, −0.1, 1.2): 4.8° off
-    the vertical), which puts +y up on the screen.
+    The camera is the same for every manifold (a plane's is drawn on the flat axes
+    instead): a change of the camera's ``up`` inside a full redraw makes plotly.js turn the
+    camera over for about 0.5 s (measured in Chromium: 550 ms of drawing, against 10 ms
+    with the same up).
     """
-    eye = {"x": 0.0, "y": -0.1, "z": 1.2} if base_dim == 2 else {"x": 1.0, "y": 1.0, "z": 0.7}
+    eye = {"x": 1.0, "y": 1.0, "z": 0.7}
     up = {"x": 0.0, "y": 0.0, "z": 1.0}
     # one tick a unit: plotly's automatic 0.5 steps overlapped in the small oblique scene
     axis = {"range": _RANGE, "showspikes": False, "dtick": 1}
@@ -39,8 +38,17 @@ def scene_layout(base_dim: int) -> dict[str, Any]:
         "scene.camera": {"eye": eye, "up": up, "projection": {"type": "orthographic"}},
         "scene.xaxis": {**axis, "title": "x"},
         "scene.yaxis": {**axis, "title": "y"},
-        "scene.zaxis": {**axis, "title": "z", "visible": base_dim == 3},
+        "scene.zaxis": {**axis, "title": "z"},
         "scene.aspectmode": "cube",
+    }
+
+
+def first_column(widths: tuple[float, ...], spacing: float) -> dict[str, list[float]]:
+    """The first column's domain of ``make_subplots(rows=1, column_widths=widths,
+    horizontal_spacing=spacing)``: where the scene sits when it is shown."""
+    return {
+        "x": [0.0, (1 - (len(widths) - 1) * spacing) * widths[0] / sum(widths)],
+        "y": [0.0, 1.0],
     }
 
 

@@ -7,13 +7,22 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit.device import to_numpy
-from alignkit.manifold.plots._scene import MANIFOLD_LINE, scene_layout
+from alignkit.manifold.plots._scene import (
+    MANIFOLD_LINE,
+    SOLID,
+    first_column,
+    flat_axes_layout,
+    flat_or_solid,
+    scene_layout,
+)
 from alignkit.manifold.views import LyapunovView
 from alignkit.plotting import COLORS, apply_traces, finish
 
 __all__ = ["plot_lyapunov", "update_lyapunov"]
 
 SHOWN = 120  # trajectories whose vectors are drawn
+_WIDTHS, _SPACING = (0.36, 0.32, 0.32), 0.1  # the columns (make_subplots)
+_SCENE_DOMAIN = first_column(_WIDTHS, _SPACING)  # where the scene sits when shown
 HALF = 0.18  # half-length of a drawn vector
 
 
@@ -41,10 +50,14 @@ def _traces(v: LyapunovView) -> dict[str, dict[str, object]]:
     normal_max = float(np.nanmean(ex[:, d:], axis=0).max()) if dim > d else float("nan")
     lost = int(to_numpy(v.analysis.diverged).sum())
     flag = f" — {lost} of {ex.shape[0]} trajectories diverged (left out)" if lost else ""
-    return {
+    pairs = {
         "manifold": {"x": ref[:, 0], "y": ref[:, 1], "z": ref[:, 2]},
         "true tangents": {"x": true[:, 0], "y": true[:, 1], "z": true[:, 2]},
         "Lyapunov vectors": {"x": lyap[:, 0], "y": lyap[:, 1], "z": lyap[:, 2]},
+    }
+    shown = flat_or_solid(v.base_dim, pairs, _SCENE_DOMAIN)
+    return {
+        **shown,
         "alignment 90 %": {"x": t, "y": to_numpy(v.alignment_high)},
         "alignment 10 %": {"x": t, "y": to_numpy(v.alignment_low)},
         "alignment (median)": {"x": t, "y": to_numpy(v.alignment_median)},
@@ -62,7 +75,7 @@ def _traces(v: LyapunovView) -> dict[str, dict[str, object]]:
                 f"tangents) = {v.mean_cosine:.3f} at t = {float(t[-1]):.3g}; largest mean "
                 f"normal exponent {normal_max:.2f}{flag}"
             ),
-            **scene_layout(v.base_dim),
+            **shown["_layout"],
         },
     }
 
@@ -77,20 +90,21 @@ def plot_lyapunov(
     Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
     """
     fig = make_subplots(
-        rows=1, cols=3, column_widths=[0.36, 0.32, 0.32], horizontal_spacing=0.1,
-        specs=[[{"type": "scene"}, {"type": "xy"}, {"type": "xy"}]],
+        rows=1, cols=3, column_widths=list(_WIDTHS), horizontal_spacing=_SPACING,
         subplot_titles=("Lyapunov vectors vs tangents", "alignment along the flow",
                         "Lyapunov exponents"),
     )  # fmt: skip
     band = "rgba(0,114,178,0.18)"
+    lines = {
+        "manifold": {"color": MANIFOLD_LINE, "width": 2},
+        "true tangents": {"color": COLORS["neutral"], "width": 7},
+        "Lyapunov vectors": {"color": COLORS["second"], "width": 3},
+    }
     fig.add_traces(
         [
-            go.Scatter3d(name="manifold", mode="lines", hoverinfo="skip",
-                         line={"color": MANIFOLD_LINE, "width": 2}),
-            go.Scatter3d(name="true tangents", mode="lines",
-                         line={"color": COLORS["neutral"], "width": 7}),
-            go.Scatter3d(name="Lyapunov vectors", mode="lines",
-                         line={"color": COLORS["second"], "width": 3}),
+            *(go.Scatter(name=name, mode="lines", line=line, legendrank=k + 1,
+                         hoverinfo="skip" if name == "manifold" else None)
+              for k, (name, line) in enumerate(lines.items())),
             go.Scatter(name="alignment 90 %", mode="lines", line={"width": 0},
                        showlegend=False, hoverinfo="skip"),
             go.Scatter(name="alignment 10 %", mode="lines", line={"width": 0}, fill="tonexty",
@@ -104,6 +118,12 @@ def plot_lyapunov(
         rows=[1] * 8,
         cols=[1, 1, 1, 2, 2, 2, 3, 3],
     )  # fmt: skip
+    fig.add_traces(  # the same three over the first column, for manifolds in R³
+        [go.Scatter3d(name=name + SOLID, mode="lines", line=line, scene="scene", legendrank=k + 1,
+                      hoverinfo="skip" if name == "manifold" else None)
+         for k, (name, line) in enumerate(lines.items())]
+    )  # fmt: skip
+    fig.update_layout(**flat_axes_layout(), **scene_layout())  # (then shown per manifold)
     fig.update_xaxes(title_text="time t", row=1, col=2)
     fig.update_yaxes(title_text="mean |cos| of principal angles", range=[0, 1.02], row=1, col=2)
     fig.update_yaxes(title_text="finite-time exponent", row=1, col=3)

@@ -10,6 +10,7 @@ from alignkit.device import to_numpy
 from alignkit.manifold.plots._scene import (
     MANIFOLD_LINE,
     SOLID,
+    first_column,
     flat_axes_layout,
     flat_or_solid,
     scene_layout,
@@ -22,7 +23,7 @@ __all__ = ["plot_sampling", "update_sampling"]
 DISTANCE_MAX = 0.3  # colour scale of the distance to the manifold
 _WIDTHS, _SPACING = (0.34, 0.33, 0.33), 0.13  # the columns (make_subplots)
 #: Where the scene sits when it is shown: the first column, as make_subplots lays it out.
-_SCENE_DOMAIN = {"x": [0.0, (1 - 2 * _SPACING) * _WIDTHS[0]], "y": [0.0, 1.0]}
+_SCENE_DOMAIN = first_column(_WIDTHS, _SPACING)
 
 
 def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
@@ -122,7 +123,7 @@ def plot_sampling(
                          marker={"size": 2.5, **marker}, legendrank=2),
         ]
     )  # fmt: skip
-    fig.update_layout(**flat_axes_layout(), **scene_layout(3))  # (then shown per manifold)
+    fig.update_layout(**flat_axes_layout(), **scene_layout())  # (then shown per manifold)
     fig.update_xaxes(title_text="azimuth φ (rad)", row=1, col=2)
     fig.update_yaxes(title_text="density (1/rad)", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="error size ε", row=1, col=3)
