@@ -302,6 +302,8 @@ def static_figure(
     notes: dict[str, str] = {}  # frame name -> a value the panel's limits moved (and where)
     svg_only = all(t.type in _SVG_TYPES for t in first.data)
     animatable_layout = True
+    varying: set[str] = set()  # layout keys that differ from the first frame's in some frame
+    rendered: list[tuple[str, dict[str, Any]]] = []
     for idx in itertools.product(*(range(len(c.values)) for c in controls)):
         values = {c.name: c.values[i] for c, i in zip(controls, idx, strict=True)}
         name = "-".join(str(i) for i in idx)
@@ -322,11 +324,17 @@ def static_figure(
         diff = _layout_diff(as_dict["layout"], base_layout)
         if set(diff) - _LAYOUT_ANIMATABLE:
             animatable_layout = False
+        varying.update(diff)
+        rendered.append((name, as_dict))
+    # plotly.js merges a frame's layout into the drawn one: every frame carries every key
+    # that varies anywhere, or a frame equal to the first would keep an earlier frame's
+    # (a hidden axis, a range, a scene's place)
+    for name, as_dict in rendered:
         frames.append(
             go.Frame(
-                name="-".join(str(i) for i in idx),
+                name=name,
                 data=_as_float32(as_dict["data"]),
-                layout={k: as_dict["layout"].get(k) for k in (set(diff) | {"title"})},
+                layout={k: as_dict["layout"].get(k) for k in (varying | {"title"})},
                 traces=list(range(len(as_dict["data"]))),
             )
         )

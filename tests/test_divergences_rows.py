@@ -112,6 +112,9 @@ def test_first_row_beta_trains_every_beta_position_at_once() -> None:
     assert off_grid.runs == [len(BETAS) + 1]  # a β off the grid: with every grid position
     off_grid.view("reverse_kl", 0.5, 1.0, "reward")
     assert off_grid.runs == [len(BETAS) + 1]
+    single = AlignmentRows(ALPHAS, [0.2], steps=STEPS, first_row="beta")  # β on its grid
+    single.view("reverse_kl", 0.5, 0.2, "reward")
+    assert single.runs == [1]  # that one setting, once
     on_constraint = AlignmentRows(ALPHAS, BETAS, steps=STEPS, first_row="beta")
     on_constraint.view("reverse_kl", 0.5, 0.2, "constraint")  # β does not matter there
     assert on_constraint.runs == [1]

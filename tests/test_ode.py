@@ -137,6 +137,10 @@ def test_qr_from_the_right_singular_vectors_gives_the_svd_exponents() -> None:
     assert float((shared.exponents[1:] - qr.exponents[1:]).abs().max()) > 1e-3
     with pytest.raises(ValueError, match=r"k = 1 must equal the frame's columns, frame has 2"):
         lyapunov_qr(nonlinear, X0, frame=v, k=1)
+    # a float32 frame is held to float32's tolerance, even against float64 samples
+    c, s = math.cos(0.3), math.sin(0.3)
+    turned = torch.tensor([[c, -s], [s, c]], dtype=torch.float32)
+    assert lyapunov_qr(nonlinear, X0, steps=5, frame=turned).exponents.shape == (3, 2)
 
 
 @pytest.mark.parametrize(

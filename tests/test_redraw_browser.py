@@ -453,6 +453,28 @@ def test_a_drawn_heatmap_anywhere_sends_full_updates() -> None:
     assert s.send(lambda: setattr(fig.data[0], "y", [1.4, 2.0, 2.5])) == "points"
 
 
+def test_colours_move_with_the_points_only_on_a_fixed_scale_one_per_point() -> None:
+    """marker.color goes in the animate for a colour array on a fixed scale with one colour a
+    point; an autoscaled or shared scale, or a wrong count, redraws the figure."""
+
+    def sender(**marker: Any) -> tuple[go.FigureWidget, Sender]:
+        fig = go.FigureWidget(
+            go.Scatter(
+                x=[0, 1, 2], y=[0, 1, 2], mode="markers", marker={"color": [0, 1, 2], **marker}
+            ),
+            layout={"xaxis": {"range": [-1, 3]}, "yaxis": {"range": [-1, 3]}},
+        )
+        return fig, Sender(fig)
+
+    fig, s = sender(cmin=0, cmax=2)
+    assert s.send(lambda: setattr(fig.data[0].marker, "color", [2, 1, 0])) == "points"
+    assert s.send(lambda: setattr(fig.data[0].marker, "color", [2, 1])) == "figure"  # 2 for 3
+    for marker in ({}, {"cmin": 0}, {"cmin": 0, "cmax": 2, "cauto": True},
+                   {"cmin": 0, "cmax": 2, "coloraxis": "coloraxis"}):  # fmt: skip
+        fig, s = sender(**marker)
+        assert s.send(lambda f=fig: setattr(f.data[0].marker, "color", [2, 1, 0])) == "figure"
+
+
 def test_data_back_at_a_pins_own_extent_keep_the_pin() -> None:
     """The pin is the extent rounded to 6 digits; the same data must not count as leaving it."""
     y = [0.06039886639, 0.64048517636]  # its padded extent rounds inward at 6 digits

@@ -69,6 +69,13 @@ def test_threshold_radius_range_holds_every_batch_size(n: int, d: int, replaceme
         assert float(curves[-1].min()) == pytest.approx(lo, rel=1e-12)
 
 
+def test_threshold_radius_range_bottom_is_not_rounding() -> None:
+    """n = 2, d = 1 on 60 η: a grid η hits 1/λ, where GD's ρ is 0 up to rounding (4.9e-32):
+    the log axis' bottom stays within 9 decades of its top."""
+    lo, hi = threshold_view(2, n=2, d=1, num=60).radius_range
+    assert lo == pytest.approx(1e-9 * hi)
+
+
 def test_threshold_explorer_keeps_its_rho_axis_as_b_moves() -> None:
     panel = threshold_explorer()
     rng = list(panel.figure.layout.yaxis.range)

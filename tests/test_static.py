@@ -161,3 +161,24 @@ def test_the_byte_budget_counts_a_frames_picture(monkeypatch: pytest.MonkeyPatch
     pictures = sum(len(i.source) for f in fig.frames for i in (f.layout.images or ()))
     assert pictures > 0 and len(fig.frames) >= 2
     assert data + pictures <= 150_000, (len(fig.frames), data, pictures)
+
+
+def test_every_frame_carries_every_layout_key_that_varies() -> None:
+    """plotly.js merges a frame's layout into the drawn one: a frame equal to the first in
+    some key must still carry it, or going back to it keeps another frame's value (the
+    Lyapunov explorer's circle, on flat axes, under the hidden axes and the scene of a
+    manifold in R³)."""
+    from alignkit.manifold.widgets import lyapunov_explorer
+
+    panel = lyapunov_explorer()
+    try:
+        fig = static_figure(panel, budget=12)
+    finally:
+        panel.close()
+    keys = {frozenset(f.layout.to_plotly_json()) for f in fig.frames}
+    assert len(keys) == 1 and {"xaxis", "scene", "title"} <= next(iter(keys))
+    flat = [f for f in fig.frames if "circle2d" in f.layout.title.text]
+    solid = [f for f in fig.frames if "circle2d" not in f.layout.title.text]
+    assert flat and solid
+    assert all(f.layout.xaxis.visible is True and f.layout.scene.domain.x[1] < 0.01 for f in flat)
+    assert all(f.layout.xaxis.visible is False and f.layout.scene.domain.x[1] > 0.2 for f in solid)

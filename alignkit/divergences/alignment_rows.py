@@ -137,8 +137,9 @@ class AlignmentRows:
         point, the others at their current (``raw``) values; or ``p`` alone."""
         if self._last is None:
             if self.first_row == "beta" and p[3] == "reward":  # every β position, and β
+                on_grid = any(abs(b - raw[2]) <= 1e-9 * max(1.0, raw[2]) for b in self.betas)
                 betas = _window(self.betas, raw[2], len(self.betas))
-                betas = betas if len(betas) > 1 else [*self.betas, raw[2]]  # (β off the grid)
+                betas = betas if on_grid else [*self.betas, raw[2]]  # (β off the grid: added)
                 return [_point(raw[0], raw[1], b, p[3]) for b in betas]
             return [p]
         before, now = _key(self._last), _key(p)

@@ -114,8 +114,10 @@ def alignment_explorer(
     A move to a value not trained yet trains that control's row in one batched run (every
     divergence, both targets, or the 25 β or α slider positions nearest;
     :class:`~alignkit.divergences.alignment_rows.AlignmentRows`); moves along the row after
-    that are lookups. Built with the whole β row at the starting values trained (one run of
-    the 41 β positions, about 1 s on one core), so moving β from there never trains.
+    that are lookups. Built on the reward target with the whole β row at the starting
+    values trained (one run of the 41 β positions, and the starting β when it is not one
+    of them, as the default 0.2 is not: about 1 s on one core), so moving β from there
+    never trains.
     """
     controls = {
         "divergence": dropdown(divergence, names(), "divergence", name="divergence"),

@@ -362,8 +362,10 @@ class Sender:
             return frozenset()
         if np.ndim(new) != 1 or np.ndim(old) != 1 or isinstance(old, str) or isinstance(new, str):
             return frozenset()
-        if marker.get("cmin") is None or marker.get("cmax") is None:
+        if marker.get("cmin") is None or marker.get("cmax") is None or marker.get("cauto"):
             return frozenset()  # an autoscaled bar would move with the colours
+        if marker.get("coloraxis") is not None or np.size(new) != Sender._length(trace, edit):
+            return frozenset()  # a shared colour axis; colours that are not one per point
         return frozenset({"marker.color"})
 
     @staticmethod

@@ -22,8 +22,9 @@ def start_frame(
 
     ``None``: the first ``k`` standard basis vectors (``k`` default ``dim``). A given frame
     must have ``D = dim`` rows, ``N = n`` samples when it is 3-D, ``k`` (if given) columns,
-    finite entries, and orthonormal columns (``QᵀQ = I`` within 1e-4 in float32, 1e-8 in
-    float64); otherwise a ``ValueError`` naming ``frame`` (``TypeError`` for a non-tensor).
+    finite entries, and orthonormal columns (``QᵀQ = I`` within 1e-4 when the frame or
+    ``like`` is float32, else 1e-8); otherwise a ``ValueError`` naming ``frame``
+    (``TypeError`` for a non-tensor).
     """
     if frame is None:
         return torch.eye(dim, dim if k is None else k, dtype=like.dtype, device=like.device)
@@ -33,11 +34,12 @@ def start_frame(
     check_shape(tuple(frame.shape), "frame", want, ok and (frame.ndim == 2 or len(frame) == n))
     if k is not None and frame.shape[-1] != k:
         raise ValueError(f"k = {k} must equal the frame's columns, frame has {frame.shape[-1]}")
-    frame = frame.to(dtype=like.dtype, device=like.device)
+    single = torch.float32 in (frame.dtype, like.dtype)  # the less precise of the two
+    frame = frame.detach().to(dtype=like.dtype, device=like.device)
     gram = frame.transpose(-1, -2) @ frame
     eye = torch.eye(frame.shape[-1], dtype=gram.dtype, device=gram.device)
     err = float((gram - eye).abs().max())
-    tol = 1e-4 if like.dtype == torch.float32 else 1e-8
+    tol = 1e-4 if single else 1e-8
     if err > tol:
         raise ValueError(
             f"frame must have orthonormal columns (|QᵀQ − I| <= {tol:g}), got an error of {err:.3g}"

@@ -213,8 +213,10 @@ class QRFlow:
     """Result of :func:`lyapunov_qr` for N samples, D dimensions, K steps, k vectors.
 
     ``x``: (N, D) end points; ``q``: (N, D, k) orthonormal frame at the end (column j spans,
-    with columns < j, the image of the first j start directions: the forward Lyapunov
-    vectors, most expanding first); ``log_r``: (N, K, k) log |R_jj| of every step;
+    with columns < j, the image of the first j start directions; from the default frame over
+    long times the forward Lyapunov vectors, most expanding first, but over a finite time,
+    or from another frame, the order is the start frame's, not the exponents');
+    ``log_r``: (N, K, k) log |R_jj| of every step;
     ``times``: (K + 1,); ``path``: (N, K + 1, D) or None; ``q_path``: (N, K + 1, D, k) or None.
     """
 
@@ -276,8 +278,8 @@ def lyapunov_qr(
     spacing : {"uniform", "log1m"}, default="uniform"
         The time grid, as in :func:`lyapunov_svd`.
     frame : Tensor (D, k) or (N, D, k), optional
-        Start frame, orthonormal columns (``QᵀQ = I`` within 1e-4 in float32, 1e-8 in
-        float64), one for all samples or one per sample; over a finite time the exponents
+        Start frame, orthonormal columns (``QᵀQ = I`` within 1e-4 when it or ``x0`` is
+        float32, else 1e-8), one for all samples or one per sample; over a finite time the exponents
         depend on it (from the flow-map Jacobian's right singular vectors
         they are :func:`lyapunov_svd`'s).
 

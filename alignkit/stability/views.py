@@ -195,7 +195,8 @@ def _lrs(gd: float, num: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=1)
 def _radius_range(n: int, d: int, seed: int, replacement: bool, num: int) -> tuple[float, float]:
     """ρ(Q(η))'s least and largest value over the η grid at any B: ρ falls as B grows
-    (Q = Q_GD + p(B) η² C with C positive and p falling in B), so B = 1 gives the top
+    (Q = Q_GD + p(B) η² Σ, Σ the minibatch Hessians' covariance operator, positive, and
+    p falling in B), so B = 1 gives the top
     and full-batch GD (p = 0, the limit of either sampling) the bottom. Q is self-adjoint
     and η ↦ Q(η) matrix-convex (η² E[H_ξ ⊗ H_ξ], positive), so ρ = λ_max(Q(η)) is convex
     in η and B = 1's top is at an end of the grid: two η, not the whole curve. GD's Q is
@@ -207,8 +208,9 @@ def _radius_range(n: int, d: int, seed: int, replacement: bool, num: int) -> tup
     top = T.spectral_radius_curve(h, lrs[[0, -1]], 1, replacement=replacement)
     lam = _reduce(h)[1]  # (r,) H's eigenvalues on its range
     bottom = (1.0 - lrs[:, None] * lam[None, :]).square().amax(1) if lam.numel() else top
-    positive = bottom[bottom > 0]  # (a log axis: ρ = 0, a GD step onto the minimum, is off it)
-    return float(positive.min() if positive.numel() else top.min()), float(top.max())
+    hi = float(top.max())
+    # a log axis: ρ ≈ 0 (a GD step onto the minimum, η = 1/λ on the grid) is rounding there
+    return max(float(bottom.min()), 1e-9 * hi), hi
 
 
 @functools.lru_cache(maxsize=1)  # what does not depend on B: moving B recomputes ρ only
