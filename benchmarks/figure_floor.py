@@ -4,9 +4,10 @@ Run ``ALIGNKIT_FAST=1 .venv/bin/python benchmarks/figure_floor.py`` (about 4 min
 Writes ``benchmarks/results/figure_floor.json`` and prints a table.
 
 ``benchmarks/latency.py`` times an explorer's press in JupyterLab against the bare-figure
-floor (a slider and a 200-point line). The explorers whose figure holds a heatmap, contour
-or 3-D trace are redrawn whole by plotly.js on every update (the kit's
-:class:`alignkit.live.redraw.Sender` can move only scatter and bar points by animate).
+floor (a slider and a 200-point line). A press whose figure shows a 3-D trace (or, before
+the fit explorers' grids became pictures, a heatmap or contour), or whose axes move, is
+redrawn whole by plotly.js (the kit's :class:`alignkit.live.redraw.Sender` can move only
+scatter and bar points by animate).
 This benchmark asks how low such a press could go with that figure: one notebook, in the
 same JupyterLab and Chromium as ``latency.py``, holds the bare floor cell and, per heavy
 explorer, its figure at the defaults as a plain ``FigureWidget`` under a bare slider
