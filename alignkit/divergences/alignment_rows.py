@@ -137,9 +137,9 @@ class AlignmentRows:
         point, the others at their current (``raw``) values; or ``p`` alone."""
         if self._last is None:
             if self.first_row == "beta" and p[3] == "reward":  # every β position, and β
-                on_grid = any(abs(b - raw[2]) <= 1e-9 * max(1.0, raw[2]) for b in self.betas)
-                betas = _window(self.betas, raw[2], len(self.betas))
-                betas = betas if on_grid else [*self.betas, raw[2]]  # (β off the grid: added)
+                betas = [*self.betas, raw[2]]  # (β off the grid: added to it)
+                if _nearest(self.betas, raw[2]) is not None:
+                    betas = _window(self.betas, raw[2], len(self.betas))
                 return [_point(raw[0], raw[1], b, p[3]) for b in betas]
             return [p]
         before, now = _key(self._last), _key(p)
@@ -171,12 +171,19 @@ class AlignmentRows:
             self.rows.popitem(last=False)
 
 
+def _nearest(grid: Sequence[float], value: float) -> int | None:
+    """The index of ``value``'s grid position (to 1e-9, relative above 1), or None when it
+    is off the grid (set from code, not by the slider)."""
+    nearest = min(range(len(grid)), key=lambda i: abs(grid[i] - value))
+    return nearest if abs(grid[nearest] - value) <= 1e-9 * max(1.0, abs(value)) else None
+
+
 def _window(grid: Sequence[float], value: float, size: int) -> list[float]:
     """The ``size`` grid positions nearest ``value`` (a contiguous run) with ``value`` itself
-    in place of its grid position; ``[value]`` alone when it is off the grid (set from
-    code, not by the slider: the row would not be reached by sliding)."""
-    nearest = min(range(len(grid)), key=lambda i: abs(grid[i] - value))
-    if abs(grid[nearest] - value) > 1e-9 * max(1.0, abs(value)):
+    in place of its grid position; ``[value]`` alone when it is off the grid (the row would
+    not be reached by sliding)."""
+    nearest = _nearest(grid, value)
+    if nearest is None:
         return [value]
     lo = max(0, min(nearest - size // 2, len(grid) - size))
     out = list(grid[lo : lo + size])

@@ -279,9 +279,9 @@ def lyapunov_qr(
         The time grid, as in :func:`lyapunov_svd`.
     frame : Tensor (D, k) or (N, D, k), optional
         Start frame, orthonormal columns (``QᵀQ = I`` within 1e-4 when it or ``x0`` is
-        float32, else 1e-8), one for all samples or one per sample; over a finite time the exponents
-        depend on it (from the flow-map Jacobian's right singular vectors
-        they are :func:`lyapunov_svd`'s).
+        float32, else 1e-8), one for all samples or one per sample. Over a finite time the
+        exponents depend on it (from the flow-map Jacobian's right singular vectors they
+        are :func:`lyapunov_svd`'s).
 
     Returns
     -------

@@ -196,8 +196,8 @@ def _lrs(gd: float, num: int) -> torch.Tensor:
 def _radius_range(n: int, d: int, seed: int, replacement: bool, num: int) -> tuple[float, float]:
     """ρ(Q(η))'s least and largest value over the η grid at any B: ρ falls as B grows
     (Q = Q_GD + p(B) η² Σ, Σ the minibatch Hessians' covariance operator, positive, and
-    p falling in B), so B = 1 gives the top
-    and full-batch GD (p = 0, the limit of either sampling) the bottom. Q is self-adjoint
+    p falling in B), so B = 1 gives the top and full-batch GD (p = 0, the limit of either
+    sampling) the bottom. Q is self-adjoint
     and η ↦ Q(η) matrix-convex (η² E[H_ξ ⊗ H_ξ], positive), so ρ = λ_max(Q(η)) is convex
     in η and B = 1's top is at an end of the grid: two η, not the whole curve. GD's Q is
     (I − ηH) ⊗ (I − ηH): ρ = max_i (1 − ηλ_i)² over H's eigenvalues on its range. Tested

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 _RANGE = [-2.0, 2.0]
 #: Colour of the manifold's outline: light grey, under the samples and vectors.
 MANIFOLD_LINE = "rgb(190, 190, 190)"
@@ -75,23 +73,15 @@ def flat_or_solid(
     flat = base_dim == 2
     out: dict[str, dict[str, Any]] = {}
     for name, props in traces.items():
-        shown = {k: v for k, v in props.items() if not (flat and k == "z")}
-        empty: dict[str, Any] = {k: [] for k in ("x", "y") if k in props}
-        if flat:
-            out[name] = {**shown, "visible": True}
-            out[name + SOLID] = {**empty, "z": [], "visible": False}
-        else:
-            out[name] = {**empty, "visible": False}
-            out[name + SOLID] = {**shown, "visible": True}
-        for key in ("marker.color",):  # the hidden one's colour array emptied too
-            if key in props:
-                out[name + (SOLID if flat else "")][key] = np.zeros(0, dtype=np.float32)
-    scene_axes = {f"scene.{a}axis.visible": not flat for a in "xy"}
+        planar = {k: v for k, v in props.items() if k != "z"}  # what a flat scatter takes
+        shown, hidden = (name, name + SOLID) if flat else (name + SOLID, name)
+        out[shown] = {**(planar if flat else props), "visible": True}
+        # the other one emptied: every array it holds (points, colours) and hidden
+        out[hidden] = {**{k: [] for k in (props if flat else planar)}, "visible": False}
     layout = {
         "xaxis.visible": flat,
         "yaxis.visible": flat,
         "scene.domain": _HIDDEN_SCENE if flat else domain,
-        **scene_axes,
-        "scene.zaxis.visible": not flat,
+        **{f"scene.{a}axis.visible": not flat for a in "xyz"},
     }
     return {**out, "_layout": layout}
