@@ -11,9 +11,9 @@ on the initial figure with the calls plotly's widget makes (``Plotly.update``,
 ``Plotly.animate``, ``Plotly.relayout``); the result is compared with a fresh
 ``Plotly.newPlot`` of the panel's final figure: the axis ranges, tick labels, subplot
 titles, hover texts and heatmap images must be equal, and every trace's drawn paths and
-points the same shapes at the same places (to within plotly's own 1 px layout tolerance,
-see :data:`PX`); the caption (drawn over plotly's hidden title, which the cheap path does
-not send) must show the final figure's title.
+points, and the axis titles, the same shapes at the same places (to within plotly's own
+1 px layout tolerance, see :data:`PX`); the caption (drawn over plotly's hidden title,
+which the cheap path does not send) must show the final figure's title.
 """
 
 from __future__ import annotations
@@ -161,7 +161,12 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
       images: q('image').map(e => e.getAttribute('href')),  // heatmaps, layout images
       boxes: q('image').map(e => ['x', 'y', 'width', 'height'].map(k => +e.getAttribute(k))),
       bars: q('.colorbar text').map(e => e.textContent),  // colour bars' labels
-      ticks: q('.xtick text, .ytick text').map(e => e.textContent),
+      // each axis layer's labels (d3 appends a tick new to an axis: the order is not drawn)
+      ticks: q('.xtick text, .ytick text').map(e => e.closest('g.subplot').getAttribute('class')
+        + ' ' + e.parentNode.parentNode.getAttribute('class') + ' ' + e.textContent).sort(),
+      // the axis titles' places (plotly moves a title off the tick labels it would cover)
+      axisTitles: q('g[class^="g-x"] text, g[class^="g-y"] text').map(e => e.textContent + ' '
+        + ['x', 'y', 'transform'].map(k => e.getAttribute(k)).join(' ')),
       hover: el._fullData.map(t => [t.text, t.hovertext, t.customdata]),  // what hover shows
       titles: q('.annotation-text').map(e => e.textContent),  // (the title: the caption)
     };
@@ -208,7 +213,7 @@ def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final
     for part in ("axes", "titles", "ticks", "hover", "images", "bars", "fills"):
         assert replayed[part] == fresh[part], f"{part} differ after {len(sent)} messages"
     assert np.allclose(replayed["boxes"], fresh["boxes"], atol=PX, rtol=0), "images moved"
-    for part in ("points", "paths"):
+    for part in ("points", "paths", "axisTitles"):
         assert _same_geometry(replayed[part], fresh[part]), f"{part} differ"
 
 
