@@ -181,12 +181,34 @@ def test_secular_top_eigenvalue_matches_dense_eigenvalues() -> None:
     assert torch.equal(none, delta.max(1).values)
 
 
-def test_simulation_equals_a_plain_loop_over_minibatches() -> None:
-    """The batched simulator (minibatch counts, freeze after the fact) equals a plain loop."""
+def _symmetric_of_rank(n: int, d: int, rank: int, seed: int) -> torch.Tensor:
+    """(n, d, d) symmetric matrices of rank ``rank``, eigenvalues of both signs."""
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(n, d, rank, generator=gen, dtype=torch.float64)
+    lam = torch.randn(n, rank, generator=gen, dtype=torch.float64)
+    return (u * lam[:, None, :]) @ u.transpose(1, 2) / d
+
+
+@pytest.mark.parametrize("kind", ["rank one (regression)", "rank two, both signs", "full rank"])
+@pytest.mark.parametrize("chunk_bytes", [64 << 20, 4096])
+def test_simulation_equals_a_plain_loop_over_minibatches(
+    kind: str, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batched simulator (minibatch counts, freeze after the fact) equals a plain loop:
+    with every H_i of low rank (two thin products a step, in chunks of steps) and without
+    (one product with every H_i)."""
+    from alignkit.stability import simulate
     from alignkit.stability.minibatch import draw_minibatches
 
-    h = linear_regression_hessians(5, 8, seed=2)[1]
+    monkeypatch.setattr(simulate, "_DRAWS_BYTES", chunk_bytes)
+    h = {
+        "rank one (regression)": lambda: linear_regression_hessians(5, 8, seed=2)[1],
+        "rank two, both signs": lambda: _symmetric_of_rank(5, 12, 2, seed=2),
+        "full rank": lambda: _symmetric_of_rank(5, 8, 8, seed=2),
+    }[kind]()
     hr, _ = T._reduce(h)
+    factored = simulate._factors(hr) is not None
+    assert factored == (kind != "full rank")
     gd = 2 / T.sharpness(h.mean(0))
     lrs, steps, seeds = torch.tensor([0.3, 1.5], dtype=torch.float64) * gd, 60, 16
     for batch, replacement in ((1, True), (2, False), (3, True)):
@@ -209,6 +231,27 @@ def test_simulation_equals_a_plain_loop_over_minibatches() -> None:
                     frozen[g, s] |= not bool(sq[g, s, t + 1] <= 1e12)
         assert torch.equal(run.diverged, frozen) and bool(frozen[1].any())
         assert torch.allclose(run.sq_dist, sq, rtol=1e-10, atol=0)
+
+
+def test_simulation_reuses_an_integer_seeds_draws() -> None:
+    """A learning-rate move reuses the seed's starts and minibatches: the same result as
+    drawn afresh; a generator seed is drawn from its state each time."""
+    from alignkit.stability import simulate
+
+    h = linear_regression_hessians(6, 9, seed=1)[1]
+    first = simulate_linear_sgd(h, 0.05, 2, steps=30, seeds=8, seed=5)
+    again = simulate_linear_sgd(h, 0.07, 2, steps=30, seeds=8, seed=5)
+    key = next(reversed(simulate._DRAWS))
+    assert key[0] == 5 and len(simulate._DRAWS) <= simulate._DRAWS_KEPT
+    simulate._DRAWS.clear()
+    fresh = simulate_linear_sgd(h, 0.07, 2, steps=30, seeds=8, seed=5)
+    assert torch.equal(again.sq_dist, fresh.sq_dist)
+    assert not torch.equal(first.sq_dist, again.sq_dist)
+    kept = list(simulate._DRAWS)
+    gen = torch.Generator().manual_seed(5)
+    a = simulate_linear_sgd(h, 0.05, 2, steps=30, seeds=8, seed=gen)
+    b = simulate_linear_sgd(h, 0.05, 2, steps=30, seeds=8, seed=gen)
+    assert not torch.equal(a.sq_dist, b.sq_dist) and list(simulate._DRAWS) == kept
 
 
 @pytest.mark.parametrize("batch", [1, 3])

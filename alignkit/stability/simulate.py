@@ -10,6 +10,7 @@ Taught in ``notebooks/01_sgd_stability.ipynb``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +54,85 @@ class LinearSGDRun:
     def median(self) -> torch.Tensor:
         """Median over seeds, shape (G, steps + 1)."""
         return self.sq_dist.median(1).values
+
+
+#: draws kept per integer seed (a learning-rate move reuses the starts and minibatches)
+_DRAWS: OrderedDict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_DRAWS_KEPT = 4
+_DRAWS_BYTES = 64 << 20  # larger draws are made afresh each call
+
+
+def _draws(
+    seed: int | torch.Generator | None,
+    dev: torch.device,
+    shape: tuple[int, int, int],
+    n: int,
+    r: int,
+    batch_size: int,
+    replacement: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit starts (G, S, r) and minibatch counts (steps, G, S, n): how often each sample is
+    in each minibatch (the minibatch sum of H_i x is then a weighted sum, no gather per
+    step). All minibatches in one draw, after the starts, from ``seed``'s generator.
+    An integer seed's draws are a pure function of the arguments: the last few are kept
+    (read-only)."""
+    steps, g, seeds = shape
+    key = (seed, str(dev), shape, n, r, batch_size, replacement)
+    cache = isinstance(seed, int) and steps * g * seeds * (n + r) * 8 <= _DRAWS_BYTES
+    if cache and key in _DRAWS:
+        _DRAWS.move_to_end(key)
+        return _DRAWS[key]
+    gen = make_generator(seed, dev)
+    x = torch.randn(g, seeds, r, generator=gen, device=dev, dtype=torch.float64)
+    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    idx = draw_minibatches(shape, n, batch_size, replacement=replacement, generator=gen)
+    counts = torch.zeros(steps, g, seeds, n, device=dev, dtype=torch.float64)
+    counts.scatter_add_(-1, idx, torch.ones_like(idx, dtype=torch.float64))
+    if cache:
+        _DRAWS[key] = (x, counts)
+        while len(_DRAWS) > _DRAWS_KEPT:
+            _DRAWS.popitem(last=False)
+    return x, counts
+
+
+def _factors(hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Each H_i (n, r, r) as its eigenpairs with |λ| above 1e-12 of the largest: owner
+    sample (K,), eigenvectors as rows (K, r) and eigenvalues (K,); None when K ≥ n r / 2
+    (then the two products per step cost more than one with every H_i)."""
+    n, r = hr.shape[0], hr.shape[1]
+    lam, vec = torch.linalg.eigh(hr)
+    keep = lam.abs() > 1e-12 * lam.abs().amax()
+    if 2 * int(keep.sum()) >= n * r:
+        return None
+    owner = torch.arange(n, device=hr.device)[:, None].expand(n, r)[keep]
+    return owner, vec.transpose(1, 2)[keep], lam[keep]
+
+
+def _factored(
+    x: torch.Tensor,
+    counts: torch.Tensor,
+    factors: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    rate: torch.Tensor,
+    out: torch.Tensor,
+) -> None:
+    """Run from starts ``x`` (G, S, r) with every H_i of low rank (:func:`_factors`):
+    Σ_i c_i H_i x = Σ_k c_(owner k) λ_k v_k (v_kᵀ x), two thin products a step. Fills
+    ``out[1:]`` (steps, G, S) with ‖x_t‖²; the weights and iterates of a chunk of steps at
+    a time (at most :data:`_DRAWS_BYTES` each)."""
+    owner, rows, lam = factors  # (K,), (K, r), (K,)
+    steps, g, seeds, _ = counts.shape
+    k, r = lam.numel(), rows.shape[1]
+    cols, scale = rows.T.contiguous(), rate * lam  # (r, K), (G, 1, K): η / B λ_k
+    x = x.reshape(g * seeds, r)
+    chunk = max(1, _DRAWS_BYTES // (g * seeds * (k + r) * 8))
+    for t0 in range(0, steps, chunk):
+        c = min(chunk, steps - t0)
+        weights = (counts[t0 : t0 + c][..., owner] * scale).view(c, g * seeds, k)
+        xs = torch.empty(c, g * seeds, r, device=x.device, dtype=x.dtype)
+        for t in range(c):
+            x = torch.addmm(x, (x @ cols).mul_(weights[t]), rows, alpha=-1.0)
+            xs[t] = x
+        out[t0 + 1 : t0 + 1 + c] = (xs * xs).sum(-1).view(c, g, seeds)
 
 
 def simulate_linear_sgd(
@@ -100,23 +180,19 @@ def simulate_linear_sgd(
         )
     hr, lrs = hr.to(dev), lrs.to(dev)
     g, r = lrs.numel(), hr.shape[1]
-    gen = make_generator(seed, dev)
-    x = torch.randn(g, seeds, r, generator=gen, device=dev, dtype=torch.float64)
-    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    # All minibatches at once (one draw, not one per step): (steps, G, S, B).
-    idx = draw_minibatches((steps, g, seeds), n, batch_size, replacement=replacement, generator=gen)
-    # How often each sample is in each minibatch, (steps, G, S, n): the minibatch sum of
-    # H_i x is then one matrix product for all i and a weighted sum (no gather per step).
-    counts = torch.zeros(steps, g, seeds, n, device=dev, dtype=torch.float64)
-    counts.scatter_add_(-1, idx, torch.ones_like(idx, dtype=torch.float64))
-    h_rows = hr.reshape(n * r, r).T  # x @ h_rows = every H_i x, (..., n r)
+    x, counts = _draws(seed, dev, (steps, g, seeds), n, r, batch_size, replacement)
     rate = lrs[:, None, None] / batch_size
     out = torch.empty(steps + 1, g, seeds, device=dev, dtype=torch.float64)
     out[0] = 1.0
-    for t in range(steps):
-        hx = (x @ h_rows).view(g, seeds, n, r)
-        x = x - rate * (counts[t][..., None] * hx).sum(2)
-        out[t + 1] = (x * x).sum(-1)
+    factors = _factors(hr)
+    if factors is not None:
+        _factored(x, counts, factors, rate, out)
+    else:
+        h_rows = hr.reshape(n * r, r).T  # x @ h_rows = every H_i x, (..., n r)
+        for t in range(steps):
+            hx = (x @ h_rows).view(g, seeds, n, r)
+            x = x - rate * (counts[t][..., None] * hx).sum(2)
+            out[t + 1] = (x * x).sum(-1)
     # Freeze each run at its first step beyond _BLOW_UP (or NaN): later steps repeat it.
     blown = ~(out <= _BLOW_UP)
     diverged = blown.any(0)
