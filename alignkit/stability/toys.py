@@ -64,8 +64,10 @@ def escape_toy_gradients(x: torch.Tensor) -> torch.Tensor:
     return _escape_gradients(_float_tensor(x, "x"))
 
 
-def _escape_gradients(x: torch.Tensor) -> torch.Tensor:
-    c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
+def _escape_gradients(x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    if c is None:  # (the curvatures, shaped (2, 1, ...) to broadcast over x)
+        c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device)
+        c = c.reshape(2, *[1] * x.ndim)
     left = x**2 <= c * (x - 1) ** 2
     return torch.where(left, 2 * x, 2 * c * (x - 1))
 
@@ -127,10 +129,12 @@ def simulate_escape_toy(
     path = [x]
     diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
     rows = torch.arange(seeds, device=dev)[:, None]
-    for _ in range(steps):
-        idx = draw_minibatches((seeds,), 2, batch_size, replacement=replacement, generator=gen)
-        grads = _escape_gradients(x).T  # (S, 2)
-        step = grads[rows, idx].mean(-1)
+    # every step's minibatches in one draw (on the CPU the same numbers as a draw a step)
+    idx = draw_minibatches((steps, seeds), 2, batch_size, replacement=replacement, generator=gen)
+    c = torch.tensor(ESCAPE_CURVATURES, dtype=torch.float64, device=dev)[:, None]
+    for t in range(steps):
+        grads = _escape_gradients(x, c).T  # (S, 2)
+        step = grads[rows, idx[t]].mean(-1)
         x = torch.where(diverged, x, x - lr * step)
         diverged = diverged | ~torch.isfinite(x) | (x.abs() > 1e6)
         path.append(x)
