@@ -149,6 +149,38 @@ def test_escape_toy_sgd_leaves_the_nonuniform_minimum_gd_does_not() -> None:
         simulate_escape_toy(0.7, 3, replacement=False)
 
 
+@pytest.mark.parametrize(
+    ("lr", "batch", "replacement"), [(0.7, 1, True), (1.1, 3, True), (0.9, 1, False)]
+)
+def test_escape_toy_equals_a_plain_loop_with_autograd_gradients(
+    lr: float, batch: int, replacement: bool
+) -> None:
+    """The batched run (every step's minibatches drawn at once) equals a loop over steps
+    and seeds that draws each step's minibatches then, with the gradients from autograd of
+    the losses (not the closed-form branches the run uses)."""
+    from alignkit.stability.minibatch import draw_minibatches
+    from alignkit.stability.toys import escape_toy_losses, simulate_escape_toy
+
+    steps, seeds = 25, 12
+    run = simulate_escape_toy(lr, batch, steps=steps, seeds=seeds, replacement=replacement,
+                              seed=7, device="cpu")  # fmt: skip
+    gen = torch.Generator().manual_seed(7)
+    x = 1.0 + 1e-3 * torch.randn(seeds, generator=gen, dtype=torch.float64)
+    path = [x.clone()]
+    for _ in range(steps):
+        idx = draw_minibatches((seeds,), 2, batch, replacement=replacement, generator=gen)
+        new = x.clone()
+        for s in range(seeds):
+            xs = x[s].clone().requires_grad_(True)
+            loss = escape_toy_losses(xs)[idx[s]].mean()
+            (grad,) = torch.autograd.grad(loss, xs)
+            new[s] = x[s] - lr * grad
+        x = new
+        path.append(x.clone())
+    assert torch.allclose(run.path, torch.stack(path, 1), rtol=1e-12, atol=0)
+    assert not bool(run.diverged.any())
+
+
 def test_uv_valley_gd_above_two_over_a_moves_to_flatter_minima() -> None:
     from alignkit.stability.toys import simulate_uv_sgd, uv_data
 
