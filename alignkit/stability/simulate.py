@@ -129,9 +129,8 @@ def _factored(
         c = min(chunk, steps - t0)
         weights = (counts[t0 : t0 + c][..., owner] * scale).view(c, g * seeds, k)
         xs = torch.empty(c, g * seeds, r, device=x.device, dtype=x.dtype)
-        for t in range(c):
-            x = torch.addmm(x, (x @ cols).mul_(weights[t]), rows, alpha=-1.0)
-            xs[t] = x
+        for t in range(c):  # (written in place: three operations a step)
+            x = torch.addmm(x, (x @ cols).mul_(weights[t]), rows, alpha=-1.0, out=xs[t])
         out[t0 + 1 : t0 + 1 + c] = (xs * xs).sum(-1).view(c, g, seeds)
 
 

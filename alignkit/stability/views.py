@@ -237,6 +237,15 @@ class SimulationView:
     shown: int  # number of individual runs to draw
 
 
+@functools.lru_cache(maxsize=8)  # an η move reuses them (and the seed's draws: simulate)
+def _regression_threshold(
+    n: int, d: int, seed: int, batch_size: int, replacement: bool
+) -> tuple[torch.Tensor, float]:
+    """The regression's per-sample Hessians (n, d, d) and η*(B) (never mutated)."""
+    _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
+    return h, T.linear_stability_threshold(h, batch_size, replacement)
+
+
 def simulation_view(
     lr: float,
     batch_size: int,
@@ -259,8 +268,7 @@ def simulation_view(
     seeds = check_int(seeds, "seeds", low=1, high=1_000_000)
     seed = check_int(seed, "seed", low=0, high=2**62)
     shown = check_int(shown, "shown", low=0, high=1_000_000)
-    _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
-    eta = T.linear_stability_threshold(h, batch_size, replacement)
+    h, eta = _regression_threshold(n, d, seed, batch_size, replacement)
     run = simulate_linear_sgd(
         h, lr, batch_size, steps=steps, seeds=seeds, replacement=replacement,
         seed=seed + 1, device="cpu",
