@@ -10,6 +10,7 @@ Taught in ``notebooks/01_sgd_stability.ipynb``.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class LinearSGDRun:
 #: draws kept per integer seed (a learning-rate move reuses the starts and minibatches)
 _DRAWS: OrderedDict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 _DRAWS_KEPT = 4
+_DRAWS_LOCK = threading.Lock()  # (a user's threads may share the cache)
 _DRAWS_BYTES = 64 << 20  # larger draws are made afresh each call
 
 
@@ -79,9 +81,12 @@ def _draws(
     steps, g, seeds = shape
     key = (seed, str(dev), shape, n, r, batch_size, replacement)
     cache = isinstance(seed, int) and steps * g * seeds * (n + r) * 8 <= _DRAWS_BYTES
-    if cache and key in _DRAWS:
-        _DRAWS.move_to_end(key)
-        return _DRAWS[key]
+    if cache:
+        with _DRAWS_LOCK:
+            found = _DRAWS.get(key)
+            if found is not None:
+                _DRAWS.move_to_end(key)
+                return found
     gen = make_generator(seed, dev)
     x = torch.randn(g, seeds, r, generator=gen, device=dev, dtype=torch.float64)
     x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
@@ -89,9 +94,10 @@ def _draws(
     counts = torch.zeros(steps, g, seeds, n, device=dev, dtype=torch.float64)
     counts.scatter_add_(-1, idx, torch.ones_like(idx, dtype=torch.float64))
     if cache:
-        _DRAWS[key] = (x, counts)
-        while len(_DRAWS) > _DRAWS_KEPT:
-            _DRAWS.popitem(last=False)
+        with _DRAWS_LOCK:
+            _DRAWS[key] = (x, counts)
+            while len(_DRAWS) > _DRAWS_KEPT:
+                _DRAWS.popitem(last=False)
     return x, counts
 
 
@@ -157,12 +163,20 @@ def simulate_linear_sgd(
         Number of SGD steps and of independent runs per learning rate.
     replacement : bool, default=False
     seed : int or Generator, default=0
-        Seeds the starting points and the minibatch draws.
+        Seeds the starting points and the minibatch draws. An integer seed's draws are
+        kept (the last four, up to 64 MB each): a call that differs only in ``lr`` draws
+        nothing and gets the same starts and minibatches.
 
     Returns
     -------
     LinearSGDRun
         ``(n, d, d), (G,) -> (G, S, steps + 1)``.
+
+    Notes
+    -----
+    A step applies the minibatch's mean Hessian to every run at once: as one product with
+    every H_i, or, when the H_i have low rank (a regression's are rank one), as two thin
+    products with their eigenvectors (:func:`_factors`), whichever needs fewer multiplications.
     """
     h = _as_hessians(per_sample_hessians)
     n = h.shape[0]
