@@ -19,7 +19,6 @@ from alignkit.device import to_numpy
 from alignkit.divergences._args import check_names
 from alignkit.divergences.catalogue import LABELS, get, names
 from alignkit.divergences.fit import fit_panel
-from alignkit.divergences.fit_2d import grid_2d
 from alignkit.divergences.mixture import GaussianMixture
 
 __all__ = ["target_2d", "Fit2DView", "fit2d_view", "fit2d_explorer_view"]
@@ -52,15 +51,24 @@ class Fit2DView:
     start: np.ndarray | None = None  # (3,) (x₀, y₀, σ₀)
 
 
+#: half the side of the square the target is drawn on, for separations up to this (the
+#: explorer's slider ends at 6): its modes ±3 of their std and the starts (±5) inside, so
+#: a new separation moves the modes inside still axes (a live panel moves points only)
+FRAME = 6.0
+_FRAME_NODES = 81  # nodes per side: 0.15 apart at the frame of 6, four per mode std (0.6)
+
+
 @functools.lru_cache(maxsize=16)
 def _density(separation: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The target density on its display grid (memoised per separation; read-only arrays)."""
+    """The target density on its display grid, the square ±max(:data:`FRAME`, separation)
+    (memoised per separation; read-only arrays)."""
     target = target_2d(separation)
-    nodes, axis, _ = grid_2d(target, per_std=1.0, max_n=80)
-    n = len(axis)
-    dens = to_numpy(target.pdf(nodes)).reshape(n, n).T  # rows y, columns x
-    xs = to_numpy(nodes[:, 0].reshape(n, n)[:, 0])
-    ys = to_numpy(nodes[:, 1].reshape(n, n)[0, :])
+    half = max(FRAME, separation)
+    axis = torch.linspace(-half, half, _FRAME_NODES, dtype=torch.float64)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")  # rows y, columns x
+    nodes = torch.stack([gx.reshape(-1), gy.reshape(-1)], -1)
+    dens = to_numpy(target.pdf(nodes)).reshape(_FRAME_NODES, _FRAME_NODES)
+    xs, ys = to_numpy(axis), to_numpy(axis.clone())
     for arr in (xs, ys, dens):
         arr.setflags(write=False)
     return xs, ys, dens
