@@ -206,3 +206,24 @@ def test_fit2d_view_names_a_bad_start(init: tuple[float, ...], name: str) -> Non
 
     with pytest.raises(ValueError, match=name.replace("[", r"\[")):
         fit2d_view(init=init)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("separation", [1.0, 3.5, 6.0, 8.0])
+def test_the_explorers_square_holds_the_target_and_the_starts(separation: float) -> None:
+    """The picture's square is the same for every separation of the slider (1 to 6), holds
+    the target's mass (trapezoid sum, not the density's own formula: a sum over the
+    pictured nodes) and the starts the sliders offer (±5); beyond 6 it grows with the
+    separation."""
+    view = fit2d_explorer_view("reverse_kl", separation=separation)
+    half = max(6.0, separation)
+    for axis in (view.axis_x, view.axis_y):
+        assert axis[0] == -half and axis[-1] == half
+    area = (view.axis_x[1] - view.axis_x[0]) * (view.axis_y[1] - view.axis_y[0])
+    assert float(np.trapezoid(np.trapezoid(view.density, dx=1.0), dx=1.0) * area) > 1 - 1e-5
+    panel = fit_2d_explorer()
+    try:
+        for name in ("init_x", "init_y"):
+            slider = panel.controls[name]
+            assert -half <= slider.min and slider.max <= half
+    finally:
+        panel.close()
