@@ -227,3 +227,20 @@ def test_the_explorers_square_holds_the_target_and_the_starts(separation: float)
             assert -half <= slider.min and slider.max <= half
     finally:
         panel.close()
+
+
+def test_the_2d_explorer_says_when_its_fit_is_not_a_minimum() -> None:
+    """The title flags a fit that is not stationary after the explorer's 200 steps (forward
+    KL from a far start on close modes), and only such a fit; its gradient check is
+    FitPanel.converged's, so 2000 more steps from its end move it on."""
+    from alignkit.divergences.plots.fits2d import plot_fit2d_live
+
+    far = fit2d_explorer_view("forward_kl", separation=1.0, init_x=4.0, init_y=4.0)
+    assert not bool(far.diverged[0]) and not bool(far.converged[0])
+    assert "(not converged: not stationary)" in plot_fit2d_live(far).layout.title.text
+    near = fit2d_explorer_view("forward_kl", separation=1.0, init_x=0.5, init_y=0.5)
+    assert bool(near.converged[0])
+    assert "not converged" not in plot_fit2d_live(near).layout.title.text
+    longer = fit2d_explorer_view("forward_kl", separation=1.0, init_x=4.0, init_y=4.0,
+                                 steps=2200)  # fmt: skip
+    assert float(np.abs(longer.means[0] - far.means[0]).max()) > 1e-3

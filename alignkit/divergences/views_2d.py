@@ -49,6 +49,7 @@ class Fit2DView:
     diverged: np.ndarray  # (S,)
     paths: np.ndarray | None = None  # (S, T, 2) descent of the mean
     start: np.ndarray | None = None  # (3,) (x₀, y₀, σ₀)
+    converged: np.ndarray | None = None  # (S,) stationary at the end (FitPanel.converged)
 
 
 #: half the side of the square the target is drawn on, for separations up to this (the
@@ -89,6 +90,7 @@ def _view(
         labels, xs, ys, dens, to_numpy(fit.mean[:, 0]), to_numpy(fit.std[:, 0]),
         to_numpy(fit.value[:, 0]), to_numpy(fit.diverged[:, 0]),
         paths=to_numpy(fit.trajectory[:, 0]), start=np.asarray(init, dtype=np.float64),
+        converged=to_numpy(fit.converged[:, 0]),
     )  # fmt: skip
 
 

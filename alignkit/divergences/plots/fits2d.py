@@ -24,6 +24,13 @@ def _ellipse(mean: np.ndarray, cov: np.ndarray, radius: float = 2.0) -> np.ndarr
     return mean[:, None] + radius * vecs @ (np.sqrt(np.maximum(vals, 0))[:, None] * circle)
 
 
+def _unconverged(view: Fit2DView, s: int) -> str:
+    """' (not converged: not stationary)' for a fit that is not a minimum, else ''."""
+    if view.converged is None or bool(view.converged[s]):
+        return ""
+    return " (not converged: not stationary)"
+
+
 def plot_fit2d(
     view: Fit2DView, *, title: str | None = None, width: int | None = 640, height: int = 560
 ) -> go.Figure:
@@ -36,7 +43,7 @@ def plot_fit2d(
     for s, label in enumerate(view.labels):
         e = _ellipse(view.means[s], view.covariances[s])
         color = _CYCLE[s % len(_CYCLE)]
-        flag = " ⚠" if view.diverged[s] else ""
+        flag = " ⚠" if view.diverged[s] else _unconverged(view, s)
         fig.add_trace(go.Scatter(x=e[0], y=e[1], mode="lines", name=f"{label}{flag}",
                                  line={"color": color, "width": 3}, legendgroup=label))  # fmt: skip
         fig.add_trace(go.Scatter(x=[view.means[s, 0]], y=[view.means[s, 1]], mode="markers",
@@ -57,7 +64,7 @@ _TARGET: dict[str, Any] = {"colorscale": "Greys", "opacity": 0.75}  # the target
 def _live_traces(view: Fit2DView) -> dict[str, dict[str, object]]:
     mean, cov = view.means[0], view.covariances[0]
     e = _ellipse(mean, cov)
-    flag = " ⚠ diverged" if view.diverged[0] else ""
+    flag = " ⚠ diverged" if view.diverged[0] else _unconverged(view, 0)
     value = f"{view.values[0]:.3g}" if np.isfinite(view.values[0]) else "∞"
     sd = np.sqrt(np.maximum(np.linalg.eigvalsh(cov), 0.0))
     title = (
