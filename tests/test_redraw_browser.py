@@ -671,15 +671,17 @@ def test_the_2d_fit_moves_its_start_as_points_over_its_picture() -> None:
         fig = panel.figure
         moves = (("init_x", 1.5), ("init_y", -2.0), ("separation", 3.0), ("separation", 6.0),
                  ("separation", 1.0))  # fmt: skip
-        kinds: list[str] = []
-        fig.observe(lambda c: c["new"] and kinds.append(c["name"]), names=list(MESSAGES))
+        sent: list[tuple[str, dict]] = []
+        fig.observe(lambda c: c["new"] and sent.append((c["name"], c["new"])), names=list(MESSAGES))
         for name, value in moves:
             panel.controls[name].value = value
             panel.flush()
             assert panel.error is None
         assert panel.redraw.paths[-5:] == ["points"] * 5, panel.redraw.paths
-        # a new picture alone goes as a relayout (no colour bar: no Plotly.update)
-        assert kinds.count("_py2js_relayout") == 3 and "_py2js_update" not in kinds, kinds
+        # a new picture rides in the points' animate frame: one message a press
+        assert [kind for kind, _ in sent] == ["_py2js_animate"] * 5, sent
+        pictures = ["images[0].source" in msg["layout_data"] for _, msg in sent]
+        assert pictures == [False, False, True, True, True], pictures
         image = fig.layout.images[0]
         for axis, lo, hi in (("xaxis", image.x, image.x + image.sizex),
                              ("yaxis", image.y - image.sizey, image.y)):  # fmt: skip

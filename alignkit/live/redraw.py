@@ -30,11 +30,12 @@ only when
   goes as a relayout after the points.
 
 Two more edits go beside the points, each redrawn alone by plotly.js: a layout image's
-picture and place (``images[i].source``, ``x``, ``y``, ``sizex``, ``sizey``: a relayout,
-plotly redraws the images only) and a trace edit that touches only its colour bar
-(``marker.colorbar.*``: a restyle, plotly redraws the colour bars only). A grid drawn as a
-picture (:mod:`alignkit._raster`: the fit explorer's landscape) thus changes without a
-full redraw.
+picture and place (``images[i].source``, ``x``, ``y``, ``sizex``, ``sizey``: plotly redraws
+the images only) and a trace edit that touches only its colour bar (``marker.colorbar.*``:
+a restyle, plotly redraws the colour bars only). The pictures ride in the points' animate
+frame (one message), or go in a relayout when no point moves, or with the colour bar in
+one ``Plotly.update`` when one changes. A grid drawn as a picture (:mod:`alignkit._raster`:
+the fit explorers' landscape and target) thus changes without a full redraw.
 
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
 visibility) is sent as one full update, as before. (A moved pin sent inside the animate
@@ -410,12 +411,15 @@ class Sender:
             traces.clear()
             layout.clear()
             # the pictures and the first colour bar in one Plotly.update (one pass of
-            # plotly's defaults instead of two); pictures alone in a Plotly.relayout, which
-            # redraws the images without plotly's defaults (0.5 against 5 ms in Chromium, the
-            # fit explorer's figure); plotly.js's own spelling: images[0].source
+            # plotly's defaults instead of two). Pictures without a colour bar ride in the
+            # animate frame (one message: in JupyterLab a second one drew 10-20 ms later),
+            # or go alone in a Plotly.relayout, which redraws the images without plotly's
+            # defaults (0.5 against 5 ms for a Plotly.update in Chromium, the fit explorer's
+            # figure); plotly.js's own spelling: images[0].source
             relayout = {_ITEM.sub(r"[\1].", k): v for k, v in images.items()}
             first, *more = list(bars.items()) or [(None, {})]
-            if relayout and first[0] is None:
+            in_frame = bool(points) and first[0] is None
+            if relayout and first[0] is None and not in_frame:
                 fig.plotly_relayout(relayout)
             elif first[0] is not None:
                 fig.plotly_update(
@@ -428,6 +432,8 @@ class Sender:
             if points:
                 traces.update(points)
                 self._frame(traces)
+                if in_frame:
+                    layout.update(relayout)
                 fig._perform_batch_animate(NO_REDRAW)
             if text and self.caption is not None:  # the caption shows it: no plotly redraw
                 fig._perform_plotly_relayout(text)  # (the figure's state, not sent)
