@@ -161,6 +161,10 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
       images: q('image').map(e => e.getAttribute('href')),  // heatmaps, layout images
       boxes: q('image').map(e => ['x', 'y', 'width', 'height'].map(k => +e.getAttribute(k))),
       bars: q('.colorbar text').map(e => e.textContent),  // colour bars' labels
+      barPlaces: q('.colorbar text').map(e => {  // and where they are drawn
+        const r = e.getBoundingClientRect(), o = el.getBoundingClientRect();
+        return `${e.textContent} ${(r.x - o.x).toFixed(1)} ${(r.y - o.y).toFixed(1)}`;
+      }),
       // each axis layer's labels (d3 appends a tick new to an axis: the order is not drawn)
       ticks: q('.xtick text, .ytick text').map(e => e.closest('g.subplot').getAttribute('class')
         + ' ' + e.parentNode.parentNode.getAttribute('class') + ' ' + e.textContent).sort(),
@@ -213,7 +217,7 @@ def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final
     for part in ("axes", "titles", "ticks", "hover", "images", "bars", "fills"):
         assert replayed[part] == fresh[part], f"{part} differ after {len(sent)} messages"
     assert np.allclose(replayed["boxes"], fresh["boxes"], atol=PX, rtol=0), "images moved"
-    for part in ("points", "paths", "axisTitles"):
+    for part in ("points", "paths", "axisTitles", "barPlaces"):
         assert _same_geometry(replayed[part], fresh[part]), f"{part} differ"
 
 
@@ -612,20 +616,27 @@ def test_a_switch_from_a_flat_to_a_solid_manifold_draws_once(page: Any) -> None:
 
 def test_a_new_landscape_moves_points_and_swaps_the_picture() -> None:
     """The fit landscape is a layout image (alignkit._raster): a new divergence over the
-    same axes goes as points moved, the image's relayout and the colour bar's restyle,
-    never a full update; the replay is checked against a fresh drawing above."""
+    same axes goes as one animate frame holding the points, the new picture and the colour
+    bar's labels, never a full update; the replay is checked against a fresh drawing above
+    (the colour bar's labels and their places included)."""
     from alignkit.divergences.widgets import fit_explorer
 
     panel = fit_explorer()
     try:
         fig, sent = panel.figure, []
-        fig.observe(lambda c: sent.append(c["name"]) if c["new"] else None, names=list(MESSAGES))
+        fig.observe(lambda c: sent.append((c["name"], c["new"])) if c["new"] else None,
+                    names=list(MESSAGES))  # fmt: skip
         before = fig.layout.images[0].source
         panel.controls["divergence"].value = "forward_kl"
         panel.flush()
         assert panel.error is None and panel.redraw.paths[-1] == "points"
         assert fig.layout.images[0].source != before
-        assert sent == ["_py2js_update", "_py2js_animate"], sent  # picture + colour bar, points
+        assert [name for name, _ in sent] == ["_py2js_animate"], sent
+        frame = sent[0][1]
+        assert "images[0].source" in frame["layout_data"]
+        bar = next(i for i, t in enumerate(fig.data) if t.name == "log₁₀ D colour bar")
+        edit = frame["style_data"][frame["style_traces"].index(bar)]
+        assert {"marker.colorbar.tickvals", "marker.colorbar.ticktext"} <= set(edit), edit
     finally:
         panel.close()
 
