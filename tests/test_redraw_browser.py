@@ -122,8 +122,19 @@ def _record(
         w.value = _neighbour(w, up)
         panel.flush()  # playwright's loop is the running one here: compute now
         assert panel.error is None, (name, panel.error)
+        if panel.redraw.paths[-1] == "points":
+            # a checkpoint: the replay is compared with a fresh drawing after every cheap
+            # press (a later full redraw would hide what it drew wrong)
+            state = json.loads(to_json_plotly(fig.to_dict()))
+            move = f"{name} {'up' if up else 'down'}"
+            sent.append({"kind": "press", "msg": {"move": move, "state": state}})
     fig.unobserve(keep, names=list(MESSAGES))
     return initial, sent, json.loads(to_json_plotly(fig.to_dict()))
+
+
+def _messages(sent: list[dict]) -> list[dict]:
+    """The recorded messages without the press checkpoints."""
+    return [m for m in sent if m["kind"] != "press"]
 
 
 _REPLAY_JS = """async ([initial, sent, final]) => {
@@ -134,18 +145,6 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
     : v;
   const a = document.getElementById('a'), b = document.getElementById('b');
   Plotly.purge(a); Plotly.purge(b);
-  await Plotly.newPlot(a, initial.data, initial.layout);
-  for (const {kind, msg} of sent) {
-    const m = fix(msg);
-    if (kind === '_py2js_update')
-      await Plotly.update(a, m.style_data || {}, m.layout_data || {}, m.style_traces);
-    else if (kind === '_py2js_animate')
-      await Plotly.animate(a, {data: m.style_data, layout: m.layout_data, traces: m.style_traces},
-                           m.animation_opts);
-    else if (kind === '_py2js_relayout') await Plotly.relayout(a, m.relayout_data);
-    else await Plotly.restyle(a, m.restyle_data, m.restyle_traces);
-  }
-  await Plotly.newPlot(b, final.data, final.layout);
   const snap = el => {
     const fl = el._fullLayout, axes = {};
     for (const k of Object.keys(fl))
@@ -175,7 +174,26 @@ _REPLAY_JS = """async ([initial, sent, final]) => {
       titles: q('.annotation-text').map(e => e.textContent),  // (the title: the caption)
     };
   };
-  return [snap(a), snap(b)];
+  await Plotly.newPlot(a, initial.data, initial.layout);
+  const presses = [];
+  for (const {kind, msg} of sent) {
+    if (kind === 'press') {  // a checkpoint: this press's drawing against a fresh one
+      Plotly.purge(b);  // (a 3-D scene's WebGL context freed: Chromium keeps but a few)
+      await Plotly.newPlot(b, msg.state.data, msg.state.layout);
+      presses.push([msg.move, snap(a), snap(b)]);
+      continue;
+    }
+    const m = fix(msg);
+    if (kind === '_py2js_update')
+      await Plotly.update(a, m.style_data || {}, m.layout_data || {}, m.style_traces);
+    else if (kind === '_py2js_animate')
+      await Plotly.animate(a, {data: m.style_data, layout: m.layout_data, traces: m.style_traces},
+                           m.animation_opts);
+    else if (kind === '_py2js_relayout') await Plotly.relayout(a, m.relayout_data);
+    else await Plotly.restyle(a, m.restyle_data, m.restyle_traces);
+  }
+  await Plotly.newPlot(b, final.data, final.layout);
+  return [snap(a), snap(b), presses];
 }"""
 
 
@@ -211,14 +229,22 @@ def _same_geometry(replayed: list[str], fresh: list[str]) -> bool:
     return True
 
 
-def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final: dict) -> None:
-    replayed, fresh = page.evaluate(_REPLAY_JS, [initial, sent, final])
+def _assert_same_drawing(replayed: dict, fresh: dict, where: str) -> None:
     assert fresh["paths"], "no trace drawn: the snapshot's selectors find nothing"
     for part in ("axes", "titles", "ticks", "hover", "images", "bars", "fills"):
-        assert replayed[part] == fresh[part], f"{part} differ after {len(sent)} messages"
-    assert np.allclose(replayed["boxes"], fresh["boxes"], atol=PX, rtol=0), "images moved"
+        assert replayed[part] == fresh[part], f"{part} differ {where}"
+    assert np.allclose(replayed["boxes"], fresh["boxes"], atol=PX, rtol=0), f"images moved {where}"
     for part in ("points", "paths", "axisTitles", "barPlaces"):
-        assert _same_geometry(replayed[part], fresh[part]), f"{part} differ"
+        assert _same_geometry(replayed[part], fresh[part]), f"{part} differ {where}"
+
+
+def _assert_replay_draws_fresh(page: Any, initial: dict, sent: list[dict], final: dict) -> None:
+    """The replay equals a fresh drawing after every press (``_record``'s checkpoints) and at
+    the end."""
+    replayed, fresh, presses = page.evaluate(_REPLAY_JS, [initial, sent, final])
+    for k, (move, a, b) in enumerate(presses):
+        _assert_same_drawing(a, b, f"after press {k + 1} ({move})")
+    _assert_same_drawing(replayed, fresh, f"after {len(_messages(sent))} messages")
 
 
 @pytest.mark.browser
@@ -229,7 +255,7 @@ def test_cheap_redraws_draw_what_a_full_redraw_draws(name: str, explorer: Any, p
         initial, sent, final = _record(panel)
     finally:
         panel.close()
-    assert sent, "moving the controls sent nothing"
+    assert _messages(sent), "moving the controls sent nothing"
     _assert_replay_draws_fresh(page, initial, sent, final)
     # a live panel's title is its caption (plotly's own title is hidden and not sent)
     title = final["layout"]["title"]
@@ -616,9 +642,9 @@ def test_a_switch_from_a_flat_to_a_solid_manifold_draws_once(page: Any) -> None:
 
 def test_a_new_landscape_moves_points_and_swaps_the_picture() -> None:
     """The fit landscape is a layout image (alignkit._raster): a new divergence over the
-    same axes goes as one animate frame holding the points, the new picture and the colour
-    bar's labels, never a full update; the replay is checked against a fresh drawing above
-    (the colour bar's labels and their places included)."""
+    same axes goes as the picture and the colour bar's labels in one Plotly.update, then
+    the points' animate, never a full update; the replays above check the drawing after
+    every such press against a fresh one (the colour bar's labels and places included)."""
     from alignkit.divergences.widgets import fit_explorer
 
     panel = fit_explorer()
@@ -631,12 +657,37 @@ def test_a_new_landscape_moves_points_and_swaps_the_picture() -> None:
         panel.flush()
         assert panel.error is None and panel.redraw.paths[-1] == "points"
         assert fig.layout.images[0].source != before
-        assert [name for name, _ in sent] == ["_py2js_animate"], sent
-        frame = sent[0][1]
-        assert "images[0].source" in frame["layout_data"]
+        assert [name for name, _ in sent] == ["_py2js_update", "_py2js_animate"], sent
+        update, frame = sent[0][1], sent[1][1]
+        assert "images[0].source" in update["layout_data"] and not frame["layout_data"]
         bar = next(i for i, t in enumerate(fig.data) if t.name == "log₁₀ D colour bar")
-        edit = frame["style_data"][frame["style_traces"].index(bar)]
-        assert {"marker.colorbar.tickvals", "marker.colorbar.ticktext"} <= set(edit), edit
+        assert update["style_traces"] == [bar]
+        if bar in frame["style_traces"]:  # (an unchanged trace inside the frame's run)
+            assert not frame["style_data"][frame["style_traces"].index(bar)]
+        assert {"marker.colorbar.tickvals", "marker.colorbar.ticktext"} <= set(update["style_data"])
+    finally:
+        panel.close()
+
+
+def test_a_new_weight_keeps_the_landscape_axes() -> None:
+    """The landscape's σ axis ends at 1.8 × the target's widest std over every weight, so a
+    move of the weight (same modes, same separation) keeps the axes: points and the new
+    picture; a new separation moves them (a full redraw)."""
+    from alignkit.divergences.views import fit_view
+    from alignkit.divergences.widgets import fit_explorer
+
+    tops = {w: float(fit_view(weight=w).sigmas[-1]) for w in (0.05, 0.3, 0.5, 0.95)}
+    assert len(set(tops.values())) == 1, tops
+    panel = fit_explorer()
+    try:
+        for value in (0.3, 0.85, 0.05):
+            panel.controls["weight"].value = value
+            panel.flush()
+            assert panel.error is None
+        assert panel.redraw.paths[-3:] == ["points"] * 3, panel.redraw.paths
+        panel.controls["separation"].value = 6.0
+        panel.flush()
+        assert panel.error is None and panel.redraw.paths[-1] == "figure"
     finally:
         panel.close()
 

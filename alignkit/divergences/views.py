@@ -97,6 +97,16 @@ def _normal_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
+def _widest_std(n_modes: int, separation: float) -> float:
+    """The target's largest std over the weights it takes (0.05 to 0.95, every 0.01): the
+    landscape's σ axis ends at 1.8 × it for every weight, so that a move of the weight
+    keeps the axes (a live panel then moves points and swaps the picture)."""
+    weights = np.linspace(0.05, 0.95, 91)
+    return max(math.sqrt(float(target_mixture(n_modes, separation, float(w)).covariance()))
+               for w in weights)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
 def _fit_landscape(
     divergence: str, alpha: float, n_modes: int, separation: float, weight: float, resolution: int
 ) -> Landscape:
@@ -104,13 +114,11 @@ def _fit_landscape(
     of its arguments; the result is never mutated)."""
     params = {"alpha": alpha} if divergence == "alpha" else {}
     target = target_mixture(n_modes, separation, weight)
-    sd = math.sqrt(float(target.covariance()))
     lo, hi = float(target.means.min()) - 1.5, float(target.means.max()) + 1.5
     mus = torch.linspace(lo, hi, resolution, dtype=torch.float64)
     n_sig = max(9, (3 * resolution) // 4)
-    sigmas = torch.logspace(
-        math.log10(0.2), math.log10(max(1.8 * sd, 1.5)), n_sig, dtype=torch.float64
-    )
+    top = max(1.8 * _widest_std(n_modes, separation), 1.5)
+    sigmas = torch.logspace(math.log10(0.2), math.log10(top), n_sig, dtype=torch.float64)
     return landscape(target, divergence, mus=mus, sigmas=sigmas, per_std=2.0, width=6.0, **params)
 
 

@@ -32,10 +32,12 @@ only when
 Two more edits go beside the points, each redrawn alone by plotly.js: a layout image's
 picture and place (``images[i].source``, ``x``, ``y``, ``sizex``, ``sizey``: plotly redraws
 the images only) and a trace edit that touches only its colour bar (``marker.colorbar.*``:
-plotly redraws the colour bars only). Both ride in the points' animate frame (one
-message); with no point moved, the pictures go in a relayout, or with the colour bars in
-one ``Plotly.update``. A grid drawn as a picture (:mod:`alignkit._raster`: the fit
-explorers' landscape and target) thus changes without a full redraw.
+a restyle, plotly redraws the colour bars only). A colour bar goes with the pictures in
+one ``Plotly.update`` before the points' animate (plotly's animate leaves a colour bar's
+labels as they were drawn: tried, and caught by the replays); pictures alone ride in the
+animate frame (one message), or go in a relayout when no point moves. A grid drawn as a
+picture (:mod:`alignkit._raster`: the fit explorers' landscape and target) thus changes
+without a full redraw.
 
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
 visibility) is sent as one full update, as before. (A moved pin sent inside the animate
@@ -412,24 +414,21 @@ class Sender:
             layout.clear()
             # plotly.js's own spelling: images[0].source
             relayout = {_ITEM.sub(r"[\1].", k): v for k, v in images.items()}
-            if points:
-                # the pictures and colour bars ride in the points' animate frame: one message
-                # (in JupyterLab a second one drew 10-20 ms after the first; a colour bar's
-                # restyle alone cost 6.5 ms in Chromium, in the frame 0.6 ms more)
-                traces.update(points)
-                for i, edit in bars.items():
-                    traces[i] = {**traces.get(i, {}), **edit}
-                self._frame(traces)
-                layout.update(relayout)
-                fig._perform_batch_animate(NO_REDRAW)
-            elif bars:  # the first colour bar with the pictures: one pass of plotly's defaults
+            if bars:  # the first colour bar with the pictures: one pass of plotly's defaults
+                # (plotly's animate moves points but leaves a colour bar's labels as drawn)
                 (first, edit), *more = bars.items()
                 fig.plotly_update(restyle_data={k: [v] for k, v in edit.items()},
                                   relayout_data=relayout, trace_indexes=[first])  # fmt: skip
                 for i, edit in more:
                     fig.plotly_restyle({k: [v] for k, v in edit.items()}, trace_indexes=[i])
-            elif relayout:  # pictures alone: plotly redraws the images without its defaults
+            elif relayout and not points:  # pictures alone: drawn without plotly's defaults
                 fig.plotly_relayout(relayout)  # (0.5 against 5 ms for a Plotly.update)
+            if points:
+                traces.update(points)
+                self._frame(traces)
+                if not bars:  # the pictures ride in the frame: one message (in JupyterLab
+                    layout.update(relayout)  # a second drew 10-20 ms after the first)
+                fig._perform_batch_animate(NO_REDRAW)
             if text and self.caption is not None:  # the caption shows it: no plotly redraw
                 fig._perform_plotly_relayout(text)  # (the figure's state, not sent)
             elif text:
