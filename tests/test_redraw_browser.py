@@ -9,9 +9,11 @@ slider moves points, also seeded random walks over all controls) and every messa
 FigureWidget sends is recorded. In headless Chromium the recorded messages are replayed
 on the initial figure with the calls plotly's widget makes (``Plotly.update``,
 ``Plotly.animate``, ``Plotly.relayout``); the result is compared with a fresh
-``Plotly.newPlot`` of the panel's final figure: the axis ranges, tick labels, subplot
-titles, hover texts and heatmap images must be equal, and every trace's drawn paths and
-points, and the axis titles, the same shapes at the same places (to within plotly's own
+``Plotly.newPlot`` of the panel's figure after every press that took the cheap path (a
+later full redraw would mend what it drew wrong) and at the end: the axis ranges, tick
+labels, subplot titles, hover texts, heatmap images and colour-bar labels must be equal,
+and every trace's drawn paths and points, the axis titles and colour-bar labels the same
+shapes at the same places (to within plotly's own
 1 px layout tolerance, see :data:`PX`); the caption (drawn over plotly's hidden title,
 which the cheap path does not send) must show the final figure's title.
 """

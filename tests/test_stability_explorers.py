@@ -343,3 +343,14 @@ def test_sweep_explorer_wrong_types_are_type_errors() -> None:
         sweep_explorer(source=["auto"])
     with pytest.raises(ValueError, match="source must be one of"):
         sweep_explorer(source="nope")
+
+
+def test_escape_toy_draws_in_chunks_the_same_minibatches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The minibatches of many steps are drawn at once, at most _DRAW_BYTES of indexes: a
+    budget of one step's draw gives the same paths bit for bit."""
+    from alignkit.stability import toys
+
+    whole = toys.simulate_escape_toy(0.9, 3, steps=40, seeds=16, seed=2, device="cpu")
+    monkeypatch.setattr(toys, "_DRAW_BYTES", 16 * 3 * 8)
+    chunked = toys.simulate_escape_toy(0.9, 3, steps=40, seeds=16, seed=2, device="cpu")
+    assert torch.equal(whole.path, chunked.path)

@@ -247,6 +247,8 @@ def test_simulation_reuses_an_integer_seeds_draws() -> None:
     fresh = simulate_linear_sgd(h, 0.07, 2, steps=30, seeds=8, seed=5)
     assert torch.equal(again.sq_dist, fresh.sq_dist)
     assert not torch.equal(first.sq_dist, again.sq_dist)
+    with pytest.raises(TypeError):  # True == 1, but never the cached seed 1's draws
+        simulate_linear_sgd(h, 0.07, 2, steps=30, seeds=8, seed=True)
     kept = list(simulate._DRAWS)
     gen = torch.Generator().manual_seed(5)
     a = simulate_linear_sgd(h, 0.05, 2, steps=30, seeds=8, seed=gen)
@@ -529,3 +531,24 @@ def test_hessians_near_float64s_largest_keep_the_closed_form(a: float) -> None:
     else:
         with pytest.raises(ValueError, match=r"^per_sample_hessians must have Frobenius norms"):
             theory.spectral_radius(h, 0.5 / a, 3)
+
+
+def test_a_small_hessian_keeps_its_curvature_in_the_low_rank_route() -> None:
+    """Eigenvalues are dropped as rounding against each H_i's own largest, not the set's:
+    an H_i 1e-12 the size of another still steps its direction (as the plain loop does)."""
+    from alignkit.stability import simulate
+
+    h = torch.zeros(2000, 3, 3, dtype=torch.float64)  # (the small direction in H's range)
+    h[0, 0, 0] = h[0, 2, 2] = 1.0
+    h[1:, 1, 1] = 0.9e-12
+    hr, _ = T._reduce(h)
+    assert hr.shape[1] == 3
+    owner, _, lam = simulate._factors(hr)  # type: ignore[misc]
+    assert lam.numel() == 2001 and float(lam.abs().min()) == pytest.approx(0.9e-12)
+    run = simulate_linear_sgd(h, 1e11, 1, steps=60, seeds=4, replacement=True, seed=0)
+    simulate._DRAWS.clear()
+    with pytest.MonkeyPatch.context() as mp:  # the dense route: one product with every H_i
+        mp.setattr(simulate, "_factors", lambda hr: None)
+        dense = simulate_linear_sgd(h, 1e11, 1, steps=60, seeds=4, replacement=True, seed=0)
+    assert torch.allclose(run.sq_dist, dense.sq_dist, rtol=1e-10, atol=0)
+    assert float(dense.sq_dist[..., -1].max()) < 0.95  # (the small direction did shrink)

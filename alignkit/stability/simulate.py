@@ -80,7 +80,11 @@ def _draws(
     (read-only)."""
     steps, g, seeds = shape
     key = (seed, str(dev), shape, n, r, batch_size, replacement)
-    cache = isinstance(seed, int) and steps * g * seeds * (n + r) * 8 <= _DRAWS_BYTES
+    cache = (
+        isinstance(seed, int)
+        and not isinstance(seed, bool)  # (True == 1: refused by make_generator, never cached)
+        and steps * g * seeds * (n + r) * 8 <= _DRAWS_BYTES
+    )
     if cache:
         with _DRAWS_LOCK:
             found = _DRAWS.get(key)
@@ -102,12 +106,14 @@ def _draws(
 
 
 def _factors(hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """Each H_i (n, r, r) as its eigenpairs with |λ| above 1e-12 of the largest: owner
-    sample (K,), eigenvectors as rows (K, r) and eigenvalues (K,); None when K ≥ n r / 2
-    (then the two products per step cost more than one with every H_i)."""
+    """Each H_i (n, r, r) as its eigenpairs with |λ| above rounding (64 ε of its own
+    largest |λ|: a small H_i keeps its curvature): owner sample (K,), eigenvectors as rows
+    (K, r) and eigenvalues (K,); None when K ≥ n r / 2 (then the two products per step
+    cost more than one with every H_i)."""
     n, r = hr.shape[0], hr.shape[1]
     lam, vec = torch.linalg.eigh(hr)
-    keep = lam.abs() > 1e-12 * lam.abs().amax()
+    own = lam.abs().amax(-1, keepdim=True)  # (n, 1)
+    keep = (lam.abs() > 64 * torch.finfo(lam.dtype).eps * own) & (own > 0)
     if 2 * int(keep.sum()) >= n * r:
         return None
     owner = torch.arange(n, device=hr.device)[:, None].expand(n, r)[keep]

@@ -99,6 +99,9 @@ class EscapeRun:
         return ((self.path - minimum).abs() < radius).to(torch.float64).mean(0)
 
 
+_DRAW_BYTES = 16 << 20  # minibatch indexes drawn at once by simulate_escape_toy
+
+
 def simulate_escape_toy(
     lr: float,
     batch_size: int,
@@ -129,12 +132,16 @@ def simulate_escape_toy(
     path = [x]
     diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
     rows = torch.arange(seeds, device=dev)[:, None]
-    # every step's minibatches in one draw (on the CPU the same numbers as a draw a step)
-    idx = draw_minibatches((steps, seeds), 2, batch_size, replacement=replacement, generator=gen)
+    # the minibatches of many steps in one draw, at most _DRAW_BYTES of indexes (on the CPU
+    # the same numbers as a draw a step)
+    chunk = max(1, _DRAW_BYTES // (seeds * batch_size * 8))
     c = torch.tensor(ESCAPE_CURVATURES, dtype=torch.float64, device=dev)[:, None]
     for t in range(steps):
+        if t % chunk == 0:
+            shape = (min(chunk, steps - t), seeds)
+            idx = draw_minibatches(shape, 2, batch_size, replacement=replacement, generator=gen)
         grads = _escape_gradients(x, c).T  # (S, 2)
-        step = grads[rows, idx[t]].mean(-1)
+        step = grads[rows, idx[t % chunk]].mean(-1)
         x = torch.where(diverged, x, x - lr * step)
         diverged = diverged | ~torch.isfinite(x) | (x.abs() > 1e6)
         path.append(x)

@@ -268,7 +268,7 @@ def simulation_view(
     seeds = check_int(seeds, "seeds", low=1, high=1_000_000)
     seed = check_int(seed, "seed", low=0, high=2**62)
     shown = check_int(shown, "shown", low=0, high=1_000_000)
-    h, eta = _regression_threshold(n, d, seed, batch_size, replacement)
+    h, eta = _regression_threshold(n, d, seed, int(batch_size), replacement)
     run = simulate_linear_sgd(
         h, lr, batch_size, steps=steps, seeds=seeds, replacement=replacement,
         seed=seed + 1, device="cpu",
