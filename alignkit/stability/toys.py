@@ -55,7 +55,7 @@ def _float_tensor(x: torch.Tensor, name: str, *, ndim: int | None = None) -> tor
 def escape_toy_losses(x: torch.Tensor) -> torch.Tensor:
     """f_i(x) = min(x², c_i (x − 1)²) for both samples, shape ``(...) -> (2, ...)``."""
     x = _float_tensor(x, "x")
-    c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
+    c = _curvatures(x)
     return torch.minimum(x**2, c * (x - 1) ** 2)
 
 
@@ -64,10 +64,13 @@ def escape_toy_gradients(x: torch.Tensor) -> torch.Tensor:
     return _escape_gradients(_float_tensor(x, "x"))
 
 
+def _curvatures(x: torch.Tensor) -> torch.Tensor:
+    """The samples' curvatures c_i, shaped (2, 1, ...) to broadcast over ``x``."""
+    return torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device).reshape(2, *[1] * x.ndim)
+
+
 def _escape_gradients(x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-    if c is None:  # (the curvatures, shaped (2, 1, ...) to broadcast over x)
-        c = torch.tensor(ESCAPE_CURVATURES, dtype=x.dtype, device=x.device)
-        c = c.reshape(2, *[1] * x.ndim)
+    c = _curvatures(x) if c is None else c  # (a loop over steps passes them made once)
     left = x**2 <= c * (x - 1) ** 2
     return torch.where(left, 2 * x, 2 * c * (x - 1))
 
@@ -135,7 +138,7 @@ def simulate_escape_toy(
     # the minibatches of many steps in one draw, at most _DRAW_BYTES of indexes (on the CPU
     # the same numbers as a draw a step)
     chunk = max(1, _DRAW_BYTES // (seeds * batch_size * 8))
-    c = torch.tensor(ESCAPE_CURVATURES, dtype=torch.float64, device=dev)[:, None]
+    c = _curvatures(x)
     for t in range(steps):
         if t % chunk == 0:
             shape = (min(chunk, steps - t), seeds)
