@@ -8,8 +8,9 @@ grid of values drawn here instead becomes
 - a layout image (PNG data URI, :func:`grid_image`): the values bilinearly interpolated
   between cell centres, as plotly's ``zsmooth="best"`` does, coloured with plotly's own
   colour scale, over the cells' extent (half a step beyond the first and last centre);
-- a colour bar on a pointless scatter trace (:func:`colour_bar`): fixed scale 0..1, the
-  values' ticks as labels, so a new grid changes only the labels (a colour-bar restyle);
+- a colour key (:func:`add_colour_key`, :func:`colour_key`): a fixed strip of the colour
+  scale and a text trace of the values' labels beside it, so a new grid changes only the
+  labels' points and text (they move in the live panel's animate frame);
 - a hover grid (:func:`hover_grid`): a scatter trace with ``mode="none"`` (nothing drawn)
   whose ``customdata`` holds the values, for hover labels and the CSV export.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import struct
 import zlib
 from typing import Any
@@ -30,10 +32,11 @@ from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 
 __all__ = [
     "cached_grid_image", "grid_range", "image_edits",
-    "grid_image", "colour_bar", "colour_bar_trace", "hover_grid", "png_data_uri", "value_ticks",
+    "grid_image", "add_colour_key", "colour_key", "hover_grid", "png_data_uri", "value_ticks",
 ]  # fmt: skip
 
-#: ``meta["alignkit"]`` of a trace that only draws a colour bar (no data: not exported)
+#: ``meta["alignkit"]`` of a trace that only draws a colour key's labels (no data: not
+#: exported)
 COLOUR_BAR = "colour bar"
 
 #: an image's pixels along its longer side, about (whole pixels per cell, at least one);
@@ -254,30 +257,53 @@ def _minus(label: str) -> str:
     return "−" + label[1:] if label.startswith("-") else label
 
 
-def colour_bar(z: np.ndarray) -> dict[str, Any]:
-    """The colour bar's trace edit for a :func:`grid_image` of ``z``: tick positions on
-    the fixed 0..1 scale and their labels (``marker.colorbar.tickvals`` / ``ticktext``,
-    nested: plotly validates a nested edit faster than a dotted one)."""
+#: the colour key's strip: its share of the key's axes (its labels sit to the right)
+KEY_STRIP = 0.3
+#: between a colour key's strip and its labels, of the key's width
+KEY_GAP = 0.08
+#: a colour key's strip: pixels along the scale (the browser smooths between them)
+KEY_PX = 256
+
+
+def add_colour_key(
+    fig: Any, name: str, *, x: tuple[float, float], y: tuple[float, float],
+    colorscale: str | list[Any] = "Viridis",
+) -> None:  # fmt: skip
+    """Add to ``fig`` a colour key for :func:`grid_image` pictures: a strip of
+    ``colorscale`` (a layout image, bottom = the picture's minimum, top = its maximum) and
+    its labels (a text trace named ``name``, filled by :func:`colour_key`), on hidden
+    axes of their own at paper domains ``x``, ``y`` (range 0..1, not zoomable).
+
+    plotly's own colour bar would do as much, but a new grid then changes its labels: a
+    restyle that plotly.js's animate does not draw. A text trace's labels move with the
+    other points in one animate frame (:mod:`alignkit.live.redraw`)."""
+    used = [k[5:] for k in fig.layout.to_plotly_json() if re.fullmatch(r"xaxis\d*", k)]
+    used += [(t.xaxis or "x")[1:] for t in fig.data]
+    n = 1 + max(int(k or 1) for k in used) if used else 2
+    hidden = {"range": [0.0, 1.0], "visible": False, "fixedrange": True}
+    fig.update_layout({f"xaxis{n}": {"domain": list(x), "anchor": f"y{n}", **hidden},
+                       f"yaxis{n}": {"domain": list(y), "anchor": f"x{n}", **hidden}})  # fmt: skip
+    strip = _colours(np.linspace(1.0, 0.0, KEY_PX)[:, None], colorscale, 0.0, 1.0)  # top first
+    fig.add_layout_image(
+        source=png_data_uri(np.ascontiguousarray(strip)), xref=f"x{n}", yref=f"y{n}", x=0.0,
+        y=1.0, sizex=KEY_STRIP, sizey=1.0, xanchor="left", yanchor="top", sizing="stretch",
+        layer="below",
+    )  # fmt: skip
+    fig.add_scatter(
+        name=name, x=[], y=[], xaxis=f"x{n}", yaxis=f"y{n}", mode="text",
+        textposition="middle right", cliponaxis=False, showlegend=False, hoverinfo="skip",
+        meta={"alignkit": COLOUR_BAR},
+    )  # fmt: skip
+
+
+def colour_key(z: np.ndarray) -> dict[str, Any]:
+    """The labels of :func:`add_colour_key`'s key for a :func:`grid_image` of ``z``: its
+    trace edit (``x``, ``y`` on the key's 0..1 scale, ``text``), about 5 round values
+    from the finite minimum (bottom) to the maximum (top)."""
     lo, hi = _value_range(np.asarray(z, dtype=float))
     values, labels = value_ticks(lo, hi)
     where = [(v - lo) / (hi - lo) if hi > lo else 0.5 for v in values]
-    return {"marker": {"colorbar": {"tickvals": where, "ticktext": labels}}}
-
-
-def colour_bar_trace(
-    name: str, at: tuple[float, float], *, colorscale: str = "Viridis",
-    colorbar: dict[str, Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """A scatter trace (as a dict for ``go.Scatter(**...)``) that draws only a colour bar
-    on the fixed scale 0..1: one transparent point at ``at`` (a point, so that the trace
-    keeps its place in :class:`alignkit.live.redraw.Sender`'s animate frames)."""
-    return {
-        "name": name, "x": [float(at[0])], "y": [float(at[1])], "mode": "markers",
-        "showlegend": False, "hoverinfo": "skip", "meta": {"alignkit": COLOUR_BAR},
-        "marker": {"colorscale": colorscale, "cmin": 0.0, "cmax": 1.0, "color": [0.5],
-                   "opacity": 0.0, "showscale": True,
-                   "colorbar": {"tickmode": "array", **(colorbar or {})}},
-    }  # fmt: skip
+    return {"x": [KEY_STRIP + KEY_GAP] * len(where), "y": where, "text": labels}
 
 
 def hover_grid(z: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
-from alignkit._raster import colour_bar, grid_image, hover_grid, png_data_uri, value_ticks
+from alignkit._raster import colour_key, grid_image, hover_grid, png_data_uri, value_ticks
 
 
 def _decode(uri: str) -> np.ndarray:
@@ -99,12 +99,32 @@ def test_ticks_are_round_values_inside_the_range(lo: float, span: float) -> None
                        atol=1e-9 * span)  # fmt: skip
 
 
-def test_colour_bar_labels_sit_where_their_values_are_coloured() -> None:
+def test_colour_key_labels_sit_where_their_values_are_coloured() -> None:
     z = np.array([[-0.17, 0.4], [0.9, 1.39]])
-    bar = colour_bar(z)
-    where, labels = bar["marker"]["colorbar"]["tickvals"], bar["marker"]["colorbar"]["ticktext"]
-    assert labels == ["0", "0.5", "1"]
+    key = colour_key(z)
+    where, labels = key["y"], key["text"]
+    assert labels == ["0", "0.5", "1"] and len(key["x"]) == 3
     assert np.allclose(-0.17 + np.array(where) * (1.39 + 0.17), [0.0, 0.5, 1.0])
+
+
+def test_colour_key_strip_runs_from_the_minimum_at_the_bottom() -> None:
+    """The key's strip is the colour scale, bottom (the pictures' minimum) to top, on its
+    own hidden axes; its labels' trace is a key, not data."""
+    import plotly.graph_objects as go
+
+    from alignkit._raster import COLOUR_BAR, KEY_PX, add_colour_key
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))
+    add_colour_key(fig, "key", x=(0.9, 1.0), y=(0.1, 0.9))
+    assert fig.layout.xaxis2.domain == (0.9, 1.0) and fig.layout.yaxis2.domain == (0.1, 0.9)
+    assert fig.layout.xaxis2.visible is False and fig.layout.yaxis2.fixedrange is True
+    trace = fig.data[1]
+    assert (trace.xaxis, trace.yaxis, trace.mode) == ("x2", "y2", "text")
+    assert trace.meta == {"alignkit": COLOUR_BAR}
+    image = fig.layout.images[0]
+    rgb = _decode(image.source)[..., :3]
+    assert rgb.shape[0] == KEY_PX
+    assert tuple(rgb[-1, 0]) == (68, 1, 84) and tuple(rgb[0, 0]) == (253, 231, 37)  # Viridis
 
 
 def test_hover_grid_holds_every_cell() -> None:

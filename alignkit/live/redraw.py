@@ -8,10 +8,11 @@ lines. That is exact only when nothing else needs redrawing, so :class:`Sender` 
 only when
 
 - every drawn trace of the figure is ``scatter`` or ``bar`` (the animatable cartesian
-  traces), and of the edited ones only ``x`` / ``y`` change, text shown only on hover, or
-  a scatter's per-point colours on a fixed colour scale (``marker.color``, ``cmin`` and
-  ``cmax`` set). Hidden traces (``visible=False``: a 3-D scene's, while a 2-D manifold is
-  drawn on flat axes, :mod:`alignkit.manifold.plots._scene`) do not count.
+  traces), and of the edited ones only ``x`` / ``y`` change, a scatter's text (drawn or
+  on hover; a bar's on hover only), or a scatter's per-point colours on a fixed colour
+  scale (``marker.color``, ``cmin`` and ``cmax`` set). Hidden traces (``visible=False``:
+  a 3-D scene's, while a 2-D manifold is drawn on flat axes,
+  :mod:`alignkit.manifold.plots._scene`) do not count.
   plotly.js redraws each subplot from the frame's traces alone and drops the others, so
   the frame carries every drawn trace, the unchanged ones with an empty edit (no data);
 - every axis of an edited trace has a fixed range: the sender pins the autoranged axes of
@@ -294,7 +295,7 @@ class Sender:
             return False  # the frame would wipe it (see _frame)
         for i, edit in traces.items():
             t = self._trace(i)
-            keys = POINT_KEYS | self._hover_text(t) | self._colours(t, edit)
+            keys = POINT_KEYS | self._text(t) | self._colours(t, edit)
             if t.get("type") not in ANIMATABLE or not set(edit) <= keys:
                 return False
             if (self._length(t, {}) == 0) != (self._length(t, edit) == 0):
@@ -376,12 +377,14 @@ class Sender:
         return frozenset({"marker.color"})
 
     @staticmethod
-    def _hover_text(trace: Mapping[str, Any]) -> frozenset[str]:
-        """``{"text"}`` when the trace (its plain dict) shows its text only on hover."""
-        if trace.get("type") == "scatter":
-            drawn = "text" in (trace.get("mode") or "")
-        else:  # a bar draws its text unless told not to
-            drawn = trace.get("textposition") != "none" or trace.get("texttemplate") is not None
+    def _text(trace: Mapping[str, Any]) -> frozenset[str]:
+        """``{"text"}`` when a new ``text`` of the trace (its plain dict) can go in the frame:
+        a scatter's (plotly.js's animate draws a text mode's new labels where a fresh drawing
+        puts them, checked in Chromium: a colour key's labels, :mod:`alignkit._raster`) or a
+        bar's shown only on hover."""
+        if trace.get("type", "scatter") == "scatter":
+            return frozenset({"text"})
+        drawn = trace.get("textposition") != "none" or trace.get("texttemplate") is not None
         return frozenset() if drawn else frozenset({"text"})
 
     def send(self, apply: Callable[[], None]) -> str:

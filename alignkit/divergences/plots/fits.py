@@ -9,9 +9,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit._raster import (
+    add_colour_key,
     cached_grid_image,
-    colour_bar,
-    colour_bar_trace,
+    colour_key,
     grid_range,
     hover_grid,
     image_edits,
@@ -21,6 +21,9 @@ from alignkit.divergences.views import ComparisonView, FitView
 from alignkit.plotting import COLORS, apply_traces, base_layout, finish, keep_zoom, line_style
 
 __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
+
+#: the landscape's paper domain (its colour key to the right)
+LANDSCAPE = (0.55, 0.92)
 
 
 def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
@@ -45,7 +48,7 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
         "log₁₀ D": hover_grid(
             view.log_values.astype(f32), view.mus.astype(f32), view.sigmas.astype(f32)
         ),  # fmt: skip
-        "log₁₀ D colour bar": colour_bar(view.log_values),
+        "log₁₀ D colour bar": colour_key(view.log_values),
         "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
         "descent": {"x": view.path[:, 0], "y": view.path[:, 1]},
         "end": {"x": [view.mean], "y": [view.std]},
@@ -84,8 +87,6 @@ def plot_fit(
             go.Scatter(name="log₁₀ D", mode="none", showlegend=False,
                        hovertemplate="μ=%{x:.2f}, σ=%{y:.2f}, log₁₀D=%{customdata:.2f}"
                                      "<extra></extra>"),
-            go.Scatter(**colour_bar_trace("log₁₀ D colour bar", (view.mus[0], view.sigmas[0]),
-                                          colorbar={"x": 1.0, "len": 0.8, "thickness": 12})),
             go.Scatter(name="local minima", mode="markers",
                        marker={"symbol": "x", "size": 10, "color": "white",
                                "line": {"width": 1, "color": "black"}}),
@@ -94,9 +95,13 @@ def plot_fit(
             go.Scatter(name="end", mode="markers",
                        marker={"size": 12, "color": COLORS["second"], "symbol": "star"}),
         ],
-        rows=[1, 1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2, 2],
+        rows=[1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2],
     )  # fmt: skip
-    fig.add_layout_image(**_landscape_image(view))
+    fig.add_layout_image(**_landscape_image(view))  # (images[0]: the live updates swap it)
+    # the landscape narrowed for its colour key (make_subplots put it at 0.55..1)
+    fig.update_layout(xaxis2_domain=list(LANDSCAPE))
+    fig.layout.annotations[1].x = sum(LANDSCAPE) / 2  # its subplot title, centred again
+    add_colour_key(fig, "log₁₀ D colour bar", x=(LANDSCAPE[1] + 0.015, 1.0), y=(0.1, 0.9))
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_yaxes(title_text="density", row=1, col=1)
     # (no grid over the landscape: plotly draws the grid above a layout image)
