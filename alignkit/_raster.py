@@ -31,7 +31,7 @@ import numpy as np
 from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 
 __all__ = [
-    "cached_grid_image", "grid_range", "image_edits",
+    "KEY_MARGIN", "cached_grid_image", "grid_range", "image_edits",
     "grid_image", "add_colour_key", "colour_key", "hover_grid", "png_data_uri", "value_ticks",
 ]  # fmt: skip
 
@@ -258,7 +258,10 @@ def _minus(label: str) -> str:
 
 
 #: the colour key's strip: its share of the key's axes (its labels sit to the right)
-KEY_STRIP = 0.3
+KEY_STRIP = 0.45
+#: the right margin (px) a figure with a colour key at its right edge needs: the labels
+#: (up to about 35 px) run past the key's domain into it, at any figure width
+KEY_MARGIN = 45
 #: between a colour key's strip and its labels, of the key's width
 KEY_GAP = 0.08
 #: a colour key's strip: pixels along the scale (the browser smooths between them)
@@ -276,7 +279,9 @@ def add_colour_key(
 
     plotly's own colour bar would do as much, but a new grid then changes its labels: a
     restyle that plotly.js's animate does not draw. A text trace's labels move with the
-    other points in one animate frame (:mod:`alignkit.live.redraw`)."""
+    other points in one animate frame (:mod:`alignkit.live.redraw`). The labels run past
+    the key's domain: at the figure's right edge, leave a right margin of
+    :data:`KEY_MARGIN` px."""
     used = [k[5:] for k in fig.layout.to_plotly_json() if re.fullmatch(r"xaxis\d*", k)]
     used += [(t.xaxis or "x")[1:] for t in fig.data]
     n = 1 + max(int(k or 1) for k in used) if used else 2

@@ -442,6 +442,55 @@ def test_sender_picks_the_path() -> None:
     assert "yaxis" not in s.pinned and fig.layout.yaxis.range == (0, 10)
 
 
+#: a drawn-label trace's text edits: (before, after, x after) and whether the animate may
+#: carry them (plotly's animate does not draw a label that was empty or missing before)
+LABEL_CASES = [
+    (["A", "B", "C"], ["P", "Q", "R"], None, True),
+    (["A", "B", "C"], ["P", "Q", "R", "S"], [0, 1, 2, 2.5], True),  # points and labels grow
+    (["A", "B", "C"], ["P", "Q"], [0, 1], True),
+    ("A", "Z", None, True),  # one label for every point
+    (["A", "", "C"], ["A", "B", "C"], None, False),
+    (["A", None, "C"], ["A", "B", "C"], None, False),
+    (["A", "B"], ["A", "B", "C"], None, False),  # fewer labels than points before
+    (["A", "B", "C"], ["A", "", "C"], None, False),
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("before", "after", "x", "cheap"), LABEL_CASES)
+def test_drawn_labels_move_in_the_frame_only_when_animate_draws_them(
+    before: Any, after: Any, x: Any, cheap: bool, page: Any
+) -> None:
+    """A scatter's drawn labels ride in the animate frame only while every label, before
+    and after, is a non-empty string, one per point, and the replay then draws what a
+    fresh drawing does. Others go as a full update, as before such labels could ride:
+    plotly.js 4 draws a label that was empty or missing with neither (its text element
+    was removed; checked in Chromium), so the kit's drawn labels are never empty."""
+    fig = go.FigureWidget(go.Figure(
+        [go.Scatter(x=[0, 1, 2], y=[0, 1, 2], mode="markers+text", text=before,
+                    textposition="top center")],
+        layout={"xaxis": {"range": [-1, 3]}, "yaxis": {"range": [-1, 3]}, "width": 500,
+                "height": 400},
+    ))  # fmt: skip
+    sender = Sender(fig)
+    initial = json.loads(to_json_plotly(fig.to_dict()))
+    sent: list[dict] = []
+    fig.observe(lambda c: sent.append({"kind": c["name"], "msg": json.loads(
+        to_json_plotly(_plain(c["new"])))}) if c["new"] is not None else None,
+        names=list(MESSAGES))  # fmt: skip
+
+    def update() -> None:
+        if x is not None:
+            fig.data[0].update(x=x, y=x)
+        fig.data[0].text = after
+
+    path = sender.send(update)
+    assert path == ("points" if cheap else "figure")
+    if cheap:
+        final = json.loads(to_json_plotly(fig.to_dict()))
+        _assert_replay_draws_fresh(page, initial, sent, final)
+
+
 def test_frame_keeps_each_subplot_with_a_trace_plotly_draws() -> None:
     """A subplot without edits keeps its fewest-points trace that has points (plotly skips
     an empty one, and would drop the subplot's layer); a run between edited traces is

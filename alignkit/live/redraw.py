@@ -8,9 +8,10 @@ lines. That is exact only when nothing else needs redrawing, so :class:`Sender` 
 only when
 
 - every drawn trace of the figure is ``scatter`` or ``bar`` (the animatable cartesian
-  traces), and of the edited ones only ``x`` / ``y`` change, a scatter's text (drawn or
-  on hover; a bar's on hover only), or a scatter's per-point colours on a fixed colour
-  scale (``marker.color``, ``cmin`` and ``cmax`` set). Hidden traces (``visible=False``:
+  traces), and of the edited ones only ``x`` / ``y`` change, text shown on hover, a
+  scatter's drawn labels (one non-empty string per point, before and after: see
+  ``Sender._text``), or a scatter's per-point colours on a fixed colour scale
+  (``marker.color``, ``cmin`` and ``cmax`` set). Hidden traces (``visible=False``:
   a 3-D scene's, while a 2-D manifold is drawn on flat axes,
   :mod:`alignkit.manifold.plots._scene`) do not count.
   plotly.js redraws each subplot from the frame's traces alone and drops the others, so
@@ -295,7 +296,7 @@ class Sender:
             return False  # the frame would wipe it (see _frame)
         for i, edit in traces.items():
             t = self._trace(i)
-            keys = POINT_KEYS | self._text(t) | self._colours(t, edit)
+            keys = POINT_KEYS | self._text(t, edit) | self._colours(t, edit)
             if t.get("type") not in ANIMATABLE or not set(edit) <= keys:
                 return False
             if (self._length(t, {}) == 0) != (self._length(t, edit) == 0):
@@ -377,15 +378,34 @@ class Sender:
         return frozenset({"marker.color"})
 
     @staticmethod
-    def _text(trace: Mapping[str, Any]) -> frozenset[str]:
+    def _text(trace: Mapping[str, Any], edit: Mapping[str, Any]) -> frozenset[str]:
         """``{"text"}`` when a new ``text`` of the trace (its plain dict) can go in the frame:
-        a scatter's (plotly.js's animate draws a text mode's new labels where a fresh drawing
-        puts them, checked in Chromium: a colour key's labels, :mod:`alignkit._raster`) or a
-        bar's shown only on hover."""
+        text shown only on hover (a scatter's or a bar's), or a scatter's drawn labels while
+        every label, before and after, is a non-empty string, one per point (a colour key's,
+        :mod:`alignkit._raster`). plotly.js's animate then draws them where a fresh drawing
+        puts them (checked in Chromium). It does not draw a label that was empty or missing
+        before (its text element was removed), nor does its full update, so those go as a
+        full update, as before drawn labels could ride in the frame."""
         if trace.get("type", "scatter") == "scatter":
-            return frozenset({"text"})
+            if "text" not in (trace.get("mode") or ""):
+                return frozenset({"text"})
+            old, new = trace.get("text"), edit.get("text", trace.get("text"))
+            ok = all(
+                Sender._labels(v, Sender._length(trace, e))
+                for v, e in ((old, {}), (new, edit))
+            )  # fmt: skip
+            return frozenset({"text"}) if ok else frozenset()
         drawn = trace.get("textposition") != "none" or trace.get("texttemplate") is not None
         return frozenset() if drawn else frozenset({"text"})
+
+    @staticmethod
+    def _labels(text: Any, points: int) -> bool:
+        """Whether ``text`` is one non-empty string per point (or one for all of them)."""
+        if isinstance(text, str):
+            return bool(text)
+        if text is None or np.ndim(text) != 1 or np.size(text) != points:
+            return False
+        return all(isinstance(t, str) and t for t in text)
 
     def send(self, apply: Callable[[], None]) -> str:
         """Run ``apply`` (the explorer's ``update(fig, result)``) and send its edits."""

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from alignkit._raster import (
+    KEY_MARGIN,
     add_colour_key,
     cached_grid_image,
     colour_key,
@@ -22,8 +23,9 @@ from alignkit.plotting import COLORS, apply_traces, base_layout, finish, keep_zo
 
 __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
 
-#: the landscape's paper domain (its colour key to the right)
-LANDSCAPE = (0.55, 0.92)
+#: the panels' paper domains (the landscape's colour key to its right, its labels in the
+#: right margin)
+DENSITIES, LANDSCAPE = (0.0, 0.43), (0.53, 0.955)
 
 
 def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
@@ -98,10 +100,11 @@ def plot_fit(
         rows=[1, 1, 1, 1, 1, 1, 1], cols=[1, 1, 1, 2, 2, 2, 2],
     )  # fmt: skip
     fig.add_layout_image(**_landscape_image(view))  # (images[0]: the live updates swap it)
-    # the landscape narrowed for its colour key (make_subplots put it at 0.55..1)
-    fig.update_layout(xaxis2_domain=list(LANDSCAPE))
-    fig.layout.annotations[1].x = sum(LANDSCAPE) / 2  # its subplot title, centred again
-    add_colour_key(fig, "log₁₀ D colour bar", x=(LANDSCAPE[1] + 0.015, 1.0), y=(0.1, 0.9))
+    # room for the landscape's colour key on the right (make_subplots: 0..0.45, 0.55..1)
+    for k, domain in enumerate((DENSITIES, LANDSCAPE)):
+        fig.layout[f"xaxis{k + 1 if k else ''}"].domain = domain
+        fig.layout.annotations[k].x = sum(domain) / 2  # the subplot titles, centred again
+    add_colour_key(fig, "log₁₀ D colour bar", x=(LANDSCAPE[1] + 0.01, 1.0), y=(0.1, 0.9))
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_yaxes(title_text="density", row=1, col=1)
     # (no grid over the landscape: plotly draws the grid above a layout image)
@@ -109,7 +112,9 @@ def plot_fit(
     fig.update_yaxes(title_text="std σ (log scale)", type="log", showgrid=False, row=1, col=2)
     traces = _fit_traces(view)
     keep_zoom(fig, traces["_layout"], ("xaxis2", "yaxis2"))
-    return finish(fig, traces, title=title, width=width, height=height)
+    finish(fig, traces, title=title, width=width, height=height)
+    fig.update_layout(margin_r=KEY_MARGIN)
+    return fig
 
 
 def update_fit(fig: go.Figure, view: FitView) -> None:
