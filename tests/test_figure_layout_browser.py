@@ -84,3 +84,35 @@ def test_notebook_figures_keep_legends_clear(path: Any, page: Any) -> None:
     for i, fig in figures:
         _, overlaps = page.evaluate(_OVERLAPS, fig)
         assert overlaps == [], f"{path.name}, cell {i}: {overlaps}"
+
+
+_KEY_BOXES = """async ([fig, width]) => {
+  const a = document.getElementById('a');
+  Plotly.purge(a);
+  a.style.width = width + 'px';
+  await Plotly.newPlot(a, fig.data, fig.layout);
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+  const labels = [...a.querySelectorAll('.textpoint text')].map(box);
+  const image = [...a.querySelectorAll('image')].map(box);
+  const paper = box(a.querySelector('.main-svg'));
+  a.style.width = '';
+  return {labels, image, paper};
+}"""
+
+
+@pytest.mark.parametrize("width", [900, 600, 400, 320])
+def test_fit_colour_key_labels_stay_in_the_figure(width: int, page: Any) -> None:
+    """The fit landscape's colour key (alignkit._raster.add_colour_key): its labels, the
+    longest a landscape gives included, lie inside the figure and right of the landscape
+    picture at any width (they run into the right margin: KEY_MARGIN)."""
+    from alignkit.divergences.plots.fits import plot_fit
+    from alignkit.divergences.views import fit_view
+
+    view = fit_view("total_variation", n_modes=5, separation=8.0, weight=0.05)  # "−0.05"
+    fig = plot_fit(view, width=None)
+    drawn = page.evaluate(_KEY_BOXES, [json.loads(to_json_plotly(fig.to_dict())), width])
+    assert drawn["labels"] and len(drawn["image"]) == 2, drawn
+    left, right = drawn["paper"]
+    landscape_right = drawn["image"][0][1]
+    assert all(landscape_right < lo and hi <= right for lo, hi in drawn["labels"]), drawn
+    assert any(t.startswith("−") for t in fig.data[-1].text)  # (a wide label is drawn)
