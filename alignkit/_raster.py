@@ -301,12 +301,19 @@ def add_colour_key(
     )  # fmt: skip
 
 
-def colour_key(z: np.ndarray) -> dict[str, Any]:
+def colour_key(z: np.ndarray, *, clipped: tuple[float, float] | None = None) -> dict[str, Any]:
     """The labels of :func:`add_colour_key`'s key for a :func:`grid_image` of ``z``: its
     trace edit (``x``, ``y`` on the key's 0..1 scale, ``text``), about 5 round values
-    from the finite minimum (bottom) to the maximum (top)."""
+    from the finite minimum (bottom) to the maximum (top). ``clipped``: the (low, high)
+    that ``z`` was clipped to for display; a label at a clipped end reads "≤ low" /
+    "≥ high" (those cells hold that value or beyond)."""
     lo, hi = _value_range(np.asarray(z, dtype=float))
     values, labels = value_ticks(lo, hi)
+    if clipped is not None:
+        labels = [
+            f"≥ {t}" if v == hi == clipped[1] else f"≤ {t}" if v == lo == clipped[0] else t
+            for v, t in zip(values, labels, strict=True)
+        ]
     where = [(v - lo) / (hi - lo) if hi > lo else 0.5 for v in values]
     return {"x": [KEY_STRIP + KEY_GAP] * len(where), "y": where, "text": labels}
 

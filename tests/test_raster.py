@@ -107,6 +107,15 @@ def test_colour_key_labels_sit_where_their_values_are_coloured() -> None:
     assert np.allclose(-0.17 + np.array(where) * (1.39 + 0.17), [0.0, 0.5, 1.0])
 
 
+def test_colour_key_says_where_values_were_clipped() -> None:
+    """A label at an end the values were clipped to reads "≥" / "≤" (those cells hold that
+    value or beyond); ends inside the clip range read plainly."""
+    clipped = colour_key(np.array([[-4.0, 0.0], [1.0, 4.0]]), clipped=(-4.0, 4.0))["text"]
+    assert clipped[0] == "≤ −4" and clipped[-1] == "≥ 4" and "0" in clipped
+    inside = colour_key(np.array([[-3.9, 0.0], [1.0, 3.9]]), clipped=(-4.0, 4.0))["text"]
+    assert not any(t.startswith(("≤", "≥")) for t in inside)
+
+
 def test_colour_key_strip_runs_from_the_minimum_at_the_bottom() -> None:
     """The key's strip is the colour scale, bottom (the pictures' minimum) to top, on its
     own hidden axes; its labels' trace is a key, not data."""

@@ -70,6 +70,11 @@ def _label(name: str, alpha: float) -> str:
     return f"α-divergence, α = {alpha:.3g}" if name == "alpha" else LABELS[name]
 
 
+#: the fit landscape's log₁₀ D is drawn clipped to [−LOG_CLIP, LOG_CLIP] (its colour key
+#: says "≥" / "≤" at a clipped end); infinite D is left out (NaN)
+LOG_CLIP = 4.0
+
+
 @dataclass(frozen=True)
 class FitView:
     """A Gaussian fit to a 1-D mixture for one divergence, from one start, on its landscape."""
@@ -87,7 +92,7 @@ class FitView:
     converged: bool  # stationary by GaussianFit.converged's rule (refine_minimum)
     mus: np.ndarray  # (M,) landscape axes
     sigmas: np.ndarray  # (L,)
-    log_values: np.ndarray  # (L, M) log10 of the divergence (clipped for display)
+    log_values: np.ndarray  # (L, M) log10 of the divergence, clipped to ±LOG_CLIP for display
     minima: np.ndarray  # (P, 2) local minima (μ, σ)
     path: np.ndarray  # (T, 2) descent path (μ, σ)
 
@@ -169,7 +174,8 @@ def fit_view(
     fit = refine_minimum(target, div, land, walk.mean, walk.std)
     mean, std, value = fit.mean, fit.std, fit.value
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan), 1e-4, 1e4))
+        log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan),
+                                 10.0**-LOG_CLIP, 10.0**LOG_CLIP))  # fmt: skip
     return FitView(
         label=_label(divergence, alpha), behaviour=div.behaviour, x=x,
         target_pdf=to_numpy(target.pdf(torch.from_numpy(x))),

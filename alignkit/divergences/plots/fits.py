@@ -18,7 +18,7 @@ from alignkit._raster import (
     image_edits,
 )
 from alignkit.device import to_numpy
-from alignkit.divergences.views import ComparisonView, FitView
+from alignkit.divergences.views import LOG_CLIP, ComparisonView, FitView
 from alignkit.plotting import COLORS, apply_traces, base_layout, finish, keep_zoom, line_style
 
 __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
@@ -50,7 +50,7 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
         "log₁₀ D": hover_grid(
             view.log_values.astype(f32), view.mus.astype(f32), view.sigmas.astype(f32)
         ),  # fmt: skip
-        "log₁₀ D colour bar": colour_key(view.log_values),
+        "log₁₀ D colour bar": colour_key(view.log_values, clipped=(-LOG_CLIP, LOG_CLIP)),
         "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
         "descent": {"x": view.path[:, 0], "y": view.path[:, 1]},
         "end": {"x": [view.mean], "y": [view.std]},
