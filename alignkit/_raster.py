@@ -234,14 +234,21 @@ _CACHE_SIZE = 32
 
 
 def value_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:
-    """About ``n`` round values in [lo, hi] (steps 1, 2 or 5 × 10^k) and their labels."""
+    """About ``n`` round values in [lo, hi] (steps 1, 2 or 5 × 10^k) and their labels: at
+    least 3 where the range holds them (a finer step when the first holds 2)."""
     raw = (hi - lo) / n
     if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(raw)) or raw <= 0:
         return [lo], [_minus(f"{lo:.3g}")]
     power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
-    first = math.ceil(lo / step - 1e-9)
-    values = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    steps = [m * power for m in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
+    i = next(i for i, s in enumerate(steps) if s >= raw * (1 - 1e-9))
+    while True:
+        step = steps[i]
+        first = math.ceil(lo / step - 1e-9)
+        values = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+        if len(values) >= 3 or i == 0:
+            break
+        i -= 1
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     top = max(abs(v) for v in values) or step
     if abs(math.log10(step)) > 6 or top >= 1e7:  # exponent labels, the digits a step needs

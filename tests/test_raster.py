@@ -90,7 +90,7 @@ def test_ticks_are_round_values_inside_the_range(lo: float, span: float) -> None
     span = max(span, 1e-6 * abs(lo))  # (a span float64 resolves at lo)
     hi = lo + span
     values, labels = value_ticks(lo, hi)
-    assert 2 <= len(values) <= 6 and len(labels) == len(values)
+    assert 3 <= len(values) <= 8 and len(labels) == len(values)
     assert all(lo - 1e-9 * span <= v <= hi + 1e-9 * span for v in values)
     step = values[1] - values[0]
     mantissa = step / 10 ** math.floor(math.log10(step))
