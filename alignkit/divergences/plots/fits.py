@@ -23,6 +23,9 @@ from alignkit.plotting import COLORS, apply_traces, base_layout, finish, keep_zo
 
 __all__ = ["plot_fit", "update_fit", "plot_comparison", "plot_alpha_sweep"]
 
+#: how a fit's title or legend entry flags a fit that is not a minimum (not stationary)
+NOT_STATIONARY = " (not converged: not stationary)"
+
 #: the panels' paper domains (the landscape's colour key to its right, its labels in the
 #: right margin)
 DENSITIES, LANDSCAPE = (0.0, 0.43), (0.53, 0.955)
@@ -34,7 +37,7 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
     if not math.isfinite(view.value):
         edge += " (D is infinite at the start: no descent, not a fit)"
     elif not view.converged:
-        edge += " (not converged: not stationary)"
+        edge += NOT_STATIONARY
     title = (
         f"{view.label} ({view.behaviour}): fit μ = {view.mean:.2f}, σ = {view.std:.2f}, "
         f"D = {value}{edge}"

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from alignkit._raster import cached_grid_image, grid_range, hover_grid, image_edits
+from alignkit.divergences.plots.fits import NOT_STATIONARY
 from alignkit.divergences.views_2d import Fit2DView
 from alignkit.plotting import COLORS, apply_traces, base_layout, keep_zoom
 
@@ -25,10 +26,10 @@ def _ellipse(mean: np.ndarray, cov: np.ndarray, radius: float = 2.0) -> np.ndarr
 
 
 def _unconverged(view: Fit2DView, s: int) -> str:
-    """' (not converged: not stationary)' for a fit that is not a minimum, else ''."""
+    """:data:`NOT_STATIONARY` for a fit that is not a minimum, else ''."""
     if view.converged is None or bool(view.converged[s]):
         return ""
-    return " (not converged: not stationary)"
+    return NOT_STATIONARY
 
 
 def plot_fit2d(
