@@ -317,10 +317,15 @@ def colour_key(z: np.ndarray, *, clipped: tuple[float, float] | None = None) -> 
     lo, hi = _value_range(np.asarray(z, dtype=float))
     values, labels = value_ticks(lo, hi)
     if clipped is not None:
+
+        def at(a: float, b: float) -> bool:  # equal up to rounding (a tick is k · step)
+            return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
         labels = [
-            f"≥ {t}" if v == hi == clipped[1] else f"≤ {t}" if v == lo == clipped[0] else t
+            f"≥ {t}" if at(v, hi) and at(hi, clipped[1])
+            else f"≤ {t}" if at(v, lo) and at(lo, clipped[0]) else t
             for v, t in zip(values, labels, strict=True)
-        ]
+        ]  # fmt: skip
     where = [(v - lo) / (hi - lo) if hi > lo else 0.5 for v in values]
     return {"x": [KEY_STRIP + KEY_GAP] * len(where), "y": where, "text": labels}
 

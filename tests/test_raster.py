@@ -114,6 +114,8 @@ def test_colour_key_says_where_values_were_clipped() -> None:
     assert clipped[0] == "≤ −4" and clipped[-1] == "≥ 4" and "0" in clipped
     inside = colour_key(np.array([[-3.9, 0.0], [1.0, 3.9]]), clipped=(-4.0, 4.0))["text"]
     assert not any(t.startswith(("≤", "≥")) for t in inside)
+    rounded = colour_key(np.array([[0.0, 0.3]]), clipped=(0.0, 0.3))["text"]  # 6 × 0.05 ≠ 0.3
+    assert rounded[0] == "≤ 0" and rounded[-1] == "≥ 0.3"
 
 
 def test_colour_key_strip_runs_from_the_minimum_at_the_bottom() -> None:
