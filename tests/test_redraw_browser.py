@@ -436,6 +436,9 @@ def test_sender_picks_the_path() -> None:
     assert s.send(lambda: move([2.0, 2.1, 2.2])) == "figure"  # shrank under an eighth: re-pinned
     assert fig.layout.yaxis.range == (1.88, 2.32)  # padded, and half their span spare
     assert s.send(lambda: setattr(fig.data[0].line, "color", "red")) == "figure"
+    # a colour bar's labels: plotly's animate leaves them as drawn (the fit landscape's key
+    # is a text trace instead, alignkit._raster)
+    assert s.send(lambda: setattr(fig.data[1].marker.colorbar, "title", "c")) == "figure"
     assert s.send(lambda: None) == "none"
     fig.layout.yaxis.range = [0, 10]  # as a zoom in the browser would set it
     assert s.send(lambda: move([2.0, 3.0, 4.0])) == "points"

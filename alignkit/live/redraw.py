@@ -31,15 +31,13 @@ only when
   the points' move itself). Without a caption the title
   goes as a relayout after the points.
 
-Two more edits go beside the points, each redrawn alone by plotly.js: a layout image's
-picture and place (``images[i].source``, ``x``, ``y``, ``sizex``, ``sizey``: plotly redraws
-the images only) and a trace edit that touches only its colour bar (``marker.colorbar.*``:
-a restyle, plotly redraws the colour bars only). A colour bar goes with the pictures in
-one ``Plotly.update`` before the points' animate (plotly's animate leaves a colour bar's
-labels as they were drawn: tried, and caught by the replays); pictures alone ride in the
-animate frame (one message), or go in a relayout when no point moves. A grid drawn as a
-picture (:mod:`alignkit._raster`: the fit explorers' landscape and target) thus changes
-without a full redraw.
+One more edit goes beside the points: a layout image's picture and place
+(``images[i].source``, ``x``, ``y``, ``sizex``, ``sizey``: plotly redraws the images only).
+It rides in the animate frame (one message), or goes in a relayout when no point moves. A
+grid drawn as a picture (:mod:`alignkit._raster`: the fit explorers' landscape and target)
+thus changes without a full redraw, its colour key's labels moving as points. A colour
+bar's labels (``marker.colorbar.*``) redraw the figure: plotly's animate leaves them as
+they were drawn (tried, and caught by the replays).
 
 Anything else (a heatmap, contour or 3-D trace, a changed axis range, a colour, a
 visibility) is sent as one full update, as before. (A moved pin sent inside the animate
@@ -77,7 +75,6 @@ TEXT_LAYOUT = re.compile(r"title\.(text|y)")  # (y: a title's lines, plotting.ti
 #: layout edits plotly.js redraws alone (a layout image's picture and place: relayout)
 IMAGE_LAYOUT = re.compile(r"images\.\d+\.(source|x|y|sizex|sizey)")
 _ITEM = re.compile(r"\.(\d+)\.")  # images.0.source -> images[0].source
-COLORBAR = "marker.colorbar."  # trace edits plotly.js redraws alone (a colour bar: restyle)
 NO_REDRAW = {"transition": {"duration": 0}, "frame": {"duration": 0, "redraw": False}}
 PAD = 0.05  # of the data span, each side (plotly's autorange pads about as much)
 KEEP = 1 / 8  # keep a pinned range while the data fill at least this fraction of it
@@ -427,31 +424,22 @@ class Sender:
         traces, layout = fig._batch_trace_edits, fig._batch_layout_edits
         if not traces and not layout:
             return "none"
-        # a colour bar's labels and a layout image: plotly.js redraws each alone
-        bars = {i: e for i, e in traces.items() if e and all(k.startswith(COLORBAR) for k in e)}
+        # a layout image's picture and place: plotly.js redraws the images alone
         images = {k: v for k, v in layout.items() if IMAGE_LAYOUT.fullmatch(k)}
-        points = {i: e for i, e in traces.items() if i not in bars}
         text = {k: v for k, v in layout.items() if k not in images}
-        if (points or bars or images) and self._points_only(points, text):
+        points = dict(traces)
+        if (points or images) and self._points_only(points, text):
             traces.clear()
             layout.clear()
             # plotly.js's own spelling: images[0].source
             relayout = {_ITEM.sub(r"[\1].", k): v for k, v in images.items()}
-            if bars:  # the first colour bar with the pictures: one pass of plotly's defaults
-                # (plotly's animate moves points but leaves a colour bar's labels as drawn)
-                (first, edit), *more = bars.items()
-                fig.plotly_update(restyle_data={k: [v] for k, v in edit.items()},
-                                  relayout_data=relayout, trace_indexes=[first])  # fmt: skip
-                for i, edit in more:
-                    fig.plotly_restyle({k: [v] for k, v in edit.items()}, trace_indexes=[i])
-            elif relayout and not points:  # pictures alone: drawn without plotly's defaults
-                fig.plotly_relayout(relayout)  # (0.5 against 5 ms for a Plotly.update)
-            if points:
-                traces.update(points)
+            if points:  # the pictures ride in the frame: one message (in JupyterLab a
+                traces.update(points)  # second message drew 10-20 ms after the first)
                 self._frame(traces)
-                if not bars:  # the pictures ride in the frame: one message (in JupyterLab
-                    layout.update(relayout)  # a second drew 10-20 ms after the first)
+                layout.update(relayout)
                 fig._perform_batch_animate(NO_REDRAW)
+            elif relayout:  # pictures alone: drawn without plotly's defaults
+                fig.plotly_relayout(relayout)  # (0.5 against 5 ms for a Plotly.update)
             if text and self.caption is not None:  # the caption shows it: no plotly redraw
                 fig._perform_plotly_relayout(text)  # (the figure's state, not sent)
             elif text:
