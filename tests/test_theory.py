@@ -191,16 +191,18 @@ def _symmetric_of_rank(n: int, d: int, rank: int, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", ["rank one (regression)", "rank two, both signs", "full rank"])
 @pytest.mark.parametrize("chunk_bytes", [64 << 20, 4096])
+@pytest.mark.parametrize("numpy_steps", [True, False], ids=["numpy steps", "torch steps"])
 def test_simulation_equals_a_plain_loop_over_minibatches(
-    kind: str, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+    kind: str, chunk_bytes: int, numpy_steps: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The batched simulator (minibatch counts, freeze after the fact) equals a plain loop:
-    with every H_i of low rank (two thin products a step, in chunks of steps) and without
-    (one product with every H_i)."""
+    with every H_i of low rank (two thin products a step, in chunks of steps, through numpy
+    or torch) and without (one product with every H_i)."""
     from alignkit.stability import simulate
     from alignkit.stability.minibatch import draw_minibatches
 
     monkeypatch.setattr(simulate, "_DRAWS_BYTES", chunk_bytes)
+    monkeypatch.setattr(simulate, "_NUMPY_ON_CPU", numpy_steps)
     h = {
         "rank one (regression)": lambda: linear_regression_hessians(5, 8, seed=2)[1],
         "rank two, both signs": lambda: _symmetric_of_rank(5, 12, 2, seed=2),

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from alignkit._checks import check_bool, check_int, check_values
@@ -62,6 +63,7 @@ _DRAWS: OrderedDict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = Ord
 _DRAWS_KEPT = 4
 _DRAWS_LOCK = threading.Lock()  # (a user's threads may share the cache)
 _DRAWS_BYTES = 64 << 20  # larger draws are made afresh each call
+_NUMPY_ON_CPU = True  # the low-rank steps on CPU through numpy (:func:`_numpy_steps`)
 
 
 def _draws(
@@ -137,13 +139,49 @@ def _factored(
     cols, scale = rows.T.contiguous(), rate * lam  # (r, K), (G, 1, K): η / B λ_k
     x = x.reshape(g * seeds, r)
     chunk = max(1, _DRAWS_BYTES // (g * seeds * (k + r) * 8))
+    # one eigenpair per sample, in order (a regression's rank-one H_i): no gather
+    identity = k == counts.shape[-1] and bool((owner == torch.arange(k, device=owner.device)).all())
+    step = _numpy_steps if x.device.type == "cpu" and _NUMPY_ON_CPU else _torch_steps
     for t0 in range(0, steps, chunk):
         c = min(chunk, steps - t0)
-        weights = (counts[t0 : t0 + c][..., owner] * scale).view(c, g * seeds, k)
-        xs = torch.empty(c, g * seeds, r, device=x.device, dtype=x.dtype)
-        for t in range(c):  # (written in place: three operations a step)
-            x = torch.addmm(x, (x @ cols).mul_(weights[t]), rows, alpha=-1.0, out=xs[t])
+        block = counts[t0 : t0 + c]
+        if not identity:  # (index_select: a third of the time of block[..., owner])
+            block = block.index_select(-1, owner)
+        weights = (block * scale).view(c, g * seeds, k)
+        xs = step(x, weights, cols, rows)
+        x = xs[-1]
         out[t0 + 1 : t0 + 1 + c] = (xs * xs).sum(-1).view(c, g, seeds)
+
+
+def _torch_steps(
+    x: torch.Tensor, weights: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor
+) -> torch.Tensor:
+    """Iterates (c, N, r) of x ← x − ((x cols) ⊙ w_t) rows from ``x`` (N, r), weights
+    (c, N, K); written in place, three operations a step."""
+    xs = torch.empty(weights.shape[0], *x.shape, device=x.device, dtype=x.dtype)
+    for t in range(weights.shape[0]):
+        x = torch.addmm(x, (x @ cols).mul_(weights[t]), rows, alpha=-1.0, out=xs[t])
+    return xs
+
+
+def _numpy_steps(
+    x: torch.Tensor, weights: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_torch_steps` on CPU tensors through numpy (the same products in the same
+    order): a step of the explorer's size, (256, 10) by (10, 10), costs torch ~35 µs of
+    dispatch and numpy ~13 µs (measured: 150 steps 5.2 vs 1.9 ms), and the explorer runs
+    150 of them per learning rate."""
+    xn, wn = x.numpy(), weights.numpy()
+    cn, rn = cols.numpy(), rows.numpy()
+    xs = np.empty((wn.shape[0], *xn.shape), dtype=xn.dtype)
+    tmp = np.empty_like(xn)
+    y = np.empty((xn.shape[0], cn.shape[1]), dtype=xn.dtype)
+    for t in range(wn.shape[0]):
+        np.matmul(xn, cn, out=y)
+        y *= wn[t]
+        np.matmul(y, rn, out=tmp)
+        xn = np.subtract(xn, tmp, out=xs[t])
+    return torch.from_numpy(xs)
 
 
 def simulate_linear_sgd(
