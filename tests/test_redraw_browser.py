@@ -749,15 +749,27 @@ def test_a_new_weight_keeps_the_landscape_axes() -> None:
 
 
 @pytest.mark.browser
-def test_the_landscape_picture_hovers_its_values(page: Any) -> None:
+@pytest.mark.parametrize("divergence, cell", [
+    ("reverse_kl", "(9, 7)"), ("pearson_chi2", "clipped"), ("pearson_chi2", "infinite")
+])  # fmt: skip
+def test_the_landscape_picture_hovers_its_values(page: Any, divergence: str, cell: str) -> None:
     """Over the fit landscape (a picture), the hover label names the cell under the
-    pointer and its log10 D, as the heatmap's did."""
+    pointer and its log10 D, as the heatmap's did: the value as computed where the
+    picture's colour is clipped (|log10 D| > LOG_CLIP), 'Infinity' where D is."""
     from alignkit.divergences.plots import plot_fit
-    from alignkit.divergences.views import fit_view
+    from alignkit.divergences.views import LOG_CLIP, fit_view
 
-    view = fit_view()
+    view = fit_view(divergence)
     fig = json.loads(to_json_plotly(plot_fit(view).to_dict()))
-    i, j = 9, 7  # row i (sigma), column j (mu)
+    exact = view.log_exact
+    with np.errstate(invalid="ignore"):
+        pick = {
+            "(9, 7)": np.zeros_like(exact, dtype=bool),
+            "clipped": np.isfinite(exact) & (exact > LOG_CLIP + 1),
+            "infinite": np.isposinf(exact),
+        }[cell]
+    pick[9, 7] |= cell == "(9, 7)"
+    i, j = (int(k) for k in np.argwhere(pick)[0])  # row i (sigma), column j (mu)
     xy = page.evaluate(
         """async ([fig, mu, sig]) => {
           const a = document.getElementById('a'); Plotly.purge(a);
@@ -773,7 +785,8 @@ def test_the_landscape_picture_hovers_its_values(page: Any) -> None:
     label = page.evaluate(
         "() => [...document.querySelectorAll('#a .hoverlayer .hovertext')].map(e => e.textContent)"
     )
-    want = f"μ={view.mus[j]:.2f}, σ={view.sigmas[i]:.2f}, log₁₀D={view.log_values[i, j]:.2f}"
+    value = "Infinity" if cell == "infinite" else f"{exact[i, j]:.2f}"
+    want = f"μ={view.mus[j]:.2f}, σ={view.sigmas[i]:.2f}, log₁₀D={value}"
     assert label == [want], label
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from alignkit.share import save_figure
 from alignkit.stability import widgets
@@ -136,3 +137,28 @@ def test_csv_holds_the_fit_landscape_drawn_as_a_picture(tmp_path: Path) -> None:
     x, y, v = cells[i * view.mus.size + j]
     assert np.isclose(x, view.mus[j], rtol=1e-6) and np.isclose(y, view.sigmas[i], rtol=1e-6)
     assert np.isclose(v, view.log_values[i, j], rtol=1e-6)
+
+
+def test_csv_gives_the_fit_landscape_unclipped(tmp_path: Path) -> None:
+    """The picture's colours stop at log10 D = +-LOG_CLIP; the CSV (the hover grid) gives
+    each cell's log10 D as computed, beyond the clip too (Pearson chi^2, the integral of
+    p^2/q, from a narrow Gaussian: huge where p has mass in q's tails, infinite where q
+    underflows)."""
+    from alignkit.divergences.landscape import landscape
+    from alignkit.divergences.plots import plot_fit
+    from alignkit.divergences.views import LOG_CLIP, fit_view, target_mixture
+
+    view = fit_view("pearson_chi2")
+    rows = list(csv.reader(save_figure(plot_fit(view), tmp_path / "fit.csv").open()))
+    got = np.array([float(v) for name, _, _, v in rows[1:] if name == "log₁₀ D"])
+    got = got.reshape(view.log_values.shape)
+    # the same cells from the landscape itself, called afresh (not through the view)
+    land = landscape(target_mixture(2, 4.0, 0.5), "pearson_chi2", mus=torch.from_numpy(view.mus),
+                     sigmas=torch.from_numpy(view.sigmas), per_std=2.0, width=6.0)  # fmt: skip
+    with np.errstate(divide="ignore"):
+        want = np.log10(land.values.numpy())
+    beyond = np.isfinite(want) & (np.abs(want) > LOG_CLIP)
+    assert beyond.sum() >= 100  # (the clip matters on this landscape)
+    assert np.allclose(got[beyond], want[beyond], rtol=1e-6)
+    assert np.all(np.abs(view.log_values[beyond]) == LOG_CLIP)  # (drawn clipped)
+    assert np.array_equal(np.isposinf(got), np.isposinf(want))

@@ -71,7 +71,8 @@ def _label(name: str, alpha: float) -> str:
 
 
 #: the fit landscape's log₁₀ D is drawn clipped to [−LOG_CLIP, LOG_CLIP] (its colour key
-#: says "≥" / "≤" at a clipped end); infinite D is left out (NaN)
+#: says "≥" / "≤" at a clipped end); infinite D is left out (NaN). Hover and CSV give the
+#: value unclipped (``FitView.log_exact``)
 LOG_CLIP = 4.0
 
 
@@ -93,6 +94,8 @@ class FitView:
     mus: np.ndarray  # (M,) landscape axes
     sigmas: np.ndarray  # (L,)
     log_values: np.ndarray  # (L, M) log10 of the divergence, clipped to ±LOG_CLIP for display
+    log_exact: np.ndarray  # (L, M) log10 of the divergence as computed (hover and CSV): +inf
+    # where D is infinite, NaN where the quadrature gave none
     minima: np.ndarray  # (P, 2) local minima (μ, σ)
     path: np.ndarray  # (T, 2) descent path (μ, σ)
 
@@ -173,15 +176,17 @@ def fit_view(
     vals = to_numpy(land.values)
     fit = refine_minimum(target, div, land, walk.mean, walk.std)
     mean, std, value = fit.mean, fit.std, fit.value
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_v = np.log10(np.clip(np.where(np.isfinite(vals), vals, np.nan),
-                                 10.0**-LOG_CLIP, 10.0**LOG_CLIP))  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):  # (D <= 0, a rounding of 0: -inf)
+        log_exact = np.log10(np.maximum(vals, 0.0))
+    # drawn: infinite D left out, the rest clipped (-inf, D = 0, to the key's low end)
+    log_v = np.clip(np.where(log_exact == np.inf, np.nan, log_exact), -LOG_CLIP, LOG_CLIP)
     return FitView(
         label=_label(divergence, alpha), behaviour=div.behaviour, x=x,
         target_pdf=to_numpy(target.pdf(torch.from_numpy(x))),
         fit_pdf=_normal_pdf(x, mean, std), init_pdf=_normal_pdf(x, init_mean, init_std),
         mean=mean, std=std, value=value, on_edge=walk.on_edge, converged=fit.converged,
         mus=to_numpy(land.mus), sigmas=to_numpy(land.sigmas), log_values=log_v,
+        log_exact=log_exact,
         minima=to_numpy(land.minima).reshape(-1, 2), path=walk.path,
     )  # fmt: skip
 

@@ -51,7 +51,7 @@ def _fit_traces(view: FitView) -> dict[str, dict[str, object]]:
         "fit q": {"x": x, "y": view.fit_pdf.astype(f32)},
         # the landscape is a picture (alignkit._raster): moving the start moves points only
         "log₁₀ D": hover_grid(
-            view.log_values.astype(f32), view.mus.astype(f32), view.sigmas.astype(f32)
+            view.log_exact.astype(f32), view.mus.astype(f32), view.sigmas.astype(f32)
         ),  # fmt: skip
         "log₁₀ D colour bar": colour_key(view.log_values, clipped=(-LOG_CLIP, LOG_CLIP)),
         "local minima": {"x": view.minima[:, 0], "y": view.minima[:, 1]},
