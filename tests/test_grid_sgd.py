@@ -66,8 +66,15 @@ def test_runs_diverging_inside_a_group_are_frozen_and_the_rest_train_on(name: st
     alone = sgd_sweep(name, chunk_size=1, **kwargs)  # type: ignore[arg-type]  # groups of one
     assert grouped.params is not None and alone.params is not None
     assert torch.equal(grouped.diverged_step, alone.diverged_step)
-    torch.testing.assert_close(grouped.params, alone.params, rtol=1e-12, atol=1e-12, equal_nan=True)
+    # the same arithmetic up to the batched products' summation order (it differs with the
+    # group's size on some CPUs: an AMD EPYC's BLAS gave a few ulps), which a stable run
+    # keeps at ~1e-12 and a diverging one amplifies until it is frozen (1.7e-9 on |θ| ~ 12)
     steps = grouped.diverged_step
+    stable = steps == -1
+    torch.testing.assert_close(grouped.params[stable], alone.params[stable], rtol=1e-10,
+                               atol=1e-12, equal_nan=True)  # fmt: skip
+    torch.testing.assert_close(grouped.params[~stable], alone.params[~stable], rtol=1e-6,
+                               atol=1e-12, equal_nan=True)  # fmt: skip
     assert bool(((steps > 5) & (steps < 60)).any()) and bool((steps == -1).any())
     model = make_model(name, n=n, width=width, device="cpu", dtype=D64)
     for s in range(grouped.lr.numel()):
