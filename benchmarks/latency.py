@@ -19,7 +19,11 @@ Writes ``benchmarks/results/latency.json`` and prints a summary.
     for every explorer cell the first visible slider gets arrow presses, timed from keydown
     to the first mutation of the plot's trace paths (and to the next animation frame), and
     to the last mutation of the explorer's cell output within the settle time (its title
-    caption and status line included: everything the press changed). The
+    caption and status line included: everything the press changed). Each phase also
+    lists CPython's full garbage collections (generation 2) that ran in the explorers'
+    kernel and in the floor's during its presses, in ms: after a Run All one takes
+    200-330 ms (~470 000 tracked objects, mostly plotly's and torch's), and the press it
+    falls in is an outlier of that phase. The
     explorer's page and the floor page alternate in blocks of 5 presses, so each explorer's
     ratio is against floor presses taken under the same machine load (2 shared cores).
     "cold": the panel's result cache stores results but answers no lookup (every press
@@ -277,6 +281,9 @@ def _summary_table(explorers: dict[str, Any]) -> dict[str, Any]:
             }
             if "computed_ahead" in p:
                 row[phase]["computed_ahead"] = p["computed_ahead"]
+            if "kernel_full_collections_ms" in p:  # (runs since ed026d9 log them)
+                row[phase]["full_collections_ms"] = p["kernel_full_collections_ms"]
+                row[phase]["floor_full_collections_ms"] = p["floor_kernel_full_collections_ms"]
         rows[name] = row
     return rows
 

@@ -136,8 +136,27 @@ _HANDLE_JS = """(i) => {
   return [h.getAttribute('aria-valuenow'), h.getAttribute('aria-valuemin'),
           h.getAttribute('aria-valuemax')].map(Number);
 }"""
+# CPython's full collections (generation 2) in a kernel, each one's ms, into _GC: after a
+# notebook's Run All one takes 200-330 ms (~470 000 tracked objects, most of them plotly's
+# and torch's), and now and then one falls inside a press (run with kernel_eval, in the
+# explorers' kernel and the floor's; installed once per kernel).
+_GC_SETUP = """
+import gc as _gc, time as _time
+if "_GC" not in globals():
+    _GC, _GC_T = [], [0.0]
+    def _gc_cb(phase, info):
+        if info["generation"] == 2:
+            if phase == "start":
+                _GC_T[0] = _time.perf_counter()
+            else:
+                _GC.append(round((_time.perf_counter() - _GC_T[0]) * 1e3, 1))
+    _gc.callbacks.append(_gc_cb)
+"""
+_GC_READ = "import json as _j\nprint(_j.dumps(_GC)); _GC.clear()"
 # Kernel-side probes (run with kernel_eval, outside the timed presses).
-_KERNEL_SETUP = """
+_KERNEL_SETUP = (
+    _GC_SETUP
+    + """
 from alignkit.live import _OPEN_PANELS as _P
 import numpy as _np
 
@@ -168,6 +187,7 @@ def _record_messages(fig, sink):
     fig._send_update_msg, fig._send_animate_msg = rec, rec_animate
     fig._send_relayout_msg = rec_relayout
 """
+)
 
 
 def _explorer_cells(path: Path) -> list[tuple[int, str, str]]:
@@ -252,6 +272,11 @@ def _browser_stats(lats: list[KeyLatency]) -> dict[str, Any]:
     }
 
 
+def _read_gc(nb: Any) -> list[float]:
+    """The full collections' ms logged in ``nb``'s kernel since the last read (then cleared)."""
+    return [float(x) for x in json.loads(nb.kernel_eval(_GC_READ).strip().splitlines()[-1])]
+
+
 def _kernel_part(nb: Any, key: str, lo: int, hi: int) -> dict[str, Any]:
     """Kernel-side numbers of the panel's updates lo..hi (the same presses)."""
     text = nb.kernel_eval(
@@ -310,10 +335,11 @@ def _measure_explorer(
         }[phase]
         n_start = int(
             nb.kernel_eval(
-                f"_k = _P[{key!r}]; _c = _k.cache; {lookups}\n_MSGS.clear()\n"
+                f"_k = _P[{key!r}]; _c = _k.cache; {lookups}\n_MSGS.clear(); _GC.clear()\n"
                 f"print(len(_k.latencies_ms))"
             )
         )
+        base.kernel_eval("_GC.clear()")
         lats: list[KeyLatency] = []
         while len(lats) < n_presses:
             n = min(block, n_presses - len(lats))
@@ -328,6 +354,9 @@ def _measure_explorer(
         n_end = int(nb.kernel_eval(f"print(len(_P[{key!r}].latencies_ms))").strip())
         part = _browser_stats(lats)
         part.update(_kernel_part(nb, key, n_start, n_end))
+        # full collections during the phase's presses (explorer's kernel; floor's kernel)
+        part["kernel_full_collections_ms"] = _read_gc(nb)
+        part["floor_kernel_full_collections_ms"] = _read_gc(base)
         if phase == "ahead":
             part["computed_ahead"] = int(nb.kernel_eval(f"print(_P[{key!r}].ahead.done)").strip())
         out[phase] = part
@@ -572,6 +601,7 @@ def browser_side(
         try:
             base.run_all(timeout=120)
             base.wait_for_plots(1)
+            base.kernel_eval(_GC_SETUP)
             if "00" in notebooks:
                 print("  panel overhead: gd_explorer vs its figure without a panel ...")
                 result["panel_overhead_gd_explorer"] = _panel_overhead(
@@ -641,6 +671,8 @@ def _print_row(name: str, e: dict[str, Any]) -> None:
             f"{p['ratio_to_floor_last']}, points-only {p['updates_moving_points_only']}; kernel "
             f"{p['kernel_latency_ms']['median']} ms (compute {p['kernel_compute_ms']['median']},"
             f" figure {p['kernel_figure_update_ms']['median']}), cache hits {p['cache_hits']}"
-            f"/{p['updates']}, message {p['update_message_bytes']['median']} B",
+            f"/{p['updates']}, message {p['update_message_bytes']['median']} B; full "
+            f"collections (ms) {p['kernel_full_collections_ms']}, floor's "
+            f"{p['floor_kernel_full_collections_ms']}",
             flush=True,
         )
