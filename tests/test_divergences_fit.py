@@ -326,13 +326,16 @@ def test_converged_marks_the_fits_that_more_steps_would_not_improve() -> None:
 def test_a_fit_at_d_near_zero_is_converged_whatever_its_gradient() -> None:
     """D >= 0 for every f-divergence: at |D| <= D_ZERO no step can lower D by more, so the
     flag holds there even with a gradient over the bound (Adam on log D is kicked about
-    near an exact fit); just above D_ZERO the gradient rule decides again."""
+    near an exact fit); just above D_ZERO the gradient rule decides again; a NaN or infinite
+    gradient is never stationary."""
     from alignkit.divergences.fit import CONVERGED_RTOL, D_FLOOR, D_ZERO, stationary
 
     steep = torch.full((1, 3, 2), 2 * CONVERGED_RTOL * D_FLOOR, dtype=torch.float64)
     values = torch.tensor([[0.5 * D_ZERO, -0.5 * D_ZERO, 2 * D_ZERO]], dtype=torch.float64)
     assert stationary(steep, values).tolist() == [[True, True, False]]
     assert not stationary(steep, torch.tensor([[math.nan] * 3], dtype=torch.float64)).any()
+    broken = torch.tensor([[[math.nan, 0.0], [0.0, math.inf]]], dtype=torch.float64)
+    assert not stationary(broken, torch.zeros(1, 2, dtype=torch.float64)).any()  # (no gradient)
 
 
 def test_fit_gaussian_alpha_defaults_to_the_catalogues_alpha() -> None:

@@ -88,11 +88,12 @@ class GaussianFit:
         in every coordinate (:data:`KINKED_RTOL` for total variation, whose trapezoid
         gradient keeps a few per cent of noise at its minimum); a log σ held at the finite
         region's edge, its gradient pointing out, counts as stationary there; so does a fit
-        with |D| ≤ :data:`D_ZERO` (D ≥ 0: no step lowers it more). Only converged
-        fits are minima. It is a necessary condition checked at the last step, not a proof:
-        a very shallow valley, or a flat one (total variation's), can pass it while more
-        steps would still lower D (``tests/test_divergences_fit.py`` compares it with runs
-        ten times longer).
+        with |D| ≤ :data:`D_ZERO` and a finite gradient (D ≥ 0: no step lowers it more;
+        such a fit is within D_ZERO of the least value, 0). Only converged fits are
+        minima. It is a necessary condition checked at the last step, not a proof: a very
+        shallow valley, or a flat one (total variation's), can pass it while more steps
+        would still lower D (``tests/test_divergences_fit.py`` compares it with runs ten
+        times longer).
     """
 
     settings: tuple[Setting, ...]
@@ -437,12 +438,14 @@ def fit_panel(
 def stationary(gradient: Tensor, value: Tensor, kinked: Tensor | None = None) -> Tensor:
     """(S, I) whether every scale-free gradient component (S, I, k) is at most
     :data:`CONVERGED_RTOL` × max(|D|, :data:`D_FLOOR`), or :data:`KINKED_RTOL` × that for
-    the settings ``kinked`` (S,) marks (NaN: not stationary), or |D| at most :data:`D_ZERO`."""
+    the settings ``kinked`` (S,) marks, or |D| at most :data:`D_ZERO` with a finite
+    gradient (a NaN gradient or D: not stationary)."""
     rtol = torch.full(value.shape[:1], CONVERGED_RTOL, dtype=value.dtype, device=value.device)
     if kinked is not None:
         rtol = torch.where(kinked.to(value.device), KINKED_RTOL, rtol)
     bound = rtol.reshape(-1, *([1] * (value.ndim - 1))) * value.abs().clamp_min(D_FLOOR)
-    ok: Tensor = (gradient.abs() <= bound[..., None]).all(-1) | (value.abs() <= D_ZERO)
+    near_zero = (value.abs() <= D_ZERO) & torch.isfinite(gradient).all(-1)
+    ok: Tensor = (gradient.abs() <= bound[..., None]).all(-1) | near_zero
     return ok
 
 

@@ -220,7 +220,8 @@ def refine_minimum(
 
     ``converged`` applies :func:`~alignkit.divergences.fit.stationary` (the rule of
     :attr:`GaussianFit.converged`: each scale-free gradient component, ∂D/∂(μ/σ) and
-    ∂D/∂log σ, at most 5 % of max(D, 0.05); 15 % for total variation) to central
+    ∂D/∂log σ, at most 5 % of max(D, 0.05); 15 % for total variation; or |D| at most
+    :data:`~alignkit.divergences.fit.D_ZERO`, with a finite gradient) to central
     differences (step 1e-4) at the end; a non-finite D there is not converged. Where D is
     infinite one step away in σ (the α family's finite region ends there: Neyman χ² and
     α < 0 above a σ, Pearson χ² and α > 1 below one), the σ slope is one-sided and a slope

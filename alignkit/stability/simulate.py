@@ -176,11 +176,12 @@ def _numpy_steps(
     xs = np.empty((wn.shape[0], *xn.shape), dtype=xn.dtype)
     tmp = np.empty_like(xn)
     y = np.empty((xn.shape[0], cn.shape[1]), dtype=xn.dtype)
-    for t in range(wn.shape[0]):
-        np.matmul(xn, cn, out=y)
-        y *= wn[t]
-        np.matmul(y, rn, out=tmp)
-        xn = np.subtract(xn, tmp, out=xs[t])
+    with np.errstate(over="ignore", invalid="ignore"):  # (runs past 1e12 are frozen after,
+        for t in range(wn.shape[0]):  # as on the torch route, which does not warn)
+            np.matmul(xn, cn, out=y)
+            y *= wn[t]
+            np.matmul(y, rn, out=tmp)
+            xn = np.subtract(xn, tmp, out=xs[t])
     return torch.from_numpy(xs)
 
 
