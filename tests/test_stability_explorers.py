@@ -181,6 +181,31 @@ def test_escape_toy_equals_a_plain_loop_with_autograd_gradients(
     assert not bool(run.diverged.any())
 
 
+@pytest.mark.parametrize(
+    ("lr", "batch", "replacement"),
+    [(0.7, 1, True), (0.7, 2, False), (3.0, 1, True), (0.05, 2, True)],
+)
+def test_escape_toy_numpy_steps_equal_the_torch_steps(
+    lr: float, batch: int, replacement: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU the escape toy steps through NumPy: the same path as the torch steps to
+    the last bit, runs that diverge (lr = 3: most of them) flagged and frozen alike, and the
+    minibatches drawn in chunks as there (a small _DRAW_BYTES: chunks of 3 steps)."""
+    from alignkit.stability import toys
+
+    monkeypatch.setattr(toys, "_DRAW_BYTES", 3 * 40 * batch * 8)
+    runs = []
+    for numpy_steps in (True, False):
+        monkeypatch.setattr(toys, "_NUMPY_ON_CPU", numpy_steps)
+        runs.append(toys.simulate_escape_toy(lr, batch, steps=50, seeds=40,
+                                             replacement=replacement, seed=3))  # fmt: skip
+    fast, plain = runs
+    assert torch.equal(fast.diverged, plain.diverged)
+    assert torch.equal(fast.path.nan_to_num(), plain.path.nan_to_num())
+    assert torch.equal(fast.path.isnan(), plain.path.isnan())
+    assert bool(fast.diverged.any()) == (lr == 3.0)
+
+
 def test_uv_valley_gd_above_two_over_a_moves_to_flatter_minima() -> None:
     from alignkit.stability.toys import simulate_uv_sgd, uv_data
 

@@ -12,8 +12,10 @@ Taught in ``notebooks/01_sgd_stability.ipynb`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from alignkit._checks import check_bool, check_int, check_scalar, check_values
@@ -132,23 +134,65 @@ def simulate_escape_toy(
     dev = get_device(device)
     gen = make_generator(seed, dev)
     x = x0 + noise * torch.randn(seeds, generator=gen, device=dev, dtype=torch.float64)
-    path = [x]
-    diverged = torch.zeros(seeds, dtype=torch.bool, device=dev)
-    rows = torch.arange(seeds, device=dev)[:, None]
     # the minibatches of many steps in one draw, at most _DRAW_BYTES of indexes (on the CPU
     # the same numbers as a draw a step)
     chunk = max(1, _DRAW_BYTES // (seeds * batch_size * 8))
+
+    def draw(t: int) -> torch.Tensor:  # (min(chunk, steps - t), S, B)
+        shape = (min(chunk, steps - t), seeds)
+        return draw_minibatches(shape, 2, batch_size, replacement=replacement, generator=gen)
+
+    run = _escape_numpy if dev.type == "cpu" and _NUMPY_ON_CPU else _escape_torch
+    path, diverged = run(x, lr, steps, chunk, draw)
+    return EscapeRun(path, diverged, lr, batch_size)
+
+
+_NUMPY_ON_CPU = True  # the escape toy's steps on CPU through NumPy (:func:`_escape_numpy`)
+
+
+def _escape_torch(
+    x: torch.Tensor, lr: float, steps: int, chunk: int, draw: Callable[[int], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SGD from ``x`` (S,): path (S, steps + 1) and diverged (S,), frozen past |x| > 1e6;
+    ``draw(t)`` gives the minibatches of the ``chunk`` steps from step t."""
+    path = [x]
+    diverged = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    rows = torch.arange(x.shape[0], device=x.device)[:, None]
     c = _curvatures(x)
     for t in range(steps):
         if t % chunk == 0:
-            shape = (min(chunk, steps - t), seeds)
-            idx = draw_minibatches(shape, 2, batch_size, replacement=replacement, generator=gen)
+            idx = draw(t)
         grads = _escape_gradients(x, c).T  # (S, 2)
         step = grads[rows, idx[t % chunk]].mean(-1)
         x = torch.where(diverged, x, x - lr * step)
         diverged = diverged | ~torch.isfinite(x) | (x.abs() > 1e6)
         path.append(x)
-    return EscapeRun(torch.stack(path, 1), diverged, lr, batch_size)
+    return torch.stack(path, 1), diverged
+
+
+def _escape_numpy(
+    x: torch.Tensor, lr: float, steps: int, chunk: int, draw: Callable[[int], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_escape_torch` on a CPU tensor through NumPy, the same operations in the same
+    order (equal to the last bit, diverging runs included; tested): a step is a dozen
+    operations on a few hundred numbers, which cost torch more in dispatch than in
+    arithmetic (the explorer's run, 60 steps of 200 seeds with its draws: 4.0 -> 2.0 ms)."""
+    xn = x.numpy()
+    path = np.empty((xn.shape[0], steps + 1))
+    path[:, 0] = xn
+    diverged = np.zeros(xn.shape[0], dtype=bool)
+    rows = np.arange(xn.shape[0])[:, None]
+    c = np.asarray(ESCAPE_CURVATURES, dtype=np.float64)[:, None]  # (2, 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # (a diverging run: flagged, frozen)
+        for t in range(steps):
+            if t % chunk == 0:
+                idx = draw(t).numpy()
+            grads = np.where(xn**2 <= c * (xn - 1) ** 2, 2 * xn, 2 * c * (xn - 1)).T  # (S, 2)
+            step = grads[rows, idx[t % chunk]].mean(-1)
+            xn = np.where(diverged, xn, xn - lr * step)
+            diverged |= ~np.isfinite(xn) | (np.abs(xn) > 1e6)
+            path[:, t + 1] = xn
+    return torch.from_numpy(path), torch.from_numpy(diverged)
 
 
 def uv_hessians(u: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
