@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,8 +74,13 @@ def _curvatures(x: torch.Tensor) -> torch.Tensor:
 
 def _escape_gradients(x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
     c = _curvatures(x) if c is None else c  # (a loop over steps passes them made once)
-    left = x**2 <= c * (x - 1) ** 2
-    return torch.where(left, 2 * x, 2 * c * (x - 1))
+    return _branch_gradients(x, c, torch.where)
+
+
+def _branch_gradients(x: Any, c: Any, where: Callable[..., Any]) -> Any:
+    """f_i'(x) = 2x or 2c_i(x − 1), the branch that is the min: one formula for tensors
+    (``torch.where``) and arrays (``np.where``), so both step routes compute it alike."""
+    return where(x**2 <= c * (x - 1) ** 2, 2 * x, 2 * c * (x - 1))
 
 
 def escape_toy_hessians(at: float) -> torch.Tensor:
@@ -187,7 +193,7 @@ def _escape_numpy(
         for t in range(steps):
             if t % chunk == 0:
                 idx = draw(t).numpy()
-            grads = np.where(xn**2 <= c * (xn - 1) ** 2, 2 * xn, 2 * c * (xn - 1)).T  # (S, 2)
+            grads = _branch_gradients(xn, c, np.where).T  # (S, 2)
             step = grads[rows, idx[t % chunk]].mean(-1)
             xn = np.where(diverged, xn, xn - lr * step)
             diverged |= ~np.isfinite(xn) | (np.abs(xn) > 1e6)
