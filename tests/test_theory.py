@@ -181,6 +181,60 @@ def test_secular_top_eigenvalue_matches_dense_eigenvalues() -> None:
     assert torch.equal(none, delta.max(1).values)
 
 
+def test_secular_top_pair_inverse_iteration_and_its_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The eigenpair from eigvalsh + one inverse-iteration step equals eigh's; a start
+    orthogonal to the top eigenvector (inverse iteration cannot turn it) and a doubled top
+    eigenvalue are answered right, the first through eigh (counted)."""
+    gen = torch.Generator().manual_seed(1)
+    q = torch.linalg.qr(torch.randn(3, 6, 6, generator=gen, dtype=torch.float64))[0]
+    lam = torch.tensor([[0.1, 0.5, 1.0, 2.0, 3.0, 7.0]], dtype=torch.float64).repeat(3, 1)
+    lam[2, -2] = 7.0  # setting 2: the top eigenvalue twice
+    k = (q * lam[:, None, :]) @ q.mT
+    top = q[:, :, -1]
+    start = top + 0.3 * q[:, :, 0]  # close to the top eigenvector: no fallback
+    start[1] = q[1, :, 0]  # setting 1: orthogonal to it
+    calls: list[int] = []
+    eigh = torch.linalg.eigh
+
+    def counted(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(m.shape[0])
+        return eigh(m)
+
+    monkeypatch.setattr(torch.linalg, "eigh", counted)
+    f, v = secular._top_pair(k, start)
+    assert calls == [1]  # setting 1 only
+    assert torch.allclose(f, torch.full((3,), 7.0, dtype=torch.float64), rtol=1e-14)
+    residual = torch.linalg.vector_norm((k @ v[..., None])[..., 0] - f[:, None] * v, dim=1)
+    assert float(residual.max()) < 1e-12 * 7.0
+    assert torch.allclose(torch.linalg.vector_norm(v, dim=1), torch.ones(3, dtype=torch.float64))
+    assert float((v[:2] * top[:2]).sum(1).abs().min()) == pytest.approx(1.0, abs=1e-12)
+    plane = q[2, :, -2:]  # setting 2: v lies in the doubled top eigenspace
+    assert float(torch.linalg.vector_norm(plane.T @ v[2])) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_secular_top_eigenvalue_with_repeated_diagonal_and_symmetric_factor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Equal δ and mirrored rows of U (a doubled eigenvalue of K, eigenvalues crossing as μ
+    moves): the secular root still equals the dense top eigenvalue, in both K routes."""
+    gen = torch.Generator().manual_seed(2)
+    half = torch.randn(12, 3, generator=gen, dtype=torch.float64)
+    u = torch.cat([half, half.flip(1)])  # (24, 3): swapping U's first and last column
+    base = torch.rand(12, generator=gen, dtype=torch.float64)
+    delta = torch.stack([torch.cat([base, base]), torch.zeros(24, dtype=torch.float64)])
+    delta = torch.cat([delta, torch.linspace(-1, 1, 24, dtype=torch.float64)[None]])
+    coef = torch.tensor([0.7, 2.0, 0.05], dtype=torch.float64)
+    dense = torch.stack(
+        [torch.linalg.eigvalsh(torch.diag(delta[g]) + coef[g] * u @ u.T)[-1] for g in range(3)]
+    )
+    got = secular.top_eigenvalue_diag_lowrank(delta, u, coef)
+    assert torch.allclose(got, dense, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(secular, "OUTER_LIMIT", 0)  # the (k, R, N) product route
+    assert torch.allclose(secular.top_eigenvalue_diag_lowrank(delta, u, coef), got, rtol=1e-14)
+
+
 def _symmetric_of_rank(n: int, d: int, rank: int, seed: int) -> torch.Tensor:
     """(n, d, d) symmetric matrices of rank ``rank``, eigenvalues of both signs."""
     gen = torch.Generator().manual_seed(seed)

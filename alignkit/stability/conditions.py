@@ -35,6 +35,15 @@ def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> fl
     return 0.0 if n == 1 else (n - batch_size) / (batch_size * (n - 1))
 
 
+def _sampling_factors(n: int, sizes: list[int], replacement: bool) -> torch.Tensor:
+    """:func:`sampling_factor` for many batch sizes already checked (1 <= B, and B <= n
+    without replacement), float64 (K,): one tensor expression, not K checked calls."""
+    b = torch.tensor(sizes, dtype=torch.float64)
+    if replacement:
+        return 1.0 / b
+    return torch.zeros_like(b) if n == 1 else (n - b) / (b * (n - 1))
+
+
 def threshold_upper_bounds(
     per_sample_hessians: torch.Tensor, batch_size: int, *, replacement: bool = False
 ) -> tuple[float, float]:

@@ -22,6 +22,7 @@ in the eigenbasis of H (the H ⊗ H and C parts are diagonal there, Σ H_i ⊗ H
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -71,7 +72,8 @@ def top_eigenvalue_diag_lowrank(
     top = delta.max(1).values
     if factor.shape[1] == 0 or factor.shape[0] == 0:
         return top
-    gram = torch.linalg.eigvalsh(factor.T @ factor)[-1]  # ‖U‖²: max δ ≤ λ_max(A) ≤ max δ + c‖U‖²
+    gram_values, gram_vectors = torch.linalg.eigh(factor.T @ factor)
+    gram = gram_values[-1]  # ‖U‖²: max δ ≤ λ_max(A) ≤ max δ + c‖U‖²
     width = coef * gram
     scale = top.abs() + width
     out = top.clone()
@@ -81,10 +83,14 @@ def top_eigenvalue_diag_lowrank(
     # of x = (μ̂ − δ)⁻¹ U y, y the top eigenvector of K(μ̂) at the upper bound μ̂ = max δ +
     # c‖U‖² (one step of inverse iteration: close to the top eigenvector of A). Each is below
     # the root, unless the root lies within 1e-12 width of max δ (then accepted as is).
+    r = factor.shape[1]
+    secular_matrix = _secular_matrices(factor)
     d, c = delta[idx], coef[idx, None]
     gap = (top[idx] + width[idx])[:, None] - d
     gap = torch.where(gap > 0, gap, torch.ones_like(gap))
-    y = torch.linalg.eigh((factor.T[None] * (c / gap)[:, None, :]) @ factor)[1][:, :, -1]
+    # y from inverse iteration started at UᵀU's top eigenvector (K(μ̂) with equal gaps)
+    start = gram_vectors[:, -1].expand(idx.numel(), r)
+    y = _top_pair(secular_matrix(c / gap), start)[1]
     x = (y @ factor.T) / gap  # (k, N)
     rq = ((d * x**2).sum(1) + coef[idx] * ((x @ factor) ** 2).sum(1)) / (x**2).sum(1)
     mu = (
@@ -98,21 +104,21 @@ def top_eigenvalue_diag_lowrank(
         .max(0)
         .values
     )
+    stop = tol * scale[idx]
+    v = y  # K's top eigenvector at the last μ: the start of the next inverse iteration
     for _ in range(iters):
         if idx.numel() == 0:
             break
-        gap = mu[:, None] - delta[idx]  # (k, N), > 0
-        w = coef[idx, None] / gap
-        k = (factor.T[None] * w[:, None, :]) @ factor  # (k, R, R)
-        evals, evecs = torch.linalg.eigh(k)
-        f, v = evals[:, -1], evecs[:, :, -1]
-        uv = v @ factor.T  # (k, N)
-        slope = (uv**2 * w / gap).sum(1)  # −f'(μ) > 0
+        w = c / (mu[:, None] - d)  # (k, N); μ > max δ
+        f, v = _top_pair(secular_matrix(w), v)  # of K(μ), (k, R, R)
+        slope = ((v @ factor.T) ** 2 * w.square()).sum(1) / c[:, 0]  # −f'(μ) > 0
         step = (f - 1.0) * f / slope  # Newton on φ = 1/f: (1 − φ)/φ' with φ' = slope/f²
-        done = (f <= 1.0) | (step <= tol * scale[idx])
+        done = (f <= 1.0) | (step <= stop)
         mu = torch.where(f > 1.0, mu + step.clamp_min(0), mu)
-        out[idx[done]] = mu[done]
-        idx, mu = idx[~done], mu[~done]
+        if bool(done.any()):
+            out[idx[done]] = mu[done]
+            keep = ~done
+            idx, mu, d, c, stop, v = idx[keep], mu[keep], d[keep], c[keep], stop[keep], v[keep]
     if idx.numel():
         out[idx] = mu
         warnings.warn(
@@ -122,3 +128,43 @@ def top_eigenvalue_diag_lowrank(
             stacklevel=2,
         )
     return out
+
+
+#: most entries N R² of the flattened outer products U_N U_Nᵀ (32 MiB in float64)
+OUTER_LIMIT = 1 << 22
+
+
+def _secular_matrices(factor: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """w (k, N) ↦ Uᵀ diag(w_k) U (k, R, R), for K(μ) = Uᵀ diag(c / (μ − δ)) U.
+
+    Below ``OUTER_LIMIT`` one matrix product with the rows' outer products [U_N U_Nᵀ]_N
+    flattened (N, R²), built once; above it the product with a (k, R, N) temporary.
+    """
+    n, r = factor.shape
+    if n * r * r <= OUTER_LIMIT:
+        outer = (factor[:, :, None] * factor[:, None, :]).reshape(n, r * r)
+        return lambda w: (w @ outer).reshape(-1, r, r)
+    return lambda w: (factor.T[None] * w[:, None, :]) @ factor
+
+
+def _top_pair(k: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Largest eigenvalue (k,) and a unit eigenvector (k, R) of symmetric PSD ``k`` (k, R, R).
+
+    The eigenvalue from ``eigvalsh``; the eigenvector from one step of inverse iteration
+    with the shift 1e-14 f above it, started at ``start`` (the eigenvector at the previous
+    iterate: close). On CPU that is about half of ``eigh``'s cost (which computes every
+    eigenvector). Where the vector is not an eigenvector to 1e-11 (residual ‖Kv − fv‖ / f;
+    1e-15-1e-13 on the explorers' problems; larger after a start orthogonal to the new top,
+    or a singular solve), ``eigh`` answers instead.
+    """
+    f = torch.linalg.eigvalsh(k)[:, -1]
+    shift = f + 1e-14 * f.abs() + torch.finfo(k.dtype).tiny
+    eye = torch.eye(k.shape[-1], dtype=k.dtype, device=k.device)
+    x = torch.linalg.solve_ex(k - shift[:, None, None] * eye, start[..., None])[0][..., 0]
+    v = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    residual = torch.linalg.vector_norm((k @ v[..., None])[..., 0] - f[:, None] * v, dim=1)
+    bad = ~(residual <= 1e-11 * f.abs())  # NaN (a singular solve) is bad too
+    if bool(bad.any()):
+        evals, evecs = torch.linalg.eigh(k[bad])
+        f[bad], v[bad] = evals[:, -1], evecs[:, :, -1]
+    return f, v

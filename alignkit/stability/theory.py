@@ -38,6 +38,7 @@ from alignkit.stability._hessians import (
     _tensor,
 )
 from alignkit.stability.conditions import (
+    _sampling_factors,
     region_boundary,
     sampling_factor,
     stable_1d,
@@ -274,11 +275,7 @@ def threshold_curve(
     sizes = _batch_sizes(batch_sizes, None if replacement else n)
     iters = check_int(iters, "iters", low=1)
     tol = check_scalar(tol, "tol", low=0.0, high=1.0, closed="neither")
-    p = torch.tensor(
-        [sampling_factor(n, b, replacement=replacement) for b in sizes],
-        dtype=torch.float64,
-        device=h.device,
-    )
+    p = _sampling_factors(n, sizes, replacement).to(h.device)
     hr, lam = _reduce(h)
     r = lam.numel()
     if r == 0:

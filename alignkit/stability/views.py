@@ -17,7 +17,7 @@ import torch
 from alignkit._checks import check_bool, check_int, check_scalar, check_values
 from alignkit.stability import theory as T
 from alignkit.stability._hessians import _reduce
-from alignkit.stability.conditions import MAX_COUNT, _upper_bounds
+from alignkit.stability.conditions import MAX_COUNT, _sampling_factors, _upper_bounds
 from alignkit.stability.directional import directional_moments
 from alignkit.stability.simulate import LinearSGDRun, simulate_linear_sgd
 from alignkit.stability.sweep import SweepResult
@@ -221,8 +221,7 @@ def _threshold_parts(
     _, h = linear_regression_hessians(n, d, seed=seed, device="cpu")
     sizes = torch.arange(1, (2 * n if replacement else n) + 1)
     curve = T.threshold_curve(h, sizes, replacement=replacement)
-    ps = [T.sampling_factor(n, int(b), replacement=replacement) for b in sizes]
-    bound = _upper_bounds(h, torch.tensor(ps, dtype=torch.float64))
+    bound = _upper_bounds(h, _sampling_factors(n, sizes.tolist(), replacement))
     return h, sizes, curve, bound, 2.0 / T.sharpness(h.mean(0))
 
 
