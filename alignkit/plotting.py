@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
@@ -193,12 +194,43 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
                 index, prop = key[len("images[") :].split("].", 1)
                 fig.layout.images[int(index)][prop] = changed.pop(key)
             if changed:
-                fig.update_layout(changed)
+                _assign(fig.layout, changed)
             continue
         for trace, raw in by_name.get(name, []):
             changed = changed_props(trace if raw is None else raw, props)
             if changed:
-                trace.update(changed)
+                _assign(trace, changed)
+
+
+def _assign(obj: Any, changed: dict[str, Any]) -> None:
+    """``obj.update(changed)`` (a trace or the layout), several times faster inside a batch.
+
+    In batch mode (a live panel's :class:`~alignkit.live.redraw.Sender`) a value that is
+    not a dict, nor a list holding dicts, is set as an attribute of its dotted path's
+    object: the same validation and the same recorded edit as ``update``, without
+    plotly's path parsing (measured: 0.12 against 0.72 ms for ``title.text``). The rest
+    (dicts and lists of dicts, which ``update`` merges into what is there, magic
+    underscores, a path that does not resolve) go through ``update`` one key at a time,
+    in order; outside a batch (where ``update`` groups them in one message) all of them.
+    """
+    figure = getattr(obj, "figure", None)
+    if not getattr(figure, "_in_batch_mode", False):
+        obj.update(changed)
+        return
+    for key, value in changed.items():  # in order, as update sets them
+        if isinstance(value, Mapping) or (
+            isinstance(value, (list, tuple)) and any(isinstance(v, Mapping) for v in value)
+        ):
+            obj.update({key: value})
+            continue
+        *path, last = key.split(".")
+        target = obj
+        try:
+            for part in path:
+                target = getattr(target, part)
+            setattr(target, last, value)
+        except (AttributeError, ValueError, TypeError, KeyError):
+            obj.update({key: value})  # update names the problem, or resolves the path its way
 
 
 def keep_zoom(fig: go.Figure, layout: dict[str, Any], axes: tuple[str, ...]) -> None:

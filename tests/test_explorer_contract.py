@@ -7,6 +7,7 @@ reproduces the view; and the static (kernel-free) figure builds from it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable
@@ -93,3 +94,108 @@ def test_a_value_off_its_control_is_refused_naming_the_argument(
             explorer(**{arg: bad}).close()
         message = str(info.value)
         assert message.startswith(f"{arg} must"), f"{name}({arg}={bad!r}): {message}"
+
+
+#: controls whose moves train a model or solve a new ε curve (seconds each): not moved here
+_SLOW_MOVES = (
+    {("manifold.sampling_explorer", c) for c in ("model", "steps", "manifold", "perturbation")}
+    | {("manifold.lyapunov_explorer", "model")}
+    | {("divergences.alignment_explorer", c) for c in ("alpha", "divergence")}
+)
+
+
+def _ends(widget: Any) -> list[Any]:
+    """A control's first and last position (a choice's first and last option)."""
+    if getattr(widget, "options", None):
+        values = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+        return [values[0], values[-1]]
+    if hasattr(widget, "min") and hasattr(widget, "max"):
+        return [widget.min, widget.max]
+    return []
+
+
+def _batch_edits(fig: Any, update: Callable[[], None]) -> Any:
+    """Run ``update`` in a batch; return its edits (copied) after applying them to ``fig``."""
+    import copy
+
+    fig._in_batch_mode = True
+    try:
+        update()
+    finally:
+        fig._in_batch_mode = False
+    edits = copy.deepcopy((dict(fig._batch_trace_edits), dict(fig._batch_layout_edits)))
+    restyle, relayout, indexes = fig._build_update_params_from_batch()
+    fig.plotly_update(restyle_data=restyle, relayout_data=relayout, trace_indexes=indexes)
+    fig._batch_trace_edits.clear()
+    fig._batch_layout_edits.clear()
+    return edits
+
+
+@pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
+def test_update_edits_equal_plotly_update_route(
+    name: str, explorer: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The explorer's update records the same edits, and leaves the same figure, through
+    ``apply_traces``' attribute assignment (``plotting._assign``) as through plotly's
+    ``update``: over each control's two ends, there and back."""
+    import plotly.graph_objects as go
+
+    from alignkit import plotting
+
+    panel = explorer()
+    results = []
+    try:
+        for arg, widget in panel.controls.items():
+            if (name, arg) in _SLOW_MOVES or widget.layout.display == "none":
+                continue
+            start = widget.value
+            for value in _ends(widget):
+                widget.value = value
+                panel.flush()
+                if panel.error is None:  # a combination an explorer refuses (shown in it)
+                    results.append(panel.result)
+            widget.value = start
+            panel.flush()
+        base = panel.figure.to_dict()
+    finally:
+        panel.close()
+    assert len(results) >= 2
+    fast, plain = go.FigureWidget(base), go.FigureWidget(base)
+    fast_assign = plotting._assign
+    for result in results + results[::-1]:
+        monkeypatch.setattr(plotting, "_assign", lambda obj, changed: obj.update(changed))
+        want = _batch_edits(plain, functools.partial(panel.update, plain, result))
+        monkeypatch.setattr(plotting, "_assign", fast_assign)
+        got = _batch_edits(fast, functools.partial(panel.update, fast, result))
+        assert list(got[0]) == list(want[0]) and list(got[1]) == list(want[1])
+        pairs = zip(got[0].values(), want[0].values(), strict=True)
+        for mine, theirs in ((got[1], want[1]), *pairs):
+            assert list(mine) == list(theirs)  # the same keys, in the same order
+            for key in theirs:
+                assert _same(mine[key], theirs[key]), (name, key)
+    drawn = [fast.to_plotly_json(), plain.to_plotly_json()]
+    for figure in drawn:
+        for trace in figure["data"]:
+            trace.pop("uid")
+    assert _same(*drawn), name
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values: dicts key by key, lists element by element, arrays with dtype and NaNs."""
+    import numpy as np
+
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (
+            isinstance(a, dict)
+            and isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        x, y = np.asarray(a), np.asarray(b)
+        if x.dtype != y.dtype or x.shape != y.shape:
+            return False
+        return bool(np.array_equal(x, y, equal_nan=x.dtype.kind == "f"))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) or (a != a and b != b)  # NaN scalars

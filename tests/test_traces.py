@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 import torch
 
+from alignkit import plotting
 from alignkit._traces import LEAN_MIN_SIZE, changed_props, lean
 from alignkit.plotting import apply_traces
 
@@ -94,3 +97,65 @@ def test_changed_props_walks_into_a_layout_images_list() -> None:
         apply_traces(fig, {"_layout": {"images[0].x": 0.5, "images[0].y": 1}})
         assert dict(fig._batch_layout_edits) == {"images.0.x": 0.5}
     assert fig.layout.images[0].x == 0.5
+
+
+def _edits(fig: go.FigureWidget, assign: Any, obj: Any, changed: dict[str, Any]) -> Any:
+    """What ``assign(obj, changed)`` records in a batch (then dropped, the figure unchanged)."""
+    fig._in_batch_mode = True
+    try:
+        assign(obj, changed)
+        return copy.deepcopy((dict(fig._batch_trace_edits), dict(fig._batch_layout_edits)))
+    finally:
+        fig._in_batch_mode = False
+        fig._batch_trace_edits.clear()
+        fig._batch_layout_edits.clear()
+
+
+def test_fast_assignment_records_what_plotly_update_records() -> None:
+    """In a batch, ``_assign`` sets attributes where ``update`` would parse paths: the same
+    edits for values, dotted paths and a new array; dicts and lists of dicts still merge
+    (``update``'s way, keeping the marker's size and the annotation's text); a magic
+    underscore works; a bad property or value is plotly's own ValueError, naming it."""
+    fig = go.FigureWidget([go.Scatter(name="a", x=[0.0], y=[0.0], marker={"size": 9})])
+    fig.update_layout(annotations=[{"text": "keep", "x": 0, "y": 0}], title={"text": "t"})
+    trace = fig.data[0]
+    x = np.linspace(0, 1, 300, dtype=np.float32)
+    cases = [
+        (trace, {"x": x, "y": [1.0, 2.0], "marker.color": [0.5, 0.7], "visible": True}),
+        (trace, {"marker": {"color": "red"}, "text": ["p", "q"]}),  # a dict merges
+        (fig.layout, {"title.text": "new", "xaxis.range": [0.0, 2.0], "title_font_size": 9}),
+        (fig.layout, {"annotations": [{"x": 1}], "meta": {"ranges": [1]}}),  # merged elementwise
+    ]
+    for obj, changed in cases:
+        plain = _edits(fig, lambda o, c: o.update(c), obj, changed)
+        fast = _edits(fig, plotting._assign, obj, changed)
+        assert plain[1].keys() == fast[1].keys() and plain[0].keys() == fast[0].keys()
+        pairs = zip(plain[0].values(), fast[0].values(), strict=True)
+        for mine, theirs in ((plain[1], fast[1]), *pairs):
+            assert list(mine) == list(theirs)  # the same keys, in the same order
+            for key in mine:
+                np.testing.assert_equal(np.asarray(theirs[key], dtype=object),
+                                        np.asarray(mine[key], dtype=object))  # fmt: skip
+    merged = _edits(fig, plotting._assign, fig.layout, {"annotations": [{"x": 1}]})
+    assert merged[1] == {"annotations.0.x": 1}  # the annotation's text stays
+    marker = _edits(fig, plotting._assign, trace, {"marker": {"color": "red"}})
+    assert marker[0] == {0: {"marker.color": "red"}}  # the marker's size stays
+    for obj, bad, named in (
+        (trace, {"nonsense": 1}, "nonsense"),
+        (trace, {"marker.size": "big"}, "size"),
+        (fig.layout, {"xaxis.rnage": [0, 1]}, "rnage"),
+    ):
+        fig._in_batch_mode = True
+        try:
+            with pytest.raises(ValueError, match=named):
+                plotting._assign(obj, bad)
+        finally:
+            fig._in_batch_mode = False
+            fig._batch_trace_edits.clear()
+            fig._batch_layout_edits.clear()
+
+
+def test_fast_assignment_outside_a_batch_sends_one_message() -> None:
+    fig, sent = _widget()
+    plotting._assign(fig.data[0], {"x": [1.0, 2.0], "y": [3.0, 4.0], "marker.color": "red"})
+    assert len(sent) == 1 and set(sent[0][0]) == {"x", "y", "marker.color"}
