@@ -459,3 +459,22 @@ def test_sweep_cli_refuses_bad_arguments_before_running(
     err = capsys.readouterr().err
     assert info.value.code == 2 and named in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_seed_jitter_equals_a_loop_over_runs() -> None:
+    """The k-th of a cell's m runs (in run order) sits at B · 2^(((k + 0.5)/m − 0.5)/4):
+    the vectorised spread against a plain loop with per-cell counters, and an empty sweep."""
+    from alignkit.stability.plots.sweep import _jitter
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 7, 60):
+        lr = rng.choice([0.05, 0.1, 0.2], n)
+        b = rng.choice([1.0, 2.0, 4.0, 8.0], n)
+        seen: dict[tuple[float, float], int] = {}
+        want = np.empty(n)
+        for j, key in enumerate(zip(lr.tolist(), b.tolist(), strict=True)):
+            m = sum(1 for other in zip(lr.tolist(), b.tolist(), strict=True) if other == key)
+            k = seen.get(key, 0)
+            want[j] = key[1] * 2 ** (0.25 * ((k + 0.5) / m - 0.5))
+            seen[key] = k + 1
+        np.testing.assert_allclose(_jitter(lr, b), want, rtol=1e-15, atol=0)

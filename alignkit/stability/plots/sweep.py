@@ -8,7 +8,6 @@ converge are drawn apart (grey, not minima). Right: which (η, B) survive — ev
 
 from __future__ import annotations
 
-from collections import Counter
 
 import numpy as np
 import plotly.graph_objects as go
@@ -42,14 +41,17 @@ def sweep_title(view: SweepView) -> str:
 
 
 def _jitter(lr: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spread the seeds of one (η, B) cell side by side (factor on B, log axis)."""
-    seen: Counter[tuple[float, float]] = Counter()
-    total = Counter(zip(lr.tolist(), b.tolist(), strict=True))
-    out = np.ones_like(b)
-    for j, key in enumerate(zip(lr.tolist(), b.tolist(), strict=True)):
-        out[j] = 2 ** (0.25 * ((seen[key] + 0.5) / total[key] - 0.5))
-        seen[key] += 1
-    return b * out
+    """Spread the seeds of one (η, B) cell side by side (factor on B, log axis): the k-th of
+    a cell's m runs (in order) at B · 2^(((k + 0.5)/m − 0.5)/4)."""
+    if b.size == 0:
+        return b.copy()
+    b_index = np.unique(b, return_inverse=True)[1].reshape(-1)
+    cell = np.unique(lr, return_inverse=True)[1].reshape(-1) * (b_index.max() + 1) + b_index
+    counts = np.bincount(cell)
+    order = np.argsort(cell, kind="stable")  # each cell's runs together, in their order
+    rank = np.empty_like(cell)
+    rank[order] = np.arange(cell.size) - (np.cumsum(counts) - counts)[cell[order]]
+    return b * 2 ** (0.25 * ((rank + 0.5) / counts[cell] - 0.5))
 
 
 def _sweep_traces(view: SweepView) -> dict[str, dict[str, object]]:
