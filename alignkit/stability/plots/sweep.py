@@ -8,7 +8,6 @@ converge are drawn apart (grey, not minima). Right: which (η, B) survive — ev
 
 from __future__ import annotations
 
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
