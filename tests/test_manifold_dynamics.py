@@ -111,6 +111,7 @@ def test_counter_example_leaves_the_manifold(exact: GenerativeModel, circle: Man
     assert float(cos.mean()) >= 0.95 and float(a.distance.mean()) > 0.5
 
 
+@pytest.mark.filterwarnings("ignore:lyapunov_analysis:RuntimeWarning")  # exponents unused
 def test_weight_noise_breaks_the_alignment_itself(circle: Manifold) -> None:
     model = train_flow_matching(circle.sample(1024, seed=1), steps=400, width=32, seed=0)
     clean = lyapunov_analysis(model, circle, 100, steps=25, seed=2, record=False)
@@ -213,3 +214,29 @@ def test_the_views_default_steps_are_converged(
     start, fine = fine_exponents
     a = lyapunov_analysis(exact, circle, 40, steps=LYAPUNOV_STEPS, seed=3, record=False)
     torch.testing.assert_close(a.exponents.mean(0), fine, rtol=0, atol=0.01)
+
+
+def test_unresolved_smallest_exponents_are_warned_about() -> None:
+    """A linear flow v = A x with A = R diag(2, −12) Rᵀ (a 45° turn: the flow map mixes the
+    axes) has exponents (2, −12) exactly: σ_min/σ_max = e⁻¹⁴ ≈ 8e-7 is below 100 float32
+    epsilons (a RuntimeWarning) and resolved in float64 (no warning, the closed form)."""
+    import math
+    import warnings
+
+    def linear(dtype: torch.dtype) -> GenerativeModel:
+        c = math.sqrt(0.5)
+        r = torch.tensor([[c, -c], [c, c]], dtype=dtype)
+        a = r @ torch.diag(torch.tensor([2.0, -12.0], dtype=dtype)) @ r.T
+        one = lambda t: torch.ones_like(t)  # noqa: E731
+        return GenerativeModel(
+            "flow", 2, 1.0, 1.0, lambda x, t: a @ x, one, one, torch.device("cpu"), dtype
+        )
+
+    circle = get_manifold("circle2d")
+    with pytest.warns(RuntimeWarning, match="8 of 8 samples .* not resolved"):
+        lyapunov_analysis(linear(torch.float32), circle, 8, steps=40, record=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="lyapunov_analysis")
+        exact = lyapunov_analysis(linear(torch.float64), circle, 8, steps=40, record=False)
+    want = torch.tensor([2.0, -12.0], dtype=torch.float64).expand(8, 2)
+    assert torch.allclose(exact.exponents, want, atol=1e-2)

@@ -15,6 +15,8 @@ Taught in ``notebooks/05_generative_manifold_alignment.ipynb``.
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -244,6 +246,9 @@ def lyapunov_analysis(
     (:func:`~alignkit.numerics.ode.time_grid`), the others equally in t. ``model`` must
     have finite weights (a diverged training run: ``ValueError`` naming ``model``);
     trajectories that blow up are flagged in ``diverged`` (their rows NaN), not an error.
+    Samples whose flow map's σ_min/σ_max falls below 100 × the dtype's epsilon (a float32
+    model, strongly contracting) raise a ``RuntimeWarning``: their smallest exponents are not
+    resolved (notebook 05 casts such a model's weights to float64).
     """
     model = check_model(model)
     check_instance(manifold, "manifold", Manifold, "a Manifold (from get_manifold)")
@@ -268,6 +273,7 @@ def lyapunov_analysis(
     d, dim = manifold.dim, model.dim
     parts: dict[str, torch.Tensor | None] = {}
     if fl is not None:
+        _warn_unresolved(fl.exponents * float(fl.times[-1] - fl.times[0]), x0.dtype)
         alignment = None
         if record:  # the top-d left singular vectors of every recorded flow-map Jacobian
             assert fl.path is not None and fl.jac_path is not None
@@ -303,6 +309,24 @@ def lyapunov_analysis(
             parts[key] = full
     out = {"start": x0, "times": times, "intrinsic_dim": d, "diverged": ~ok, **parts}
     return LyapunovAnalysis(**out)  # type: ignore[arg-type]
+
+
+def _warn_unresolved(log_sigma: torch.Tensor, dtype: torch.dtype) -> None:
+    """Warn when a flow map's σ_min/σ_max is below 100 × ``dtype``'s epsilon (log σ, (N, D)):
+    its smallest exponents are then not resolved by the dtype (−inf where σ rounds to 0)."""
+    limit = 100 * torch.finfo(dtype).eps
+    spread = log_sigma[:, -1] - log_sigma[:, 0]  # log(σ_min / σ_max), −inf when σ_min = 0
+    unresolved = int((spread < math.log(limit)).sum())
+    if unresolved:
+        warnings.warn(
+            f"lyapunov_analysis: {unresolved} of {log_sigma.shape[0]} samples have a flow map "
+            f"whose σ_min/σ_max is below 100 × {dtype}'s epsilon ({limit:.0e}): their smallest "
+            "exponents are not resolved (they may be rounding; −inf where σ rounds to 0); "
+            "analyse a float64 model (a trained model's weights can be cast, e.g. flow_model(tuple("
+            "p.double() for p in model.params), model.dim))",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def density_shift(
