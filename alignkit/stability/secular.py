@@ -154,7 +154,7 @@ def _top_pair(k: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch
     with the shift 1e-14 f above it, started at ``start`` (the eigenvector at the previous
     iterate: close). On CPU that is about half of ``eigh``'s cost (which computes every
     eigenvector). Where the vector is not an eigenvector to 1e-11 (residual ‖Kv − fv‖ / f;
-    1e-15-1e-13 on the explorers' problems; larger after a start orthogonal to the new top,
+    up to 2e-13 on the explorers' problems; larger after a start orthogonal to the new top,
     or a singular solve), ``eigh`` answers instead.
     """
     f = torch.linalg.eigvalsh(k)[:, -1]
