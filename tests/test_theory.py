@@ -181,6 +181,20 @@ def test_secular_top_eigenvalue_matches_dense_eigenvalues() -> None:
     assert torch.equal(none, delta.max(1).values)
 
 
+def test_secular_top_eigenvalue_at_extreme_scales() -> None:
+    """A tiny c with a huge U (c U Uᵀ of order 1e100): Newton's slope Σ (v·U_N)² c/(μ − δ_N)²
+    must not underflow (it did, as w² with w = c/(μ − δ) ~ 1e-180: inf); against eigvalsh."""
+    delta = torch.tensor([[0.0, 1e100], [0.0, 1e100]], dtype=torch.float64)
+    u = torch.tensor([[1e90], [2e90]], dtype=torch.float64)
+    coef = torch.tensor([1e-80, 1e-60], dtype=torch.float64)
+    got = secular.top_eigenvalue_diag_lowrank(delta, u, coef)
+    dense = torch.stack(
+        [torch.linalg.eigvalsh(torch.diag(delta[g]) + coef[g] * u @ u.T)[-1] for g in range(2)]
+    )
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got, dense, rtol=1e-12, atol=0)
+
+
 def test_secular_top_pair_inverse_iteration_and_its_fallback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

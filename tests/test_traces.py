@@ -159,3 +159,42 @@ def test_fast_assignment_outside_a_batch_sends_one_message() -> None:
     fig, sent = _widget()
     plotting._assign(fig.data[0], {"x": [1.0, 2.0], "y": [3.0, 4.0], "marker.color": "red"})
     assert len(sent) == 1 and set(sent[0][0]) == {"x", "y", "marker.color"}
+
+
+def test_fast_assignment_leaves_to_update_what_update_treats_its_own_way() -> None:
+    """Compound arrays given as plotly objects, [] or None (update merges them or leaves
+    them), a key starting with "_" (update refuses it), and a bad key after good ones
+    (update records nothing before it raises): the same edits, or the same error with
+    nothing recorded, as ``update``."""
+
+    def figure() -> go.FigureWidget:
+        fig = go.FigureWidget([go.Scatter(name="a", x=[0.0], y=[0.0])])
+        fig.update_layout(
+            annotations=[{"text": t, "x": 0, "y": 0} for t in "ABC"],
+            shapes=[{"type": "line", "x0": 0, "x1": 1, "y0": 0, "y1": 1}],
+        )
+        return fig
+
+    cases = [
+        ("layout", {"annotations": []}),
+        ("layout", {"annotations": None}),
+        ("layout", {"annotations": [go.layout.Annotation(text="Z")]}),
+        ("layout", {"shapes": [go.layout.Shape(type="rect", x0=0, x1=2, y0=0, y1=2)]}),
+        ("trace", {"marker": go.scatter.Marker(color="red"), "y": [1.0]}),
+    ]
+    for where, changed in cases:
+        got, want = figure(), figure()
+        edits = [
+            _edits(f, assign, f.layout if where == "layout" else f.data[0], changed)
+            for f, assign in ((got, plotting._assign), (want, lambda o, c: o.update(c)))
+        ]
+        assert repr(edits[0]) == repr(edits[1]), changed
+    for bad in ({"_bogus": 1}, {"x": [1.0, 2.0], "bogus": 3}):
+        fig = figure()
+        fig._in_batch_mode = True
+        try:
+            with pytest.raises(ValueError, match="bogus"):
+                plotting._assign(fig.data[0], bad)
+            assert not fig._batch_trace_edits and not fig._batch_layout_edits
+        finally:
+            fig._in_batch_mode = False

@@ -109,9 +109,10 @@ def top_eigenvalue_diag_lowrank(
     for _ in range(iters):
         if idx.numel() == 0:
             break
-        w = c / (mu[:, None] - d)  # (k, N); μ > max δ
+        gap = mu[:, None] - d  # (k, N), > 0
+        w = c / gap
         f, v = _top_pair(secular_matrix(w), v)  # of K(μ), (k, R, R)
-        slope = ((v @ factor.T) ** 2 * w.square()).sum(1) / c[:, 0]  # −f'(μ) > 0
+        slope = ((v @ factor.T) ** 2 * w / gap).sum(1)  # −f'(μ) > 0 (w², not: it underflows)
         step = (f - 1.0) * f / slope  # Newton on φ = 1/f: (1 − φ)/φ' with φ' = slope/f²
         done = (f <= 1.0) | (step <= stop)
         mu = torch.where(f > 1.0, mu + step.clamp_min(0), mu)
