@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.basedatatypes import BasePlotlyType, BaseTraceType
 
 __all__ = ["base_layout", "apply_traces", "finish", "presenter_mode", "set_theme", "COLORS"]
 
@@ -171,8 +172,6 @@ def apply_traces(fig: go.Figure, traces: dict[str, dict[str, object]]) -> None:
     redraws, only the traces that changed), and long float64 arrays go as float32 where
     that loses nothing visible (see :mod:`alignkit._traces`).
     """
-    from plotly.basedatatypes import BaseTraceType
-
     from alignkit._traces import changed_props
 
     # compared with the figure's plain dicts (plotly's getters validate every key: slow)
@@ -245,8 +244,6 @@ def _assign(obj: Any, changed: dict[str, Any]) -> None:
 
 def _update_merges(key: str, value: Any) -> bool:
     """Whether plotly's ``update`` does more with ``value`` than set it (see _assign)."""
-    from plotly.basedatatypes import BasePlotlyType
-
     if value is None or isinstance(value, (Mapping, BasePlotlyType)):
         return True
     if isinstance(value, (list, tuple)) and (

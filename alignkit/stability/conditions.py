@@ -8,6 +8,7 @@ re-exports these names). Taught in ``notebooks/01_sgd_stability.ipynb``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -30,18 +31,20 @@ def sampling_factor(n: int, batch_size: int, *, replacement: bool = False) -> fl
     replacement = check_bool(replacement, "replacement")
     high = MAX_COUNT if replacement else n
     batch_size = check_int(batch_size, "batch_size", low=1, high=high)
-    if replacement:
-        return 1.0 / batch_size
-    return 0.0 if n == 1 else (n - batch_size) / (batch_size * (n - 1))
+    return float(_factor(n, batch_size, replacement))
 
 
 def _sampling_factors(n: int, sizes: list[int], replacement: bool) -> torch.Tensor:
     """:func:`sampling_factor` for many batch sizes already checked (1 <= B, and B <= n
     without replacement), float64 (K,): one tensor expression, not K checked calls."""
-    b = torch.tensor(sizes, dtype=torch.float64)
+    return _factor(n, torch.tensor(sizes, dtype=torch.float64), replacement)
+
+
+def _factor(n: int, b: Any, replacement: bool) -> Any:
+    """p for checked n and B (an int, or a float64 tensor of them): the one formula."""
     if replacement:
         return 1.0 / b
-    return torch.zeros_like(b) if n == 1 else (n - b) / (b * (n - 1))
+    return b * 0.0 if n == 1 else (n - b) / (b * (n - 1))
 
 
 def threshold_upper_bounds(
