@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from alignkit.live.messages import SENDERS, one_message
 from alignkit.live.view import caption_color, caption_html
 
 ANIMATABLE = frozenset({"scatter", "bar"})
@@ -120,6 +121,8 @@ class Sender:
 
     def __init__(self, fig: go.FigureWidget, caption: Any = None) -> None:
         self.fig = fig
+        for name in SENDERS:  # one comm message per edit, not four
+            setattr(fig, name, one_message(fig, getattr(fig, name)))
         self.caption = caption  # an ipywidgets HTML drawn over the title, or None
         self.paths: list[str] = []
         self._axes_of: list[tuple[str, str]] | None = None
