@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 import alignkit
 from alignkit import _checks, cli, device, live, theme
+from alignkit.live.messages import one_message
 from alignkit.live.prefetch import next_value
 from alignkit.numerics import functional, hessian, hvp, lanczos, ode, trace
 from alignkit.stability import (
@@ -464,6 +465,11 @@ TABLE: dict[str, Entry] = {
             "limits": [3, {"nope": lambda s: 1}, {"a": 3}],
             "prefetch": [1, "yes", None],
         },
+    ),
+    "alignkit.live.messages.one_message": Entry(
+        one_message,
+        lambda: {"fig": go.FigureWidget(), "send": lambda *a, **k: None},
+        {"fig": [3, None, go.Figure()], "send": [3, None, "send"]},
     ),
     "alignkit.live.prefetch.next_value": Entry(
         next_value,

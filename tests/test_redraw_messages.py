@@ -129,10 +129,72 @@ def test_observers_see_plotlys_sequence_and_a_failed_send_leaves_none(wire: list
 
 
 def test_inside_an_outer_hold_it_is_plotlys_send(wire: list) -> None:
-    """Nested in a held sync the wrapper does nothing of its own (the outer hold sends)."""
+    """Nested in a held sync the wrapper only calls plotly's sender (neither plotly.py nor
+    the kit holds one; there the outer hold sends what plotly.py leaves: the trait's None)."""
     fig = _figure()
     calls: list[tuple] = []
     wrapped = one_message(fig, lambda *a, **k: calls.append((a, k)))
     with fig.hold_sync():
         wrapped(1, b=2)
+        assert getattr(fig, "_one_message_queue", None) is None  # (nothing deferred)
     assert calls == [((1,), {"b": 2})]
+
+
+@pytest.mark.parametrize("how", ["relayout", "restyle"])
+def test_relayouts_and_restyles_go_as_one_message(wire: list, how: str) -> None:
+    fig = _figure()
+    Sender(fig)
+    wire.clear()
+    if how == "relayout":  # (the sender's route for a title without a caption, pictures)
+        fig.plotly_relayout({"title.text": "new"})
+    else:
+        fig.plotly_restyle({"marker.color": "red"}, [1])
+    sent = [state for widget, state in wire if widget is fig]
+    assert len(sent) == 1, sent
+    msg = sent[0][f"_py2js_{how}"]
+    data = msg["relayout_data"] if how == "relayout" else msg["restyle_data"]
+    assert data == ({"title.text": "new"} if how == "relayout" else {"marker.color": "red"})
+    assert getattr(fig, f"_py2js_{how}") is None
+
+
+def test_an_observers_edit_goes_after_the_edit_that_fired_it(wire: list) -> None:
+    """An observer of a message trait that edits the figure: plotly.py sends the edit that
+    fired it first, then the observer's; so does the wrapper (each in one message)."""
+    fig = _figure()
+    Sender(fig)
+    fired: list[bool] = []
+
+    def again(change: dict) -> None:
+        if change["new"] is not None and not fired:
+            fired.append(True)
+            fig.plotly_relayout({"title.text": "second"})
+
+    fig.observe(again, names=["_py2js_relayout"])
+    wire.clear()
+    fig.plotly_relayout({"title.text": "first"})
+    sent = [s for w, s in wire if w is fig and s.get("_py2js_relayout") is not None]
+    titles = [s["_py2js_relayout"]["relayout_data"]["title.text"] for s in sent]
+    assert titles == ["first", "second"]
+    ids = [s["_py2js_relayout"]["layout_edit_id"] for s in sent]
+    assert ids[1] == ids[0] + 1 == fig._last_layout_edit_id
+    assert fig.layout.title.text == "second"
+
+
+def test_a_failed_comm_send_leaves_nothing_for_the_next_message(
+    wire: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fig = _figure()
+    Sender(fig)
+
+    def broken(self: W.Widget, msg: dict[str, Any], buffers: Any = None) -> None:
+        raise OSError("the comm is gone")
+
+    with monkeypatch.context() as m:
+        m.setattr(W.Widget, "_send", broken)
+        with pytest.raises(OSError, match="gone"):
+            fig.plotly_relayout({"title.text": "lost"})
+    assert not fig._holding_sync and not fig._states_to_send
+    wire.clear()
+    fig.plotly_restyle({"marker.color": "red"}, [0])
+    sent = [sorted(state) for widget, state in wire if widget is fig]
+    assert sent == [["_last_layout_edit_id", "_last_trace_edit_id", "_py2js_restyle"]]

@@ -50,8 +50,9 @@ cost more than its full update (18 ms). So a moved pin redraws the figure.) With
 caption, the title reaches only the Python figure and the caption: a second view of
 ``panel.figure`` shows plotly's title as of the last full update.
 
-Whichever path, an edit leaves the kernel as one comm message, not plotly.py's four
-(:mod:`alignkit.live.messages`).
+Whichever path, each of plotly.py's messages leaves the kernel as one comm message, not
+four (:mod:`alignkit.live.messages`): one for an edit, two for moved points with a title
+and no caption (the frame, then the relayout).
 
 ``tests/test_redraw_browser.py`` replays what the sender sends in Chromium and checks the
 drawn figure equals a fresh drawing of the same figure. The sender uses plotly.py's batch
