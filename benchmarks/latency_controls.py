@@ -33,18 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from jupyterlab_driver import chromium, find_chromium, open_notebook, running_lab  # noqa: E402
+from jupyterlab_driver import find_chromium  # noqa: E402
 from latency import _git  # noqa: E402
-from latency_browser import (  # noqa: E402
-    _FIRST_SLIDER_JS,
-    BASELINE_NOTEBOOK,
-    _alternate,
-    _browser_stats,
-    _notebook,
-    _press,
-    _Walker,
-    ratio,
-)
+from latency_browser import _alternate, _notebook, _press, _Walker  # noqa: E402
+from side_by_side import against_floor, lab_with_floor, open_explorer  # noqa: E402
 
 PRESSES = 16
 
@@ -77,56 +69,36 @@ def measure(
         return {"skipped": "no Chromium found: install it with `apt-get install chromium`"}
     every = _controls(module, explorer)
     roots = {"panel": ROOT} | ({"baseline": baseline} if baseline else {})
-    extra = {"_floor.ipynb": json.dumps(BASELINE_NOTEBOOK, indent=1)}
-    for control in controls:
-        for name, root in roots.items():
-            extra[f"_{name}_{control}.ipynb"] = _notebook(
-                [_cell(root, module, explorer, control, every)]
-            )
-    config = {"ServerApp": {"jpserver_extensions": {"alignkit_server": True}}}
+    notebooks = {
+        f"_{name}_{control}.ipynb": _notebook([_cell(root, module, explorer, control, every)])
+        for control in controls
+        for name, root in roots.items()
+    }
     out: dict[str, Any] = {}
-    with (
-        running_lab(extra_files=extra, timeout=120, server_config=config) as lab,
-        chromium(executable) as context,
-    ):
-        floor = open_notebook(context, lab, "_floor.ipynb", timeout=120)
-        floor.run_all(timeout=120)
-        floor.wait_for_plots(1)
-        try:
-            for control in controls:
-                print(f"  {explorer}: {control} ...", flush=True)
-                pages, where, walkers = [], {}, {}
-                try:
-                    for name in roots:
-                        nb = open_notebook(context, lab, f"_{name}_{control}.ipynb", timeout=120)
-                        pages.append(nb)
-                        nb.run_all(timeout=300)
-                        nb.wait_for_plots(1)
-                        found = nb.page.evaluate(_FIRST_SLIDER_JS, 0)
-                        walker = _Walker(found["kind"], found["plot"])
-                        walker.focus(nb, found["index"])
-                        for _ in range(presses):  # fill the cache, not recorded
-                            _press(nb, found["index"], walker)
-                        walker.reverse()
-                        where[name], walkers[name] = (nb, found["index"]), walker
-                    where["floor"], walkers["floor"] = (floor, 0), _Walker()
-                    lats = _alternate(where, walkers, presses, 4)
-                finally:
-                    for nb in pages:
-                        nb.close()
-                row: dict[str, Any] = {k: _browser_stats(v) for k, v in lats.items()}
-                med = {k: row[k]["keydown_to_redraw_ms"]["median"] for k in lats}
-                p95 = {k: row[k]["keydown_to_redraw_ms"]["p95"] for k in lats}
-                row["ratio_to_floor"] = {
-                    k: {"median": ratio(med[k], med["floor"]), "p95": ratio(p95[k], p95["floor"])}
-                    for k in roots
-                }
-                out[control] = row
-                print("    " + ", ".join(
-                    f"{k} {med[k]:.1f} ms ({row['ratio_to_floor'][k]['median']}x)" for k in roots
-                ) + f", floor {med['floor']:.1f} ms", flush=True)  # fmt: skip
-        finally:
-            floor.close()
+    with lab_with_floor(executable, notebooks) as (context, lab, floor):
+        for control in controls:
+            print(f"  {explorer}: {control} ...", flush=True)
+            pages, where, walkers = [], {}, {}
+            try:
+                for name in roots:
+                    nb, index, walker = open_explorer(context, lab, f"_{name}_{control}.ipynb")
+                    pages.append(nb)
+                    walker.focus(nb, index)
+                    for _ in range(presses):  # fill the cache, not recorded
+                        _press(nb, index, walker)
+                    walker.reverse()
+                    where[name], walkers[name] = (nb, index), walker
+                where["floor"], walkers["floor"] = (floor, 0), _Walker()
+                lats = _alternate(where, walkers, presses, 4)
+            finally:
+                for nb in pages:
+                    nb.close()
+            row, med, ratios = against_floor(lats)
+            row["ratio_to_floor"] = ratios
+            out[control] = row
+            print("    " + ", ".join(
+                f"{k} {med[k]:.1f} ms ({ratios[k]['median']}x)" for k in roots
+            ) + f", floor {med['floor']:.1f} ms", flush=True)  # fmt: skip
     return out
 
 

@@ -31,17 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from jupyterlab_driver import chromium, find_chromium, open_notebook, running_lab  # noqa: E402
+from jupyterlab_driver import find_chromium  # noqa: E402
 from latency import _git  # noqa: E402
-from latency_browser import (  # noqa: E402
-    _FIRST_SLIDER_JS,
-    BASELINE_NOTEBOOK,
-    _alternate,
-    _browser_stats,
-    _notebook,
-    _Walker,
-    ratio,
-)
+from latency_browser import _alternate, _notebook, _Walker  # noqa: E402
+from side_by_side import against_floor, lab_with_floor, open_explorer  # noqa: E402
 
 PRESSES = 20
 BLOCK = 5
@@ -83,59 +76,44 @@ def measure(explorers: list[str], presses: int) -> dict[str, Any]:
     executable = find_chromium()
     if executable is None:
         return {"skipped": "no Chromium found: install it with `apt-get install chromium`"}
-    extra = {"_floor.ipynb": json.dumps(BASELINE_NOTEBOOK, indent=1)}
-    for explorer in explorers:
-        module, control = EXPLORERS[explorer]
-        for k in range(len(VARIANTS)):
-            extra[f"_{explorer}_{k}.ipynb"] = _notebook([_cell(module, explorer, control, k == 1)])
-    config = {"ServerApp": {"jpserver_extensions": {"alignkit_server": True}}}
+    notebooks = {
+        f"_{explorer}_{k}.ipynb": _notebook(
+            [_cell(EXPLORERS[explorer][0], explorer, EXPLORERS[explorer][1], k == 1)]
+        )
+        for explorer in explorers
+        for k in range(len(VARIANTS))
+    }
     out: dict[str, Any] = {}
-    with (
-        running_lab(extra_files=extra, timeout=120, server_config=config) as lab,
-        chromium(executable) as context,
-    ):
-        floor = open_notebook(context, lab, "_floor.ipynb", timeout=120)
-        floor.run_all(timeout=120)
-        floor.wait_for_plots(1)
-        try:
-            for explorer in explorers:
-                print(f"  {explorer} ({EXPLORERS[explorer][1]}) ...", flush=True)
-                pages, where, walkers = [], {}, {}
-                try:
-                    for k, variant in enumerate(VARIANTS):
-                        nb = open_notebook(context, lab, f"_{explorer}_{k}.ipynb", timeout=120)
-                        pages.append(nb)
-                        nb.run_all(timeout=300)
-                        nb.wait_for_plots(1)
-                        found = nb.page.evaluate(_FIRST_SLIDER_JS, 0)
-                        where[variant] = (nb, found["index"])
-                        walkers[variant] = _Walker(found["kind"], found["plot"])
-                    where["floor"], walkers["floor"] = (floor, 0), _Walker()
-                    before = {v: _cpu(where[v][0]) for v in VARIANTS}
-                    lats = _alternate(where, walkers, presses, BLOCK)
-                    cpu = {v: (_cpu(where[v][0]) - before[v]) / presses * 1e3 for v in VARIANTS}
-                finally:
-                    for nb in pages:
-                        nb.close()
-                row: dict[str, Any] = {k: _browser_stats(v) for k, v in lats.items()}
-                med = {k: row[k]["keydown_to_redraw_ms"]["median"] for k in lats}
-                p95 = {k: row[k]["keydown_to_redraw_ms"]["p95"] for k in lats}
-                for v in VARIANTS:
-                    row[v]["kernel_cpu_per_press_ms"] = round(cpu[v], 2)
-                    row[v]["ratio_to_floor"] = {
-                        "median": ratio(med[v], med["floor"]),
-                        "p95": ratio(p95[v], p95["floor"]),
-                    }
-                row["one_message_minus_plotly_median_ms"] = round(
-                    med[VARIANTS[0]] - med[VARIANTS[1]], 2
-                )
-                out[explorer] = row
-                print("    " + ", ".join(
-                    f"{v} {med[v]:.1f} ms ({row[v]['ratio_to_floor']['median']}x, kernel CPU "
-                    f"{cpu[v]:.1f} ms a press)" for v in VARIANTS
-                ) + f", floor {med['floor']:.1f} ms", flush=True)  # fmt: skip
-        finally:
-            floor.close()
+    with lab_with_floor(executable, notebooks) as (context, lab, floor):
+        for explorer in explorers:
+            print(f"  {explorer} ({EXPLORERS[explorer][1]}) ...", flush=True)
+            pages, where, walkers = [], {}, {}
+            try:
+                for k, variant in enumerate(VARIANTS):
+                    nb, index, walkers[variant] = open_explorer(
+                        context, lab, f"_{explorer}_{k}.ipynb"
+                    )
+                    pages.append(nb)
+                    where[variant] = (nb, index)
+                where["floor"], walkers["floor"] = (floor, 0), _Walker()
+                before = {v: _cpu(where[v][0]) for v in VARIANTS}
+                lats = _alternate(where, walkers, presses, BLOCK)
+                cpu = {v: (_cpu(where[v][0]) - before[v]) / presses * 1e3 for v in VARIANTS}
+            finally:
+                for nb in pages:
+                    nb.close()
+            row, med, ratios = against_floor(lats)
+            for v in VARIANTS:
+                row[v]["kernel_cpu_per_press_ms"] = round(cpu[v], 2)
+                row[v]["ratio_to_floor"] = ratios[v]
+            row["one_message_minus_plotly_median_ms"] = round(
+                med[VARIANTS[0]] - med[VARIANTS[1]], 2
+            )
+            out[explorer] = row
+            print("    " + ", ".join(
+                f"{v} {med[v]:.1f} ms ({ratios[v]['median']}x, kernel CPU "
+                f"{cpu[v]:.1f} ms a press)" for v in VARIANTS
+            ) + f", floor {med['floor']:.1f} ms", flush=True)  # fmt: skip
     return out
 
 

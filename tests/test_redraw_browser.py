@@ -35,11 +35,12 @@ from plotly.io.json import to_json_plotly
 from test_explorer_contract import EXPLORERS
 
 from alignkit.live import LivePanel
+from alignkit.live.messages import MESSAGE_TRAITS
 from alignkit.live.redraw import Sender
 from alignkit.live.view import caption_color, caption_html
 
 SLIDERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.SelectionSlider)
-MESSAGES = ("_py2js_update", "_py2js_animate", "_py2js_relayout", "_py2js_restyle")
+MESSAGES = MESSAGE_TRAITS  # plotly.py's message traits
 #: explorers whose first slider must move points only (scatter/bar traces, no heatmap,
 #: contour or 3-D scene); the others redraw the figure for that slider.
 POINTS_FIRST_SLIDER = {
