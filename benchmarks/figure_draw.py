@@ -22,6 +22,12 @@ contour, scatter3d) and, where it has any, with those alone.
 ``scene_cost`` measures the same on a one-trace 3-D scene alone, by canvas size (10
 points) and by points (a 400 px square).
 
+``sampling_points`` times what a live ε move of the sampling explorer makes plotly.js do
+(circle2d, 1000 samples: the explorer's default outside fast mode): ``Plotly.animate``
+without redraw of the samples' points and colours (:class:`alignkit.live.redraw.Sender`'s
+path), over the ε grid's samples, with every sample drawn against the first
+:data:`alignkit.manifold.plots.sampling.DRAWN` (what the figure draws), in alternating blocks.
+
 The WebGL of headless Chromium here is SwiftShader (software), as the renderer string
 in the JSON says: on a machine with a GPU the 3-D scenes draw far faster, so the 3-D
 numbers are this machine's, not a laptop browser's.
@@ -129,6 +135,72 @@ def scene_figures() -> dict[str, dict[str, Any]]:
     return sizes | {f"400 px, {n} points": scene(400, n) for n in (300, 1000, 2000)}
 
 
+# Moves the samples of two copies of the sampling figure in alternating blocks (animate, no
+# redraw); returns the ms of each move (js: the promise; frame: the next animation frame).
+ANIMATE_JS = """async ([figs, frames, n, block]) => {
+  const divs = figs.map((f, i) => {
+    const d = document.createElement('div'); d.id = 'a' + i; document.body.appendChild(d);
+    return d; });
+  for (let i = 0; i < figs.length; i++) await Plotly.newPlot(divs[i], figs[i].data, figs[i].layout);
+  const out = figs.map(() => ({js: [], frame: []}));
+  let step = 0;
+  const once = async (i) => {
+    const gd = divs[i], f = frames[i][step++ % frames[i].length];
+    const at = gd.data.findIndex(t => t.name === 'samples');
+    const drawn = gd.data.map((_, k) => k).filter(k => gd.data[k].visible !== false);
+    const data = drawn.map(k => k === at ? {x: f.x, y: f.y, 'marker.color': f.c} : {});
+    const t0 = performance.now();
+    await Plotly.animate(gd, {data: data, traces: drawn, layout: {}},
+                         {transition: {duration: 0}, frame: {duration: 0, redraw: false}});
+    const t1 = performance.now();
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+    out[i].js.push(t1 - t0); out[i].frame.push(performance.now() - t0); };
+  for (let i = 0; i < figs.length; i++) await once(i);  // warm-up, not recorded
+  out.forEach(o => { o.js = []; o.frame = []; });
+  for (let done = 0; done < n; done += block)
+    for (let i = 0; i < figs.length; i++)
+      for (let k = 0; k < block; k++) await once(i);
+  divs.forEach(d => { Plotly.purge(d); d.remove(); });
+  return out; }"""
+
+
+def sampling_points(page: Any, n: int, block: int) -> dict[str, Any]:
+    """ms of a live ε move of the sampling figure, all 1000 samples drawn vs the first DRAWN."""
+    import numpy as np
+
+    from alignkit.manifold.plots.sampling import DRAWN, plot_sampling
+    from alignkit.manifold.views import EPS_GRID, sampling_view
+
+    total = 1000
+
+    def view(eps: float) -> Any:
+        return sampling_view("circle2d", "exact", "bias", eps, n=total)
+
+    views = [view(float(e)) for e in EPS_GRID]
+    fig = json.loads(to_json_plotly(plot_sampling(views[0]).to_dict()))
+    figs, frames = [], []
+    for k in (total, DRAWN):
+        f = json.loads(json.dumps(fig))
+        frame = [
+            {"x": np.asarray(v.points[:k, 0]).tolist(), "y": np.asarray(v.points[:k, 1]).tolist(),
+             "c": np.asarray(v.distance[:k]).tolist()}
+            for v in views
+        ]  # fmt: skip
+        trace = next(t for t in f["data"] if t.get("name") == "samples")
+        trace.update(x=frame[0]["x"], y=frame[0]["y"])
+        trace["marker"]["color"] = frame[0]["c"]
+        figs.append(f)
+        frames.append(frame)
+    every, first = page.evaluate(ANIMATE_JS, [figs, frames, n, block])
+    res: dict[str, Any] = {"moves": len(first["js"])}
+    for k, times in ((total, every), (DRAWN, first)):
+        res[f"{k}_points_js_ms"] = _median(times["js"])
+        res[f"{k}_points_frame_ms"] = _median(times["frame"])
+    res["js_ratio"] = round(_median(every["js"]) / _median(first["js"]), 2)
+    res["frame_ratio"] = round(_median(every["frame"]) / _median(first["frame"]), 2)
+    return res
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
@@ -152,10 +224,14 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=5, help="updates per alternation block")
     parser.add_argument("--explorers", nargs="*", help="names (default: every explorer)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/figure_draw.json"))
+    parser.add_argument(
+        "--points-only", action="store_true",
+        help="measure sampling_points alone and replace that entry of the existing JSON",
+    )  # fmt: skip
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    figs = explorer_figures()
+    figs = {} if args.points_only else explorer_figures()
     if args.explorers:
         figs = {k: v for k, v in figs.items() if k in args.explorers}
     report: dict[str, Any] = {
@@ -185,13 +261,20 @@ def main() -> None:
                             f"frame {v['frame_ms']} ms ({v['frame_ratio_to_bare']}x)"
                             for k, v in entry.items() if isinstance(v, dict))  # fmt: skip
             print(f"{name}: {row}", flush=True)
+        report["sampling_points"] = res = sampling_points(page, args.updates, args.block)
+        print(f"sampling explorer's ε move: {res}", flush=True)
         report["scene_cost"] = {}
-        for label, f in scene_figures().items():
+        for label, f in ({} if args.points_only else scene_figures()).items():
             report["scene_cost"][label] = res = measure(page, f, args.updates, args.block)
             print(f"3-D scene {label}: frame {res['frame_ms']} ms "
                   f"({res['frame_ratio_to_bare']}x the bare figure)", flush=True)  # fmt: skip
         browser.close()
     report["machine"]["load_average_after"] = os.getloadavg()[0]
+    if args.points_only and Path(args.out).exists():  # the other entries as they were
+        old = json.loads(Path(args.out).read_text())
+        old["sampling_points"] = {**report["sampling_points"], "date": report["date"],
+                                  "machine": report["machine"]}  # fmt: skip
+        report = old
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -236,3 +236,26 @@ def test_a_flat_manifold_is_drawn_on_flat_axes_and_eps_moves_points_only() -> No
         assert list(fig.layout.scene.domain.x) == _SCENE_DOMAIN["x"]
     finally:
         panel.close()
+
+
+@pytest.mark.parametrize("manifold", ["circle2d", "helix"])
+def test_the_figure_draws_the_first_drawn_samples_and_counts_them_all(manifold: str) -> None:
+    """More samples than DRAWN: the first DRAWN are drawn (flat or in the scene), the panel's
+    title says how many of how many, and the title's mean distance is over all of them."""
+    from alignkit.manifold.plots.sampling import DRAWN, plot_sampling, update_sampling
+
+    n = DRAWN + 150
+    v = sampling_view(manifold, "exact", "endpoint", 0.5, n=n, steps=10)
+    fig = plot_sampling(v)
+    pair = ("samples", "samples (3-D)")
+    shown = next(t for t in fig.data if t.visible is not False and t.name in pair)
+    assert len(shown.x) == DRAWN and len(shown.marker.color) == DRAWN
+    assert shown.x[-1] == pytest.approx(float(v.points[DRAWN - 1, 0]))
+    assert fig.layout.annotations[0].text == f"{DRAWN} of {n} samples (colour: distance)"
+    all_mean = float(v.distance.mean())
+    assert f"mean distance {all_mean:.3f}" in fig.layout.title.text
+    assert abs(float(v.distance[:DRAWN].mean()) - all_mean) > 5e-4  # (the title is not the drawn)
+    update_sampling(fig, sampling_view(manifold, "exact", "endpoint", 1.0, n=n, steps=10))
+    assert len(shown.x) == DRAWN
+    few = plot_sampling(sampling_view(manifold, "exact", "endpoint", 0.5, n=DRAWN - 1, steps=10))
+    assert few.layout.annotations[0].text == "samples (colour: distance)"
