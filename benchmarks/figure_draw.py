@@ -274,7 +274,7 @@ def main() -> None:
         old = json.loads(Path(args.out).read_text())
         old["sampling_points"] = {**report["sampling_points"], "date": report["date"],
                                   "machine": report["machine"]}  # fmt: skip
-        report = old
+        report = {**old, "protocol": report["protocol"]}  # (the protocol as it is now)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
