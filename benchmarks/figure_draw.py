@@ -62,9 +62,15 @@ BARE = {
     "layout": {"width": 600, "height": 400},
 }  # fmt: skip
 
-# Draws two figures in two divs, then updates them in alternating blocks; returns the
-# timings (ms) of each: js (update promise) and frame (next animation frame after it).
-PAGE_JS = """async ([figs, n, block]) => {
+
+def _alternating(prep: str, call: str) -> str:
+    """JS that draws ``figs`` in their own divs, then times one update of each in
+    alternating blocks of ``block`` (after one untimed warm-up update each); returns per
+    figure the ms to the update's promise (js) and to the next animation frame (frame).
+    ``prep`` (JS statements, untimed) and ``call`` (the awaited update) see ``gd`` (the
+    div) and ``f`` (the next of ``frames[i]``, or null without frames)."""
+    return (
+        """async ([figs, frames, n, block]) => {
   const divs = figs.map((f, i) => {
     const d = document.createElement('div'); d.id = 'f' + i; document.body.appendChild(d);
     return d; });
@@ -72,11 +78,16 @@ PAGE_JS = """async ([figs, n, block]) => {
     const f = JSON.parse(JSON.stringify(figs[i]));
     await Plotly.newPlot(divs[i], f.data, f.layout); }
   const out = figs.map(() => ({js: [], frame: []}));
+  let step = 0;
   const once = async (i) => {
-    const gd = divs[i], idx = gd.data.map((_, k) => k), upd = {};
-    for (const key of ['x', 'y', 'z']) upd[key] = gd.data.map(t => t[key]);
+    const gd = divs[i], f = frames ? frames[i][step++ % frames[i].length] : null;
+    """
+        + prep
+        + """
     const t0 = performance.now();
-    await Plotly.update(gd, upd, {}, idx);
+    await """
+        + call
+        + """;
     const t1 = performance.now();
     await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
     out[i].js.push(t1 - t0); out[i].frame.push(performance.now() - t0); };
@@ -87,6 +98,27 @@ PAGE_JS = """async ([figs, n, block]) => {
       for (let k = 0; k < block; k++) await once(i);
   divs.forEach(d => { Plotly.purge(d); d.remove(); });
   return out; }"""
+    )
+
+
+# every trace's data again, by Plotly.update (what a full update from the kernel makes
+# plotly.js do: recompute and redraw the whole figure)
+PAGE_JS = _alternating(
+    """const idx = gd.data.map((_, k) => k), upd = {};
+    for (const key of ['x', 'y', 'z']) upd[key] = gd.data.map(t => t[key]);""",
+    "Plotly.update(gd, upd, {}, idx)",
+)
+
+# the samples' points and colours moved by animate without redraw (the live panel's path),
+# every drawn trace in the frame, the others with an empty edit
+ANIMATE_JS = _alternating(
+    """const at = gd.data.findIndex(t => t.name === 'samples');
+    const drawn = gd.data.map((_, k) => k).filter(k => gd.data[k].visible !== false);
+    const data = drawn.map(k => k === at ? {x: f.x, y: f.y, 'marker.color': f.c} : {});""",
+    """Plotly.animate(gd, {data: data, traces: drawn, layout: {}},
+                         {transition: {duration: 0}, frame: {duration: 0, redraw: false}})""",
+)
+
 
 RENDERER_JS = """() => { const g = document.createElement('canvas').getContext('webgl');
   if (!g) return 'no WebGL';
@@ -135,35 +167,6 @@ def scene_figures() -> dict[str, dict[str, Any]]:
     return sizes | {f"400 px, {n} points": scene(400, n) for n in (300, 1000, 2000)}
 
 
-# Moves the samples of two copies of the sampling figure in alternating blocks (animate, no
-# redraw); returns the ms of each move (js: the promise; frame: the next animation frame).
-ANIMATE_JS = """async ([figs, frames, n, block]) => {
-  const divs = figs.map((f, i) => {
-    const d = document.createElement('div'); d.id = 'a' + i; document.body.appendChild(d);
-    return d; });
-  for (let i = 0; i < figs.length; i++) await Plotly.newPlot(divs[i], figs[i].data, figs[i].layout);
-  const out = figs.map(() => ({js: [], frame: []}));
-  let step = 0;
-  const once = async (i) => {
-    const gd = divs[i], f = frames[i][step++ % frames[i].length];
-    const at = gd.data.findIndex(t => t.name === 'samples');
-    const drawn = gd.data.map((_, k) => k).filter(k => gd.data[k].visible !== false);
-    const data = drawn.map(k => k === at ? {x: f.x, y: f.y, 'marker.color': f.c} : {});
-    const t0 = performance.now();
-    await Plotly.animate(gd, {data: data, traces: drawn, layout: {}},
-                         {transition: {duration: 0}, frame: {duration: 0, redraw: false}});
-    const t1 = performance.now();
-    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
-    out[i].js.push(t1 - t0); out[i].frame.push(performance.now() - t0); };
-  for (let i = 0; i < figs.length; i++) await once(i);  // warm-up, not recorded
-  out.forEach(o => { o.js = []; o.frame = []; });
-  for (let done = 0; done < n; done += block)
-    for (let i = 0; i < figs.length; i++)
-      for (let k = 0; k < block; k++) await once(i);
-  divs.forEach(d => { Plotly.purge(d); d.remove(); });
-  return out; }"""
-
-
 def sampling_points(page: Any, n: int, block: int) -> dict[str, Any]:
     """ms of a live ε move of the sampling figure, all 1000 samples drawn vs the first DRAWN."""
     import numpy as np
@@ -207,7 +210,7 @@ def _median(values: list[float]) -> float:
 
 def measure(page: Any, fig: dict[str, Any], n: int, block: int) -> dict[str, Any]:
     """Median js / frame ms of ``fig`` and of the bare figure, updated in alternation."""
-    bare, this = page.evaluate(PAGE_JS, [[BARE, fig], n, block])
+    bare, this = page.evaluate(PAGE_JS, [[BARE, fig], None, n, block])
     res = {
         "js_ms": _median(this["js"]), "frame_ms": _median(this["frame"]),
         "bare_js_ms": _median(bare["js"]), "bare_frame_ms": _median(bare["frame"]),
