@@ -50,6 +50,7 @@ bench: install browser-deps
 	$(PY) benchmarks/explorers.py
 	$(PY) benchmarks/sweep.py --threads 1
 	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/summary.py
 	$(PY) benchmarks/figure_draw.py
 	$(PY) benchmarks/figure_floor.py
 	$(PY) benchmarks/divergences.py
