@@ -22,9 +22,9 @@ __all__ = ["plot_sampling", "update_sampling"]
 
 DISTANCE_MAX = 0.3  # colour scale of the distance to the manifold
 #: Samples drawn: the first ``DRAWN`` of the view's (i.i.d. draws, so a uniform subset); the
-#: title's numbers, the histograms and the curves use them all. plotly.js takes 1.9x as long to
-#: move 1000 coloured points as 400 (37 vs 20 ms: ``benchmarks/figure_draw.py``,
-#: ``sampling_points``), and a live ε move draws 1000 outside fast mode.
+#: title's numbers, the histograms and the curves use them all. Outside fast mode a view holds
+#: 1000, and plotly.js takes 1.9x as long to move 1000 coloured points as 400 (37 vs 20 ms:
+#: ``benchmarks/figure_draw.py``, ``sampling_points``).
 DRAWN = 400
 _WIDTHS, _SPACING = (0.34, 0.33, 0.33), 0.13  # the columns (make_subplots)
 #: Where the scene sits when it is shown: the first column, as make_subplots lays it out.
