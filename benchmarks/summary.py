@@ -61,8 +61,11 @@ def latency_table(data: Mapping[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in summary.items():
         stem, explorer = name.split("/", 1)
-        floor = f"{float(row['floor_median_ms']):.1f}"
-        ratios = [_ratio(row.get(p), limits) for p in PHASES]
+        if "skipped" in row:  # (latency.py could not measure it: says why)
+            floor, ratios = "–", [f"not measured: {row['skipped']}", "–", "–"]
+        else:
+            floor = f"{float(row['floor_median_ms']):.1f}"
+            ratios = [_ratio(row.get(p), limits) for p in PHASES]
         cells = [stem, explorer, str(row.get("slider", "–")), floor, *ratios,
                  _run_of(data["runs"], stem)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")

@@ -35,6 +35,7 @@ def _data() -> dict[str, Any]:
                            "warm": {"ratio_median": 1.6, "ratio_p95": 1.0},
                            "ahead": {"ratio_median": 1.0, "ratio_p95": 2.6}},
             "02_y/second": {"slider": "B", "floor_median_ms": 25.0, "cold": phase},
+            "02_y/third": {"skipped": "no visible slider"},
         }},
         "targets": {"browser_ratio": {"median": 1.5, "p95": 2.5},
                     "browser_cold_explorers_meeting_target": "2/2"},
@@ -64,6 +65,8 @@ def test_a_row_holds_its_ratios_marks_a_missed_target_and_names_its_run() -> Non
     assert first.endswith("| aaaaaaa, 2026-01-01 |")
     second = next(line for line in lines if "| second |" in line)
     assert "| – | – | bbbbbbb, 2026-01-02 |" in second  # no warm, no ahead phase
+    third = next(line for line in lines if "| third |" in line)
+    assert "| – | not measured: no visible slider | – | – |" in third
     assert "cold 2/2, warm –, ahead –" in lines[-1]
 
 
