@@ -5,7 +5,7 @@ between the README's markers (``--check`` only compares; ``tests/test_benchmark_
 fails while the README's table differs from the JSON). One row per explorer: its notebook,
 the control ``latency.py`` pressed, the floor (a bare slider + figure pressed in the same
 blocks, median ms), each phase's median (p95) as a multiple of the floor, and the run the
-numbers come from (the latest run that measured the explorer's notebook).
+numbers come from (the latest run that measured the explorer).
 """
 
 from __future__ import annotations
@@ -35,10 +35,13 @@ def _ratio(phase: Mapping[str, Any] | None, limits: Mapping[str, float]) -> str:
     return f"**{text}**" if over else text
 
 
-def _run_of(runs: list[Mapping[str, Any]], stem: str) -> str:
-    """``abc1234, 2026-12-07``: the latest run that measured notebook ``stem`` (its prefix)."""
-    for run in reversed(runs):
-        if stem.split("_")[0] in (run.get("notebooks") or []):
+def _run_of(data: Mapping[str, Any], name: str) -> str:
+    """``abc1234, 2026-12-07``: the run an explorer's numbers come from. ``latency.py
+    --merge`` replaces an explorer's entry with each run that lists it (``browser.parts``:
+    per run, the explorers it measured and the run's index), so the latest such part."""
+    for part in reversed(data["browser"].get("parts", [])):
+        if name in part.get("explorers", ()):
+            run = data["runs"][part["run"]]
             return f"{str(run['git_commit'])[:7]}, {str(run['date'])[:10]}"
     return "–"
 
@@ -62,12 +65,13 @@ def latency_table(data: Mapping[str, Any]) -> str:
     for name, row in summary.items():
         stem, explorer = name.split("/", 1)
         if "skipped" in row:  # (latency.py could not measure it: says why)
-            floor, ratios = "–", [f"not measured: {row['skipped']}", "–", "–"]
+            why = str(row["skipped"]).replace("|", "\\|")  # (a cell's text)
+            floor, ratios = "–", [f"not measured: {why}", "–", "–"]
         else:
             floor = f"{float(row['floor_median_ms']):.1f}"
             ratios = [_ratio(row.get(p), limits) for p in PHASES]
         cells = [stem, explorer, str(row.get("slider", "–")), floor, *ratios,
-                 _run_of(data["runs"], stem)]  # fmt: skip
+                 _run_of(data, name)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     met = ", ".join(
         f"{p} {data['targets'].get(f'browser_{p}_explorers_meeting_target', '–')}" for p in PHASES

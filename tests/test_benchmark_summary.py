@@ -24,19 +24,27 @@ def _summary() -> ModuleType:
 
 def _data() -> dict[str, Any]:
     phase = {"ratio_median": 1.2, "ratio_p95": 1.4}
+    day = "2026-01-0{}T00:00:00+00:00"
     return {
-        "runs": [
-            {"git_commit": "a" * 40, "date": "2026-01-01T00:00:00+00:00", "notebooks": ["01"]},
-            {"git_commit": "b" * 40, "date": "2026-01-02T00:00:00+00:00", "notebooks": ["02"]},
-            {"git_commit": "c" * 40, "date": "2026-01-03T00:00:00+00:00", "notebooks": None},
-        ],
-        "browser": {"summary": {
-            "01_x/first": {"slider": "η", "floor_median_ms": 30.04, "cold": phase,
-                           "warm": {"ratio_median": 1.6, "ratio_p95": 1.0},
-                           "ahead": {"ratio_median": 1.0, "ratio_p95": 2.6}},
-            "02_y/second": {"slider": "B", "floor_median_ms": 25.0, "cold": phase},
-            "02_y/third": {"skipped": "no visible slider"},
-        }},
+        "runs": [{"git_commit": c * 40, "date": day.format(k + 1)} for k, c in enumerate("abcd")],
+        "browser": {
+            "summary": {
+                "01_x/first": {"slider": "η", "floor_median_ms": 30.04, "cold": phase,
+                               "warm": {"ratio_median": 1.6, "ratio_p95": 1.0},
+                               "ahead": {"ratio_median": 1.0, "ratio_p95": 2.6}},
+                "02_y/second": {"slider": "B", "floor_median_ms": 25.0, "cold": phase,
+                                "warm": {"ratio_median": 1.4}},  # (no p95)
+                "02_y/third": {"skipped": "no visible slider | dropdown"},
+            },
+            # first measured by run 0, again by run 2; run 3 ran notebook 01 and failed
+            # there (no explorer of it listed), so its numbers are still run 2's
+            "parts": [
+                {"run": 0, "explorers": ["01_x/first", "02_y/second"]},
+                {"run": 1, "explorers": ["02_y/third"]},
+                {"run": 2, "explorers": ["01_x/first"]},
+                {"run": 3, "explorers": []},
+            ],
+        },
         "targets": {"browser_ratio": {"median": 1.5, "p95": 2.5},
                     "browser_cold_explorers_meeting_target": "2/2"},
     }  # fmt: skip
@@ -62,11 +70,14 @@ def test_a_row_holds_its_ratios_marks_a_missed_target_and_names_its_run() -> Non
     assert "| 1.20× (1.40×) |" in first  # cold: within both limits
     assert "| **1.60× (1.00×)** |" in first  # warm: median over 1.5×
     assert "| **1.00× (2.60×)** |" in first  # ahead: p95 over 2.5×
-    assert first.endswith("| aaaaaaa, 2026-01-01 |")
+    assert first.endswith("| ccccccc, 2026-01-03 |")  # its latest run, not the failed one
     second = next(line for line in lines if "| second |" in line)
-    assert "| – | – | bbbbbbb, 2026-01-02 |" in second  # no warm, no ahead phase
+    assert "| 1.40× | – | aaaaaaa, 2026-01-01 |" in second  # warm without p95; no ahead
     third = next(line for line in lines if "| third |" in line)
-    assert "| – | not measured: no visible slider | – | – |" in third
+    assert (
+        "| – | not measured: no visible slider \\| dropdown | – | – | bbbbbbb, 2026-01-02 |"
+        in third
+    )
     assert "cold 2/2, warm –, ahead –" in lines[-1]
 
 

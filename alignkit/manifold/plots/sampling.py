@@ -23,8 +23,9 @@ __all__ = ["plot_sampling", "update_sampling"]
 DISTANCE_MAX = 0.3  # colour scale of the distance to the manifold
 #: Samples drawn: the first ``DRAWN`` of the view's (i.i.d. draws, so a uniform subset); the
 #: title's numbers, the histograms and the curves use them all. Outside fast mode a view holds
-#: 1000, and plotly.js takes 1.9x as long to move 1000 coloured points as 400 (37 vs 20 ms:
-#: ``benchmarks/figure_draw.py``, ``sampling_points``).
+#: 1000: plotly.js's script for a live ε move of 1000 coloured points took 37.5 ms against
+#: 20.1 ms for 400, and the next frame came 37.8 against 33.3 ms after the move began (one
+#: run: ``benchmarks/figure_draw.py``, ``sampling_points``).
 DRAWN = 400
 _WIDTHS, _SPACING = (0.34, 0.33, 0.33), 0.13  # the columns (make_subplots)
 #: Where the scene sits when it is shown: the first column, as make_subplots lays it out.
@@ -37,7 +38,7 @@ def _traces(v: SamplingView) -> dict[str, dict[str, object]]:
     centres = to_numpy(0.5 * (v.edges[1:] + v.edges[:-1]))
     width = float(v.edges[1] - v.edges[0])
     at = int(np.argmin(np.abs(to_numpy(v.eps_grid) - v.eps)))
-    flag = " — some samples diverged (drawn at 0)" if v.diverged else ""
+    flag = " — some samples diverged (placed at 0)" if v.diverged else ""
     pairs = {
         "manifold": {"x": ref[:, 0], "y": ref[:, 1], "z": ref[:, 2]},
         "samples": {
