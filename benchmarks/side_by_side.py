@@ -34,7 +34,7 @@ FLOOR = "_floor.ipynb"
 @contextlib.contextmanager
 def lab_with_floor(executable: str, notebooks: Mapping[str, str]) -> Iterator[tuple[Any, Any, Any]]:
     """JupyterLab serving ``notebooks`` (file name -> JSON) and the floor's, in headless
-    Chromium ``executable``; yields (browser context, lab, the floor's page, run)."""
+    Chromium ``executable``; yields (browser context, lab, the floor's page)."""
     extra = {FLOOR: json.dumps(BASELINE_NOTEBOOK, indent=1), **notebooks}
     config = {"ServerApp": {"jpserver_extensions": {"alignkit_server": True}}}
     with (
