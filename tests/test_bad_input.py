@@ -152,6 +152,10 @@ def _eye_matvec(v: torch.Tensor) -> torch.Tensor:
     return 2.0 * v
 
 
+def _takes_n(*, n: int = 2) -> None:
+    """An explorer-like function with one argument (for ``non_default``)."""
+
+
 def _panel_base() -> dict[str, Any]:
     return {
         "controls": {"a": live.float_slider(0.5, 0.0, 1.0, 0.1, "a")},
@@ -464,7 +468,13 @@ TABLE: dict[str, Entry] = {
             "cache_size": [-1, 1.5, True],
             "limits": [3, {"nope": lambda s: 1}, {"a": 3}],
             "prefetch": [1, "yes", None],
+            "fixed": [3, ["n"], {3: 1}, {"class": 1}, {"a": 0.5}],
         },
+    ),
+    "alignkit.live.non_default": Entry(
+        lambda function, values: live.non_default(function, **values),
+        lambda: {"function": _takes_n, "values": {"n": 3}},
+        {"function": [3, None], "values": [{"m": 3}]},
     ),
     "alignkit.live.messages.one_message": Entry(
         one_message,

@@ -63,6 +63,64 @@ def test_call_round_trips_and_static_figure_builds(name: str, explorer: Callable
         panel.close()
 
 
+#: a cheap value other than the default for each explorer argument that is not a control
+#: (``hide`` and ``key`` aside): a new such argument fails the test below until listed here
+_OTHER_VALUE = {
+    ("stability.simulation_explorer", "n"): 12,
+    ("stability.simulation_explorer", "d"): 10,
+    ("stability.simulation_explorer", "seeds"): 16,
+    ("stability.simulation_explorer", "steps"): 20,
+    ("stability.escape_explorer", "steps"): 10,
+    ("stability.escape_explorer", "seeds"): 20,
+    ("stability.sweep_explorer", "source"): "precomputed",  # (what "auto" picks on a CPU)
+    ("divergences.alignment_explorer", "steps"): 20,
+}
+#: values above that draw what the defaults draw on a CPU
+_SAME_ON_CPU = {("stability.sweep_explorer", "source")}
+
+
+@pytest.mark.parametrize(("name", "explorer"), EXPLORERS, ids=[n for n, _ in EXPLORERS])
+def test_call_passes_the_arguments_that_are_not_controls(
+    name: str, explorer: Callable[..., Any]
+) -> None:
+    """An explorer built with another ``n``, ``seeds``, ``steps``... gives a call that passes
+    it, and pasting that call draws the same figure (not the defaults' figure)."""
+    params = inspect.signature(explorer).parameters
+    panel = explorer()
+    controls = set(panel.controls)
+    try:
+        assert panel.fixed == {}, "at the defaults the call passes the controls only"
+    finally:
+        panel.close()
+    others = [k for k in params if k not in controls and k not in ("hide", "key")]
+    missing = [k for k in others if (name, k) not in _OTHER_VALUE]
+    assert missing == [], f"list a cheap non-default value of {name}'s {missing} above"
+    if not others:
+        return
+    values = {k: _OTHER_VALUE[name, k] for k in others}
+    assert all(values[k] != params[k].default for k in others)
+    panel = explorer(**values)
+    try:
+        call = panel.call()
+        for k, v in values.items():
+            assert f"{k}={v!r}" in call, call
+        again = eval(call, {explorer.__name__: explorer})
+        try:
+            assert again.call() == call and again.fixed == values
+            assert again.figure.to_json() == panel.figure.to_json()
+        finally:
+            again.close()
+        if all((name, k) in _SAME_ON_CPU for k in others):
+            return
+        default = explorer()
+        try:  # (so the figure check above could fail)
+            assert default.figure.to_json() != panel.figure.to_json()
+        finally:
+            default.close()
+    finally:
+        panel.close()
+
+
 def _off_control(widget: Any) -> Any:
     """A value the control cannot show: past a slider's end, or no option of a dropdown."""
     import ipywidgets as W

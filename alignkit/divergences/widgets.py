@@ -13,7 +13,15 @@ from alignkit.divergences.plots.fits import plot_fit, update_fit
 from alignkit.divergences.plots.fits2d import plot_fit2d_live, update_fit2d
 from alignkit.divergences.views import TARGETS, AlignmentView, FitView, fit_view
 from alignkit.divergences.views_2d import Fit2DView, fit2d_explorer_view
-from alignkit.live import LivePanel, Progress, dropdown, float_slider, int_slider, log_slider
+from alignkit.live import (
+    LivePanel,
+    Progress,
+    dropdown,
+    float_slider,
+    int_slider,
+    log_slider,
+    non_default,
+)
 
 __all__ = ["fit_explorer", "fit_2d_explorer", "alignment_explorer"]
 
@@ -139,6 +147,7 @@ def alignment_explorer(
         controls, compute, update_alignment, plot_alignment(view), key="alignment_explorer",
         hide=hide, initial=view,
         show_when={"alpha": ("divergence", ("alpha",)), "beta": ("target", ("reward",))},
+        fixed=non_default(alignment_explorer, steps=steps),
     )  # fmt: skip
 
 

@@ -6,7 +6,8 @@
 - :mod:`.controls`: the control factories every explorer uses (:func:`float_slider`,
   :func:`log_slider`, :func:`int_slider`, :func:`dropdown`, :func:`selection_slider` for a
   precomputed grid's values) and the argument checks
-  (:func:`check_hide` for the explorers' ``hide``).
+  (:func:`check_hide` for the explorers' ``hide``; :func:`non_default` for a panel's
+  ``fixed``, the arguments its call passes besides the controls).
 - :mod:`.prefetch`: the slider's next step computed ahead while the kernel is idle (a walk
   over a slider is then a cache lookup per press);
 - :mod:`.redraw`: how an update reaches the browser (only the changed points move when
@@ -24,6 +25,7 @@ from alignkit.live.controls import (
     float_slider,
     int_slider,
     log_slider,
+    non_default,
     selection_slider,
 )
 from alignkit.live.panel import _OPEN_PANELS, LivePanel
@@ -39,6 +41,7 @@ __all__ = [
     "dropdown",
     "selection_slider",
     "check_hide",
+    "non_default",
 ]
 
 for _obj in (
@@ -51,6 +54,7 @@ for _obj in (
     dropdown,
     selection_slider,
     check_hide,
+    non_default,
 ):
     _obj.__module__ = __name__  # one public home, as before the split into modules
 del _obj

@@ -6,6 +6,8 @@ returns a ``continuous_update`` widget: the panel debounces, so every move redra
 
 from __future__ import annotations
 
+import inspect
+import keyword
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -38,6 +40,41 @@ def check_hide(hide: Any, names: Sequence[str] | None = None) -> tuple[str, ...]
         if unknown:
             raise ValueError(f"hide must name controls among {sorted(names)}, got {unknown}")
     return tuple(hide)
+
+
+def non_default(function: Callable[..., Any], **values: Any) -> dict[str, Any]:
+    """Those of ``values`` (an explorer's arguments that are not controls, by name) that
+    differ from ``function``'s defaults: what a panel's ``fixed`` needs for its
+    :meth:`~alignkit.live.LivePanel.call` to reproduce the view, and no more."""
+    if not callable(function):
+        raise TypeError(f"function must be the explorer (a callable), got {function!r}")
+    params = inspect.signature(function).parameters
+    unknown = sorted(set(values) - set(params))
+    if unknown:
+        raise ValueError(f"values must be arguments of {function.__name__}, got {unknown}")
+    empty = inspect.Parameter.empty
+    return {
+        k: v for k, v in values.items()
+        if params[k].default is empty or type(v) is not type(params[k].default)
+        or v != params[k].default
+    }  # fmt: skip
+
+
+def _check_fixed(fixed: Any, controls: Mapping[str, Any]) -> dict[str, Any]:
+    """A panel's ``fixed``: a mapping of Python names (not controls) to values, or None."""
+    if fixed is None:
+        return {}
+    if not isinstance(fixed, Mapping):
+        raise TypeError(
+            f"fixed must be a mapping of argument names to values or None, got {fixed!r}"
+        )
+    for name in fixed:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"fixed's keys must be Python names (not keywords), got {name!r}")
+    both = sorted(set(fixed) & set(controls))
+    if both:
+        raise ValueError(f"fixed must not name controls (their values are the state), got {both}")
+    return dict(fixed)
 
 
 def _check_panel_args(

@@ -35,6 +35,7 @@ from alignkit.device import torch_threads
 from alignkit.live import view
 from alignkit.live.controls import (
     _check_control_value,
+    _check_fixed,
     _check_limits,
     _check_panel_args,
     _check_show_when,
@@ -104,6 +105,11 @@ class LivePanel(Generic[R]):
         How many results to keep by control values (``compute`` is pure): moving a
         control back redraws without computing. ``0`` turns the cache off;
         :meth:`refresh` and assigning :attr:`compute` clear it.
+    fixed : mapping, optional
+        The explorer's arguments that are not controls but change what it computes (e.g.
+        ``n``, ``seeds``, ``steps``), by name: :meth:`call` passes them too, so that its
+        line reproduces the view (:func:`alignkit.live.non_default` gives those that differ
+        from the explorer's defaults).
     prefetch : bool, default=True
         After a slider moved one step, compute the next step's result while the kernel
         is idle, so that walking the slider is a cache lookup per press
@@ -130,6 +136,7 @@ class LivePanel(Generic[R]):
         cache_size: int = 32,
         limits: Mapping[str, Callable[[Mapping[str, Any]], Any]] | None = None,
         prefetch: bool = True,
+        fixed: Mapping[str, Any] | None = None,
     ) -> None:
         _check_panel_args(controls, compute, update, figure, key, min_interval_s, hide, threads)
         if scheduler is not None and not callable(getattr(scheduler, "call_later", None)):
@@ -147,6 +154,7 @@ class LivePanel(Generic[R]):
             _OPEN_PANELS.pop(key).close()
         self.key = key
         self.name = name or key  # the explorer function's name, for call()
+        self.fixed = _check_fixed(fixed, controls)  # its other arguments, for call()
         self.controls = dict(controls)
         self.cache: ResultCache[R] = ResultCache(check_int(cache_size, "cache_size", low=0))
         if not isinstance(prefetch, bool):
@@ -276,12 +284,14 @@ class LivePanel(Generic[R]):
     def call(self) -> str:
         """The one-line call that reproduces this view, e.g. ``gd_explorer(lr=0.5, ...)``.
 
-        Paste it into a cell: the explorers take their controls' names as arguments.
+        Paste it into a cell: the explorers take their controls' names as arguments, and
+        the line also passes the explorer's other arguments that the panel was built with
+        (:attr:`fixed`: e.g. ``n``, ``seeds``, ``steps``).
         """
         from alignkit.share import view_call
 
         extra = {"key": self.key} if self.key and self.name and self.key != self.name else {}
-        return view_call(self.name or "explorer", {**self.state, **extra})
+        return view_call(self.name or "explorer", {**self.state, **self.fixed, **extra})
 
     def save(self, path: str | Path) -> Path:
         """Save the current view: ``.png``/``.svg``/``.pdf`` (kaleido), ``.html``, ``.json``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from alignkit.live import (
     dropdown,
     float_slider,
     int_slider,
+    non_default,
     selection_slider,
 )
 from alignkit.live.controls import _nearest
@@ -231,6 +233,7 @@ def simulation_explorer(
     return LivePanel(
         controls, compute, update_simulation, plot_simulation(view),
         key="simulation_explorer", hide=hide, initial=view,
+        fixed=non_default(simulation_explorer, n=n, d=d, seeds=seeds, steps=steps),
     )  # fmt: skip
 
 
@@ -269,6 +272,7 @@ def escape_explorer(
     return LivePanel(
         controls, compute, update_escape, plot_escape(run), key="escape_explorer", hide=hide,
         initial=run, limits={"batch_size": lambda s: _batch_limit(s, 8, 2)},
+        fixed=non_default(escape_explorer, steps=steps, seeds=seeds),
     )  # fmt: skip
 
 
@@ -297,8 +301,9 @@ def sweep_explorer(
     model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.01, high=64.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=48)
-    if isinstance(width, bool) or not isinstance(width, (int, float)):
+    if isinstance(width, bool) or not isinstance(width, numbers.Real):
         raise TypeError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
+    width = float(width)  # (a NumPy or torch scalar too)
     source = check_choice(source, "source", ("auto", "live", "precomputed"))
     if width not in WIDTH_FACTORS:
         raise ValueError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
@@ -311,7 +316,10 @@ def sweep_explorer(
     def compute(model: str, lr: float, batch_size: int, width: float) -> SweepView:
         if (model, width) not in cache:
             if not live:
-                raise ValueError("the precomputed sweep has width 1 only; use source='live'")
+                raise ValueError(
+                    f"width must be 1.0 with the precomputed sweep (it holds one width per "
+                    f"model; source='live' trains the others), got {width!r}"
+                )
             default = default_grid(model)["width"]
             cache[model, width] = sgd_sweep(model, width=max(1, round(default * width)))
         return sweep_view(cache[model, width], lr, batch_size)
@@ -353,6 +361,7 @@ def sweep_explorer(
     return LivePanel(
         controls, compute, update_sweep, plot_sweep(view), key="sweep_explorer",
         hide=hidden, description=f"<i>{where}</i>", initial=view, limits=limits,
+        fixed=non_default(sweep_explorer, source=source),
     )  # fmt: skip
 
 
