@@ -280,9 +280,12 @@ def hess_bad(d: int = 4) -> list[Any]:
     asym[0, 0, 1] += 1.0
     nan = _hs().clone()
     nan[0, 0, 0] = NAN
+    eye = torch.eye(_hs().shape[-1], dtype=torch.float64)
     return [
         asym,
         nan,
+        -_hs(),  # negative semi-definite: the numbers were wrong, silently
+        _hs() - 0.5 * eye,  # indefinite
         torch.zeros(0, d, d),
         torch.ones(3, d, d - 1),
         torch.ones(d, d),

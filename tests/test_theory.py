@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import alignkit.stability.theory as T
-from alignkit.stability import secular
+from alignkit.stability import _hessians, secular
 from alignkit.stability.simulate import simulate_linear_sgd
 from alignkit.stability.toys import escape_toy_hessians, linear_regression_hessians, uv_hessians
 
@@ -271,6 +271,9 @@ def test_simulation_equals_a_plain_loop_over_minibatches(
 
     monkeypatch.setattr(simulate, "_DRAWS_BYTES", chunk_bytes)
     monkeypatch.setattr(simulate, "_NUMPY_ON_CPU", numpy_steps)
+    # the steps' arithmetic on H_i of both signs too (the factors' signs); the public API
+    # refuses such Hessians (not those of a minimum), so its PSD check is off here
+    monkeypatch.setattr(_hessians, "_psd_or_raise", lambda h: None)
     h = {
         "rank one (regression)": lambda: linear_regression_hessians(5, 8, seed=2)[1],
         "rank two, both signs": lambda: _symmetric_of_rank(5, 12, 2, seed=2),
@@ -622,3 +625,42 @@ def test_a_small_hessian_keeps_its_curvature_in_the_low_rank_route() -> None:
         dense = simulate_linear_sgd(h, 1e11, 1, steps=60, seeds=4, replacement=True, seed=0)
     assert torch.allclose(run.sq_dist, dense.sq_dist, rtol=1e-10, atol=0)
     assert float(dense.sq_dist[..., -1].max()) < 0.95  # (the small direction did shrink)
+
+
+def test_hessians_that_are_not_psd_are_refused_with_the_smallest_eigenvalue() -> None:
+    """Negative or indefinite H_i (not the Hessians of a global minimum) gave wrong numbers
+    silently: ρ = 1.0000 for −H (its growth factor is above 1), η* = 6.2e14 for −H and 0.108
+    for H − 0.5 I (unstable at every η). Each is now a ValueError with the eigenvalue."""
+    from alignkit.stability.views import direction_region_view
+
+    _, h = linear_regression_hessians(10, 20, seed=0)
+    h = h.double()
+    worst = float(torch.linalg.eigvalsh(-h).amin())  # independent: the smallest eigenvalue
+    calls = [
+        lambda bad: T.spectral_radius(bad, 0.1, 2),
+        lambda bad: T.linear_stability_threshold(bad, 2),
+        lambda bad: T.threshold_upper_bounds(bad, 2),
+        lambda bad: T.nonuniformity(bad),
+        lambda bad: direction_region_view(bad, 0.1, 2),
+        lambda bad: simulate_linear_sgd(bad, 0.1, 2, steps=2, seeds=2),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="per_sample_hessians must be positive semi") as info:
+            call(-h)
+        assert f"{worst:.3g}" in str(info.value)
+        with pytest.raises(ValueError, match="positive semi-definite"):
+            call(h - 0.5 * torch.eye(20, dtype=torch.float64))
+    # the regression Hessians x xᵀ round their zero eigenvalues below 0 (about -1e-14 here)
+    assert float(torch.linalg.eigvalsh(h).amin()) < 0
+    assert T.linear_stability_threshold(h, 2) > 0
+
+
+def test_the_psd_check_runs_again_after_an_in_place_change() -> None:
+    """The check is remembered per tensor (an explorer passes the same one on every move),
+    not past an in-place edit."""
+    _, h = linear_regression_hessians(6, 4, seed=0)
+    h = h.double()
+    T.spectral_radius(h, 0.1, 2)
+    h[0] -= 10 * torch.eye(4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        T.spectral_radius(h, 0.1, 2)

@@ -6,6 +6,7 @@ sizes, the sampling factor p and the reduction to the range of H (private helper
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -49,7 +50,61 @@ def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
             f"per_sample_hessians must be symmetric matrices, H_i = H_iᵀ "
             f"(got max |H_i − H_iᵀ| = {asym:.3g})"
         )
+    if isinstance(per_sample_hessians, torch.Tensor):
+        _check_psd(per_sample_hessians, h)
+    else:
+        _psd_or_raise(h)
     return h
+
+
+#: PSD_RTOL · max_i ‖H_i‖_F: how far below 0 an eigenvalue of an H_i may round (an outer
+#: product x xᵀ rounds its zero eigenvalues to about 1e-16 of ‖x‖²)
+PSD_RTOL = 1e-10
+#: per-sample Hessians already found PSD: id -> (weak reference, torch's version counter),
+#: so that an explorer's compute, which passes the same cached tensor on every move, pays
+#: the check once (a Cholesky factorisation per H_i: 92 ms at n = 40, d = 400 on one core)
+_FOUND_PSD: dict[int, tuple[weakref.ref[torch.Tensor], int]] = {}
+
+
+def _check_psd(given: torch.Tensor, h: torch.Tensor) -> None:
+    """:func:`_psd_or_raise` on ``h`` (``given`` in float64), once per tensor and version."""
+    key = id(given)
+    seen = _FOUND_PSD.get(key)
+    if seen is not None and seen[0]() is given and seen[1] == given._version:
+        return
+    _psd_or_raise(h)
+
+    def forget(_: object) -> None:  # (the tensor is gone: its id may be reused)
+        _FOUND_PSD.pop(key, None)
+
+    _FOUND_PSD[key] = (weakref.ref(given, forget), given._version)
+
+
+def _psd_or_raise(h: torch.Tensor) -> None:
+    """Refuse per-sample Hessians with an H_i that is not positive semi-definite.
+
+    The analysis is that of a global minimum, where every H_i ⪰ 0 (Gauss–Newton); with an
+    indefinite or negative H_i its reduction to the range of H drops directions that grow
+    and the numbers are wrong. Test: a Cholesky factorisation of each H_i / s + δ I (s the
+    largest entry, δ = :data:`PSD_RTOL` · max_i ‖H_i / s‖_F); on failure the smallest
+    eigenvalue is reported.
+    """
+    top = float(h.abs().amax())
+    if top == 0.0:
+        return
+    hs = h / top
+    tol = PSD_RTOL * float(torch.linalg.matrix_norm(hs).amax())
+    eye = torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
+    _, info = torch.linalg.cholesky_ex(hs + tol * eye)
+    if not bool((info != 0).any()):
+        return
+    low = torch.linalg.eigvalsh(hs).amin(-1)  # (n,)
+    i = int(torch.argmin(low))
+    raise ValueError(
+        "per_sample_hessians must be positive semi-definite, every H_i ⪰ 0 (the Hessians "
+        f"of a global minimum), got H_{i} with smallest eigenvalue {float(low[i]) * top:.3g} "
+        f"(its largest |entry| {top:.3g})"
+    )
 
 
 def _reduce(h: torch.Tensor, rtol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
