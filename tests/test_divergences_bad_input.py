@@ -31,7 +31,7 @@ from alignkit.divergences import (
 from alignkit.divergences.catalogue import alpha_integrand, check_distribution
 from alignkit.divergences.fit import infinite_tails, objective, quadrature_grid
 from alignkit.divergences.fit_2d import gaussian_log_prob_2d, grid_2d
-from alignkit.divergences.mixture import k_modes
+from alignkit.divergences.mixture import bimodal, k_modes
 from alignkit.divergences.views import alignment_view, comparison_view, tradeoff_view
 from alignkit.divergences.views_2d import fit2d_view, target_2d
 
@@ -140,6 +140,24 @@ TABLE: list[Row] = [
     ("fit_gaussian-init-str", fit_gaussian,
      lambda: {"target": _mix(), "name": "reverse_kl", "init": "a", "steps": 2},
      TypeError, r"^init"),
+    # starts the quadrature cannot evaluate: a raw allocator error at 1e10, D = 698.4 (the
+    # floor, "converged") where it is 4609 at 50, D = 1.0 where it is 8.4 at σ₀ = 1e-3
+    ("fit_gaussian-init-far", fit_gaussian,
+     lambda: {"target": bimodal(), "name": "reverse_kl", "init": (1e10, 1.0), "steps": 5},
+     ValueError, r"^init must start where the target has mass.*19\.3"),
+    ("fit_gaussian-init-50", fit_gaussian,
+     lambda: {"target": bimodal(), "name": "reverse_kl", "init": (50, 1.0), "steps": 5},
+     ValueError, r"^init must start .*\(50, 1\)"),
+    ("fit_gaussian-init-wide", fit_gaussian,
+     lambda: {"target": bimodal(), "name": "reverse_kl", "init": (1.0, 10.0), "steps": 5},
+     ValueError, r"^init must start .*\(1, 10\)"),
+    ("fit_gaussian-init-narrow", fit_gaussian,
+     lambda: {"target": bimodal(), "name": "reverse_kl", "init": (1.0, 1e-3), "steps": 5},
+     ValueError, r"^init std σ₀ must be ≥ 0\.167 .*0\.001"),
+    ("fit_panel-init-one-far", fit_panel,
+     lambda: {"target": bimodal(), "settings": [("forward_kl", 0.0)],
+              "init": [[0.0, 1.0], [40.0, 1.0]], "steps": 2},
+     ValueError, r"^init must start .*\(40, 1\)"),
     ("fit_panel-2d-init-scalar", fit_panel,
      lambda: {"target": target_2d(), "settings": [("reverse_kl", 0.0)], "init": 0.5,
               "steps": 2},

@@ -341,7 +341,54 @@ def _inits_1d(target: GaussianMixture, init: object, seed: int | None) -> Tensor
         raise ValueError(f"init must be μ₀, (μ₀, σ₀) or shape (I, 2) finite, got {t.tolist()}")
     if (t[:, 1] <= 0).any():
         raise ValueError(f"init std σ₀ must be > 0, got {t[:, 1].tolist()}")
-    return t.to(target.means.device)
+    t = t.to(target.means.device)
+    _check_starts(target, t)
+    return t
+
+
+#: a start's mass is taken as μ₀ ± START_REACH σ₀; the target's log-density must stay at or
+#: above START_LOG_P there, well above the e^{-700} floor of the fits' quadrature (below it,
+#: D and its slope are those of the floor: a far start read D = 698.6 and stood still,
+#: "converged", where D is 4609)
+START_REACH, START_LOG_P = 6.0, -600.0
+
+
+def _check_starts(target: GaussianMixture, inits: Tensor) -> None:
+    """Refuse 1-D starts (I, 2) the fits' quadrature cannot evaluate: σ₀ under its node
+    spacing (a narrower Gaussian falls between the nodes: its mass reads 0.88 at half the
+    spacing), or a start reaching where the target's density is under e^{START_LOG_P}."""
+    _, h = _quadrature_grid(target)  # the spacing depends on the target alone
+    narrow = inits[:, 1] < h
+    if bool(narrow.any()):
+        raise ValueError(
+            f"init std σ₀ must be ≥ {h:.3g} for this target (the spacing of the fits' "
+            f"quadrature nodes), got {inits[narrow, 1].tolist()}"
+        )
+    u = torch.linspace(-START_REACH, START_REACH, 241, dtype=inits.dtype, device=inits.device)
+    x = inits[:, :1] + inits[:, 1:] * u  # (I, 241)
+    low = target.log_prob(x.reshape(-1)).reshape(x.shape).amin(-1)
+    bad = low < START_LOG_P
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0])
+        mu0, s0 = (float(v) for v in inits[i])
+        raise ValueError(
+            f"init must start where the target has mass: its log-density ≥ {START_LOG_P:g} over "
+            f"μ₀ ± {START_REACH:g}σ₀ (the fits' quadrature floors it at −700), got (μ₀, σ₀) = "
+            f"({mu0:g}, {s0:g}), where it falls to {float(low[i]):.4g} "
+            f"(this target's log-density is ≥ {START_LOG_P:g} on about "
+            f"[{_reach(target, -1):.3g}, {_reach(target, 1):.3g}])"
+        )
+
+
+def _reach(target: GaussianMixture, side: int) -> float:
+    """Where each mode alone keeps the mixture's log-density ≥ START_LOG_P, outermost on
+    ``side`` (−1: left, 1: right): log w_k + log N(x; μ_k, s_k²) ≥ START_LOG_P."""
+    room = (
+        -START_LOG_P + torch.log(target.weights) - torch.log(target.stds * math.sqrt(2 * math.pi))
+    )
+    half = target.stds * torch.sqrt(2 * room.clamp_min(0.0))
+    ends = target.means.reshape(-1) + side * half.reshape(-1)
+    return float(ends.max() if side > 0 else ends.min())
 
 
 def _init_tensor(init: object) -> Tensor:
