@@ -29,6 +29,9 @@ class Exercise:
     expected: Callable[[], Any]
     hint: str
     compare: Callable[[Any, Any], bool] = lambda got, want: bool(got == want)
+    #: what is wrong with the answer's form (a str instead of an int, an unknown name), or
+    #: None: said instead of the hint, which would mislead a right answer in the wrong form
+    form: Callable[[Any], str | None] = lambda got: None
 
 
 def _smallest_stable_batch() -> int:
@@ -131,6 +134,33 @@ def _same_bool(got: Any, want: bool) -> bool:
     return isinstance(got, bool) and got == want
 
 
+def _an_int(got: Any) -> str | None:
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return f"the answer is a whole number (an int), got {got!r} ({type(got).__name__})"
+    return None
+
+
+def _a_bool(got: Any) -> str | None:
+    if not isinstance(got, bool):
+        return f"the answer is True or False (a bool), got {got!r} ({type(got).__name__})"
+    return None
+
+
+def _divergence_names(got: Any) -> str | None:
+    from alignkit.divergences import names as divergence_names
+
+    valid = [n for n in divergence_names() if n != "alpha"]
+    if isinstance(got, str) or not hasattr(got, "__iter__"):
+        return f"the answer is a list of names among {valid}, got {got!r}"
+    unknown = [g for g in got if g not in valid]
+    if unknown:
+        return (
+            f"the answer's names are those of alignkit.divergences.names() without 'alpha', "
+            f"{valid}; got {unknown}"
+        )
+    return None
+
+
 def _same_names(got: Any, want: frozenset[str]) -> bool:
     if isinstance(got, str) or not hasattr(got, "__iter__"):
         return False
@@ -144,6 +174,7 @@ EXERCISES: dict[str, Exercise] = {
         expected=_smallest_stable_batch,
         hint="eta*(B) never decreases with B: compute T.threshold_curve(H, torch.arange(1, 11)) "
         "and find the first B whose threshold is at least 0.2.",
+        form=_an_int,
     ),
     "05-solver-steps": Exercise(
         question="notebook 05: with the bias error eps = 1 on the circle and enough RK4 steps, "
@@ -153,6 +184,7 @@ EXERCISES: dict[str, Exercise] = {
         hint="a distance from a coarse grid is solver error (it can be too large or too small): "
         "increase the steps (10 ... 640) until the distance stops changing, then compare.",
         compare=_same_bool,
+        form=_a_bool,
     ),
     "02-larger-batch": Exercise(
         question="notebook 02: in the shipped MLP sweep, does a larger B let SGD converge at a "
@@ -161,6 +193,7 @@ EXERCISES: dict[str, Exercise] = {
         hint="for each batch size keep the converged runs (sweep.converged) and take the largest "
         "lr among them; then compare across batch sizes.",
         compare=_same_bool,
+        form=_a_bool,
     ),
     "03-light-mode": Exercise(
         question="notebook 03: the catalogue divergences (names from divergences.names(), "
@@ -170,6 +203,7 @@ EXERCISES: dict[str, Exercise] = {
         "f(0), Jeffreys an infinite one): run one fit_panel call from (1.5, 0.5) and keep the "
         "fits whose mean is near the light mode with a narrow std.",
         compare=_same_names,
+        form=_divergence_names,
     ),
     "04-entropy-alpha": Exercise(
         question="notebook 04: does the trained model's entropy increase with alpha over "
@@ -178,6 +212,7 @@ EXERCISES: dict[str, Exercise] = {
         hint="alpha <= 0 is mode-seeking and alpha >= 1 mass-covering: train all five alphas "
         "in one train_fdpg call and compare metrics(...)['entropy'].",
         compare=_same_bool,
+        form=_a_bool,
     ),
 }
 
@@ -193,6 +228,10 @@ def check(exercise: str, answer: Any) -> bool:
     item = EXERCISES[exercise]
     if answer is None:
         print(f"Write your answer first: {item.question}.")
+        return False
+    wrong_form = item.form(_plain(answer))
+    if wrong_form is not None:
+        print(f"Not an answer of this exercise's kind: {wrong_form}.")
         return False
     try:
         right = bool(item.compare(_plain(answer), item.expected()))

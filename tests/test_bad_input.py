@@ -80,6 +80,7 @@ EXEMPT_FUNCTIONS: dict[str, str] = {
     "alignkit.theme.theme_layout": "no parameters",
     "alignkit.theme.panel_style_widget": "no parameters",
     "alignkit.exercises.Exercise.compare": "a comparison each registry entry defines, not input",
+    "alignkit.exercises.Exercise.form": "a check of an answer's form each entry defines, not input",
     # any object is a valid argument
     "alignkit.device.pick": "returns one of its two arguments unchanged; any object is valid",
     # exceptions and handles the kit builds for itself
@@ -128,7 +129,8 @@ EXEMPT_PARAMS: dict[tuple[str, str], str] = {
     ("alignkit.live.prefetch.next_value", "old"): "any value: a move that predicts no next "
     "value (a jump, an unknown option) gives None",
     ("alignkit.live.prefetch.next_value", "new"): "any value, as old",
-    ("alignkit.exercises.check", "answer"): "any value is an answer: a wrong one is just wrong",
+    ("alignkit.exercises.check", "answer"): "any value is an answer: a wrong one is just wrong "
+    "(one in the wrong form is told so)",
     ("alignkit._checks.check_shape", "shape"): "what was received: any tuple is reported as is",
     ("alignkit._checks.check_shape", "expected"): "free text describing the expected shape",
     ("alignkit._checks.check_values", "allow_empty"): "the helper's own mode switch",

@@ -79,3 +79,21 @@ def test_sweep_checker_reads_the_shipped_data() -> None:
     ]
     want = tops == sorted(tops)
     assert check("02-larger-batch", want) and not check("02-larger-batch", not want)
+
+
+def test_an_answer_in_the_wrong_form_is_told_so_not_hinted(capsys: pytest.CaptureFixture) -> None:
+    """A right answer typed as a string, or catalogue labels instead of names, got the
+    hint ("Not quite"), which points away from a right answer; now the form is named."""
+    cases = [
+        ("01-smallest-batch", "4", ["an int", "'4'"]),
+        ("02-larger-batch", "True", ["True or False", "'True'"]),
+        ("05-solver-steps", 1, ["True or False", "1 (int)"]),
+        ("03-light-mode", ["reverse_kl", "foo"], ["['foo']", "'forward_kl'"]),
+        ("03-light-mode", ["reverse KL"], ["['reverse KL']", "'reverse_kl'"]),
+        ("03-light-mode", "reverse_kl", ["a list of names"]),
+    ]
+    for exercise, answer, words in cases:
+        assert not check(exercise, answer)
+        out = capsys.readouterr().out
+        assert out.startswith("Not an answer of this exercise's kind:"), out
+        assert "Hint" not in out and all(w in out for w in words), (answer, out)
