@@ -129,8 +129,16 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
             )
     v = int(scalar)
     if (low is not None and v < low) or (high is not None and v > high):
-        raise ValueError(f"{name} must be an integer in {interval}, got {v}")
+        raise ValueError(f"{name} must be an integer in {interval}, got {_short_int(v)}")
     return v
+
+
+def _short_int(v: int) -> str:
+    """``v`` in full up to 18 digits, else in scientific form (1e308 as an int has 309)."""
+    digits = str(abs(v))
+    if len(digits) <= 18:
+        return str(v)
+    return f"{'-' if v < 0 else ''}{digits[0]}.{digits[1:6]}e+{len(digits) - 1}"
 
 
 def check_bool(value: Any, name: str) -> bool:

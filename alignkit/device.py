@@ -129,9 +129,20 @@ def make_generator(
     return gen
 
 
+_FAST_ON, _FAST_OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
 def fast_mode() -> bool:
-    """True when ``ALIGNKIT_FAST`` is set to a true value (1, true, yes)."""
-    return os.environ.get("ALIGNKIT_FAST", "").strip().lower() in ("1", "true", "yes", "on")
+    """True when ``ALIGNKIT_FAST`` is set to a true value (1, true, yes, on); unset, empty
+    or 0, false, no, off: False; anything else is a ``ValueError`` (``ALIGNKIT_FAST=2`` was
+    read as off, silently)."""
+    value = os.environ.get("ALIGNKIT_FAST", "").strip().lower()
+    if value not in _FAST_ON + _FAST_OFF:
+        raise ValueError(
+            f"ALIGNKIT_FAST must be one of {list(_FAST_ON)} (on) or {list(_FAST_OFF)} (off), "
+            f"got {os.environ['ALIGNKIT_FAST']!r}"
+        )
+    return value in _FAST_ON
 
 
 def pick(full: T, fast: T) -> T:

@@ -39,6 +39,13 @@ def test_check_int() -> None:
         check_int(9, "batch_size", low=1, high=8)
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         check_int(2.5, "batch_size")
+    # an integer-valued float far out of range: the value short, not its 309 digits
+    with pytest.raises(
+        ValueError, match=r"steps must be an integer in \[1, 100\], got 1\.00000e\+308$"
+    ):
+        check_int(1e308, "steps", low=1, high=100)
+    with pytest.raises(ValueError, match=r"got -1\.23456e\+19$"):
+        check_int(-12345678901234567890, "steps", low=1)
 
 
 def test_check_choice_lists_options() -> None:

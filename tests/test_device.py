@@ -55,6 +55,12 @@ def test_fast_mode_and_pick(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dev.fast_mode() and dev.pick(100, 10) == 10
     monkeypatch.setenv("ALIGNKIT_FAST", "0")
     assert not dev.fast_mode() and dev.pick(100, 10) == 100
+    for off in ("", "off", " No "):
+        monkeypatch.setenv("ALIGNKIT_FAST", off)
+        assert not dev.fast_mode()
+    monkeypatch.setenv("ALIGNKIT_FAST", "2")  # was read as off, silently
+    with pytest.raises(ValueError, match=r"ALIGNKIT_FAST must be one of .*got '2'"):
+        dev.fast_mode()
 
 
 def test_describe_keys() -> None:

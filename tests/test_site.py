@@ -83,6 +83,23 @@ def test_unknown_notebook_is_a_clear_error(tmp_path: Path, capsys: pytest.Captur
     assert not (tmp_path / "s").exists()
 
 
+def test_a_notebook_is_named_by_stem_file_name_or_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``alignkit render notebooks/00_welcome.ipynb`` (a tab-completed path) was refused."""
+    from alignkit.site.build import notebook_paths
+
+    folder = notebooks_dir()
+    want = [folder / "00_welcome.ipynb"]
+    monkeypatch.chdir(ROOT)
+    for name in ("00_welcome", "00_welcome.ipynb", "notebooks/00_welcome.ipynb",
+                 str(folder / "00_welcome.ipynb")):  # fmt: skip
+        assert [p.resolve() for p in notebook_paths([name], folder)] == [w.resolve() for w in want]
+    (tmp_path / "00_welcome.ipynb").write_text("{}")  # same name, another folder: not ours
+    with pytest.raises(ValueError, match="notebooks must be among"):
+        notebook_paths([str(tmp_path / "00_welcome.ipynb")], folder)
+
+
 def test_out_that_is_not_a_site_is_refused(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")

@@ -54,12 +54,21 @@ def notebook_paths(names: Sequence[str] | None, folder: Path) -> list[Path]:
     if not names:
         return available
     by_name = {p.stem: p for p in available} | {p.name: p for p in available}
-    unknown = [n for n in names if n not in by_name]
+
+    def find(name: str) -> Path | None:  # a stem, a file name, or a path to one of them
+        if name in by_name:
+            return by_name[name]
+        path = Path(name)
+        same = [p for p in available if path.exists() and path.resolve() == p.resolve()]
+        return same[0] if same else None
+
+    unknown = [n for n in names if find(n) is None]
     if unknown:
         raise ValueError(
-            f"notebooks must be among {sorted(p.stem for p in available)}, got {unknown}"
+            f"notebooks must be among {sorted(p.stem for p in available)} (a name, a file "
+            f"name or a path to one in {folder}), got {unknown}"
         )
-    return [by_name[n] for n in names]
+    return [p for n in names if (p := find(n)) is not None]
 
 
 def strip_solutions(nb: Any) -> Any:
