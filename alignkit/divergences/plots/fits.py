@@ -162,6 +162,12 @@ def plot_comparison(
                                  line={"color": COLORS["main"], "width": 2.5},
                                  showlegend=k == 0, legendgroup="q"), row=r, col=c)  # fmt: skip
     fig.update_annotations(font_size=11)
+    for k in range(n):  # axis titles on the outer panels (the inner ones share them)
+        r, c = k // cols + 1, k % cols + 1
+        if c == 1:
+            fig.update_yaxes(title_text="density", row=r, col=c)
+        if k + cols >= n:  # nothing below it
+            fig.update_xaxes(title_text="x", row=r, col=c)
     base_layout(fig, width=width, height=height, legend_below=False)
     mu0, s0 = (float(v) for v in fit.init[start])
     fig.update_layout(
@@ -187,6 +193,8 @@ def plot_alpha_sweep(
                                  name=f"start {i + 1}", legendgroup=str(i), showlegend=False,
                                  line=style, marker={"size": 4}), row=1, col=2)  # fmt: skip
     fig.update_xaxes(title_text="α (0: reverse KL, 1: forward KL)")
+    fig.update_yaxes(title_text="σ of the fit", row=1, col=1)
+    fig.update_yaxes(title_text="|μ| of the fit", row=1, col=2)
     base_layout(fig, width=width, height=height)
     fig.update_layout(title_text=title or "The α family moves the fit from locking to covering")
     return fig
