@@ -355,6 +355,8 @@ def test_escape_toy_region_needs_its_two_samples() -> None:
     """p depends on n; the toy has two samples, so another n would give a wrong region."""
     with pytest.raises(ValueError, match="n must be 2"):
         region_view(1.0, 1, n=1, replacement=False)
+    with pytest.raises(TypeError, match="n must be an integer"):  # (was a ValueError)
+        region_view(0.7, 1, n="abc")
     gd = region_view(1.0, 2, n=2, replacement=False)  # B = n: gradient descent, p = 0
     assert gd.p == 0 and bool(gd.stable.all())
 

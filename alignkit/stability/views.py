@@ -99,6 +99,7 @@ def region_view(
     ``n`` must be 2 (p, and so the region, depends on n).
     """
     _check_points(points)
+    n = check_int(n, "n")  # (a str is a TypeError; the range: the toy's rule, the theory's)
     if points is None and n != 2:
         raise ValueError(f"n must be 2 for the escape toy's minima (two samples), got {n!r}")
     pts = dict(ESCAPE_POINTS if points is None else points)
