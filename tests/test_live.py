@@ -325,3 +325,20 @@ def test_status_line_goes_out_before_the_figure() -> None:
     panel.flush()
     assert order[:2] == ["status", "figure"], order
     assert "computed in" in panel.status.value and panel.error is None
+
+
+def test_update_called_with_control_values_points_to_set_state() -> None:
+    """``panel.update(lr=0.4)`` reads as "set lr": it raised a raw TypeError from the
+    explorer's update function; now one that names set_state. update(fig, result) draws."""
+    from alignkit.stability.widgets import gd_explorer
+
+    panel = gd_explorer()
+    try:
+        with pytest.raises(TypeError, match=r"to move the controls use set_state\(lr=0.4\)"):
+            panel.update(lr=0.4)
+        other = panel.compute(**{**panel.state, "lr": 0.4})
+        before = panel.figure.to_json()
+        panel.update(panel.figure, other)
+        assert panel.figure.to_json() != before
+    finally:
+        panel.close()

@@ -231,6 +231,25 @@ class LivePanel(Generic[R]):
         self._takes_progress = "progress" in inspect.signature(fn).parameters
         self.cache.clear()
 
+    @property
+    def update(self) -> Callable[..., None]:
+        """``update(fig, result)``: draws a compute's result on ``fig`` (the explorer's
+        update function). To move the controls, use :meth:`set_state`."""
+        return self._update
+
+    @update.setter
+    def update(self, fn: Callable[[go.FigureWidget, R], None]) -> None:
+        def drawn(*args: Any, **kwargs: Any) -> None:
+            if kwargs and not args:  # panel.update(lr=0.4): a control move, mistyped
+                moves = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+                raise TypeError(
+                    f"update(fig, result) draws a result on a figure; to move the controls "
+                    f"use set_state({moves})"
+                )
+            fn(*args, **kwargs)
+
+        self._update = drawn
+
     def _apply_limits(self, _change: Any = None) -> None:
         if getattr(self, "_limiting", False):
             return
