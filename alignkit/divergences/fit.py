@@ -330,6 +330,8 @@ def _inits_1d(target: GaussianMixture, init: object, seed: int | None) -> Tensor
     sd = math.sqrt(float(target.covariance()))
     if init is None:
         mu0 = target.sample(1, seed=make_generator(seed)).reshape(1)
+        # (not checked: a draw from the target with its std. On a target of far-apart narrow
+        # modes its tail over the gaps still reaches under the floor: its first D reads low)
         return torch.stack([mu0, torch.full_like(mu0, sd)], -1)
     t = _init_tensor(init)
     if t.ndim == 0:
@@ -346,49 +348,72 @@ def _inits_1d(target: GaussianMixture, init: object, seed: int | None) -> Tensor
     return t
 
 
-#: a start's mass is taken as μ₀ ± START_REACH σ₀; the target's log-density must stay at or
-#: above START_LOG_P there, well above the e^{-700} floor of the fits' quadrature (below it,
-#: D and its slope are those of the floor: a far start read D = 698.6 and stood still,
-#: "converged", where D is 4609)
-START_REACH, START_LOG_P = 6.0, -600.0
+#: how deep under the quadrature's floor of e^{-700} a start may reach, as a fraction of
+#: max(1, |KL|): the q-weighted mean of (−700 − log p)₊ over the start against its reverse
+#: KL, and the p-weighted mean of (−700 − log q)₊ over the target against its forward KL
+#: (both without floor, on ±12 standard deviations). Below the floor D and its slope are
+#: the floor's: a far start read D = 698.6 and stood still, "converged", where D is 4609
+#: (reverse KL at μ₀ = 50), and a narrow one 695 where it is 1301 (forward KL at
+#: (10, 0.2)). For reverse KL the first depth is the error of D itself, for forward KL the
+#: second. A start within the bound has its slope right (the fit leaves it the right way
+#: and ends where nothing is floored); its own D, the trajectory's first value, may be off
+#: by up to that fraction (a draw from a target with far-apart narrow modes, with the
+#: target's std, reaches 4e-4 of it).
+FLOOR_RTOL = 1e-2
+_U = torch.linspace(-12.0, 12.0, 961, dtype=torch.float64)  # ±12 stds: past it, mass < 1e-32
+_PHI = torch.exp(-0.5 * _U**2) / math.sqrt(2 * math.pi) * float(_U[1] - _U[0])
+
+
+def _floor_depths(target: GaussianMixture, inits: Tensor) -> tuple[Tensor, Tensor]:
+    """(I,) q-weighted depth of log p under the floor and p-weighted depth of log q, each
+    over max(1, |KL|) of its direction (reverse, forward)."""
+    u, phi = _U.to(inits.device), _PHI.to(inits.device)
+    mu, sigma = inits[:, :1], inits[:, 1:]
+    x = mu + sigma * u  # (I, U): where each start has its mass
+    log_p = target.log_prob(x.reshape(-1)).reshape(x.shape)
+    log_q_x = -0.5 * u**2 - torch.log(sigma * math.sqrt(2 * math.pi))
+    reverse = ((log_q_x - log_p) * phi).sum(-1)
+    deep_p = ((_EXP_FLOOR - log_p).clamp_min(0.0) * phi).sum(-1)
+    y = target.means.reshape(-1, 1) + target.stds.reshape(-1, 1) * u  # (K, U): the target's
+    log_q = -0.5 * ((y[None] - mu[:, :, None]) / sigma[:, :, None]) ** 2 - torch.log(
+        sigma[:, :, None] * math.sqrt(2 * math.pi)
+    )  # (I, K, U)
+    weights = target.weights.reshape(1, -1, 1) * phi  # (1, K, U)
+    forward = ((target.log_prob(y.reshape(-1)).reshape(y.shape) - log_q) * weights).sum((-1, -2))
+    deep_q = ((_EXP_FLOOR - log_q).clamp_min(0.0) * weights).sum((-1, -2))
+    return deep_p / reverse.abs().clamp_min(1.0), deep_q / forward.abs().clamp_min(1.0)
 
 
 def _check_starts(target: GaussianMixture, inits: Tensor) -> None:
-    """Refuse 1-D starts (I, 2) the fits' quadrature cannot evaluate: σ₀ under its node
-    spacing (a narrower Gaussian falls between the nodes: its mass reads 0.88 at half the
-    spacing), or a start reaching where the target's density is under e^{START_LOG_P}."""
+    """Refuse 1-D starts (I, 2) the fits' quadrature cannot evaluate: σ₀ under 1.5 node
+    spacings (where a fit is flagged as unresolved, ``diverged``), or start and target so
+    far apart that either density falls under the quadrature's floor where the other has
+    its mass (:data:`FLOOR_RTOL`)."""
     _, h = _quadrature_grid(target)  # the spacing depends on the target alone
-    narrow = inits[:, 1] < h
+    narrow = inits[:, 1] < 1.5 * h
     if bool(narrow.any()):
         raise ValueError(
-            f"init std σ₀ must be ≥ {h:.3g} for this target (the spacing of the fits' "
-            f"quadrature nodes), got {inits[narrow, 1].tolist()}"
+            f"init std σ₀ must be ≥ {1.5 * h:.3g} for this target (1.5 spacings of the fits' "
+            f"quadrature nodes; a narrower fit is flagged unresolved), got "
+            f"{inits[narrow, 1].tolist()}"
         )
-    u = torch.linspace(-START_REACH, START_REACH, 241, dtype=inits.dtype, device=inits.device)
-    x = inits[:, :1] + inits[:, 1:] * u  # (I, 241)
-    low = target.log_prob(x.reshape(-1)).reshape(x.shape).amin(-1)
-    bad = low < START_LOG_P
-    if bool(bad.any()):
-        i = int(torch.nonzero(bad)[0])
-        mu0, s0 = (float(v) for v in inits[i])
-        raise ValueError(
-            f"init must start where the target has mass: its log-density ≥ {START_LOG_P:g} over "
-            f"μ₀ ± {START_REACH:g}σ₀ (the fits' quadrature floors it at −700), got (μ₀, σ₀) = "
-            f"({mu0:g}, {s0:g}), where it falls to {float(low[i]):.4g} "
-            f"(this target's log-density is ≥ {START_LOG_P:g} on about "
-            f"[{_reach(target, -1):.3g}, {_reach(target, 1):.3g}])"
-        )
-
-
-def _reach(target: GaussianMixture, side: int) -> float:
-    """Where each mode alone keeps the mixture's log-density ≥ START_LOG_P, outermost on
-    ``side`` (−1: left, 1: right): log w_k + log N(x; μ_k, s_k²) ≥ START_LOG_P."""
-    room = (
-        -START_LOG_P + torch.log(target.weights) - torch.log(target.stds * math.sqrt(2 * math.pi))
+    deep_p, deep_q = _floor_depths(target, inits)
+    bad = (deep_p > FLOOR_RTOL) | (deep_q > FLOOR_RTOL)
+    if not bool(bad.any()):
+        return
+    i = int(torch.nonzero(bad)[0])
+    mu0, s0 = (float(v) for v in inits[i])
+    m, sd = float(target.mean()), math.sqrt(float(target.covariance()))
+    moments = torch.tensor([[m, sd]], dtype=inits.dtype, device=inits.device)
+    ok = not bool((torch.stack(_floor_depths(target, moments)) > FLOOR_RTOL).any())
+    example = f"; the target's mean and std ({m:.3g}, {sd:.3g}) are such a start" if ok else ""
+    raise ValueError(
+        f"init must start close enough to the target that neither density falls under the "
+        f"fits' quadrature floor, e^-700, where the other has its mass (on average by at most "
+        f"{FLOOR_RTOL:g} of their KL divergence), got (μ₀, σ₀) = ({mu0:g}, {s0:g}): "
+        f"{float(deep_p[i]):.3g} of it under the floor for the target's log-density over the "
+        f"start, {float(deep_q[i]):.3g} for the start's over the target{example}"
     )
-    half = target.stds * torch.sqrt(2 * room.clamp_min(0.0))
-    ends = target.means.reshape(-1) + side * half.reshape(-1)
-    return float(ends.max() if side > 0 else ends.min())
 
 
 def _init_tensor(init: object) -> Tensor:
