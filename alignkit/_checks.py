@@ -6,6 +6,7 @@ message names the argument, the accepted range or choices and the value received
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
@@ -135,10 +136,9 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
 
 def _short_int(v: int) -> str:
     """``v`` in full up to 18 digits, else in scientific form (1e308 as an int has 309)."""
-    digits = str(abs(v))
-    if len(digits) <= 18:
+    if len(str(abs(v))) <= 18:
         return str(v)
-    return f"{'-' if v < 0 else ''}{digits[0]}.{digits[1:6]}e+{len(digits) - 1}"
+    return f"{decimal.Decimal(v):.5e}"  # (rounded, exactly: a float would overflow past 1e308)
 
 
 def check_bool(value: Any, name: str) -> bool:

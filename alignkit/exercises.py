@@ -12,7 +12,7 @@ number), so the student copy (``alignkit student``) can check answers too.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,6 +229,8 @@ def check(exercise: str, answer: Any) -> bool:
     if answer is None:
         print(f"Write your answer first: {item.question}.")
         return False
+    if isinstance(answer, Iterator):  # (a generator: read it once, for both checks)
+        answer = list(answer)
     wrong_form = item.form(_plain(answer))
     if wrong_form is not None:
         print(f"Not an answer of this exercise's kind: {wrong_form}.")

@@ -97,3 +97,12 @@ def test_an_answer_in_the_wrong_form_is_told_so_not_hinted(capsys: pytest.Captur
         out = capsys.readouterr().out
         assert out.startswith("Not an answer of this exercise's kind:"), out
         assert "Hint" not in out and all(w in out for w in words), (answer, out)
+
+
+def test_a_right_answer_from_a_generator_is_right(capsys: pytest.CaptureFixture) -> None:
+    """The form check must not use up a generator before the comparison reads it."""
+    from alignkit.exercises import _light_mode_divergences
+
+    want = sorted(_light_mode_divergences())
+    assert check("03-light-mode", (n for n in want)) and check("03-light-mode", iter(want))
+    assert capsys.readouterr().out.count("Right.") == 2

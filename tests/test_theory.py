@@ -273,7 +273,7 @@ def test_simulation_equals_a_plain_loop_over_minibatches(
     monkeypatch.setattr(simulate, "_NUMPY_ON_CPU", numpy_steps)
     # the steps' arithmetic on H_i of both signs too (the factors' signs); the public API
     # refuses such Hessians (not those of a minimum), so its PSD check is off here
-    monkeypatch.setattr(_hessians, "_psd_or_raise", lambda h: None)
+    monkeypatch.setattr(_hessians, "_psd_or_raise", lambda *args: None)
     h = {
         "rank one (regression)": lambda: linear_regression_hessians(5, 8, seed=2)[1],
         "rank two, both signs": lambda: _symmetric_of_rank(5, 12, 2, seed=2),
@@ -655,12 +655,39 @@ def test_hessians_that_are_not_psd_are_refused_with_the_smallest_eigenvalue() ->
     assert T.linear_stability_threshold(h, 2) > 0
 
 
-def test_the_psd_check_runs_again_after_an_in_place_change() -> None:
-    """The check is remembered per tensor (an explorer passes the same one on every move),
-    not past an in-place edit."""
-    _, h = linear_regression_hessians(6, 4, seed=0)
-    h = h.double()
-    T.spectral_radius(h, 0.1, 2)
-    h[0] -= 10 * torch.eye(4, dtype=torch.float64)
-    with pytest.raises(ValueError, match="positive semi-definite"):
+def test_the_psd_check_runs_again_after_any_edit() -> None:
+    """The check is remembered by content (an explorer passes the same Hessians on every
+    move), so no edit gets past it: in place, through ``.data``, through NumPy."""
+    eye = torch.eye(4, dtype=torch.float64)
+    for edit in (
+        lambda h: h.sub_(10 * eye),
+        lambda h: h.data.sub_(10 * eye),  # (does not bump the version counter)
+        lambda h: h.numpy().__isub__(10 * eye.numpy()),
+    ):
+        h = linear_regression_hessians(6, 4, seed=0)[1].double().clone()
         T.spectral_radius(h, 0.1, 2)
+        edit(h)
+        with pytest.raises(ValueError, match="positive semi-definite"):
+            T.spectral_radius(h, 0.1, 2)
+
+
+def test_psd_hessians_in_float32_and_inference_mode_are_accepted() -> None:
+    """float32 rounds an outer product's zero eigenvalues to about 1e-7 of its scale (the
+    first check refused them); inference tensors have no version counter (it crashed)."""
+    from alignkit.numerics.hessian import per_sample_hessians
+
+    _, h = linear_regression_hessians(6, 4, seed=0)
+    assert float(torch.linalg.eigvalsh(h.float().double()).amin()) < -1e-9
+    assert T.spectral_radius(h.float(), 0.1, 2) == pytest.approx(
+        T.spectral_radius(h, 0.1, 2), rel=1e-5
+    )
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 6, generator=gen)
+    model = torch.nn.Linear(6, 1, bias=False)
+    y = model(x).detach()  # an exact minimum: every H_i = x_i x_iᵀ (float32)
+    hs = per_sample_hessians(model, x, y, loss="mse")
+    assert T.nonuniformity(hs) > 0
+    with torch.inference_mode():
+        h_inf = linear_regression_hessians(6, 4, seed=0)[1].double()
+        assert T.linear_stability_threshold(h_inf, 2) > 0
+    assert T.linear_stability_threshold(h_inf, 2) > 0

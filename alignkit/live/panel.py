@@ -239,8 +239,13 @@ class LivePanel(Generic[R]):
 
     @update.setter
     def update(self, fn: Callable[[go.FigureWidget, R], None]) -> None:
+        try:
+            own = set(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):  # (a callable without a signature)
+            own = set()
+
         def drawn(*args: Any, **kwargs: Any) -> None:
-            if kwargs and not args:  # panel.update(lr=0.4): a control move, mistyped
+            if kwargs and not args and not set(kwargs) <= own:  # panel.update(lr=0.4)
                 moves = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
                 raise TypeError(
                     f"update(fig, result) draws a result on a figure; to move the controls "

@@ -6,7 +6,7 @@ sizes, the sampling factor p and the reduction to the range of H (private helper
 from __future__ import annotations
 
 import math
-import weakref
+from collections import OrderedDict
 
 import torch
 
@@ -50,50 +50,61 @@ def _as_hessians(per_sample_hessians: torch.Tensor) -> torch.Tensor:
             f"per_sample_hessians must be symmetric matrices, H_i = H_iᵀ "
             f"(got max |H_i − H_iᵀ| = {asym:.3g})"
         )
-    if isinstance(per_sample_hessians, torch.Tensor):
-        _check_psd(per_sample_hessians, h)
-    else:
-        _psd_or_raise(h)
+    given = per_sample_hessians.dtype if isinstance(per_sample_hessians, torch.Tensor) else None
+    _check_psd(h, given if given is not None and given.is_floating_point else torch.float64)
     return h
 
 
-#: PSD_RTOL · max_i ‖H_i‖_F: how far below 0 an eigenvalue of an H_i may round (an outer
-#: product x xᵀ rounds its zero eigenvalues to about 1e-16 of ‖x‖²)
-PSD_RTOL = 1e-10
-#: per-sample Hessians already found PSD: id -> (weak reference, torch's version counter),
-#: so that an explorer's compute, which passes the same cached tensor on every move, pays
-#: the check once (a Cholesky factorisation per H_i: 92 ms at n = 40, d = 400 on one core)
-_FOUND_PSD: dict[int, tuple[weakref.ref[torch.Tensor], int]] = {}
+#: how far below 0 an eigenvalue of an H_i may round, as a fraction of max_i ‖H_i‖_F: at
+#: least PSD_RTOL, and PSD_EPS · d machine epsilons of the dtype the Hessians came in (an
+#: outer product x xᵀ rounds its zero eigenvalues to about 1e-16 of ‖x‖² in float64, 1e-7 in
+#: float32)
+PSD_RTOL, PSD_EPS = 1e-10, 50.0
+#: fingerprints of per-sample Hessians already found PSD (most recent last), so that an
+#: explorer's compute, which passes the same Hessians on every move (often as a new
+#: tensor), pays the check once: a Cholesky factorisation per H_i, 92 ms at n = 40, d = 400
+#: on one core, against about 1 ms for the fingerprint
+_FOUND_PSD: OrderedDict[tuple[object, ...], None] = OrderedDict()
+_FOUND_SIZE = 64
 
 
-def _check_psd(given: torch.Tensor, h: torch.Tensor) -> None:
-    """:func:`_psd_or_raise` on ``h`` (``given`` in float64), once per tensor and version."""
-    key = id(given)
-    seen = _FOUND_PSD.get(key)
-    if seen is not None and seen[0]() is given and seen[1] == given._version:
+def _fingerprint(h: torch.Tensor, dtype: torch.dtype) -> tuple[object, ...]:
+    """Shape, dtype and three sums of ``h`` (n, d, d) float64: any edit changes them (by
+    value, not by identity: an edit through ``.data``, NumPy or a shared storage too)."""
+    n, d = h.shape[0], h.shape[1]
+    w_n = torch.arange(1, n + 1, dtype=h.dtype, device=h.device)
+    w_d = torch.arange(1, d + 1, dtype=h.dtype, device=h.device)
+    weighted = (h * w_n[:, None, None] * w_d[None, :, None] + h * w_d).sum()
+    return (tuple(h.shape), dtype, float(h.sum()), float((h * h).sum()), float(weighted))
+
+
+def _check_psd(h: torch.Tensor, dtype: torch.dtype) -> None:
+    """:func:`_psd_or_raise` on ``h`` (float64, from ``dtype``), once per content."""
+    key = _fingerprint(h, dtype)
+    if key in _FOUND_PSD:
+        _FOUND_PSD.move_to_end(key)
         return
-    _psd_or_raise(h)
-
-    def forget(_: object) -> None:  # (the tensor is gone: its id may be reused)
-        _FOUND_PSD.pop(key, None)
-
-    _FOUND_PSD[key] = (weakref.ref(given, forget), given._version)
+    _psd_or_raise(h, dtype)
+    _FOUND_PSD[key] = None
+    while len(_FOUND_PSD) > _FOUND_SIZE:
+        _FOUND_PSD.popitem(last=False)
 
 
-def _psd_or_raise(h: torch.Tensor) -> None:
+def _psd_or_raise(h: torch.Tensor, dtype: torch.dtype = torch.float64) -> None:
     """Refuse per-sample Hessians with an H_i that is not positive semi-definite.
 
     The analysis is that of a global minimum, where every H_i ⪰ 0 (Gauss–Newton); with an
     indefinite or negative H_i its reduction to the range of H drops directions that grow
     and the numbers are wrong. Test: a Cholesky factorisation of each H_i / s + δ I (s the
-    largest entry, δ = :data:`PSD_RTOL` · max_i ‖H_i / s‖_F); on failure the smallest
-    eigenvalue is reported.
+    largest entry, δ = max(:data:`PSD_RTOL`, :data:`PSD_EPS` · d · eps(``dtype``)) ·
+    max_i ‖H_i / s‖_F); on failure the smallest eigenvalue is reported.
     """
     top = float(h.abs().amax())
     if top == 0.0:
         return
     hs = h / top
-    tol = PSD_RTOL * float(torch.linalg.matrix_norm(hs).amax())
+    rtol = max(PSD_RTOL, PSD_EPS * h.shape[-1] * torch.finfo(dtype).eps)
+    tol = rtol * float(torch.linalg.matrix_norm(hs).amax())
     eye = torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
     _, info = torch.linalg.cholesky_ex(hs + tol * eye)
     if not bool((info != 0).any()):
