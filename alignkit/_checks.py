@@ -7,6 +7,7 @@ message names the argument, the accepted range or choices and the value received
 from __future__ import annotations
 
 import decimal
+import keyword
 import math
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
@@ -139,6 +140,11 @@ def _short_int(v: int) -> str:
     if len(str(abs(v))) <= 18:
         return str(v)
     return f"{decimal.Decimal(v):.5e}"  # (rounded, exactly: a float would overflow past 1e308)
+
+
+def _is_python_name(name: object) -> bool:
+    """A str usable as a Python name in a call (an identifier, not a keyword)."""
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
 
 
 def check_bool(value: Any, name: str) -> bool:

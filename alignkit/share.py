@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import keyword
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from alignkit._checks import check_instance
+from alignkit._checks import _is_python_name, check_instance
 from alignkit._raster import COLOUR_BAR
 
 __all__ = ["view_call", "save_figure", "FORMATS"]
@@ -47,10 +46,10 @@ def view_call(function: str, state: Mapping[str, Any]) -> str:
     """The one-line call that reproduces a view, e.g. ``gd_explorer(lr=0.5, sharpness=2.0)``."""
     check_instance(function, "function", str, "the explorer's name, a str")
     check_instance(state, "state", Mapping, "a mapping of control names to values")
-    if not function.isidentifier() or keyword.iskeyword(function):
+    if not _is_python_name(function):
         raise ValueError(f"function must be a Python name (not a keyword), got {function!r}")
     for name in state:
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        if not _is_python_name(name):
             raise ValueError(f"state's keys must be Python names (not keywords), got {name!r}")
     args = ", ".join(f"{name}={_literal(v)}" for name, v in state.items())
     return f"{function}({args})"

@@ -366,6 +366,13 @@ def test_sweep_explorer_wrong_types_are_type_errors() -> None:
 
     with pytest.raises(TypeError, match="width must be one of"):
         sweep_explorer(width="1", source="precomputed")
+    import numpy as np
+    import torch
+
+    for scalar in (np.int64(1), np.float32(1.0), torch.tensor(1.0)):  # a number: accepted
+        panel = sweep_explorer(width=scalar, source="precomputed")
+        assert panel.state["width"] == 1.0
+        panel.close()
     with pytest.raises(TypeError, match="source must be one of"):
         sweep_explorer(source=["auto"])
     with pytest.raises(ValueError, match="source must be one of"):

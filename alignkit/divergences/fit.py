@@ -375,9 +375,7 @@ def _floor_depths(target: GaussianMixture, inits: Tensor) -> tuple[Tensor, Tenso
     reverse = ((log_q_x - log_p) * phi).sum(-1)
     deep_p = ((_EXP_FLOOR - log_p).clamp_min(0.0) * phi).sum(-1)
     y = target.means.reshape(-1, 1) + target.stds.reshape(-1, 1) * u  # (K, U): the target's
-    log_q = -0.5 * ((y[None] - mu[:, :, None]) / sigma[:, :, None]) ** 2 - torch.log(
-        sigma[:, :, None] * math.sqrt(2 * math.pi)
-    )  # (I, K, U)
+    log_q = _normal_log_prob(y.reshape(-1), mu[:, 0], torch.log(sigma[:, 0])).reshape(-1, *y.shape)
     weights = target.weights.reshape(1, -1, 1) * phi  # (1, K, U)
     forward = ((target.log_prob(y.reshape(-1)).reshape(y.shape) - log_q) * weights).sum((-1, -2))
     deep_q = ((_EXP_FLOOR - log_q).clamp_min(0.0) * weights).sum((-1, -2))

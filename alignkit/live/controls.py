@@ -7,7 +7,6 @@ returns a ``continuous_update`` widget: the panel debounces, so every move redra
 from __future__ import annotations
 
 import inspect
-import keyword
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,7 +15,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 from traitlets import TraitError
 
-from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit._checks import _is_python_name, check_choice, check_int, check_scalar
 
 _STYLE = {"description_width": "110px"}
 _LAYOUT = {"width": "290px"}
@@ -69,7 +68,7 @@ def _check_fixed(fixed: Any, controls: Mapping[str, Any]) -> dict[str, Any]:
             f"fixed must be a mapping of argument names to values or None, got {fixed!r}"
         )
     for name in fixed:
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        if not _is_python_name(name):
             raise ValueError(f"fixed's keys must be Python names (not keywords), got {name!r}")
     both = sorted(set(fixed) & set(controls))
     if both:

@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as W
 import torch
 
-from alignkit._checks import check_choice, check_int, check_scalar
+from alignkit._checks import _scalar_item, check_choice, check_int, check_scalar
 from alignkit.live import (
     LivePanel,
     check_hide,
@@ -301,9 +301,10 @@ def sweep_explorer(
     model = check_choice(model, "model", MODELS)
     lr = check_scalar(lr, "lr", low=0.01, high=64.0)
     batch_size = check_int(batch_size, "batch_size", low=1, high=48)
+    width = _scalar_item(width)  # (a NumPy or torch scalar too)
     if isinstance(width, bool) or not isinstance(width, numbers.Real):
         raise TypeError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
-    width = float(width)  # (a NumPy or torch scalar too)
+    width = float(width)
     source = check_choice(source, "source", ("auto", "live", "precomputed"))
     if width not in WIDTH_FACTORS:
         raise ValueError(f"width must be one of {list(WIDTH_FACTORS)}, got {width!r}")
